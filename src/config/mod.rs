@@ -1,0 +1,144 @@
+//! Configuration: `ottd.toml` ([`settings`]), workflows ([`workflow`]), encoding profiles
+//! ([`profile`], [`template`]) and the [`Catalog`] that ties them to the events of the
+//! schedule files. Everything here is pure parsing and checking; nothing talks to AWS.
+//!
+//! Files are parsed into a positioned tree ([`doc`]) and compiled by a collecting reader
+//! ([`reader`]), so a load reports every problem at once as `file:line:col: field: message`.
+
+pub mod doc;
+pub mod profile;
+pub mod reader;
+pub mod settings;
+pub mod template;
+pub mod workflow;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use doc::{Diag, Diags};
+pub use profile::Profile;
+pub use settings::Settings;
+pub use workflow::Workflow;
+
+use crate::schedule::{self, EventSpec};
+use doc::{Node, Source};
+use reader::Ctx;
+
+/// An event with its workflow (overrides applied) and encoding profile resolved.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub spec: EventSpec,
+    pub workflow: Workflow,
+    pub profile: Arc<Profile>,
+}
+
+/// Everything ottd knows from its files, checked as a whole.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    pub settings: Settings,
+    pub profiles: Vec<Arc<Profile>>,
+    pub events: Vec<Resolved>,
+}
+
+impl Catalog {
+    /// Load `ottd.toml`, every profile, every schedule file and every workflow they use.
+    pub fn load(config: &Path) -> Result<Catalog, Diags> {
+        let settings = Settings::load(config)?;
+        let mut diags = Diags::default();
+        let profiles = match profile::load_dir(&settings.profiles_dir) {
+            Ok(p) => p.into_iter().map(Arc::new).collect(),
+            Err(d) => {
+                diags.extend(d);
+                Vec::new()
+            }
+        };
+        let specs = match schedule::file::load_dir(&settings.schedules_dir) {
+            Ok(s) => s,
+            Err(d) => {
+                diags.extend(d);
+                Vec::new()
+            }
+        };
+        let mut workflows: HashMap<PathBuf, Result<Node, Diags>> = HashMap::new();
+        let mut events = Vec::new();
+        for spec in specs {
+            let path = spec.workflow.clone().unwrap_or_else(|| settings.default_workflow.clone());
+            let base = workflows.entry(path.clone()).or_insert_with(|| {
+                let src = Source::read(&path)?;
+                let node = src.parse()?;
+                // The base file alone must be valid; errors name it, not the event.
+                let ctx = Ctx::new(&src);
+                let _ = Workflow::compile(&ctx, &node);
+                ctx.into_diags().finish(node)
+            });
+            let base = match base {
+                Ok(n) => n.clone(),
+                Err(d) => {
+                    if !diags.0.iter().any(|x| d.0.contains(x)) {
+                        diags.extend(d.clone());
+                    }
+                    continue;
+                }
+            };
+            match resolve(&spec, base, &path, &profiles) {
+                Ok((workflow, profile)) => events.push(Resolved { spec, workflow, profile }),
+                Err(d) => diags.extend(d),
+            }
+        }
+        diags.finish(Catalog { settings, profiles, events })
+    }
+
+    pub fn event(&self, id: &str) -> Option<&Resolved> {
+        self.events.iter().find(|e| e.spec.id == id)
+    }
+
+    pub fn profile(&self, name: &str) -> Option<&Arc<Profile>> {
+        find_profile(&self.profiles, name)
+    }
+}
+
+fn find_profile<'a>(profiles: &'a [Arc<Profile>], name: &str) -> Option<&'a Arc<Profile>> {
+    profiles.iter().find(|p| p.name.eq_ignore_ascii_case(name)).or_else(|| {
+        profiles.iter().find(|p| {
+            p.file.file_stem().and_then(|s| s.to_str()).is_some_and(|s| s.eq_ignore_ascii_case(name))
+        })
+    })
+}
+
+/// Apply an event's overrides to its workflow and find its profile.
+fn resolve(
+    spec: &EventSpec,
+    mut base: Node,
+    path: &Path,
+    profiles: &[Arc<Profile>],
+) -> Result<(Workflow, Arc<Profile>), Diags> {
+    base.merge(&spec.overrides);
+    let src = Source { file: Arc::new(path.to_path_buf()), text: String::new() };
+    let ctx = Ctx::new(&src);
+    let wf = Workflow::compile(&ctx, &base);
+    let mut diags = ctx.into_diags();
+    let Some(wf) = wf else { return Err(diags) };
+    let name = &wf.media_live.encoding_profile;
+    match find_profile(profiles, name) {
+        Some(p) => diags.finish((wf, p.clone())),
+        None => {
+            let known: Vec<&str> = profiles.iter().map(|p| p.name.as_str()).collect();
+            let node = base
+                .get("mediaLive")
+                .and_then(|m| m.get("encodingProfile"))
+                .cloned()
+                .unwrap_or_else(|| Node::table(spec.pos));
+            let mut d = src.diag(node.pos, "mediaLive.encodingProfile", format!(
+                "event `{}`: no encoding profile `{name}` (known: {})",
+                spec.id,
+                known.join(", ")
+            ));
+            if let Some(f) = node.origin {
+                d.file = f;
+            }
+            diags.0.push(d);
+            Err(diags)
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! `config/ottd.toml`: where things are, how to reach AWS, naming, roles and time limits.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::doc::{Diags, Source};
+use super::reader::{Ctx, Table};
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Settings {
+    pub file: PathBuf,
+    /// AWS region; the standard chain (AWS_REGION, profile) when absent.
+    pub region: Option<String>,
+    /// Named profile of the shared AWS config files.
+    pub profile: Option<String>,
+    pub state_path: PathBuf,
+    pub default_workflow: PathBuf,
+    pub schedules_dir: PathBuf,
+    pub profiles_dir: PathBuf,
+    /// Start of every AWS name ottd makes, so its resources are recognisable in the console.
+    pub prefix: String,
+    /// Extra tags on every resource (cost allocation, owner).
+    pub tags: Vec<(String, String)>,
+    pub medialive_role_arn: Option<String>,
+    pub mediapackage_role_arn: Option<String>,
+    pub engine: EngineSettings,
+    pub daemon: DaemonSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct EngineSettings {
+    /// How long `start` waits for RUNNING (MediaLive: usually < 3 min, up to 10 is normal).
+    pub start_timeout: Duration,
+    /// How long `stop` (and teardown's stop) waits for IDLE.
+    pub stop_timeout: Duration,
+    /// Longest pause between two status polls.
+    pub poll_interval: Duration,
+    /// How long teardown waits for a disabled distribution before leaving it for the next run.
+    pub distribution_wait: Duration,
+    /// Attempts per AWS call for throttling, 5xx and timeouts (the SDK's standard retry).
+    pub max_attempts: u32,
+    /// Ceiling of one AWS call including its retries.
+    pub call_timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DaemonSettings {
+    pub listen: SocketAddr,
+    /// A managed channel RUNNING outside every window longer than this is stopped.
+    pub max_idle_running: Duration,
+    /// How often the daemon reconciles everything even without a wake-up.
+    pub resync_interval: Duration,
+}
+
+const PREFIX_RULE: &str = "must be 1-12 characters of a-z, 0-9 and -, starting with a letter";
+
+pub fn valid_prefix(p: &str) -> bool {
+    (1..=12).contains(&p.len())
+        && p.starts_with(|c: char| c.is_ascii_lowercase())
+        && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+impl Settings {
+    pub fn load(path: &Path) -> Result<Settings, Diags> {
+        let src = Source::read(path)?;
+        let root = src.parse_toml()?;
+        let ctx = Ctx::new(&src);
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let settings = {
+            let t = ctx.root(&root);
+            compile(&t, &base, path)
+        };
+        ctx.into_diags().finish(settings)
+    }
+}
+
+fn rel(base: &Path, p: String) -> PathBuf {
+    let p = PathBuf::from(p);
+    if p.is_absolute() {
+        p
+    } else {
+        base.join(p)
+    }
+}
+
+fn compile(t: &Table<'_, '_, '_>, base: &Path, file: &Path) -> Settings {
+    let aws = t.table("aws");
+    let (region, profile) = match &aws {
+        Some(a) => (a.str("region"), a.str("profile")),
+        None => (None, None),
+    };
+    let paths = t.table("paths");
+    let path_or = |key: &str, dflt: &str| -> PathBuf {
+        let v = paths.as_ref().and_then(|p| p.str(key)).unwrap_or_else(|| dflt.to_string());
+        rel(base, v)
+    };
+    let state_path = path_or("state", "ottd.db");
+    let default_workflow = path_or("workflow", "workflow.toml");
+    let schedules_dir = path_or("schedules", "../schedules");
+    let profiles_dir = path_or("encoding_profiles", "../encoding-profiles");
+
+    let naming = t.table("naming");
+    let prefix = naming.as_ref().and_then(|n| n.str("prefix")).unwrap_or_else(|| "ottd".into());
+    if !valid_prefix(&prefix) {
+        match &naming {
+            Some(n) => n.error("prefix", PREFIX_RULE),
+            None => t.error("naming", PREFIX_RULE),
+        }
+    }
+    let mut tags = Vec::new();
+    if let Some(tt) = t.table("tags") {
+        for key in tt.keys() {
+            if let Some(v) = tt.str(key) {
+                if key.starts_with("ottd:") || key.starts_with("aws:") {
+                    tt.error(key, "tags starting with ottd: or aws: are reserved");
+                } else {
+                    tags.push((key.to_string(), v));
+                }
+            }
+        }
+    }
+    let roles = t.table("roles");
+    let arn = |key: &str| {
+        let v = roles.as_ref().and_then(|r| r.str(key)).filter(|v| !v.is_empty());
+        if let (Some(v), Some(r)) = (&v, &roles) {
+            if !v.starts_with("arn:") || !v.contains(":role/") {
+                r.error(key, format!("`{v}` is not an IAM role ARN"));
+            }
+        }
+        v
+    };
+    let medialive_role_arn = arn("medialive");
+    let mediapackage_role_arn = arn("mediapackage");
+
+    let engine = t.table("engine");
+    let dur = |t: &Option<Table<'_, '_, '_>>, key: &str, dflt: u64| {
+        t.as_ref().and_then(|e| e.duration(key)).unwrap_or(Duration::from_secs(dflt))
+    };
+    let engine_settings = EngineSettings {
+        start_timeout: dur(&engine, "start_timeout", 15 * 60),
+        stop_timeout: dur(&engine, "stop_timeout", 10 * 60),
+        poll_interval: dur(&engine, "poll_interval", 5),
+        distribution_wait: dur(&engine, "distribution_wait", 30 * 60),
+        max_attempts: engine.as_ref().and_then(|e| e.int_in("max_attempts", 1, 10)).unwrap_or(5) as u32,
+        call_timeout: dur(&engine, "call_timeout", 60),
+    };
+    let daemon = t.table("daemon");
+    let listen = daemon.as_ref().and_then(|d| {
+        let v = d.str("listen")?;
+        match v.parse::<SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                d.error("listen", format!("`{v}` is not an address:port such as 127.0.0.1:9180"));
+                None
+            }
+        }
+    });
+    let daemon_settings = DaemonSettings {
+        listen: listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9180))),
+        max_idle_running: dur(&daemon, "max_idle_running", 10 * 60),
+        resync_interval: dur(&daemon, "resync_interval", 60),
+    };
+    Settings {
+        file: file.to_path_buf(),
+        region,
+        profile,
+        state_path,
+        default_workflow,
+        schedules_dir,
+        profiles_dir,
+        prefix,
+        tags,
+        medialive_role_arn,
+        mediapackage_role_arn,
+        engine: engine_settings,
+        daemon: daemon_settings,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_relative_to_the_config_file_and_errors_are_positioned() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("ottd.toml");
+        std::fs::write(&path, "[naming]\nprefix = \"Bad_Prefix\"\n[roles]\nmedialive = \"nope\"\n[engine]\npoll_interval = \"soon\"\n")
+            .expect("write");
+        let err = Settings::load(&path).expect_err("invalid").to_string();
+        assert!(err.contains("ottd.toml:2:10: naming.prefix: must be 1-12 characters"), "{err}");
+        assert!(err.contains("ottd.toml:4:13: roles.medialive: `nope` is not an IAM role ARN"), "{err}");
+        assert!(err.contains("engine.poll_interval: `soon` is not a duration"), "{err}");
+
+        std::fs::write(&path, "[paths]\nstate = \"state/ottd.db\"\n").expect("write");
+        let s = Settings::load(&path).expect("valid");
+        assert_eq!(s.state_path, dir.path().join("state/ottd.db"));
+        assert_eq!(s.prefix, "ottd");
+        assert_eq!(s.engine.start_timeout, Duration::from_secs(900));
+    }
+}

@@ -1,0 +1,419 @@
+//! The workflow parameters: the AWS sample's `mediaLive` / `mediaPackage` sets, with the same
+//! key names and defaults, plus ottd's own `cloudFront` options.
+//!
+//! A workflow file is TOML (`config/workflow.toml`) or the sample's own `configuration.json`,
+//! read unchanged. Cross-field rules (STANDARD needs two sources, push inputs need a CIDR, …)
+//! are checked here so `ottd validate` reports them with the offending key's position.
+
+use super::doc::Node;
+use super::reader::{Ctx, Table};
+
+macro_rules! str_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+        pub enum $name { $($variant),+ }
+        impl $name {
+            pub const ALL: &'static [&'static str] = &[$($text),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),+ }
+            }
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($text => Some(Self::$variant),)+ _ => None }
+            }
+            pub fn all() -> &'static [$name] {
+                &[$(Self::$variant),+]
+            }
+        }
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+pub(crate) use str_enum;
+
+str_enum!(ChannelClass { Standard = "STANDARD", SinglePipeline = "SINGLE_PIPELINE" });
+str_enum!(
+    /// The nine input types of the sample (UDP_PUSH included, which the sample fails to deploy).
+    InputType {
+        UdpPush = "UDP_PUSH",
+        RtpPush = "RTP_PUSH",
+        RtmpPush = "RTMP_PUSH",
+        RtmpPull = "RTMP_PULL",
+        UrlPull = "URL_PULL",
+        Mp4File = "MP4_FILE",
+        InputDevice = "INPUT_DEVICE",
+        TsFile = "TS_FILE",
+        MediaConnect = "MEDIACONNECT",
+    }
+);
+str_enum!(SourceEndBehavior { Loop = "LOOP", Continue = "CONTINUE" });
+str_enum!(Codec { Avc = "AVC", Hevc = "HEVC" });
+str_enum!(AdMarkers { Passthrough = "PASSTHROUGH", Scte35Enhanced = "SCTE35_ENHANCED", None = "NONE" });
+str_enum!(StreamOrder {
+    Original = "ORIGINAL",
+    VideoBitrateAscending = "VIDEO_BITRATE_ASCENDING",
+    VideoBitrateDescending = "VIDEO_BITRATE_DESCENDING",
+});
+str_enum!(SegmentTemplate {
+    TimeWithTimeline = "TIME_WITH_TIMELINE",
+    NumberWithTimeline = "NUMBER_WITH_TIMELINE",
+    NumberWithDuration = "NUMBER_WITH_DURATION",
+});
+str_enum!(DashProfile { None = "NONE", Hbbtv15 = "HBBTV_1_5", Hybridcast = "HYBRIDCAST", DvbDash2014 = "DVB_DASH_2014" });
+str_enum!(PeriodTrigger { Ads = "ADS", None = "NONE" });
+str_enum!(PriceClass { All = "PriceClass_All", P200 = "PriceClass_200", P100 = "PriceClass_100" });
+
+impl InputType {
+    /// Encoder pushes to MediaLive: needs an input security group and gives destinations.
+    pub fn is_push(self) -> bool {
+        matches!(self, Self::UdpPush | Self::RtpPush | Self::RtmpPush)
+    }
+    /// MediaLive pulls from URLs (or reads files): takes `sourceEndBehavior`.
+    pub fn is_pull(self) -> bool {
+        matches!(self, Self::RtmpPull | Self::UrlPull | Self::Mp4File | Self::TsFile)
+    }
+}
+
+impl ChannelClass {
+    pub fn pipelines(self) -> usize {
+        match self {
+            Self::Standard => 2,
+            Self::SinglePipeline => 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MediaLiveParams {
+    pub auto_start: bool,
+    pub stream_name: String,
+    pub channel_class: ChannelClass,
+    pub input_type: InputType,
+    pub source_end_behavior: SourceEndBehavior,
+    /// Codec of the *source* (InputSpecification); the output codec comes from the profile.
+    pub codec: Codec,
+    pub encoding_profile: String,
+    pub pri_link: String,
+    pub sec_link: String,
+    pub input_cidr: String,
+    pub pri_url: String,
+    pub sec_url: String,
+    pub pri_flow: String,
+    pub sec_flow: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct StreamSelection {
+    pub max_video_bits_per_second: i32,
+    pub min_video_bits_per_second: i32,
+    pub stream_order: StreamOrder,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MediaPackageParams {
+    pub ad_markers: AdMarkers,
+    pub hls_segment_duration_seconds: i32,
+    pub hls_playlist_window_seconds: i32,
+    pub hls_program_date_interval: i32,
+    pub hls_include_i_frame: bool,
+    pub hls_audio_rendition_group: bool,
+    pub hls_stream: StreamSelection,
+    pub dash_period_triggers: PeriodTrigger,
+    pub dash_segment_duration_seconds: i32,
+    pub dash_segment_template: SegmentTemplate,
+    pub dash_profile: DashProfile,
+    pub dash_manifest_window_seconds: i32,
+    pub dash_stream: StreamSelection,
+    pub cmaf_segment_duration_seconds: i32,
+    pub cmaf_playlist_window_seconds: i32,
+    pub cmaf_include_i_frame: bool,
+    pub cmaf_program_date_interval: i32,
+    pub cmaf_stream: StreamSelection,
+    /// ottd's own key: the sample reads the `mss_*` keys but never makes the endpoint.
+    pub mss_enabled: bool,
+    pub mss_segment_duration_seconds: i32,
+    pub mss_manifest_window_seconds: i32,
+    pub mss_stream: StreamSelection,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CloudFrontParams {
+    /// Standard access logs to an ottd-made S3 bucket.
+    pub access_logs: bool,
+    pub price_class: PriceClass,
+    /// Seconds error responses are cached (a live origin recovers quickly).
+    pub error_caching_min_ttl: i64,
+    /// `Access-Control-Allow-Origin` values for browser players.
+    pub cors_allowed_origins: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Workflow {
+    pub media_live: MediaLiveParams,
+    pub media_package: MediaPackageParams,
+    pub cloud_front: CloudFrontParams,
+}
+
+const MAX_BITS: i64 = i32::MAX as i64;
+
+impl Workflow {
+    /// Compile a parsed workflow document; problems are reported to `ctx`.
+    /// `None` only when something was reported.
+    pub fn compile(ctx: &Ctx<'_>, root: &Node) -> Option<Workflow> {
+        let t = ctx.root(root);
+        let ml = t.table("mediaLive");
+        let mp = t.table("mediaPackage");
+        let cf = t.table("cloudFront");
+        if ml.is_none() && !t.has("mediaLive") {
+            t.error("mediaLive", "required section is missing");
+        }
+        let media_live = ml.as_ref().and_then(media_live);
+        let media_package = match &mp {
+            Some(mp) => media_package(mp),
+            None => media_package(&ctx.root(&Node::table(root.pos))),
+        };
+        let cloud_front = match &cf {
+            Some(cf) => cloud_front(cf),
+            None => cloud_front(&ctx.root(&Node::table(root.pos))),
+        };
+        if ctx.has_errors() {
+            return None;
+        }
+        Some(Workflow { media_live: media_live?, media_package: media_package?, cloud_front: cloud_front? })
+    }
+}
+
+fn enum_or<T: Copy>(t: &Table<'_, '_, '_>, key: &str, all: &[&str], parse: fn(&str) -> Option<T>, default: T) -> Option<T> {
+    match t.has(key) {
+        false => {
+            t.raw(key);
+            Some(default)
+        }
+        true => t.one_of(key, all).and_then(|s| parse(&s)),
+    }
+}
+
+fn media_live(t: &Table<'_, '_, '_>) -> Option<MediaLiveParams> {
+    let s = |k: &str, d: &str| t.str(k).unwrap_or_else(|| d.to_string()).trim().to_string();
+    let channel_class =
+        enum_or(t, "channelClass", ChannelClass::ALL, ChannelClass::parse, ChannelClass::Standard);
+    let input_type = enum_or(t, "inputType", InputType::ALL, InputType::parse, InputType::UrlPull);
+    let source_end_behavior = enum_or(
+        t,
+        "sourceEndBehavior",
+        SourceEndBehavior::ALL,
+        SourceEndBehavior::parse,
+        SourceEndBehavior::Loop,
+    );
+    let codec = enum_or(t, "codec", Codec::ALL, Codec::parse, Codec::Avc);
+    let p = MediaLiveParams {
+        auto_start: t.bool("autoStart").unwrap_or(false),
+        stream_name: s("streamName", "live"),
+        channel_class: channel_class.unwrap_or(ChannelClass::Standard),
+        input_type: input_type.unwrap_or(InputType::UrlPull),
+        source_end_behavior: source_end_behavior.unwrap_or(SourceEndBehavior::Loop),
+        codec: codec.unwrap_or(Codec::Avc),
+        encoding_profile: s("encodingProfile", "HD-720p"),
+        pri_link: s("priLink", ""),
+        sec_link: s("secLink", ""),
+        input_cidr: s("inputCidr", ""),
+        pri_url: s("priUrl", ""),
+        sec_url: s("secUrl", ""),
+        pri_flow: s("priFlow", ""),
+        sec_flow: s("secFlow", ""),
+    };
+    // Cross-field rules only make sense when the input type itself was understood.
+    if input_type.is_some() {
+        check_sources(t, &p);
+    }
+    channel_class?;
+    source_end_behavior?;
+    codec?;
+    Some(p)
+}
+
+/// The per-input-type rules the sample leaves to a failed CloudFormation deploy.
+fn check_sources(t: &Table<'_, '_, '_>, p: &MediaLiveParams) {
+    let standard = p.channel_class == ChannelClass::Standard;
+    let need = |pri: &str, pri_val: &str, sec: &str, sec_val: &str, what: &str| {
+        if pri_val.is_empty() {
+            t.error(pri, format!("{} input needs {what} in {pri}", p.input_type));
+        }
+        if standard && sec_val.is_empty() {
+            t.error(
+                sec,
+                format!("STANDARD channel with {} input needs a second {what} in {sec} (or use SINGLE_PIPELINE)", p.input_type),
+            );
+        }
+    };
+    match p.input_type {
+        InputType::UdpPush | InputType::RtpPush | InputType::RtmpPush => {
+            if p.input_cidr.is_empty() {
+                t.error("inputCidr", format!("push input {} needs inputCidr (the encoder's address range)", p.input_type));
+            } else if let Err(msg) = check_cidr(&p.input_cidr) {
+                t.error("inputCidr", msg);
+            }
+            if p.input_type == InputType::RtmpPush && p.stream_name.is_empty() {
+                t.error("streamName", "RTMP_PUSH input needs a streamName");
+            }
+        }
+        InputType::RtmpPull | InputType::UrlPull | InputType::Mp4File | InputType::TsFile => {
+            need("priUrl", &p.pri_url, "secUrl", &p.sec_url, "a source URL");
+            for (k, v) in [("priUrl", &p.pri_url), ("secUrl", &p.sec_url)] {
+                if !v.is_empty() && !v.contains("://") {
+                    t.error(k, format!("`{v}` is not a URL"));
+                }
+            }
+        }
+        InputType::InputDevice => need("priLink", &p.pri_link, "secLink", &p.sec_link, "an input device id"),
+        InputType::MediaConnect => {
+            need("priFlow", &p.pri_flow, "secFlow", &p.sec_flow, "a MediaConnect flow ARN");
+            for (k, v) in [("priFlow", &p.pri_flow), ("secFlow", &p.sec_flow)] {
+                if !v.is_empty() && !v.starts_with("arn:") {
+                    t.error(k, format!("`{v}` is not a MediaConnect flow ARN"));
+                }
+            }
+        }
+    }
+}
+
+/// An IPv4 CIDR like `203.0.113.0/24` (what MediaLive whitelist rules take).
+pub fn check_cidr(cidr: &str) -> Result<(), String> {
+    let bad = || format!("`{cidr}` is not an IPv4 CIDR like 203.0.113.0/24");
+    let (addr, len) = cidr.split_once('/').ok_or_else(bad)?;
+    addr.parse::<std::net::Ipv4Addr>().map_err(|_| bad())?;
+    match len.parse::<u8>() {
+        Ok(n) if n <= 32 => Ok(()),
+        _ => Err(bad()),
+    }
+}
+
+fn stream_selection(t: &Table<'_, '_, '_>, prefix: &str) -> Option<StreamSelection> {
+    let max = t.int_in(&format!("{prefix}_max_video_bits_per_second"), 0, MAX_BITS);
+    let min = t.int_in(&format!("{prefix}_min_video_bits_per_second"), 0, MAX_BITS);
+    let order_key = format!("{prefix}_stream_order");
+    let order = enum_or(t, &order_key, StreamOrder::ALL, StreamOrder::parse, StreamOrder::Original)?;
+    Some(StreamSelection {
+        max_video_bits_per_second: max.unwrap_or(MAX_BITS) as i32,
+        min_video_bits_per_second: min.unwrap_or(0) as i32,
+        stream_order: order,
+    })
+}
+
+fn media_package(t: &Table<'_, '_, '_>) -> Option<MediaPackageParams> {
+    let secs = |k: &str, d: i64, max: i64| t.int_in(k, 1, max).unwrap_or(d) as i32;
+    let ad_markers = enum_or(t, "ad_markers", AdMarkers::ALL, AdMarkers::parse, AdMarkers::Passthrough);
+    let dash_period_triggers =
+        enum_or(t, "dash_period_triggers", PeriodTrigger::ALL, PeriodTrigger::parse, PeriodTrigger::Ads);
+    let dash_segment_template = enum_or(
+        t,
+        "dash_segment_template",
+        SegmentTemplate::ALL,
+        SegmentTemplate::parse,
+        SegmentTemplate::TimeWithTimeline,
+    );
+    let dash_profile = enum_or(t, "dash_profile", DashProfile::ALL, DashProfile::parse, DashProfile::None);
+    let hls_stream = stream_selection(t, "hls");
+    let dash_stream = stream_selection(t, "dash");
+    let cmaf_stream = stream_selection(t, "cmaf");
+    let mss_stream = stream_selection(t, "mss");
+    let p = MediaPackageParams {
+        ad_markers: ad_markers?,
+        hls_segment_duration_seconds: secs("hls_segment_duration_seconds", 4, 30),
+        hls_playlist_window_seconds: secs("hls_playlist_window_seconds", 60, 5400),
+        hls_program_date_interval: t.int_in("hls_program_date_interval", 0, 3600).unwrap_or(60) as i32,
+        hls_include_i_frame: t.bool("hls_include_I_frame").unwrap_or(false),
+        hls_audio_rendition_group: t.bool("hls_audio_rendition_group").unwrap_or(true),
+        hls_stream: hls_stream?,
+        dash_period_triggers: dash_period_triggers?,
+        dash_segment_duration_seconds: secs("dash_segment_duration_seconds", 2, 30),
+        dash_segment_template: dash_segment_template?,
+        dash_profile: dash_profile?,
+        dash_manifest_window_seconds: secs("dash_manifest_window_seconds", 60, 5400),
+        dash_stream: dash_stream?,
+        cmaf_segment_duration_seconds: secs("cmaf_segment_duration_seconds", 4, 30),
+        cmaf_playlist_window_seconds: secs("cmaf_playlist_window_seconds", 60, 5400),
+        cmaf_include_i_frame: t.bool("cmaf_include_I_frame").unwrap_or(false),
+        cmaf_program_date_interval: t.int_in("cmaf_program_date_interval", 0, 3600).unwrap_or(60) as i32,
+        cmaf_stream: cmaf_stream?,
+        mss_enabled: t.bool("mss_enabled").unwrap_or(false),
+        mss_segment_duration_seconds: secs("mss_segment_duration_seconds", 2, 30),
+        mss_manifest_window_seconds: secs("mss_manifest_window_seconds", 60, 5400),
+        mss_stream: mss_stream?,
+    };
+    Some(p)
+}
+
+fn cloud_front(t: &Table<'_, '_, '_>) -> Option<CloudFrontParams> {
+    let price_class = enum_or(t, "price_class", PriceClass::ALL, PriceClass::parse, PriceClass::All);
+    let origins = t.strings("cors_allowed_origins").unwrap_or_else(|| vec!["*".to_string()]);
+    Some(CloudFrontParams {
+        access_logs: t.bool("access_logs").unwrap_or(true),
+        price_class: price_class?,
+        error_caching_min_ttl: t.int_in("error_caching_min_ttl", 0, 31_536_000).unwrap_or(1),
+        cors_allowed_origins: origins,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::doc::Source;
+
+    fn compile(name: &str, text: &str) -> Result<Workflow, String> {
+        let src = Source::inline(name, text);
+        let root = src.parse().map_err(|d| d.to_string())?;
+        let ctx = Ctx::new(&src);
+        let wf = Workflow::compile(&ctx, &root);
+        let diags = ctx.into_diags();
+        match wf {
+            Some(w) if diags.is_empty() => Ok(w),
+            _ => Err(diags.to_string()),
+        }
+    }
+
+    #[test]
+    fn defaults_follow_the_sample() {
+        let wf = compile("w.toml", "[mediaLive]\npriUrl = \"https://a/x.m3u8\"\nsecUrl = \"https://b/x.m3u8\"\n")
+            .expect("valid");
+        assert_eq!(wf.media_live.channel_class, ChannelClass::Standard);
+        assert_eq!(wf.media_live.encoding_profile, "HD-720p");
+        assert_eq!(wf.media_package.hls_segment_duration_seconds, 4);
+        assert_eq!(wf.media_package.dash_segment_duration_seconds, 2);
+        assert_eq!(wf.media_package.hls_stream.max_video_bits_per_second, i32::MAX);
+        assert!(wf.media_package.hls_audio_rendition_group);
+        assert_eq!(wf.cloud_front.error_caching_min_ttl, 1);
+    }
+
+    #[test]
+    fn every_error_is_reported_at_once_with_its_line() {
+        let text = "[mediaLive]\nchannelClass = \"STANDARD\"\ninputType = \"RTMP_PUSH\"\ncodec = \"VP9\"\nbogus = 1\n[mediaPackage]\nhls_stream_order = \"RANDOM\"\n";
+        let err = compile("w.toml", text).expect_err("invalid");
+        assert!(err.contains("w.toml:4:9: mediaLive.codec: `VP9` is not one of AVC, HEVC"), "{err}");
+        assert!(err.contains("w.toml:5:9: mediaLive.bogus: unknown key"), "{err}");
+        assert!(err.contains("mediaLive.inputCidr: push input RTMP_PUSH needs inputCidr"), "{err}");
+        assert!(err.contains("w.toml:7:20: mediaPackage.hls_stream_order"), "{err}");
+    }
+
+    #[test]
+    fn standard_with_one_url_is_an_error_single_pipeline_is_not() {
+        let one = "[mediaLive]\ninputType = \"URL_PULL\"\npriUrl = \"https://a/x.m3u8\"\n";
+        let err = compile("w.toml", one).expect_err("needs secUrl");
+        assert!(err.contains("mediaLive.secUrl: STANDARD channel"), "{err}");
+        let single = format!("{one}channelClass = \"SINGLE_PIPELINE\"\n");
+        compile("w.toml", &single).expect("single pipeline needs one url");
+    }
+
+    #[test]
+    fn mediaconnect_needs_flows_and_cidr_must_parse() {
+        let err = compile("w.toml", "[mediaLive]\ninputType = \"MEDIACONNECT\"\nchannelClass = \"SINGLE_PIPELINE\"\n")
+            .expect_err("no flow");
+        assert!(err.contains("mediaLive.priFlow: MEDIACONNECT input needs a MediaConnect flow ARN"), "{err}");
+        let err = compile("w.toml", "[mediaLive]\ninputType = \"UDP_PUSH\"\ninputCidr = \"10.0.0.0/33\"\n")
+            .expect_err("bad cidr");
+        assert!(err.contains("is not an IPv4 CIDR"), "{err}");
+    }
+}

@@ -1,0 +1,166 @@
+//! Schedule files (`schedules/*.toml`): `[[event]]` tables naming what to run and, for timed
+//! events, when. Parsing only; occurrences and phases live in `schedule::timing` / `phase`.
+
+use std::path::{Path, PathBuf};
+
+use crate::config::doc::{Diags, Node, Pos, Source};
+use crate::config::reader::{Ctx, Table};
+
+use super::timing::Timing;
+
+/// One event as written in a schedule file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventSpec {
+    pub id: String,
+    pub title: String,
+    pub file: PathBuf,
+    pub pos: Pos,
+    /// Workflow file; `None` = the default from ottd.toml.
+    pub workflow: Option<PathBuf>,
+    /// Workflow keys this event changes (`[event.mediaLive] encodingProfile = "HD-1080p"`).
+    pub overrides: Node,
+    pub enabled: bool,
+    /// Where notifications about this event go (used by the notifier; names only).
+    pub notify: Vec<String>,
+    /// `None` = on-demand: only commands move it.
+    pub timing: Option<Timing>,
+}
+
+const ID_RULE: &str = "must be 1-24 characters of a-z, 0-9 and -, starting with a letter";
+
+pub fn valid_id(id: &str) -> bool {
+    (1..=24).contains(&id.len())
+        && id.starts_with(|c: char| c.is_ascii_lowercase())
+        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !id.ends_with('-')
+}
+
+/// Workflow sections an event may override.
+pub const OVERRIDABLE: &[&str] = &["mediaLive", "mediaPackage", "cloudFront"];
+
+/// Every `*.toml` in `dir`, sorted, with all problems of all files.
+pub fn load_dir(dir: &Path) -> Result<Vec<EventSpec>, Diags> {
+    let mut diags = Diags::default();
+    let mut events: Vec<EventSpec> = Vec::new();
+    let mut paths: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("toml"))
+            .collect(),
+        Err(e) => {
+            let src = Source::inline(&dir.display().to_string(), "");
+            return Err(Diags(vec![src.diag(Pos::default(), "", format!("cannot read schedule folder: {e}"))]));
+        }
+    };
+    paths.sort();
+    for path in paths {
+        match load_file(&path) {
+            Ok(mut evs) => events.append(&mut evs),
+            Err(d) => diags.extend(d),
+        }
+    }
+    for (i, e) in events.iter().enumerate() {
+        if let Some(prev) = events[..i].iter().find(|p| p.id == e.id) {
+            let src = Source::inline(&e.file.display().to_string(), "");
+            diags.0.push(src.diag(
+                e.pos,
+                "event.id",
+                format!("event `{}` is also defined at {}:{}", e.id, prev.file.display(), prev.pos.line),
+            ));
+        }
+    }
+    diags.finish(events)
+}
+
+pub fn load_file(path: &Path) -> Result<Vec<EventSpec>, Diags> {
+    let src = Source::read(path)?;
+    parse(&src)
+}
+
+pub fn parse(src: &Source) -> Result<Vec<EventSpec>, Diags> {
+    let root = src.parse_toml()?;
+    let ctx = Ctx::new(src);
+    let events = {
+        let t = ctx.root(&root);
+        let tables = t.tables("event");
+        tables.iter().filter_map(|e| event(e, src)).collect::<Vec<_>>()
+    };
+    ctx.into_diags().finish(events)
+}
+
+fn event(t: &Table<'_, '_, '_>, src: &Source) -> Option<EventSpec> {
+    let id = t.req_str("id");
+    if let Some(id) = &id {
+        if !valid_id(id) {
+            t.error("id", ID_RULE);
+        }
+    }
+    let title = t.str("title");
+    let workflow = t.str("workflow").map(|w| {
+        let p = PathBuf::from(w);
+        match (p.is_absolute(), src.file.parent()) {
+            (false, Some(dir)) => dir.join(p),
+            _ => p,
+        }
+    });
+    let enabled = t.bool("enabled").unwrap_or(true);
+    let notify = t.strings("notify").unwrap_or_default();
+    let mut overrides = Node::table(t.pos());
+    for key in OVERRIDABLE {
+        if let Some(n) = t.raw(key) {
+            if let crate::config::doc::Value::Table(_) = n.value {
+                let mut section = n.clone();
+                section.set_origin(&src.file);
+                let wrapper = Node {
+                    pos: t.pos(),
+                    value: crate::config::doc::Value::Table(vec![(key.to_string(), section)]),
+                    origin: Some(src.file.clone()),
+                };
+                overrides.merge(&wrapper);
+            } else {
+                t.error(key, format!("expected a table of {key} keys"));
+            }
+        }
+    }
+    let timing = super::timing::read(t);
+    let id = id?;
+    Some(EventSpec {
+        title: title.unwrap_or_else(|| id.clone()),
+        id,
+        file: src.file.as_ref().clone(),
+        pos: t.pos(),
+        workflow,
+        overrides,
+        enabled,
+        notify,
+        timing: timing?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn on_demand_event_with_overrides() {
+        let src = Source::inline(
+            "/s/demo.toml",
+            "[[event]]\nid = \"demo\"\ntitle = \"Demo\"\n[event.mediaLive]\nencodingProfile = \"HD-1080p\"\n",
+        );
+        let evs = parse(&src).expect("valid");
+        assert_eq!(evs.len(), 1);
+        assert_eq!(evs[0].id, "demo");
+        assert!(evs[0].timing.is_none());
+        let ml = evs[0].overrides.get("mediaLive").expect("override");
+        assert!(ml.get("encodingProfile").is_some());
+    }
+
+    #[test]
+    fn bad_ids_and_unknown_keys_are_reported_together() {
+        let src = Source::inline("s.toml", "[[event]]\nid = \"Final!\"\ncolour = 1\n[[event]]\ntitle = \"x\"\n");
+        let err = parse(&src).expect_err("invalid").to_string();
+        assert!(err.contains("s.toml:2:6: event[0].id: must be 1-24 characters"), "{err}");
+        assert!(err.contains("s.toml:3:10: event[0].colour: unknown key"), "{err}");
+        assert!(err.contains("event[1].id: required key is missing"), "{err}");
+    }
+}

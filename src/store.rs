@@ -1,0 +1,463 @@
+//! The state file: one SQLite database (WAL) holding every event's deployment, each resource's
+//! ids and step status, the step log, and settings written by `ottd bootstrap`.
+//!
+//! The engine writes a resource's row *before* each AWS create or delete (`creating`,
+//! `deleting`) and again after it (`created`, `deleted`), so a process killed in between
+//! leaves a row that says exactly which outcome is unknown. Nothing else may write here.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+use crate::plan::Kind;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open state file {path}: {source}")]
+    Open {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("cannot create the state file's folder {path}: {source}")]
+    Folder {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("state file query failed: {0}")]
+    Query(#[from] rusqlite::Error),
+    #[error("state file holds a bad value in {what}: {value}")]
+    Corrupt { what: &'static str, value: String },
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Where a resource stands. `Creating` and `Deleting` mean "a call was sent and its outcome
+/// is not recorded": the engine must look before it acts again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    Creating,
+    Created,
+    Deleting,
+    /// CloudFront: disabled, waiting to be Deployed before it may be deleted.
+    Disabling,
+    Deleted,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Deleting => "deleting",
+            Status::Disabling => "disabling",
+            Status::Deleted => "deleted",
+        }
+    }
+    fn parse(s: &str) -> Result<Status> {
+        Ok(match s {
+            "creating" => Status::Creating,
+            "created" => Status::Created,
+            "deleting" => Status::Deleting,
+            "disabling" => Status::Disabling,
+            "deleted" => Status::Deleted,
+            other => return Err(StoreError::Corrupt { what: "resources.status", value: other.into() }),
+        })
+    }
+}
+
+/// Lifecycle of one deployment as the engine last recorded it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    Deploying,
+    Deployed,
+    Starting,
+    Running,
+    Stopping,
+    Stopped,
+    TearingDown,
+    TornDown,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Deploying => "deploying",
+            Phase::Deployed => "deployed",
+            Phase::Starting => "starting",
+            Phase::Running => "running",
+            Phase::Stopping => "stopping",
+            Phase::Stopped => "stopped",
+            Phase::TearingDown => "tearing-down",
+            Phase::TornDown => "torn-down",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Phase> {
+        Some(match s {
+            "deploying" => Phase::Deploying,
+            "deployed" => Phase::Deployed,
+            "starting" => Phase::Starting,
+            "running" => Phase::Running,
+            "stopping" => Phase::Stopping,
+            "stopped" => Phase::Stopped,
+            "tearing-down" => Phase::TearingDown,
+            "torn-down" => Phase::TornDown,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Deployment {
+    pub event: String,
+    pub nonce: String,
+    pub phase: Phase,
+    /// The plan as deployed (JSON), so teardown works even if the config changed since.
+    pub plan_json: String,
+    pub updated_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ResourceRow {
+    pub event: String,
+    pub key: String,
+    pub kind: Kind,
+    pub name: String,
+    pub status: Status,
+    pub aws_id: Option<String>,
+    pub arn: Option<String>,
+    /// Service-specific facts learned at creation (URLs, domain, ETag…), as JSON.
+    pub attrs: serde_json::Value,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ResourceRow {
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs.get(name).and_then(|v| v.as_str())
+    }
+}
+
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS deployments (
+    event TEXT PRIMARY KEY,
+    nonce TEXT NOT NULL,
+    phase TEXT NOT NULL,
+    plan_json TEXT NOT NULL,
+    last_error TEXT,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS resources (
+    event TEXT NOT NULL,
+    key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    aws_id TEXT,
+    arn TEXT,
+    attrs TEXT NOT NULL DEFAULT '{}',
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (event, key)
+);
+CREATE TABLE IF NOT EXISTS step_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    event TEXT NOT NULL,
+    step TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    detail TEXT,
+    duration_ms INTEGER NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+";
+
+fn kind_str(k: Kind) -> &'static str {
+    match k {
+        Kind::Channel => "channel",
+        Kind::Input => "input",
+        Kind::SecurityGroup => "security-group",
+        Kind::Distribution => "distribution",
+        Kind::LogBucket => "log-bucket",
+        Kind::Endpoint => "endpoint",
+        Kind::PackageChannel => "package-channel",
+        Kind::Secret => "secret",
+    }
+}
+
+fn parse_kind(s: &str) -> Result<Kind> {
+    Ok(match s {
+        "channel" => Kind::Channel,
+        "input" => Kind::Input,
+        "security-group" => Kind::SecurityGroup,
+        "distribution" => Kind::Distribution,
+        "log-bucket" => Kind::LogBucket,
+        "endpoint" => Kind::Endpoint,
+        "package-channel" => Kind::PackageChannel,
+        "secret" => Kind::Secret,
+        other => return Err(StoreError::Corrupt { what: "resources.kind", value: other.into() }),
+    })
+}
+
+fn parse_time(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).unwrap_or_default()
+}
+
+fn now() -> String {
+    Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|source| StoreError::Folder { path: dir.display().to_string(), source })?;
+        }
+        let open_err = |source| StoreError::Open { path: path.display().to_string(), source };
+        let conn = Connection::open(path).map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(open_err)?;
+        conn.execute_batch(SCHEMA).map_err(open_err)?;
+        Ok(Store { conn: Mutex::new(conn) })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        // A poisoned lock only means another thread panicked mid-call; SQLite itself is
+        // transactional, so the connection is still consistent.
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(f(&conn)?)
+    }
+
+    pub fn deployment(&self, event: &str) -> Result<Option<Deployment>> {
+        let row = self.with(|c| {
+            c.query_row(
+                "SELECT event, nonce, phase, plan_json, last_error, updated_at FROM deployments WHERE event = ?1",
+                params![event],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                        r.get::<_, String>(5)?,
+                    ))
+                },
+            )
+            .optional()
+        })?;
+        row.map(|(event, nonce, phase, plan_json, last_error, updated)| {
+            let phase = Phase::parse(&phase)
+                .ok_or(StoreError::Corrupt { what: "deployments.phase", value: phase.clone() })?;
+            Ok(Deployment { event, nonce, phase, plan_json, last_error, updated_at: parse_time(&updated) })
+        })
+        .transpose()
+    }
+
+    pub fn deployments(&self) -> Result<Vec<Deployment>> {
+        let events: Vec<String> = self.with(|c| {
+            let mut st = c.prepare("SELECT event FROM deployments ORDER BY event")?;
+            let rows = st.query_map([], |r| r.get(0))?;
+            rows.collect()
+        })?;
+        let mut out = Vec::new();
+        for e in events {
+            if let Some(d) = self.deployment(&e)? {
+                out.push(d);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Start a new deployment: forget the rows of a torn-down one and record the nonce.
+    pub fn begin_deployment(&self, event: &str, nonce: &str, plan_json: &str) -> Result<()> {
+        self.with(|c| {
+            let tx = c.unchecked_transaction()?;
+            tx.execute("DELETE FROM resources WHERE event = ?1", params![event])?;
+            tx.execute(
+                "INSERT OR REPLACE INTO deployments (event, nonce, phase, plan_json, last_error, updated_at)
+                 VALUES (?1, ?2, 'deploying', ?3, NULL, ?4)",
+                params![event, nonce, plan_json, now()],
+            )?;
+            tx.commit()
+        })
+    }
+
+    pub fn update_plan(&self, event: &str, plan_json: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE deployments SET plan_json = ?2, updated_at = ?3 WHERE event = ?1",
+                params![event, plan_json, now()],
+            )
+        })?;
+        Ok(())
+    }
+
+    pub fn set_phase(&self, event: &str, phase: Phase, error: Option<&str>) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE deployments SET phase = ?2, last_error = ?3, updated_at = ?4 WHERE event = ?1",
+                params![event, phase.as_str(), error, now()],
+            )
+        })?;
+        Ok(())
+    }
+
+    pub fn set_error(&self, event: &str, error: Option<&str>) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE deployments SET last_error = ?2, updated_at = ?3 WHERE event = ?1",
+                params![event, error, now()],
+            )
+        })?;
+        Ok(())
+    }
+
+    pub fn resources(&self, event: &str) -> Result<Vec<ResourceRow>> {
+        let rows = self.with(|c| {
+            let mut st = c.prepare(
+                "SELECT event, key, kind, name, status, aws_id, arn, attrs, updated_at
+                 FROM resources WHERE event = ?1 ORDER BY rowid",
+            )?;
+            let rows = st.query_map(params![event], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                    r.get::<_, Option<String>>(6)?,
+                    r.get::<_, String>(7)?,
+                    r.get::<_, String>(8)?,
+                ))
+            })?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })?;
+        rows.into_iter()
+            .map(|(event, key, kind, name, status, aws_id, arn, attrs, updated)| {
+                Ok(ResourceRow {
+                    event,
+                    key,
+                    kind: parse_kind(&kind)?,
+                    name,
+                    status: Status::parse(&status)?,
+                    aws_id,
+                    arn,
+                    attrs: serde_json::from_str(&attrs)
+                        .map_err(|_| StoreError::Corrupt { what: "resources.attrs", value: attrs.clone() })?,
+                    updated_at: parse_time(&updated),
+                })
+            })
+            .collect()
+    }
+
+    pub fn resource(&self, event: &str, key: &str) -> Result<Option<ResourceRow>> {
+        Ok(self.resources(event)?.into_iter().find(|r| r.key == key))
+    }
+
+    /// Record a resource's status and what is known of it (None keeps the stored value).
+    #[allow(clippy::too_many_arguments)]
+    pub fn record(
+        &self,
+        event: &str,
+        key: &str,
+        kind: Kind,
+        name: &str,
+        status: Status,
+        aws_id: Option<&str>,
+        arn: Option<&str>,
+        attrs: Option<&serde_json::Value>,
+    ) -> Result<()> {
+        let attrs = attrs.map(|a| a.to_string());
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO resources (event, key, kind, name, status, aws_id, arn, attrs, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, COALESCE(?8, '{}'), ?9)
+                 ON CONFLICT (event, key) DO UPDATE SET
+                    status = excluded.status,
+                    name = excluded.name,
+                    aws_id = COALESCE(excluded.aws_id, resources.aws_id),
+                    arn = COALESCE(excluded.arn, resources.arn),
+                    attrs = CASE WHEN ?8 IS NULL THEN resources.attrs ELSE excluded.attrs END,
+                    updated_at = excluded.updated_at",
+                params![event, key, kind_str(kind), name, status.as_str(), aws_id, arn, attrs, now()],
+            )
+        })?;
+        Ok(())
+    }
+
+    pub fn log_step(&self, event: &str, step: &str, outcome: &str, detail: Option<&str>, ms: u128) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO step_log (event, step, outcome, detail, duration_ms, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![event, step, outcome, detail, ms as i64, now()],
+            )
+        })?;
+        Ok(())
+    }
+
+    /// Durations (ms) of the last `limit` successful runs of `step` for `event`, newest first.
+    pub fn step_durations(&self, event: &str, step: &str, limit: usize) -> Result<Vec<u64>> {
+        self.with(|c| {
+            let mut st = c.prepare(
+                "SELECT duration_ms FROM step_log WHERE event = ?1 AND step = ?2 AND outcome = 'ok'
+                 ORDER BY id DESC LIMIT ?3",
+            )?;
+            let rows = st.query_map(params![event, step, limit as i64], |r| r.get::<_, i64>(0))?;
+            rows.map(|r| r.map(|v| v.max(0) as u64)).collect()
+        })
+    }
+
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        self.with(|c| c.query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| r.get(0)).optional())
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", params![key, value])
+        })?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_keeps_known_ids_when_a_later_write_omits_them() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::open(&dir.path().join("s/ottd.db")).expect("open");
+        store.begin_deployment("final", "abcd1234", "{}").expect("begin");
+        store
+            .record("final", "input", Kind::Input, "n", Status::Creating, None, None, None)
+            .expect("intent");
+        let attrs = serde_json::json!({"url": "x"});
+        store
+            .record("final", "input", Kind::Input, "n", Status::Created, Some("123"), Some("arn:1"), Some(&attrs))
+            .expect("done");
+        store
+            .record("final", "input", Kind::Input, "n", Status::Deleting, None, None, None)
+            .expect("deleting");
+        let row = store.resource("final", "input").expect("query").expect("row");
+        assert_eq!(row.status, Status::Deleting);
+        assert_eq!(row.aws_id.as_deref(), Some("123"));
+        assert_eq!(row.attr("url"), Some("x"));
+        let d = store.deployment("final").expect("q").expect("deployment");
+        assert_eq!((d.nonce.as_str(), d.phase), ("abcd1234", Phase::Deploying));
+    }
+}

@@ -1,0 +1,195 @@
+#!/usr/bin/env python3
+"""Latency-injecting HTTP/1.1 reverse proxy for ottd's emulator tests (standard library only).
+
+Listens on 127.0.0.1 and forwards every request to --upstream (an http://127.0.0.1:PORT
+moto server) after sleeping --delay-ms, so tests see AWS-like round-trip latency.
+
+* Client side: HTTP/1.1 keep-alive, any number of concurrent connections (one asyncio task
+  each; requests on one connection are handled in order).
+* Request bodies: Content-Length or chunked; "Expect: 100-continue" is answered by the proxy.
+* Upstream side: one fresh connection per request with "Connection: close"; the response
+  is relayed as it arrives, keeping its framing (Content-Length or chunked). A response
+  with neither is read to EOF and re-sent with a Content-Length.
+* Prints "OTTD_PROXY_READY http://127.0.0.1:<port>" on stdout once listening; on
+  SIGTERM/SIGINT prints "delay_proxy: handled N requests" on stderr and exits 0.
+
+Usage: python delay_proxy.py --upstream http://127.0.0.1:PORT [--listen-port 0] [--delay-ms 100]
+"""
+
+import argparse
+import asyncio
+import signal
+import sys
+from urllib.parse import urlsplit
+
+HOP_BY_HOP = {
+    "connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade", "expect",
+}
+MAX_HEADER = 1 << 20
+
+
+class Stats:
+    requests = 0
+    errors = 0
+
+
+def parse_head(raw: bytes):
+    lines = raw.decode("latin-1").split("\r\n")
+    start = lines[0]
+    headers = []
+    for line in lines[1:]:
+        if not line:
+            continue
+        name, _, value = line.partition(":")
+        headers.append((name.strip(), value.strip()))
+    return start, headers
+
+
+def header(headers, name):
+    name = name.lower()
+    for k, v in headers:
+        if k.lower() == name:
+            return v
+    return None
+
+
+async def read_chunked(reader: asyncio.StreamReader, sink):
+    """Read a chunked body, passing each raw piece (framing included) to sink."""
+    while True:
+        size_line = await reader.readuntil(b"\r\n")
+        await sink(size_line)
+        size = int(size_line.split(b";")[0].strip(), 16)
+        if size == 0:
+            while True:  # trailers, up to the empty line
+                line = await reader.readuntil(b"\r\n")
+                await sink(line)
+                if line == b"\r\n":
+                    return
+        await sink(await reader.readexactly(size + 2))
+
+
+async def handle_one(reader, writer, upstream, delay) -> bool:
+    """Proxy one request from the client. Returns False when the connection should close."""
+    try:
+        raw = await reader.readuntil(b"\r\n\r\n")
+    except (asyncio.IncompleteReadError, ConnectionError):
+        return False
+    start, headers = parse_head(raw)
+    method, target, version = (start.split(" ", 2) + ["", ""])[:3]
+    client_close = (header(headers, "connection") or "").lower() == "close" or version == "HTTP/1.0"
+
+    if (header(headers, "expect") or "").lower() == "100-continue":
+        writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        await writer.drain()
+
+    body = bytearray()
+    te = (header(headers, "transfer-encoding") or "").lower()
+    if "chunked" in te:
+        async def collect(piece):
+            body.extend(piece)
+        await read_chunked(reader, collect)
+    else:
+        length = int(header(headers, "content-length") or 0)
+        if length:
+            body.extend(await reader.readexactly(length))
+
+    Stats.requests += 1
+    await asyncio.sleep(delay)
+
+    out = [f"{method} {target} HTTP/1.1"]
+    out += [f"{k}: {v}" for k, v in headers if k.lower() not in HOP_BY_HOP]
+    out.append("Connection: close")
+    try:
+        up_r, up_w = await asyncio.open_connection(upstream.hostname, upstream.port, limit=MAX_HEADER)
+    except OSError as e:
+        Stats.errors += 1
+        msg = f"delay_proxy: upstream unreachable: {e}".encode()
+        writer.write(b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\n"
+                     + f"Content-Length: {len(msg)}\r\n\r\n".encode() + msg)
+        await writer.drain()
+        return not client_close
+    try:
+        up_w.write(("\r\n".join(out) + "\r\n\r\n").encode("latin-1") + bytes(body))
+        await up_w.drain()
+
+        resp_raw = await up_r.readuntil(b"\r\n\r\n")
+        status_line, resp_headers = parse_head(resp_raw)
+        status = int(status_line.split(" ")[1])
+        no_body = method == "HEAD" or status in (204, 304) or 100 <= status < 200
+        resp_te = (header(resp_headers, "transfer-encoding") or "").lower()
+        resp_len = header(resp_headers, "content-length")
+
+        head = [status_line] + [f"{k}: {v}" for k, v in resp_headers
+                                if k.lower() not in ("connection", "keep-alive")]
+        if not no_body and "chunked" not in resp_te and resp_len is None:
+            data = await up_r.read()  # unframed: read to EOF, re-frame
+            head.append(f"Content-Length: {len(data)}")
+            head.append("Connection: close" if client_close else "Connection: keep-alive")
+            writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + data)
+        else:
+            head.append("Connection: close" if client_close else "Connection: keep-alive")
+            writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+            if not no_body:
+                if "chunked" in resp_te:
+                    async def relay(piece):
+                        writer.write(piece)
+                        await writer.drain()
+                    await read_chunked(up_r, relay)
+                else:
+                    remaining = int(resp_len)
+                    while remaining:
+                        piece = await up_r.read(min(remaining, 65536))
+                        if not piece:
+                            raise asyncio.IncompleteReadError(b"", remaining)
+                        writer.write(piece)
+                        remaining -= len(piece)
+                        await writer.drain()
+        await writer.drain()
+    finally:
+        up_w.close()
+    return not client_close
+
+
+async def serve_client(reader, writer, upstream, delay):
+    try:
+        while await handle_one(reader, writer, upstream, delay):
+            pass
+    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, ValueError) as e:
+        Stats.errors += 1
+        print(f"delay_proxy: connection error: {e!r}", file=sys.stderr)
+    finally:
+        writer.close()
+
+
+async def main_async(args) -> None:
+    upstream = urlsplit(args.upstream)
+    if upstream.scheme != "http" or not upstream.port:
+        raise SystemExit("--upstream must look like http://127.0.0.1:PORT")
+    delay = args.delay_ms / 1000.0
+    server = await asyncio.start_server(
+        lambda r, w: serve_client(r, w, upstream, delay),
+        host="127.0.0.1", port=args.listen_port, limit=MAX_HEADER, backlog=1024,
+    )
+    port = server.sockets[0].getsockname()[1]
+    print(f"OTTD_PROXY_READY http://127.0.0.1:{port}", flush=True)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    server.close()  # don't wait for idle keep-alive clients; asyncio.run cancels them
+    print(f"delay_proxy: handled {Stats.requests} requests ({Stats.errors} errors)", file=sys.stderr)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--upstream", required=True, help="http://127.0.0.1:PORT")
+    ap.add_argument("--listen-port", type=int, default=0, help="0 = pick a free port")
+    ap.add_argument("--delay-ms", type=float, default=100.0)
+    asyncio.run(main_async(ap.parse_args()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

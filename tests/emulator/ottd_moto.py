@@ -1,0 +1,306 @@
+#!/usr/bin/env python3
+"""AWS emulator launcher for ottd's tests: moto's ThreadedMotoServer plus a small extension.
+
+Written for moto 5.2.5 (pinned in requirements.txt next to this file). The extension
+patches moto internals (moto.medialive.urls / responses / models,
+moto.mediapackage.models); re-check it when
+bumping moto.
+
+Why it exists: ottd deploys MediaLive inputs behind MediaLive *input security groups*
+and moto 5.2.5 has no input security groups at all (the routes are missing, so the SDK
+gets 404s). This file adds them with AWS's documented semantics, and fixes two gaps in
+moto's CreateInput that ottd relies on:
+  * the input's SecurityGroups were dropped (moto passed them under a wrong kwarg);
+  * push inputs (UDP_PUSH / RTP_PUSH / RTMP_PUSH) came back without Destinations[].Url.
+    Synthesized URLs use 127.0.1.x addresses: they are data only, nothing listens there.
+It also makes unknown MediaLive input/channel ids answer NotFoundException (404) instead
+of moto's HTTP 500 (a KeyError), and fills MediaPackage (v1) CmafPackage.HlsManifests[].Url
+(<endpoint Url>/<ManifestName>.m3u8), which moto leaves out.
+
+Input security group semantics implemented:
+  * Id is a 7-digit numeric string, Arn arn:<partition>:medialive:<region>:<account>:inputSecurityGroup:<id>
+  * State IDLE while no input references the group, IN_USE while one does (Inputs lists
+    the input ids); CreateInput/UpdateInput/DeleteInput keep this up to date.
+  * CreateInputSecurityGroup without WhitelistRules -> BadRequestException (400), as AWS does.
+  * Describe/Update/Delete of an unknown id -> NotFoundException (404).
+  * Delete of an IN_USE group -> BadRequestException (400). The MediaLive model declares
+    no ConflictException for DeleteInputSecurityGroup (its errors are BadRequest, Forbidden,
+    NotFound, TooManyRequests and 5xx), so 400 BadRequest is the declared fit.
+  * CreateInput naming an unknown security group id -> BadRequestException (400).
+
+Usage:
+  python ottd_moto.py [--host 127.0.0.1] [--port 0] [--port-file PATH]
+Prints exactly one line "OTTD_MOTO_READY http://127.0.0.1:<port>" on stdout once
+listening, then serves until SIGTERM/SIGINT.
+"""
+
+import argparse
+import signal
+import sys
+import threading
+from typing import Any
+
+from moto.core.exceptions import ServiceException
+from moto.core.responses import ActionResult, EmptyResult, PaginatedResult
+from moto.core.utils import get_pagination_model
+from moto.medialive import urls as ml_urls
+from moto.medialive.models import MediaLiveBackend
+from moto.medialive.responses import MediaLiveResponse
+from moto.mediapackage.models import MediaPackageBackend
+from moto.moto_api._internal import mock_random
+from moto.utilities.utils import get_partition
+
+
+class NotFoundException(ServiceException):
+    code = "NotFoundException"
+
+
+class BadRequestException(ServiceException):
+    code = "BadRequestException"
+
+
+class InputSecurityGroup:
+    def __init__(self, arn: str, isg_id: str, whitelist_rules: Any, tags: Any):
+        self.arn = arn
+        self.id = isg_id
+        self.whitelist_rules = [{"Cidr": r.get("Cidr")} for r in whitelist_rules or []]
+        self.tags = dict(tags or {})
+        self.inputs: list[str] = []
+        self.channels: list[str] = []
+
+    @property
+    def state(self) -> str:
+        return "IN_USE" if self.inputs else "IDLE"
+
+
+# --- backend state -------------------------------------------------------------------
+
+def _isgs(backend: MediaLiveBackend) -> dict:
+    if not hasattr(backend, "_ottd_isgs"):
+        backend._ottd_isgs = {}  # type: ignore[attr-defined]
+    return backend._ottd_isgs  # type: ignore[attr-defined]
+
+
+def _get_isg(backend: MediaLiveBackend, isg_id: str) -> InputSecurityGroup:
+    isg = _isgs(backend).get(isg_id)
+    if isg is None:
+        raise NotFoundException(f"Input Security Group {isg_id} not found")
+    return isg
+
+
+def create_input_security_group(self: MediaLiveBackend, whitelist_rules: Any, tags: Any) -> InputSecurityGroup:
+    if not whitelist_rules:
+        raise BadRequestException("Must specify at least one whitelist")
+    groups = _isgs(self)
+    isg_id = str(mock_random.randint(1000000, 9999999))
+    while isg_id in groups:
+        isg_id = str(mock_random.randint(1000000, 9999999))
+    arn = f"arn:{get_partition(self.region_name)}:medialive:{self.region_name}:{self.account_id}:inputSecurityGroup:{isg_id}"
+    groups[isg_id] = InputSecurityGroup(arn, isg_id, whitelist_rules, tags)
+    return groups[isg_id]
+
+
+def update_input_security_group(self: MediaLiveBackend, isg_id: str, whitelist_rules: Any, tags: Any) -> InputSecurityGroup:
+    isg = _get_isg(self, isg_id)
+    if whitelist_rules is not None:
+        isg.whitelist_rules = [{"Cidr": r.get("Cidr")} for r in whitelist_rules]
+    if tags is not None:
+        isg.tags = dict(tags)
+    return isg
+
+
+def delete_input_security_group(self: MediaLiveBackend, isg_id: str) -> None:
+    isg = _get_isg(self, isg_id)
+    if isg.inputs:
+        raise BadRequestException(
+            f"Input Security Group {isg_id} is still being used by inputs: {', '.join(isg.inputs)}"
+        )
+    del _isgs(self)[isg_id]
+
+
+def _attach(backend: MediaLiveBackend, input_id: str, isg_ids: list) -> None:
+    for isg in _isgs(backend).values():
+        if input_id in isg.inputs and isg.id not in isg_ids:
+            isg.inputs.remove(input_id)
+    for isg_id in isg_ids:
+        isg = _isgs(backend)[isg_id]
+        if input_id not in isg.inputs:
+            isg.inputs.append(input_id)
+
+
+def _check_isg_ids(backend: MediaLiveBackend, isg_ids: Any) -> list:
+    ids = list(isg_ids or [])
+    unknown = [i for i in ids if i not in _isgs(backend)]
+    if unknown:
+        raise BadRequestException(f"Input Security Group(s) not found: {', '.join(unknown)}")
+    return ids
+
+
+_PUSH = {"UDP_PUSH": ("udp", 5000), "RTP_PUSH": ("rtp", 5000), "RTMP_PUSH": ("rtmp", 1935)}
+
+
+def _push_destinations(input_type: str, requested: Any) -> list:
+    scheme, port = _PUSH[input_type]
+    requested = list(requested or [])
+    count = len(requested) if requested else 2  # STANDARD: one per pipeline
+    out = []
+    for i in range(count):
+        ip = f"127.0.1.{i + 1}"  # data only; never contacted
+        url = f"{scheme}://{ip}:{port}"
+        if scheme == "rtmp":
+            stream = (requested[i].get("StreamName") if i < len(requested) else None) or "live/stream"
+            url += "/" + stream.lstrip("/")
+        out.append({"Ip": ip, "Port": str(port), "Url": url})
+    return out
+
+
+_orig_create_input = MediaLiveBackend.create_input
+_orig_update_input = MediaLiveBackend.update_input
+_orig_delete_input = MediaLiveBackend.delete_input
+
+
+def create_input(self: MediaLiveBackend, **kwargs: Any) -> Any:
+    ids = _check_isg_ids(self, kwargs.get("input_security_groups"))
+    a_input = _orig_create_input(self, **kwargs)
+    a_input.security_groups = ids
+    if a_input.type in _PUSH and not any((d or {}).get("Url") for d in a_input.destinations or []):
+        a_input.destinations = _push_destinations(a_input.type, kwargs.get("destinations"))
+        a_input.input_class = "STANDARD" if len(a_input.destinations) > 1 else "SINGLE_PIPELINE"
+    _attach(self, a_input.id, ids)
+    return a_input
+
+
+def update_input(self: MediaLiveBackend, **kwargs: Any) -> Any:
+    a_input = self._inputs.get(kwargs.get("input_id"))
+    if a_input is None:
+        raise NotFoundException(f"Input {kwargs.get('input_id')} not found")
+    old_ids = list(a_input.security_groups or [])
+    new_ids = kwargs.get("input_security_groups")
+    ids = _check_isg_ids(self, new_ids) if new_ids is not None else old_ids
+    old_dest = a_input.destinations
+    a_input = _orig_update_input(self, **kwargs)
+    a_input.security_groups = ids
+    if kwargs.get("destinations") is None:
+        a_input.destinations = old_dest
+    _attach(self, a_input.id, ids)
+    return a_input
+
+
+def _not_found_wrapper(orig: Any, kind: str, key: str, store: str) -> Any:
+    """moto raises KeyError (HTTP 500) for unknown ids; AWS answers NotFoundException (404)."""
+
+    def wrapper(self: MediaLiveBackend, *args: Any, **kwargs: Any) -> Any:
+        ident = kwargs.get(key, args[0] if args else None)
+        if ident not in getattr(self, store):
+            raise NotFoundException(f"{kind} {ident} not found")
+        return orig(self, *args, **kwargs)
+
+    return wrapper
+
+
+def _with_hls_manifest_urls(orig: Any) -> Any:
+    """moto's MediaPackage (v1) leaves CmafPackage.HlsManifests[].Url empty; AWS fills it in."""
+
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        endpoint = orig(self, *args, **kwargs)
+        for m in (endpoint.cmaf_package or {}).get("hlsManifests") or []:
+            m.setdefault("url", f"{endpoint.url}/{m.get('manifestName') or 'index'}.m3u8")
+        return endpoint
+
+    return wrapper
+
+
+def delete_input(self: MediaLiveBackend, input_id: str) -> None:
+    if input_id not in self._inputs:
+        raise NotFoundException(f"Input {input_id} not found")
+    _orig_delete_input(self, input_id=input_id)
+    _attach(self, input_id, [])
+
+
+# --- responses (mirroring moto's own MediaLiveResponse methods) -------------------------
+
+def r_create_input_security_group(self: MediaLiveResponse) -> ActionResult:
+    isg = self.medialive_backend.create_input_security_group(
+        whitelist_rules=self._get_param("WhitelistRules"), tags=self._get_param("Tags")
+    )
+    return ActionResult({"SecurityGroup": isg})
+
+
+def r_list_input_security_groups(self: MediaLiveResponse) -> ActionResult:
+    groups = list(_isgs(self.medialive_backend).values())
+    return PaginatedResult({"InputSecurityGroups": groups})
+
+
+def r_describe_input_security_group(self: MediaLiveResponse) -> ActionResult:
+    return ActionResult(_get_isg(self.medialive_backend, self._get_param("InputSecurityGroupId")))
+
+
+def r_update_input_security_group(self: MediaLiveResponse) -> ActionResult:
+    isg = self.medialive_backend.update_input_security_group(
+        isg_id=self._get_param("InputSecurityGroupId"),
+        whitelist_rules=self._get_param("WhitelistRules"),
+        tags=self._get_param("Tags"),
+    )
+    return ActionResult({"SecurityGroup": isg})
+
+
+def r_delete_input_security_group(self: MediaLiveResponse) -> ActionResult:
+    self.medialive_backend.delete_input_security_group(isg_id=self._get_param("InputSecurityGroupId"))
+    return EmptyResult()
+
+
+def install() -> None:
+    MediaLiveBackend.create_input_security_group = create_input_security_group
+    MediaLiveBackend.update_input_security_group = update_input_security_group
+    MediaLiveBackend.delete_input_security_group = delete_input_security_group
+    MediaLiveBackend.create_input = create_input
+    MediaLiveBackend.update_input = update_input
+    MediaLiveBackend.delete_input = delete_input
+    MediaLiveBackend.describe_input = _not_found_wrapper(MediaLiveBackend.describe_input, "Input", "input_id", "_inputs")
+    for name in ("describe_channel", "delete_channel", "start_channel", "stop_channel", "update_channel"):
+        orig = getattr(MediaLiveBackend, name)
+        setattr(MediaLiveBackend, name, _not_found_wrapper(orig, "Channel", "channel_id", "_channels"))
+    MediaPackageBackend.create_origin_endpoint = _with_hls_manifest_urls(MediaPackageBackend.create_origin_endpoint)
+    MediaPackageBackend.update_origin_endpoint = _with_hls_manifest_urls(MediaPackageBackend.update_origin_endpoint)
+    MediaLiveResponse.create_input_security_group = r_create_input_security_group
+    MediaLiveResponse.list_input_security_groups = r_list_input_security_groups
+    MediaLiveResponse.describe_input_security_group = r_describe_input_security_group
+    MediaLiveResponse.update_input_security_group = r_update_input_security_group
+    MediaLiveResponse.delete_input_security_group = r_delete_input_security_group
+    dispatch = ml_urls.response.dispatch
+    ml_urls.url_paths["{0}/prod/inputSecurityGroups$"] = dispatch
+    ml_urls.url_paths["{0}/prod/inputSecurityGroups/(?P<inputsecuritygroupid>[^/.]+)$"] = dispatch
+    # botocore's paginator entry has no unique attribute; moto's paginator needs one.
+    get_pagination_model("medialive")["ListInputSecurityGroups"].setdefault("unique_attribute", "arn")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=0, help="0 = pick a free port")
+    ap.add_argument("--port-file", help="also write the URL to this file")
+    args = ap.parse_args()
+
+    install()
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    if args.port_file:
+        with open(args.port_file, "w") as f:
+            f.write(url + "\n")
+    print(f"OTTD_MOTO_READY {url}", flush=True)
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(1.0):
+        pass
+    server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
