@@ -152,6 +152,12 @@ impl Names {
     pub fn input(&self, t: InputType) -> String {
         format!("{}-{}", self.base(), t.as_str().to_ascii_lowercase().replace('_', "-"))
     }
+    /// Secrets Manager's ClientRequestToken: 32-64 characters, stable per deployment.
+    pub fn secret_token(&self) -> String {
+        let mut t = format!("{}-cdn-identifier-secret-token", self.base());
+        t.truncate(64);
+        t
+    }
     /// Idempotency token for MediaLive creates (stable per deployment and resource).
     pub fn request_id(&self, key: &str) -> String {
         format!("{}-{key}", self.base())
@@ -262,6 +268,21 @@ impl Plan {
             before + r.requests
         }
         self.resources.iter().map(|r| depth(self, &r.key, &mut Vec::new())).max().unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_tokens_fit_the_api_bounds_and_keep_the_nonce() {
+        for event in ["a", "a-very-long-event-id-xx24"] {
+            let n = Names { prefix: "ottd-prefix1".into(), event: event.into(), nonce: "1a2b3c4d".into() };
+            let t = n.secret_token();
+            assert!((32..=64).contains(&t.len()), "{t}");
+            assert!(t.contains("1a2b3c4d"));
+        }
     }
 }
 

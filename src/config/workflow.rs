@@ -146,8 +146,6 @@ pub struct CloudFrontParams {
     pub price_class: PriceClass,
     /// Seconds error responses are cached (a live origin recovers quickly).
     pub error_caching_min_ttl: i64,
-    /// `Access-Control-Allow-Origin` values for browser players.
-    pub cors_allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -349,12 +347,10 @@ fn media_package(t: &Table<'_, '_, '_>) -> Option<MediaPackageParams> {
 
 fn cloud_front(t: &Table<'_, '_, '_>) -> Option<CloudFrontParams> {
     let price_class = enum_or(t, "price_class", PriceClass::ALL, PriceClass::parse, PriceClass::All);
-    let origins = t.strings("cors_allowed_origins").unwrap_or_else(|| vec!["*".to_string()]);
     Some(CloudFrontParams {
         access_logs: t.bool("access_logs").unwrap_or(true),
         price_class: price_class?,
         error_caching_min_ttl: t.int_in("error_caching_min_ttl", 0, 31_536_000).unwrap_or(1),
-        cors_allowed_origins: origins,
     })
 }
 

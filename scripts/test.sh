@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The test suite: unit tests, then integration tests against the AWS emulator through the
+# real AWS SDK. Installs the emulator (pinned moto) into ~/.cache/ottd-venv on first use.
+set -euo pipefail
+OTTD_ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$OTTD_ROOT"
+. scripts/emulator.sh
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ottd-target}"
+ensure_emulator_venv
+export OTTD_PYTHON="$OTTD_VENV/bin/python"
+
+# The emulator extension checks itself with boto3 (part of moto) before the Rust tests use it.
+log=$(mktemp -d)
+trap 'stop_background; rm -rf "$log"' EXIT
+url=$(start_emulator "$log")
+"$OTTD_PYTHON" tests/emulator/selfcheck.py "$url"
+stop_background
+
+cargo test --all-targets -- --test-threads=2

@@ -1,0 +1,107 @@
+//! IAM, for `ottd bootstrap` only: the two service roles the workflow needs, least privilege.
+//! The MediaPackage role may read only secrets under ottd's own name prefix.
+
+use super::{err, AwsError};
+
+pub struct Roles {
+    pub medialive: String,
+    pub mediapackage: String,
+}
+
+fn trust(service: &str) -> String {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]
+    })
+    .to_string()
+}
+
+/// What MediaLive needs for a MediaPackage output, MediaConnect inputs and channel logs.
+pub fn medialive_policy() -> String {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": ["mediapackage:DescribeChannel"], "Resource": "*"},
+            {"Effect": "Allow", "Action": [
+                "mediaconnect:ManagedDescribeFlow", "mediaconnect:ManagedAddOutput", "mediaconnect:ManagedRemoveOutput"
+            ], "Resource": "*"},
+            {"Effect": "Allow", "Action": [
+                "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
+                "logs:DescribeLogStreams", "logs:DescribeLogGroups"
+            ], "Resource": "arn:aws:logs:*:*:log-group:ElementalMediaLive*"}
+        ]
+    })
+    .to_string()
+}
+
+/// Read access to ottd's CDN secrets only (`<prefix>/...`); ListSecrets has no resource
+/// scope in IAM and reveals names, not values.
+pub fn mediapackage_policy(account: &str, prefix: &str) -> String {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": [
+                "secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret", "secretsmanager:ListSecretVersionIds"
+            ], "Resource": format!("arn:aws:secretsmanager:*:{account}:secret:{prefix}/*")},
+            {"Effect": "Allow", "Action": ["secretsmanager:ListSecrets"], "Resource": "*"}
+        ]
+    })
+    .to_string()
+}
+
+async fn ensure_role(c: &aws_sdk_iam::Client, name: &str, service: &str) -> Result<String, AwsError> {
+    match c.get_role().role_name(name).send().await {
+        Ok(out) => {
+            if let Some(r) = out.role {
+                return Ok(r.arn);
+            }
+        }
+        Err(e) => {
+            let e = err("GetRole", format!("IAM role {name}"), e);
+            if !e.is_not_found() {
+                return Err(e);
+            }
+        }
+    }
+    let out = c
+        .create_role()
+        .role_name(name)
+        .assume_role_policy_document(trust(service))
+        .description("ottd: live OTT workflow")
+        .tags(aws_sdk_iam::types::Tag::builder().key("ottd:managed-by").value("ottd").build()
+            .map_err(|e| AwsError::invalid("CreateRole", name, e.to_string()))?)
+        .send()
+        .await
+        .map_err(|e| err("CreateRole", format!("IAM role {name}"), e))?;
+    out.role.map(|r| r.arn).ok_or_else(|| AwsError::invalid("CreateRole", name, "no role in the response"))
+}
+
+/// `arn:aws:iam::123456789012:role/x` -> `123456789012`.
+pub fn account_of(arn: &str) -> Option<&str> {
+    arn.split(':').nth(4).filter(|a| !a.is_empty())
+}
+
+pub async fn bootstrap(c: &aws_sdk_iam::Client, prefix: &str) -> Result<Roles, AwsError> {
+    let ml_name = format!("{prefix}-medialive");
+    let mp_name = format!("{prefix}-mediapackage");
+    let medialive = ensure_role(c, &ml_name, "medialive.amazonaws.com").await?;
+    let account = account_of(&medialive)
+        .ok_or_else(|| AwsError::invalid("CreateRole", ml_name.clone(), "role ARN has no account"))?
+        .to_string();
+    c.put_role_policy()
+        .role_name(&ml_name)
+        .policy_name("ottd-medialive")
+        .policy_document(medialive_policy())
+        .send()
+        .await
+        .map_err(|e| err("PutRolePolicy", format!("IAM role {ml_name}"), e))?;
+    let mediapackage = ensure_role(c, &mp_name, "mediapackage.amazonaws.com").await?;
+    c.put_role_policy()
+        .role_name(&mp_name)
+        .policy_name("ottd-cdn-secrets")
+        .policy_document(mediapackage_policy(&account, prefix))
+        .send()
+        .await
+        .map_err(|e| err("PutRolePolicy", format!("IAM role {mp_name}"), e))?;
+    Ok(Roles { medialive, mediapackage })
+}

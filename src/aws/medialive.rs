@@ -1,0 +1,318 @@
+//! MediaLive: input security group (push inputs), input, channel; start and stop.
+//!
+//! MediaLive names are not unique and the idempotency token is not honoured everywhere, so
+//! every create carries ottd's tags and `find_*` looks resources up by name and deployment tag.
+
+use std::collections::HashMap;
+
+use aws_sdk_medialive::types as ml;
+
+use super::encoder;
+use super::{err, has_tag, AwsError, Tags};
+use crate::config::profile::Profile;
+use crate::config::workflow::Workflow;
+use crate::plan::{InputWiring, TAG_DEPLOYMENT};
+
+fn tag_map(tags: &Tags) -> HashMap<String, String> {
+    tags.iter().cloned().collect()
+}
+
+fn tags_of(m: Option<&HashMap<String, String>>) -> Vec<(String, String)> {
+    m.map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default()
+}
+
+fn ignore_not_found(r: Result<(), AwsError>) -> Result<(), AwsError> {
+    match r {
+        Err(e) if e.is_not_found() => Ok(()),
+        other => other,
+    }
+}
+
+// ---- input security group -------------------------------------------------------------
+
+pub async fn create_security_group(c: &aws_sdk_medialive::Client, cidr: &str, tags: &Tags) -> Result<String, AwsError> {
+    let out = c
+        .create_input_security_group()
+        .whitelist_rules(ml::InputWhitelistRuleCidr::builder().cidr(cidr).build())
+        .set_tags(Some(tag_map(tags)))
+        .send()
+        .await
+        .map_err(|e| err("CreateInputSecurityGroup", format!("input security group for {cidr}"), e))?;
+    out.security_group
+        .and_then(|g| g.id)
+        .ok_or_else(|| AwsError::invalid("CreateInputSecurityGroup", "input security group", "no id in the response"))
+}
+
+/// The deployment's security group, found by its tags (the API offers no name or token).
+pub async fn find_security_group(c: &aws_sdk_medialive::Client, nonce: &str) -> Result<Option<String>, AwsError> {
+    let mut pages = c.list_input_security_groups().into_paginator().items().send();
+    while let Some(g) = pages.next().await {
+        let g = g.map_err(|e| err("ListInputSecurityGroups", "input security groups", e))?;
+        let tags = tags_of(g.tags());
+        if has_tag(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())), TAG_DEPLOYMENT, nonce) {
+            return Ok(g.id);
+        }
+    }
+    Ok(None)
+}
+
+pub async fn security_group_tags(c: &aws_sdk_medialive::Client, id: &str) -> Result<Option<Vec<(String, String)>>, AwsError> {
+    match c.describe_input_security_group().input_security_group_id(id).send().await {
+        Ok(out) => Ok(Some(tags_of(out.tags()))),
+        Err(e) => {
+            let e = err("DescribeInputSecurityGroup", format!("input security group {id}"), e);
+            if e.is_not_found() {
+                Ok(None)
+            } else {
+                Err(e)
+            }
+        }
+    }
+}
+
+pub async fn delete_security_group(c: &aws_sdk_medialive::Client, id: &str) -> Result<(), AwsError> {
+    ignore_not_found(
+        c.delete_input_security_group()
+            .input_security_group_id(id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| err("DeleteInputSecurityGroup", format!("input security group {id}"), e)),
+    )
+}
+
+// ---- input ------------------------------------------------------------------------------
+
+pub struct Input {
+    pub id: String,
+    pub arn: String,
+    /// Push inputs: where the encoder must send (one per pipeline).
+    pub destinations: Vec<String>,
+    pub state: String,
+    pub tags: Vec<(String, String)>,
+}
+
+fn input_of(
+    id: Option<&str>,
+    arn: Option<&str>,
+    dests: &[ml::InputDestination],
+    state: Option<&ml::InputState>,
+    tags: Option<&HashMap<String, String>>,
+) -> Input {
+    Input {
+        id: id.unwrap_or_default().to_string(),
+        arn: arn.unwrap_or_default().to_string(),
+        destinations: dests.iter().filter_map(|d| d.url().map(str::to_string)).collect(),
+        state: state.map(|s| s.as_str().to_string()).unwrap_or_default(),
+        tags: tags_of(tags),
+    }
+}
+
+/// The CreateInput request, per input type, as the plan wired it.
+#[allow(clippy::too_many_arguments)]
+pub async fn create_input(
+    c: &aws_sdk_medialive::Client,
+    name: &str,
+    wf: &Workflow,
+    wiring: &InputWiring,
+    security_group: Option<&str>,
+    role_arn: Option<&str>,
+    request_id: &str,
+    tags: &Tags,
+) -> Result<Input, AwsError> {
+    let mut req = c
+        .create_input()
+        .name(name)
+        .r#type(ml::InputType::from(wf.media_live.input_type.as_str()))
+        .request_id(request_id)
+        .set_tags(Some(tag_map(tags)));
+    for url in &wiring.sources {
+        req = req.sources(ml::InputSourceRequest::builder().url(url).build());
+    }
+    for stream in wiring.destinations.iter().filter(|s| !s.is_empty()) {
+        req = req.destinations(ml::InputDestinationRequest::builder().stream_name(stream).build());
+    }
+    for id in &wiring.devices {
+        req = req.input_devices(ml::InputDeviceSettings::builder().id(id).build());
+    }
+    for flow in &wiring.flows {
+        req = req.media_connect_flows(ml::MediaConnectFlowRequest::builder().flow_arn(flow).build());
+    }
+    if let Some(sg) = security_group {
+        req = req.input_security_groups(sg);
+    }
+    if wiring.needs_role {
+        req = req.set_role_arn(role_arn.map(str::to_string));
+    }
+    let out = req.send().await.map_err(|e| err("CreateInput", format!("MediaLive input {name}"), e))?;
+    let i = out.input.ok_or_else(|| AwsError::invalid("CreateInput", format!("MediaLive input {name}"), "no input in the response"))?;
+    Ok(input_of(i.id(), i.arn(), i.destinations(), i.state(), i.tags()))
+}
+
+pub async fn find_input(c: &aws_sdk_medialive::Client, name: &str, nonce: &str) -> Result<Option<Input>, AwsError> {
+    let mut pages = c.list_inputs().into_paginator().items().send();
+    while let Some(i) = pages.next().await {
+        let i = i.map_err(|e| err("ListInputs", "MediaLive inputs", e))?;
+        let tags = tags_of(i.tags());
+        let gone = matches!(i.state(), Some(ml::InputState::Deleted | ml::InputState::Deleting));
+        if i.name() == Some(name) && !gone && has_tag(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())), TAG_DEPLOYMENT, nonce) {
+            return Ok(Some(input_of(i.id(), i.arn(), i.destinations(), i.state(), i.tags())));
+        }
+    }
+    Ok(None)
+}
+
+pub async fn describe_input(c: &aws_sdk_medialive::Client, id: &str) -> Result<Option<Input>, AwsError> {
+    match c.describe_input().input_id(id).send().await {
+        Ok(i) => Ok(Some(input_of(i.id(), i.arn(), i.destinations(), i.state(), i.tags()))),
+        Err(e) => {
+            let e = err("DescribeInput", format!("MediaLive input {id}"), e);
+            if e.is_not_found() {
+                Ok(None)
+            } else {
+                Err(e)
+            }
+        }
+    }
+}
+
+pub async fn delete_input(c: &aws_sdk_medialive::Client, id: &str) -> Result<(), AwsError> {
+    ignore_not_found(
+        c.delete_input()
+            .input_id(id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| err("DeleteInput", format!("MediaLive input {id}"), e)),
+    )
+}
+
+// ---- channel ----------------------------------------------------------------------------
+
+pub struct Channel {
+    pub id: String,
+    pub arn: String,
+    pub state: String,
+    pub tags: Vec<(String, String)>,
+}
+
+pub struct ChannelRequest<'a> {
+    pub name: &'a str,
+    pub workflow: &'a Workflow,
+    pub profile: &'a Profile,
+    pub wiring: &'a InputWiring,
+    pub input_id: &'a str,
+    pub input_name: &'a str,
+    pub package_channel_id: &'a str,
+    pub role_arn: &'a str,
+    pub request_id: &'a str,
+}
+
+pub fn input_attachment(r: &ChannelRequest<'_>) -> ml::InputAttachment {
+    let mut settings = ml::InputSettings::builder().audio_selectors(encoder::audio_selector());
+    if r.wiring.source_end_behavior {
+        settings = settings.source_end_behavior(ml::InputSourceEndBehavior::from(
+            r.workflow.media_live.source_end_behavior.as_str(),
+        ));
+    }
+    ml::InputAttachment::builder()
+        .input_id(r.input_id)
+        .input_attachment_name(r.input_name)
+        .input_settings(settings.build())
+        .build()
+}
+
+pub fn destination(package_channel_id: &str) -> ml::OutputDestination {
+    ml::OutputDestination::builder()
+        .id(encoder::DESTINATION_ID)
+        .media_package_settings(ml::MediaPackageOutputDestinationSettings::builder().channel_id(package_channel_id).build())
+        .build()
+}
+
+pub async fn create_channel(c: &aws_sdk_medialive::Client, r: &ChannelRequest<'_>, tags: &Tags) -> Result<Channel, AwsError> {
+    let what = format!("MediaLive channel {}", r.name);
+    let out = c
+        .create_channel()
+        .name(r.name)
+        .channel_class(ml::ChannelClass::from(r.workflow.media_live.channel_class.as_str()))
+        .role_arn(r.role_arn)
+        .request_id(r.request_id)
+        .input_specification(encoder::input_specification(r.workflow.media_live.codec, r.profile))
+        .input_attachments(input_attachment(r))
+        .destinations(destination(r.package_channel_id))
+        .encoder_settings(encoder::encoder_settings(r.profile))
+        .log_level(ml::LogLevel::Warning)
+        .set_tags(Some(tag_map(tags)))
+        .send()
+        .await
+        .map_err(|e| err("CreateChannel", what.clone(), e))?;
+    let ch = out.channel.ok_or_else(|| AwsError::invalid("CreateChannel", what, "no channel in the response"))?;
+    Ok(Channel {
+        id: ch.id().unwrap_or_default().to_string(),
+        arn: ch.arn().unwrap_or_default().to_string(),
+        state: ch.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+        tags: tags_of(ch.tags()),
+    })
+}
+
+pub async fn find_channel(c: &aws_sdk_medialive::Client, name: &str, nonce: &str) -> Result<Option<Channel>, AwsError> {
+    let mut pages = c.list_channels().into_paginator().items().send();
+    while let Some(ch) = pages.next().await {
+        let ch = ch.map_err(|e| err("ListChannels", "MediaLive channels", e))?;
+        let tags = tags_of(ch.tags());
+        let gone = matches!(ch.state(), Some(ml::ChannelState::Deleted | ml::ChannelState::Deleting));
+        if ch.name() == Some(name) && !gone && has_tag(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())), TAG_DEPLOYMENT, nonce) {
+            return Ok(Some(Channel {
+                id: ch.id().unwrap_or_default().to_string(),
+                arn: ch.arn().unwrap_or_default().to_string(),
+                state: ch.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                tags,
+            }));
+        }
+    }
+    Ok(None)
+}
+
+/// The channel, or `None` when it is gone (not found, or DELETED).
+pub async fn describe_channel(c: &aws_sdk_medialive::Client, id: &str) -> Result<Option<Channel>, AwsError> {
+    match c.describe_channel().channel_id(id).send().await {
+        Ok(ch) => {
+            if matches!(ch.state(), Some(ml::ChannelState::Deleted)) {
+                return Ok(None);
+            }
+            Ok(Some(Channel {
+                id: ch.id().unwrap_or_default().to_string(),
+                arn: ch.arn().unwrap_or_default().to_string(),
+                state: ch.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                tags: tags_of(ch.tags()),
+            }))
+        }
+        Err(e) => {
+            let e = err("DescribeChannel", format!("MediaLive channel {id}"), e);
+            if e.is_not_found() {
+                Ok(None)
+            } else {
+                Err(e)
+            }
+        }
+    }
+}
+
+pub async fn start_channel(c: &aws_sdk_medialive::Client, id: &str) -> Result<(), AwsError> {
+    c.start_channel().channel_id(id).send().await.map(|_| ()).map_err(|e| err("StartChannel", format!("MediaLive channel {id}"), e))
+}
+
+pub async fn stop_channel(c: &aws_sdk_medialive::Client, id: &str) -> Result<(), AwsError> {
+    c.stop_channel().channel_id(id).send().await.map(|_| ()).map_err(|e| err("StopChannel", format!("MediaLive channel {id}"), e))
+}
+
+pub async fn delete_channel(c: &aws_sdk_medialive::Client, id: &str) -> Result<(), AwsError> {
+    ignore_not_found(
+        c.delete_channel()
+            .channel_id(id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| err("DeleteChannel", format!("MediaLive channel {id}"), e)),
+    )
+}

@@ -1,0 +1,106 @@
+//! Start and stop the event's MediaLive channel, waiting for RUNNING / IDLE with a timeout.
+
+use std::time::Instant;
+
+use tracing::Instrument;
+
+use super::{Engine, EngineError, Outcome, Result};
+use crate::aws::medialive;
+use crate::plan;
+use crate::store::{Phase, Status};
+
+impl Engine {
+    /// The channel id of a deployed event.
+    pub fn channel_id(&self, event: &str) -> Result<String> {
+        let deployed = self.store.deployment(event)?.filter(|d| !matches!(d.phase, Phase::TornDown | Phase::TearingDown));
+        if deployed.is_none() {
+            return Err(EngineError::NotDeployed(event.to_string()));
+        }
+        match self.store.resource(event, plan::CHANNEL)? {
+            Some(r) if r.status == Status::Created => {
+                r.aws_id.ok_or_else(|| EngineError::NotDeployed(event.to_string()))
+            }
+            _ => Err(EngineError::NotDeployed(event.to_string())),
+        }
+    }
+
+    /// Start the channel and wait until it is RUNNING. Already running = done.
+    pub async fn start(&self, event: &str) -> Result<()> {
+        let span = tracing::info_span!("start", event = %event);
+        async move {
+            let id = self.channel_id(event)?;
+            let started = Instant::now();
+            let step = format!("start MediaLive channel {id}");
+            let state = self.channel_state(&id).await?;
+            match state.as_str() {
+                "RUNNING" => {
+                    self.store.set_phase(event, Phase::Running, None)?;
+                    self.report(event, &step, Outcome::Exists, "already RUNNING", started);
+                    return Ok(());
+                }
+                "STOPPING" => {
+                    self.wait_channel(&id, "IDLE").await?;
+                    medialive::start_channel(&self.aws.medialive, &id).await?;
+                }
+                "STARTING" | "RECOVERING" => {}
+                _ => medialive::start_channel(&self.aws.medialive, &id).await?,
+            }
+            self.store.set_phase(event, Phase::Starting, None)?;
+            self.report(event, &step, Outcome::Waiting, "waiting for RUNNING", started);
+            match self.wait_channel(&id, "RUNNING").await {
+                Ok(_) => {
+                    self.store.set_phase(event, Phase::Running, None)?;
+                    self.store.log_step(event, "start", "ok", None, started.elapsed().as_millis())?;
+                    self.report(event, &step, Outcome::Started, "RUNNING", started);
+                    Ok(())
+                }
+                Err(e) => {
+                    self.store.set_error(event, Some(&e.to_string()))?;
+                    self.report(event, &step, Outcome::Failed, e.to_string(), started);
+                    Err(e)
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Stop the channel and wait until it is IDLE. Already idle = done.
+    pub async fn stop(&self, event: &str) -> Result<()> {
+        let span = tracing::info_span!("stop", event = %event);
+        async move {
+            let id = self.channel_id(event)?;
+            let started = Instant::now();
+            let step = format!("stop MediaLive channel {id}");
+            self.store.set_phase(event, Phase::Stopping, None)?;
+            self.stop_channel(&id).await?;
+            self.store.set_phase(event, Phase::Stopped, None)?;
+            self.store.log_step(event, "stop", "ok", None, started.elapsed().as_millis())?;
+            self.report(event, &step, Outcome::Stopped, "IDLE", started);
+            Ok(())
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Bring a channel to IDLE whatever state it is in (used by stop and teardown).
+    /// The caller records the phase; teardown keeps its own.
+    pub(crate) async fn stop_channel(&self, id: &str) -> Result<()> {
+        match self.channel_state(id).await?.as_str() {
+            "IDLE" | "DELETED" | "CREATE_FAILED" => return Ok(()),
+            "STOPPING" => {}
+            "STARTING" | "RUNNING" | "RECOVERING" | "UPDATING" => {
+                medialive::stop_channel(&self.aws.medialive, id).await?;
+            }
+            _ => {}
+        }
+        self.wait_channel(id, "IDLE").await.map(|_| ())
+    }
+
+    pub async fn channel_state(&self, id: &str) -> Result<String> {
+        Ok(medialive::describe_channel(&self.aws.medialive, id)
+            .await?
+            .map(|c| c.state)
+            .unwrap_or_else(|| "DELETED".to_string()))
+    }
+}

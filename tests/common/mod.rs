@@ -1,0 +1,163 @@
+//! Test harness: the AWS emulator (moto's server mode plus ottd's extension, started from
+//! `tests/emulator/ottd_moto.py`) and a throw-away ottd configuration pointing at it.
+//!
+//! The emulator is found as `$OTTD_PYTHON`, else `~/.cache/ottd-venv/bin/python` (what
+//! `.ci/run` installs), else `python3`. If it cannot start, the test fails and says why.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ottd::aws::Aws;
+use ottd::config::Catalog;
+use ottd::engine::{Engine, Progress, StepLine};
+use ottd::store::Store;
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("OTTD_PYTHON") {
+        return PathBuf::from(p);
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        let venv = Path::new(&home).join(".cache/ottd-venv/bin/python");
+        if venv.exists() {
+            return venv;
+        }
+    }
+    PathBuf::from("python3")
+}
+
+/// One emulator process on a free loopback port, killed on drop.
+pub struct Emulator {
+    child: Child,
+    pub url: String,
+}
+
+impl Emulator {
+    pub fn start() -> Emulator {
+        let script = repo().join("tests/emulator/ottd_moto.py");
+        let py = python();
+        // The emulator logs every request: a pipe nobody reads would fill and block it.
+        let log = tempfile::tempfile().expect("emulator log file");
+        let log_for_child = log.try_clone().expect("emulator log file");
+        let mut child = Command::new(&py)
+            .arg(&script)
+            .args(["--host", "127.0.0.1", "--port", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log_for_child))
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {} {}: {e} (install the emulator: see README)", py.display(), script.display()));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("OTTD_MOTO_READY ") {
+                    let _ = tx.send(url.trim().to_string());
+                }
+            }
+        });
+        match rx.recv_timeout(Duration::from_secs(90)) {
+            Ok(url) => Emulator { child, url },
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let mut out = String::new();
+                let mut log = log;
+                use std::io::{Read, Seek};
+                let _ = log.seek(std::io::SeekFrom::Start(0)).and_then(|_| log.read_to_string(&mut out));
+                panic!(
+                    "the AWS emulator did not start ({} {}). Is moto[server] installed? \
+                     Run: python3 -m venv ~/.cache/ottd-venv && ~/.cache/ottd-venv/bin/pip install -r tests/emulator/requirements.txt\n{out}",
+                    py.display(),
+                    script.display()
+                );
+            }
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Progress lines collected for assertions and printed for the test log.
+#[derive(Default)]
+pub struct Lines(pub std::sync::Mutex<Vec<StepLine>>);
+
+impl Progress for Lines {
+    fn step(&self, l: &StepLine) {
+        eprintln!("  {:>6.2}s {:<8} {} {}", l.elapsed.as_secs_f64(), l.outcome.as_str(), l.step, l.detail);
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(l.clone());
+    }
+}
+
+/// A temporary ottd setup: config folder, schedule file with the given events, state file.
+pub struct Setup {
+    pub dir: tempfile::TempDir,
+    pub emu: Emulator,
+    pub config: PathBuf,
+}
+
+pub fn setup(schedule: &str) -> Setup {
+    let emu = Emulator::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let schedules = dir.path().join("schedules");
+    std::fs::create_dir_all(&schedules).expect("mkdir");
+    std::fs::write(schedules.join("events.toml"), schedule).expect("write schedule");
+    let config = dir.path().join("ottd.toml");
+    let toml = format!(
+        "[aws]\nregion = \"us-east-1\"\n[paths]\nstate = \"{state}\"\nworkflow = \"{wf}\"\nschedules = \"{sch}\"\nencoding_profiles = \"{prof}\"\n[naming]\nprefix = \"ottd\"\n[tags]\nProject = \"tests\"\n[engine]\npoll_interval = \"100ms\"\nstart_timeout = \"30s\"\nstop_timeout = \"30s\"\ndistribution_wait = \"10s\"\n",
+        state = dir.path().join("ottd.db").display(),
+        wf = repo().join("config/workflow.toml").display(),
+        sch = schedules.display(),
+        prof = repo().join("encoding-profiles").display(),
+    );
+    std::fs::write(&config, toml).expect("write config");
+    Setup { dir, emu, config }
+}
+
+impl Setup {
+    pub fn catalog(&self) -> Catalog {
+        Catalog::load(&self.config).unwrap_or_else(|d| panic!("test config invalid:\n{d}"))
+    }
+
+    pub async fn aws(&self) -> Aws {
+        let settings = self.catalog().settings;
+        let creds = aws_sdk_medialive::config::Credentials::new("test", "test", None, None, "ottd-tests");
+        let conf = Aws::loader(&settings).endpoint_url(&self.emu.url).credentials_provider(creds).load().await;
+        Aws::from_conf(&conf)
+    }
+
+    /// An engine on the emulator with the IAM roles bootstrapped (through IAM, as users do).
+    pub async fn engine(&self, progress: Arc<dyn Progress>) -> Engine {
+        let settings = self.catalog().settings;
+        let store = Arc::new(Store::open(&settings.state_path).expect("state file"));
+        let aws = self.aws().await;
+        if store.meta("roles.medialive").expect("meta").is_none() {
+            let roles = ottd::aws::iam::bootstrap(&aws.iam, &settings.prefix).await.expect("bootstrap roles");
+            store.set_meta("roles.medialive", &roles.medialive).expect("meta");
+            store.set_meta("roles.mediapackage", &roles.mediapackage).expect("meta");
+        }
+        Engine::new(aws, store, settings, progress)
+    }
+
+    /// Environment for running the `ottd` binary against this emulator.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.emu.url.clone()),
+            ("AWS_ACCESS_KEY_ID", "test".into()),
+            ("AWS_SECRET_ACCESS_KEY", "test".into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("OTTD_CONFIG", self.config.display().to_string()),
+        ]
+    }
+}

@@ -1,0 +1,401 @@
+//! The workflow engine against the AWS emulator, through the real SDK: what deploy creates and
+//! with which settings, idempotency, resume after a crash at every step, and that teardown
+//! leaves nothing behind.
+
+mod common;
+
+use std::sync::Arc;
+
+use ottd::aws::Aws;
+use ottd::engine::{Engine, EngineError, FaultPoint, Faults};
+use ottd::store::Phase;
+
+use common::{setup, Lines, Setup};
+
+const EVENTS: &str = r#"
+[[event]]
+id = "full"
+title = "Full ladder, every endpoint"
+[event.mediaLive]
+channelClass = "STANDARD"
+inputType = "URL_PULL"
+encodingProfile = "HD-1080p"
+codec = "HEVC"
+priUrl = "https://example.com/a/index.m3u8"
+secUrl = "https://example.com/b/index.m3u8"
+sourceEndBehavior = "CONTINUE"
+[event.mediaPackage]
+mss_enabled = true
+hls_segment_duration_seconds = 6
+dash_segment_duration_seconds = 4
+
+[[event]]
+id = "rtmp"
+[event.mediaLive]
+inputType = "RTMP_PUSH"
+channelClass = "STANDARD"
+inputCidr = "203.0.113.0/24"
+streamName = "live"
+
+[[event]]
+id = "udp"
+[event.mediaLive]
+inputType = "UDP_PUSH"
+channelClass = "SINGLE_PIPELINE"
+inputCidr = "198.51.100.0/24"
+encodingProfile = "SD-540p"
+[event.cloudFront]
+access_logs = false
+"#;
+
+fn tag_is(tags: Option<&std::collections::HashMap<String, String>>, key: &str, value: &str) -> bool {
+    tags.and_then(|t| t.get(key)).is_some_and(|v| v == value)
+}
+
+/// How many live resources of each kind AWS holds for one event.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Census {
+    channels: usize,
+    inputs: usize,
+    security_groups: usize,
+    package_channels: usize,
+    endpoints: usize,
+    distributions: usize,
+    buckets: usize,
+    secrets: usize,
+}
+
+async fn census(aws: &Aws, event: &str) -> Census {
+    let prefix = format!("ottd-{event}-");
+    let mut c = Census::default();
+    let chans = aws.medialive.list_channels().send().await.expect("list channels");
+    c.channels = chans
+        .channels()
+        .iter()
+        .filter(|ch| tag_is(ch.tags(), "ottd:event", event))
+        .filter(|ch| !matches!(ch.state().map(|s| s.as_str()), Some("DELETED" | "DELETING")))
+        .count();
+    let inputs = aws.medialive.list_inputs().send().await.expect("list inputs");
+    for i in inputs.inputs() {
+        if !tag_is(i.tags(), "ottd:event", event) {
+            continue;
+        }
+        // Lists lag behind deletes in the emulator; describe gives the settled state.
+        let d = aws.medialive.describe_input().input_id(i.id().unwrap_or_default()).send().await.expect("describe input");
+        if !matches!(d.state().map(|s| s.as_str()), Some("DELETED" | "DELETING")) {
+            c.inputs += 1;
+        }
+    }
+    let sgs = aws.medialive.list_input_security_groups().send().await.expect("list security groups");
+    c.security_groups = sgs.input_security_groups().iter().filter(|g| tag_is(g.tags(), "ottd:event", event)).count();
+    let mp = aws.mediapackage.list_channels().send().await.expect("list package channels");
+    c.package_channels = mp.channels().iter().filter(|ch| ch.id().is_some_and(|i| i.starts_with(&prefix))).count();
+    let eps = aws.mediapackage.list_origin_endpoints().send().await.expect("list endpoints");
+    c.endpoints = eps.origin_endpoints().iter().filter(|e| e.id().is_some_and(|i| i.starts_with(&prefix))).count();
+    let dists = aws.cloudfront.list_distributions().send().await.expect("list distributions");
+    c.distributions = dists
+        .distribution_list()
+        .map(|l| l.items().iter().filter(|d| d.comment().starts_with(&format!("ottd {event} "))).count())
+        .unwrap_or(0);
+    let buckets = aws.s3.list_buckets().send().await.expect("list buckets");
+    c.buckets = buckets.buckets().iter().filter(|b| b.name().is_some_and(|n| n.starts_with(&prefix))).count();
+    let secrets = aws.secrets.list_secrets().send().await.expect("list secrets");
+    c.secrets = secrets
+        .secret_list()
+        .iter()
+        .filter(|s| s.name().is_some_and(|n| n.starts_with(&format!("ottd/{event}/"))))
+        .count();
+    c
+}
+
+fn nothing() -> Census {
+    Census::default()
+}
+
+async fn engine(s: &Setup) -> Engine {
+    s.engine(Arc::new(Lines::default())).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_creates_every_resource_with_the_workflow_settings() {
+    let s = setup(EVENTS);
+    let engine = engine(&s).await;
+    let cat = s.catalog();
+    let ev = cat.event("full").expect("event").clone();
+    let summary = engine.deploy(&ev).await.expect("deploy");
+    assert_eq!(summary.created, 10, "secret, package channel, 4 endpoints, bucket, distribution, input, channel");
+    let aws = &engine.aws;
+    let rows = engine.store.resources("full").expect("rows");
+    let row = |k: &str| rows.iter().find(|r| r.key == k).cloned().unwrap_or_else(|| panic!("no row {k}"));
+
+    // Secret: the CDN identifier MediaPackage checks.
+    let secret = row("secret");
+    let value = aws.secrets.get_secret_value().secret_id(&secret.name).send().await.expect("secret");
+    let json: serde_json::Value = serde_json::from_str(value.secret_string().unwrap_or_default()).expect("json");
+    let cdn_id = json["MediaPackageCDNIdentifier"].as_str().expect("identifier").to_string();
+    assert_eq!(cdn_id.len(), 32);
+
+    // Endpoints: every packaging, CDN authorization, parameters mapped.
+    let role = engine.mediapackage_role().expect("role");
+    for key in ["endpoint-hls", "endpoint-dash", "endpoint-cmaf", "endpoint-mss"] {
+        let ep = aws.mediapackage.describe_origin_endpoint().id(row(key).name).send().await.expect(key);
+        let auth = ep.authorization().expect("authorization");
+        assert_eq!(auth.cdn_identifier_secret(), secret.arn.as_deref());
+        assert_eq!(auth.secrets_role_arn(), Some(role.as_str()));
+        assert_eq!(ep.channel_id(), Some(row("package-channel").name.as_str()));
+    }
+    let hls = aws.mediapackage.describe_origin_endpoint().id(row("endpoint-hls").name).send().await.expect("hls");
+    let pkg = hls.hls_package().expect("hls package");
+    assert_eq!(pkg.segment_duration_seconds(), Some(6));
+    assert_eq!(pkg.playlist_window_seconds(), Some(60));
+    assert_eq!(pkg.use_audio_rendition_group(), Some(true));
+    assert_eq!(pkg.ad_markers().map(|a| a.as_str()), Some("PASSTHROUGH"));
+    let dash = aws.mediapackage.describe_origin_endpoint().id(row("endpoint-dash").name).send().await.expect("dash");
+    let dp = dash.dash_package().expect("dash package");
+    assert_eq!((dp.segment_duration_seconds(), dp.min_update_period_seconds()), (Some(4), Some(4)));
+    assert_eq!(dp.min_buffer_time_seconds(), Some(10));
+    let cmaf = row("endpoint-cmaf");
+    assert!(cmaf.attr("url").is_some_and(|u| u.ends_with("/index.m3u8")), "CMAF link is its HLS manifest: {:?}", cmaf.attrs);
+
+    // CloudFront: MediaPackage origin with the CDN header, media behaviors, errors, logs.
+    let dist = row("distribution");
+    let cfg = aws.cloudfront.get_distribution_config().id(dist.aws_id.clone().expect("id")).send().await.expect("config");
+    let cfg = cfg.distribution_config().expect("config");
+    let origin = &cfg.origins().expect("origins").items()[0];
+    let hls_url = row("endpoint-hls").attr("url").expect("url").to_string();
+    assert_eq!(Some(origin.domain_name()), ottd::engine::deploy::url_host(&hls_url));
+    let header = &origin.custom_headers().expect("headers").items()[0];
+    assert_eq!((header.header_name(), header.header_value()), ("X-MediaPackage-CDNIdentifier", cdn_id.as_str()));
+    assert_eq!(
+        origin.custom_origin_config().map(|c| c.origin_protocol_policy().as_str()),
+        Some("https-only")
+    );
+    let patterns: Vec<&str> = cfg.cache_behaviors().expect("behaviors").items().iter().map(|b| b.path_pattern()).collect();
+    assert_eq!(patterns, ["*.m3u8", "*.mpd", "*.ts", "*.mp4"]);
+    let errors = cfg.custom_error_responses().expect("errors").items();
+    assert_eq!(errors.len(), 11);
+    assert!(errors.iter().all(|e| e.error_caching_min_ttl() == Some(1)));
+    assert_eq!(cfg.default_cache_behavior().map(|b| b.viewer_protocol_policy().as_str()), Some("redirect-to-https"));
+    let logging = cfg.logging().expect("logging");
+    assert!(logging.enabled());
+    assert_eq!(logging.bucket(), format!("{}.s3.amazonaws.com", row("log-bucket").name));
+
+    // Log bucket: encrypted, public access blocked, object-writer ownership.
+    let bucket = row("log-bucket").name;
+    let pab = aws.s3.get_public_access_block().bucket(&bucket).send().await.expect("public access block");
+    assert_eq!(pab.public_access_block_configuration().and_then(|c| c.block_public_acls()), Some(true));
+    let own = aws.s3.get_bucket_ownership_controls().bucket(&bucket).send().await.expect("ownership");
+    assert_eq!(
+        own.ownership_controls().map(|o| o.rules()[0].object_ownership().as_str()),
+        Some("ObjectWriter")
+    );
+    aws.s3.get_bucket_encryption().bucket(&bucket).send().await.expect("encryption");
+
+    // MediaLive: input with two sources, channel wired to it and to MediaPackage.
+    let input = aws.medialive.describe_input().input_id(row("input").aws_id.expect("input id")).send().await.expect("input");
+    assert_eq!(input.r#type().map(|t| t.as_str()), Some("URL_PULL"));
+    assert_eq!(input.sources().len(), 2);
+    let ch = aws.medialive.describe_channel().channel_id(row("channel").aws_id.expect("channel id")).send().await.expect("channel");
+    assert_eq!(ch.channel_class().map(|c| c.as_str()), Some("STANDARD"));
+    assert_eq!(ch.state().map(|s| s.as_str()), Some("IDLE"));
+    let spec = ch.input_specification().expect("input spec");
+    assert_eq!(spec.codec().map(|c| c.as_str()), Some("HEVC"), "the source codec from the workflow");
+    assert_eq!(spec.maximum_bitrate().map(|c| c.as_str()), Some("MAX_20_MBPS"));
+    let att = &ch.input_attachments()[0];
+    assert_eq!(att.input_id(), input.id());
+    let settings = att.input_settings().expect("input settings");
+    assert_eq!(settings.source_end_behavior().map(|b| b.as_str()), Some("CONTINUE"));
+    let selectors: Vec<_> = settings.audio_selectors().iter().map(|a| a.name()).collect();
+    let enc = ch.encoder_settings().expect("encoder settings");
+    assert_eq!(enc.video_descriptions().len(), 6);
+    for a in enc.audio_descriptions() {
+        assert!(selectors.contains(&a.audio_selector_name()), "audio selector {:?} is defined", a.audio_selector_name());
+    }
+    let dest = &ch.destinations()[0];
+    assert_eq!(dest.media_package_settings()[0].channel_id(), Some(row("package-channel").name.as_str()));
+    assert!(tag_is(ch.tags(), "ottd:managed-by", "ottd") && tag_is(ch.tags(), "ottd:event", "full"));
+    assert!(tag_is(ch.tags(), "Project", "tests"));
+
+    // Links: endpoint paths on the CloudFront domain.
+    let links = engine.links("full").expect("links");
+    assert_eq!(links.playback.iter().map(|p| p.format).collect::<Vec<_>>(), ["HLS", "DASH", "CMAF", "MSS"]);
+    let domain = dist.attr("domain").expect("domain");
+    assert!(links.playback.iter().all(|p| p.url.starts_with(&format!("https://{domain}/"))));
+    assert_eq!(census(aws, "full").await, Census {
+        channels: 1,
+        inputs: 1,
+        security_groups: 0,
+        package_channels: 1,
+        endpoints: 4,
+        distributions: 1,
+        buckets: 1,
+        secrets: 1
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploying_twice_creates_nothing_new() {
+    let s = setup(EVENTS);
+    let engine = engine(&s).await;
+    let ev = s.catalog().event("udp").expect("event").clone();
+    let first = engine.deploy(&ev).await.expect("deploy");
+    let before = census(&engine.aws, "udp").await;
+    let second = engine.deploy(&ev).await.expect("deploy again");
+    assert_eq!(second.created, 0);
+    assert_eq!(second.nonce, first.nonce);
+    assert_eq!(census(&engine.aws, "udp").await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_inputs_get_a_security_group_and_ingest_destinations() {
+    let s = setup(EVENTS);
+    let engine = engine(&s).await;
+    let cat = s.catalog();
+    for (event, pipelines, cidr) in [("rtmp", 2, "203.0.113.0/24"), ("udp", 1, "198.51.100.0/24")] {
+        engine.deploy(cat.event(event).expect("event")).await.expect("deploy");
+        let rows = engine.store.resources(event).expect("rows");
+        let sg_id = rows.iter().find(|r| r.key == "input-security-group").and_then(|r| r.aws_id.clone()).expect("sg");
+        let sg = engine.aws.medialive.describe_input_security_group().input_security_group_id(&sg_id).send().await.expect("sg");
+        assert_eq!(sg.whitelist_rules()[0].cidr(), Some(cidr));
+        let input_id = rows.iter().find(|r| r.key == "input").and_then(|r| r.aws_id.clone()).expect("input");
+        let input = engine.aws.medialive.describe_input().input_id(&input_id).send().await.expect("input");
+        assert_eq!(input.security_groups(), [sg_id.clone()]);
+        let status = engine.status(event, false).await.expect("status");
+        assert_eq!(status.ingest.len(), pipelines, "{event}: {:?}", status.ingest);
+        if event == "rtmp" {
+            assert!(status.ingest[0].ends_with("/live/primary") && status.ingest[1].ends_with("/live/secondary"));
+        }
+        assert_eq!(engine.links(event).expect("links").ingest, status.ingest);
+        engine.teardown(event).await.expect("teardown");
+        assert_eq!(census(&engine.aws, event).await, nothing());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_lifecycle_ends_with_nothing_left() {
+    let s = setup(EVENTS);
+    let engine = engine(&s).await;
+    let ev = s.catalog().event("full").expect("event").clone();
+    engine.deploy(&ev).await.expect("deploy");
+    engine.start("full").await.expect("start");
+    let st = engine.status("full", true).await.expect("status");
+    assert_eq!((st.phase, st.channel_state.as_deref()), (Phase::Running, Some("RUNNING")));
+    engine.start("full").await.expect("starting a running channel is a no-op");
+    engine.stop("full").await.expect("stop");
+    let st = engine.status("full", true).await.expect("status");
+    assert_eq!((st.phase, st.channel_state.as_deref()), (Phase::Stopped, Some("IDLE")));
+    engine.start("full").await.expect("start again");
+    // Teardown of a running channel stops it first.
+    let t = engine.teardown("full").await.expect("teardown");
+    assert!(!t.pending);
+    assert_eq!(t.deleted, 10);
+    assert_eq!(census(&engine.aws, "full").await, nothing());
+    assert_eq!(engine.store.deployment("full").expect("q").map(|d| d.phase), Some(Phase::TornDown));
+    assert!(matches!(engine.start("full").await, Err(EngineError::NotDeployed(_))));
+    let again = engine.teardown("full").await.expect("teardown again");
+    assert_eq!(again.deleted, 0);
+    // A redeploy after teardown is a fresh deployment with new names.
+    let redo = engine.deploy(&ev).await.expect("redeploy");
+    assert_eq!(redo.created, 10);
+}
+
+/// Fails once at one point, as if the process died there.
+struct FailAt {
+    point: &'static str,
+    key: String,
+}
+
+impl Faults for FailAt {
+    fn check(&self, p: FaultPoint<'_>) -> ottd::engine::Result<()> {
+        let (point, key) = match p {
+            FaultPoint::BeforeCreate(k) => ("before-create", k),
+            FaultPoint::AfterCreate(k) => ("after-create", k),
+            FaultPoint::BeforeDelete(k) => ("before-delete", k),
+            FaultPoint::AfterDelete(k) => ("after-delete", k),
+        };
+        if point == self.point && key == self.key {
+            return Err(EngineError::Injected(format!("{point} {key}")));
+        }
+        Ok(())
+    }
+}
+
+const DEPLOY_KEYS: &[&str] =
+    &["secret", "package-channel", "endpoint-hls", "log-bucket", "distribution", "input-security-group", "input", "channel"];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_killed_at_any_step_resumes_without_orphans_or_duplicates() {
+    let s = setup(EVENTS);
+    let engine = engine(&s).await;
+    let ev = s.catalog().event("rtmp").expect("event").clone();
+    let full = Census {
+        channels: 1,
+        inputs: 1,
+        security_groups: 1,
+        package_channels: 1,
+        endpoints: 3,
+        distributions: 1,
+        buckets: 1,
+        secrets: 1,
+    };
+    for point in ["before-create", "after-create"] {
+        for key in DEPLOY_KEYS {
+            let faulty = s
+                .engine(Arc::new(Lines::default()))
+                .await
+                .with_faults(Arc::new(FailAt { point, key: key.to_string() }));
+            match faulty.deploy(&ev).await {
+                Err(EngineError::Injected(_)) => {}
+                other => panic!("{point} {key}: expected the injected fault, got {other:?}"),
+            }
+            let resumed = engine.deploy(&ev).await.unwrap_or_else(|e| panic!("{point} {key}: resume failed: {e}"));
+            assert!(resumed.created >= 1, "{point} {key}: the resumed deploy finished the job");
+            assert_eq!(census(&engine.aws, "rtmp").await, full, "{point} {key}: exactly one of each");
+            engine.teardown("rtmp").await.unwrap_or_else(|e| panic!("{point} {key}: teardown: {e}"));
+            assert_eq!(census(&engine.aws, "rtmp").await, nothing(), "{point} {key}: teardown left something");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_teardown_killed_at_any_step_resumes_and_leaves_nothing() {
+    let s = setup(EVENTS);
+    let engine = engine(&s).await;
+    let ev = s.catalog().event("rtmp").expect("event").clone();
+    for point in ["before-delete", "after-delete"] {
+        for key in DEPLOY_KEYS {
+            engine.deploy(&ev).await.expect("deploy");
+            engine.start("rtmp").await.expect("start");
+            let faulty = s
+                .engine(Arc::new(Lines::default()))
+                .await
+                .with_faults(Arc::new(FailAt { point, key: key.to_string() }));
+            match faulty.teardown("rtmp").await {
+                Err(EngineError::Injected(_)) => {}
+                other => panic!("{point} {key}: expected the injected fault, got {other:?}"),
+            }
+            assert_eq!(engine.store.deployment("rtmp").expect("q").map(|d| d.phase), Some(Phase::TearingDown));
+            assert!(
+                matches!(engine.deploy(&ev).await, Err(EngineError::TearingDown { .. })),
+                "no redeploy over a half-done teardown"
+            );
+            engine.teardown("rtmp").await.unwrap_or_else(|e| panic!("{point} {key}: resume: {e}"));
+            assert_eq!(census(&engine.aws, "rtmp").await, nothing(), "{point} {key}: teardown left something");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teardown_tolerates_a_deploy_that_never_finished() {
+    let s = setup(EVENTS);
+    let engine = engine(&s).await;
+    let ev = s.catalog().event("full").expect("event").clone();
+    for key in ["endpoint-hls", "distribution", "channel"] {
+        let faulty =
+            s.engine(Arc::new(Lines::default())).await.with_faults(Arc::new(FailAt { point: "after-create", key: key.into() }));
+        assert!(faulty.deploy(&ev).await.is_err());
+        let t = engine.teardown("full").await.unwrap_or_else(|e| panic!("after {key}: {e}"));
+        assert!(!t.pending);
+        assert_eq!(census(&engine.aws, "full").await, nothing(), "after a deploy cut at {key}");
+    }
+}
