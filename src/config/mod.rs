@@ -45,21 +45,12 @@ impl Catalog {
     /// Load `ottd.toml`, every profile, every schedule file and every workflow they use.
     pub fn load(config: &Path) -> Result<Catalog, Diags> {
         let settings = Settings::load(config)?;
-        let mut diags = Diags::default();
-        let profiles = match profile::load_dir(&settings.profiles_dir) {
-            Ok(p) => p.into_iter().map(Arc::new).collect(),
-            Err(d) => {
-                diags.extend(d);
-                Vec::new()
-            }
-        };
-        let specs = match schedule::file::load_dir(&settings.schedules_dir) {
-            Ok(s) => s,
-            Err(d) => {
-                diags.extend(d);
-                Vec::new()
-            }
-        };
+        // Whatever loads is checked further, so one broken file neither hides nor distorts
+        // the problems of the others.
+        let (profiles, mut diags) = profile::load_dir_partial(&settings.profiles_dir);
+        let profiles: Vec<Arc<Profile>> = profiles.into_iter().map(Arc::new).collect();
+        let (specs, schedule_diags) = schedule::file::load_dir_partial(&settings.schedules_dir);
+        diags.extend(schedule_diags);
         let mut workflows: HashMap<PathBuf, Result<Node, Diags>> = HashMap::new();
         let mut events = Vec::new();
         for spec in specs {

@@ -83,15 +83,23 @@ impl Profile {
 
 /// Load every `*.toml` and `*.json` profile in `dir`, reporting all problems of all files.
 pub fn load_dir(dir: &Path) -> Result<Vec<Profile>, Diags> {
+    let (profiles, diags) = load_dir_partial(dir);
+    diags.finish(profiles)
+}
+
+/// Every profile of `dir` that loads, and the problems of those that do not: one broken file
+/// must not make every event that uses another profile report it as missing.
+pub fn load_dir_partial(dir: &Path) -> (Vec<Profile>, Diags) {
     let mut diags = Diags::default();
     let mut out: Vec<Profile> = Vec::new();
-    let entries = std::fs::read_dir(dir).map_err(|e| {
-        Diags(vec![Source::inline(&dir.display().to_string(), "").diag(
-            Default::default(),
-            "",
-            format!("cannot read encoding profile folder: {e}"),
-        )])
-    })?;
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            let src = Source::inline(&dir.display().to_string(), "");
+            let d = src.diag(Default::default(), "", format!("cannot read encoding profile folder: {e}"));
+            return (out, Diags(vec![d]));
+        }
+    };
     let mut paths: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("toml" | "json")))
@@ -114,7 +122,7 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Profile>, Diags> {
             Err(d) => diags.extend(d),
         }
     }
-    diags.finish(out)
+    (out, diags)
 }
 
 pub fn load_file(path: &Path) -> Result<Profile, Diags> {
@@ -201,8 +209,24 @@ struct Defaults {
     ref_frames: Option<i32>,
 }
 
+/// `framerate = 25` / `"29.97"`, `level = 4.1` / `"4.1"`: a string or a bare number, as text.
+/// (Asking `str` first would already report a number as a type error.)
+fn text_or_number(t: &Table<'_, '_, '_>, key: &str) -> Option<String> {
+    use super::doc::Value;
+    let node = t.raw(key)?;
+    match &node.value {
+        Value::Str(s) => Some(s.clone()),
+        Value::Int(i) => Some(i.to_string()),
+        Value::Float(f) => Some(f.to_string()),
+        _ => {
+            t.error(key, format!("expected a string or a number, found {}", node.type_name()));
+            None
+        }
+    }
+}
+
 fn read_defaults(t: &Table<'_, '_, '_>, codec: OutputCodec) -> Defaults {
-    let framerate = t.str("framerate").or_else(|| t.int("framerate").map(|n| n.to_string()));
+    let framerate = text_or_number(t, "framerate");
     let framerate = framerate.and_then(|f| {
         let r = parse_framerate(&f);
         if r.is_none() {
@@ -214,7 +238,7 @@ fn read_defaults(t: &Table<'_, '_, '_>, codec: OutputCodec) -> Defaults {
         OutputCodec::Avc => AVC_PROFILES,
         OutputCodec::Hevc => HEVC_PROFILES,
     };
-    let level = t.str("level").or_else(|| t.float("level").map(|f| format!("{f}")));
+    let level = text_or_number(t, "level");
     if let Some(l) = &level {
         if l != "AUTO" && level_enum(codec, l).is_none() {
             t.error("level", format!("`{l}` is not AUTO or a {codec} level such as 4.1"));
@@ -460,6 +484,20 @@ mod tests {
         assert_eq!(parse_bitrate(&n("400k")), Some(400_000));
         assert_eq!(parse_bitrate(&n("2.7M")), Some(2_700_000));
         assert_eq!(parse_bitrate(&n("fast")), None);
+    }
+
+    #[test]
+    fn frame_rates_and_levels_may_be_bare_numbers() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("n.toml");
+        let text = "codec = \"AVC\"\nframerate = 25\nlevel = 4.1\n[[rendition]]\nsize = \"1280x720\"\nbitrate = \"2.7M\"\nframerate = 29.97\nlevel = 4\n";
+        std::fs::write(&path, text).expect("write");
+        let p = load_file(&path).unwrap_or_else(|d| panic!("{d}"));
+        let r = &p.renditions[0];
+        assert_eq!((r.framerate_num, r.framerate_den, r.level.as_str()), (30000, 1001, "4"));
+        std::fs::write(&path, "framerate = true\n[[rendition]]\nsize = \"640x360\"\nbitrate = 1000000\n").expect("write");
+        let err = load_file(&path).expect_err("boolean").to_string();
+        assert!(err.contains("n.toml:1:13: framerate: expected a string or a number, found boolean"), "{err}");
     }
 
     #[test]

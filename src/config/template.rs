@@ -152,7 +152,7 @@ fn video_description(vd: &Table<'_, '_, '_>) -> Option<(OutputCodec, Rendition)>
     let gop_units = s.one_of("gopSizeUnits", &["SECONDS", "FRAMES"]);
     let fnum = s.int_in("framerateNumerator", 1, 120_000).map(|n| n as i32);
     let fden = s.int_in("framerateDenominator", 1, 1001).map(|n| n as i32);
-    let profile = s.str("profile").map(|p| p.replace("_10BIT", "_10BIT"));
+    let profile = s.str("profile");
     let level = s.str("level").map(|l| {
         l.trim_start_matches("H264_LEVEL_").trim_start_matches("H265_LEVEL_").replace('_', ".")
     });

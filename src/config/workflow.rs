@@ -243,7 +243,7 @@ fn check_sources(t: &Table<'_, '_, '_>, p: &MediaLiveParams) {
         if standard && sec_val.is_empty() {
             t.error(
                 sec,
-                format!("STANDARD channel with {} input needs a second {what} in {sec} (or use SINGLE_PIPELINE)", p.input_type),
+                format!("STANDARD channel with {} input needs {what} for its second pipeline in {sec} (or use SINGLE_PIPELINE)", p.input_type),
             );
         }
     };
