@@ -40,6 +40,13 @@ pub const OVERRIDABLE: &[&str] = &["mediaLive", "mediaPackage", "cloudFront"];
 
 /// Every `*.toml` in `dir`, sorted, with all problems of all files.
 pub fn load_dir(dir: &Path) -> Result<Vec<EventSpec>, Diags> {
+    let (events, diags) = load_dir_partial(dir);
+    diags.finish(events)
+}
+
+/// The events of every file that parses, and the problems of those that do not: one broken
+/// file must not hide the problems of the events in the others.
+pub fn load_dir_partial(dir: &Path) -> (Vec<EventSpec>, Diags) {
     let mut diags = Diags::default();
     let mut events: Vec<EventSpec> = Vec::new();
     let mut paths: Vec<PathBuf> = match std::fs::read_dir(dir) {
@@ -49,7 +56,7 @@ pub fn load_dir(dir: &Path) -> Result<Vec<EventSpec>, Diags> {
             .collect(),
         Err(e) => {
             let src = Source::inline(&dir.display().to_string(), "");
-            return Err(Diags(vec![src.diag(Pos::default(), "", format!("cannot read schedule folder: {e}"))]));
+            return (events, Diags(vec![src.diag(Pos::default(), "", format!("cannot read schedule folder: {e}"))]));
         }
     };
     paths.sort();
@@ -69,7 +76,7 @@ pub fn load_dir(dir: &Path) -> Result<Vec<EventSpec>, Diags> {
             ));
         }
     }
-    diags.finish(events)
+    (events, diags)
 }
 
 pub fn load_file(path: &Path) -> Result<Vec<EventSpec>, Diags> {
