@@ -13,7 +13,9 @@ use crate::aws::{iam, Aws};
 use crate::config::{Catalog, Settings};
 use crate::engine::{Engine, Outcome, Progress, StepLine};
 use crate::plan::Plan;
-use crate::store::Store;
+use crate::daemon::actuator::override_kind_str;
+use crate::schedule::phase::{override_until, OverrideKind};
+use crate::store::{Store, StoredOverride};
 
 #[derive(Parser, Debug)]
 #[command(name = "ottd", version, about = "Runs live OTT events on AWS: MediaLive -> MediaPackage -> CloudFront")]
@@ -57,6 +59,28 @@ pub enum Command {
     Status { event: Option<String> },
     /// Playback URLs, test-player links and (push inputs) ingest destinations.
     Links { event: String },
+    /// Run the scheduler daemon: put every timed event on air on time, reload on change.
+    Run {
+        /// Log JSON lines instead of human-readable text.
+        #[arg(long)]
+        json_logs: bool,
+    },
+    /// Timed events with their next phase changes, in local time and UTC.
+    Schedule,
+    /// Tell the daemon to leave EVENT alone until `ottd resume EVENT`.
+    Hold { event: String },
+    /// Clear any operator override of EVENT: the schedule is in control again.
+    Resume { event: String },
+}
+
+impl Command {
+    /// The daemon logs at info level (its log is its output); commands only warn.
+    pub fn log_level(&self) -> (&'static str, bool) {
+        match self {
+            Command::Run { json_logs } => ("info", *json_logs),
+            _ => ("warn", false),
+        }
+    }
 }
 
 /// Progress lines on stdout: one per step, with its duration.
@@ -98,6 +122,29 @@ async fn engine(settings: Settings) -> anyhow::Result<Engine> {
     let store = Store::open(&settings.state_path)?;
     let aws = Aws::connect(&settings).await;
     Ok(Engine::new(aws, Arc::new(store), settings, Arc::new(PrintProgress)))
+}
+
+/// A manual command on a timed event is an operator override the daemon respects until the
+/// end of the current window (see `schedule::phase`). On-demand events need none.
+fn record_override(cli: &Cli, store: &Store, event: &str, kind: OverrideKind) -> anyhow::Result<()> {
+    let timing = match Catalog::load(&cli.config) {
+        Ok(c) => c.event(event).and_then(|e| e.spec.timing.clone()),
+        Err(_) => None,
+    };
+    let Some(timing) = timing else { return Ok(()) };
+    let now = chrono::Utc::now();
+    let until = override_until(Some(&timing), now);
+    store.set_override(&StoredOverride {
+        event: event.to_string(),
+        kind: override_kind_str(kind).to_string(),
+        set_at: now,
+        until,
+        by: "cli".to_string(),
+    })?;
+    if let Some(u) = until {
+        println!("the daemon keeps {event} this way until {u} (`ottd resume {event}` hands it back now)");
+    }
+    Ok(())
 }
 
 fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
@@ -147,30 +194,41 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let ev = c.event(event).with_context(|| format!("event `{event}` is not in any schedule file"))?.clone();
             let engine = engine(c.settings.clone()).await?;
             println!("deploying {event}");
+            record_override(&cli, &engine.store, event, OverrideKind::Deploy)?;
+            let deploy_started = std::time::Instant::now();
             let s = engine.deploy(&ev).await?;
             println!(
-                "deployed {} (deployment {}): {} created in {:.2}s",
+                "deployed {} (deployment {}): {} created, deploy took {:.3}s",
                 s.event,
                 s.nonce,
                 s.created,
-                started.elapsed().as_secs_f64()
+                deploy_started.elapsed().as_secs_f64()
             );
+            // The sample's autoStart, done properly: start and wait for RUNNING.
+            if ev.workflow.media_live.auto_start {
+                println!("autoStart: starting {event}");
+                engine.start(event).await?;
+                println!("{event} is RUNNING ({:.2}s)", started.elapsed().as_secs_f64());
+            }
         }
         Command::Start { event } => {
             let engine = engine(load_settings(&cli)?).await?;
             println!("starting {event}");
+            record_override(&cli, &engine.store, event, OverrideKind::Start)?;
             engine.start(event).await?;
             println!("{event} is RUNNING ({:.2}s)", started.elapsed().as_secs_f64());
         }
         Command::Stop { event } => {
             let engine = engine(load_settings(&cli)?).await?;
             println!("stopping {event}");
+            record_override(&cli, &engine.store, event, OverrideKind::Stop)?;
             engine.stop(event).await?;
             println!("{event} is IDLE ({:.2}s)", started.elapsed().as_secs_f64());
         }
         Command::Teardown { event } => {
             let engine = engine(load_settings(&cli)?).await?;
             println!("tearing down {event}");
+            record_override(&cli, &engine.store, event, OverrideKind::Teardown)?;
             let s = engine.teardown(event).await?;
             if s.pending {
                 println!("{event}: {} deleted; CloudFront is still disabling the distribution: run `ottd teardown {event}` again later", s.deleted);
@@ -188,6 +246,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for e in &events {
                 all.push(engine.status(e, true).await?);
             }
+            let errors = engine.store.meta("daemon.config_errors")?.filter(|e| !e.is_empty());
+            let overrides = engine.store.overrides()?;
+            if cli.output == Output::Text {
+                if let Some(e) = &errors {
+                    println!("the daemon could not load the configuration (the last good one is in force):\n{e}\n");
+                }
+                for o in overrides.iter().filter(|o| event.as_ref().is_none_or(|e| *e == o.event)) {
+                    let until = o.until.map(|u| format!(" until {u}")).unwrap_or_default();
+                    println!("override: {} {} (by {} at {}){until}", o.event, o.kind, o.by, o.set_at);
+                }
+            }
             match cli.output {
                 Output::Json if event.is_some() => print_json(&all[0])?,
                 Output::Json => print_json(&all)?,
@@ -199,6 +268,34 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         print_status(s);
                     }
                 }
+            }
+        }
+        Command::Run { .. } => {
+            crate::daemon::run(crate::daemon::Options { config: cli.config.clone(), state: cli.state.clone() }).await?;
+        }
+        Command::Schedule => {
+            let c = load_catalog(&cli)?;
+            crate::schedule::listing::print(&c, chrono::Utc::now(), cli.output == Output::Json)?;
+        }
+        Command::Hold { event } => {
+            let settings = load_settings(&cli)?;
+            let store = Store::open(&settings.state_path)?;
+            store.set_override(&StoredOverride {
+                event: event.clone(),
+                kind: "hold".into(),
+                set_at: chrono::Utc::now(),
+                until: None,
+                by: "cli".into(),
+            })?;
+            println!("{event} is on hold: the daemon leaves it as it is until `ottd resume {event}`");
+        }
+        Command::Resume { event } => {
+            let settings = load_settings(&cli)?;
+            let store = Store::open(&settings.state_path)?;
+            if store.clear_override(event)? {
+                println!("{event}: override cleared, the schedule is in control");
+            } else {
+                println!("{event} had no override");
             }
         }
         Command::Links { event } => {

@@ -7,6 +7,10 @@
 //! - [`store`]: the SQLite state file; every AWS create/delete is recorded before and after.
 //! - [`aws`]: one small adapter per AWS service, the only code that calls the SDK.
 //! - [`engine`]: deploy / start / stop / teardown of one event, resumable and idempotent.
+//! - [`daemon`]: `ottd run`, the scheduler daemon: reconcile loop, reload, signals.
+//! - [`http`]: the daemon's HTTP listener (health, readiness, metrics; chat later).
+//! - [`metrics`]: Prometheus metrics.
+//! - [`notify`]: the seam notifications go through.
 //! - [`cli`]: the `ottd` command line.
 //! - [`logging`]: tracing output, human or JSON.
 //! - [`secret`]: a value that never shows in logs.
@@ -18,6 +22,10 @@ pub mod plan;
 pub mod store;
 pub mod aws;
 pub mod cli;
+pub mod daemon;
 pub mod engine;
+pub mod http;
 pub mod logging;
+pub mod metrics;
+pub mod notify;
 pub mod secret;

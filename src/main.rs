@@ -7,8 +7,8 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = ottd::cli::Cli::parse();
-    // Progress lines are the CLI's own output; the log only adds warnings and errors.
-    ottd::logging::init(false, "warn");
+    let (level, json) = cli.command.log_level();
+    ottd::logging::init(json, level);
     match ottd::cli::run(cli).await {
         Ok(code) => code,
         Err(e) => {

@@ -118,6 +118,8 @@ pub struct Deployment {
     pub event: String,
     pub nonce: String,
     pub phase: Phase,
+    /// When the phase last changed (the cost guard measures running time from it).
+    pub phase_since: DateTime<Utc>,
     /// The plan as deployed (JSON), so teardown works even if the config changed since.
     pub plan_json: String,
     pub updated_at: DateTime<Utc>,
@@ -144,6 +146,18 @@ impl ResourceRow {
     }
 }
 
+/// An operator's override of the schedule, as stored (`kind`: hold, start, stop, teardown,
+/// deploy; `until`: when the schedule takes over again, `None` = until cleared).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredOverride {
+    pub event: String,
+    pub kind: String,
+    pub set_at: DateTime<Utc>,
+    pub until: Option<DateTime<Utc>>,
+    /// Who set it (`cli`, later a chat user).
+    pub by: String,
+}
+
 pub struct Store {
     conn: Mutex<Connection>,
 }
@@ -153,6 +167,7 @@ CREATE TABLE IF NOT EXISTS deployments (
     event TEXT PRIMARY KEY,
     nonce TEXT NOT NULL,
     phase TEXT NOT NULL,
+    phase_since TEXT NOT NULL,
     plan_json TEXT NOT NULL,
     last_error TEXT,
     updated_at TEXT NOT NULL
@@ -177,6 +192,13 @@ CREATE TABLE IF NOT EXISTS step_log (
     detail TEXT,
     duration_ms INTEGER NOT NULL,
     at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS overrides (
+    event TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    set_at TEXT NOT NULL,
+    until TEXT,
+    by TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
@@ -244,7 +266,7 @@ impl Store {
     pub fn deployment(&self, event: &str) -> Result<Option<Deployment>> {
         let row = self.with(|c| {
             c.query_row(
-                "SELECT event, nonce, phase, plan_json, last_error, updated_at FROM deployments WHERE event = ?1",
+                "SELECT event, nonce, phase, plan_json, last_error, updated_at, phase_since FROM deployments WHERE event = ?1",
                 params![event],
                 |r| {
                     Ok((
@@ -254,15 +276,24 @@ impl Store {
                         r.get::<_, String>(3)?,
                         r.get::<_, Option<String>>(4)?,
                         r.get::<_, String>(5)?,
+                        r.get::<_, String>(6)?,
                     ))
                 },
             )
             .optional()
         })?;
-        row.map(|(event, nonce, phase, plan_json, last_error, updated)| {
+        row.map(|(event, nonce, phase, plan_json, last_error, updated, since)| {
             let phase = Phase::parse(&phase)
                 .ok_or(StoreError::Corrupt { what: "deployments.phase", value: phase.clone() })?;
-            Ok(Deployment { event, nonce, phase, plan_json, last_error, updated_at: parse_time(&updated) })
+            Ok(Deployment {
+                event,
+                nonce,
+                phase,
+                phase_since: parse_time(&since),
+                plan_json,
+                last_error,
+                updated_at: parse_time(&updated),
+            })
         })
         .transpose()
     }
@@ -288,8 +319,8 @@ impl Store {
             let tx = c.unchecked_transaction()?;
             tx.execute("DELETE FROM resources WHERE event = ?1", params![event])?;
             tx.execute(
-                "INSERT OR REPLACE INTO deployments (event, nonce, phase, plan_json, last_error, updated_at)
-                 VALUES (?1, ?2, 'deploying', ?3, NULL, ?4)",
+                "INSERT OR REPLACE INTO deployments (event, nonce, phase, phase_since, plan_json, last_error, updated_at)
+                 VALUES (?1, ?2, 'deploying', ?4, ?3, NULL, ?4)",
                 params![event, nonce, plan_json, now()],
             )?;
             tx.commit()
@@ -309,7 +340,8 @@ impl Store {
     pub fn set_phase(&self, event: &str, phase: Phase, error: Option<&str>) -> Result<()> {
         self.with(|c| {
             c.execute(
-                "UPDATE deployments SET phase = ?2, last_error = ?3, updated_at = ?4 WHERE event = ?1",
+                "UPDATE deployments SET phase_since = CASE WHEN phase = ?2 THEN phase_since ELSE ?4 END,
+                    phase = ?2, last_error = ?3, updated_at = ?4 WHERE event = ?1",
                 params![event, phase.as_str(), error, now()],
             )
         })?;
@@ -419,6 +451,43 @@ impl Store {
             )?;
             let rows = st.query_map(params![event, step, limit as i64], |r| r.get::<_, i64>(0))?;
             rows.map(|r| r.map(|v| v.max(0) as u64)).collect()
+        })
+    }
+
+    /// Record an operator override (hold, manual start/stop/teardown/deploy) for an event.
+    pub fn set_override(&self, o: &StoredOverride) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT OR REPLACE INTO overrides (event, kind, set_at, until, by) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    o.event,
+                    o.kind,
+                    o.set_at.to_rfc3339(),
+                    o.until.map(|u| u.to_rfc3339()),
+                    o.by
+                ],
+            )
+        })?;
+        Ok(())
+    }
+
+    pub fn clear_override(&self, event: &str) -> Result<bool> {
+        Ok(self.with(|c| c.execute("DELETE FROM overrides WHERE event = ?1", params![event]))? > 0)
+    }
+
+    pub fn overrides(&self) -> Result<Vec<StoredOverride>> {
+        self.with(|c| {
+            let mut st = c.prepare("SELECT event, kind, set_at, until, by FROM overrides ORDER BY event")?;
+            let rows = st.query_map([], |r| {
+                Ok(StoredOverride {
+                    event: r.get(0)?,
+                    kind: r.get(1)?,
+                    set_at: parse_time(&r.get::<_, String>(2)?),
+                    until: r.get::<_, Option<String>>(3)?.map(|u| parse_time(&u)),
+                    by: r.get(4)?,
+                })
+            })?;
+            rows.collect()
         })
     }
 

@@ -2,12 +2,13 @@
 //! lead and tail times. Every instant is computed here, in UTC, from the event's own zone
 //! (croner + chrono-tz handle DST); the cron library's scheduler only provides wake-ups.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
-use chrono::{DateTime, LocalResult, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, LocalResult, NaiveDateTime, Offset, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use croner::parser::{CronParser, Seconds, Year};
-use croner::Cron;
+use croner::{Cron, JobType};
 
 use crate::config::doc::Value;
 use crate::config::reader::Table;
@@ -58,12 +59,18 @@ pub fn parse_cron(expr: &str) -> Result<Cron, String> {
             "`{expr}` needs 6 fields: seconds minutes hours day-of-month month day-of-week"
         ));
     }
-    CronParser::builder()
+    let cron = CronParser::builder()
         .seconds(Seconds::Required)
         .year(Year::Disallowed)
         .build()
         .parse(expr)
-        .map_err(|e| format!("`{expr}` is not a valid cron expression: {e}"))
+        .map_err(|e| format!("`{expr}` is not a valid cron expression: {e}"))?;
+    // A pattern no date matches (`0 0 0 30 2 *`) would send every later search to croner's
+    // limit (a quarter of a second each).
+    if cron.find_next_occurrence(&DateTime::<Utc>::UNIX_EPOCH, false).is_err() {
+        return Err(format!("`{expr}` never matches any date"));
+    }
+    Ok(cron)
 }
 
 /// Resolve a wall-clock time in `tz`. A time skipped by DST is an error; a repeated one takes
@@ -171,6 +178,9 @@ pub fn read(t: &Table<'_, '_, '_>) -> Option<Option<Timing>> {
             if tz.is_none() {
                 t.error("timezone", "a recurring event needs a time zone (an IANA name such as Europe/Paris, or UTC)");
             }
+            if duration == Some(Duration::ZERO) {
+                t.error("duration", "must be longer than zero");
+            }
             let cron = expr.as_deref().map(parse_cron).transpose().map_err(|e| t.error("cron", e)).ok()?;
             When::Recurring { cron: Box::new(cron?), expr: expr?, duration: duration? }
         }
@@ -192,47 +202,264 @@ fn chrono(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
+// Lead and tail times come from files: an absurd one (`300000 years`) saturates at the ends of
+// time instead of overflowing.
+fn plus(t: DateTime<Utc>, d: chrono::Duration) -> DateTime<Utc> {
+    t.checked_add_signed(d).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+fn minus(t: DateTime<Utc>, d: chrono::Duration) -> DateTime<Utc> {
+    t.checked_sub_signed(d).unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
 impl Timing {
-    pub fn window_for(&self, on_air: DateTime<Utc>, off_air: DateTime<Utc>) -> Window {
-        Window {
-            deploy_at: on_air - chrono(self.deploy_before),
-            start_at: on_air - chrono(self.start_before),
-            on_air,
-            off_air,
-            stop_at: off_air + chrono(self.stop_after),
-            teardown_at: off_air + chrono(self.stop_after) + chrono(self.teardown_after),
+    /// How long one occurrence is on air.
+    fn length(&self) -> chrono::Duration {
+        match &self.when {
+            When::Once { start, end } => *end - *start,
+            When::Recurring { duration, .. } => chrono(*duration),
         }
     }
 
-    /// Windows whose teardown is after `from`, in order, at most `limit` of them.
-    /// A recurring window that would overlap the next one is cut at the next start.
+    pub fn window_for(&self, on_air: DateTime<Utc>, off_air: DateTime<Utc>) -> Window {
+        let stop_at = plus(off_air, chrono(self.stop_after));
+        Window {
+            deploy_at: minus(on_air, chrono(self.deploy_before)),
+            start_at: minus(on_air, chrono(self.start_before)),
+            on_air,
+            off_air,
+            stop_at,
+            teardown_at: plus(stop_at, chrono(self.teardown_after)),
+        }
+    }
+
+    /// The window of the occurrence on air at `on_air`. When it would overlap the next
+    /// occurrence (on air at `next`), its end is cut there: `off_air`, `stop_at` and
+    /// `teardown_at` never pass `next`. The next window has started by then (its `start_at`
+    /// and `deploy_at` come before its on-air time), so the cut never leaves a gap.
+    pub fn window_at(&self, on_air: DateTime<Utc>, next: Option<DateTime<Utc>>) -> Window {
+        let mut w = self.window_for(on_air, plus(on_air, self.length()));
+        if let Some(next) = next.filter(|n| *n > on_air) {
+            w.off_air = w.off_air.min(next);
+            w.stop_at = w.stop_at.min(next);
+            w.teardown_at = w.teardown_at.min(next);
+        }
+        w
+    }
+
+    /// Windows whose teardown is after `from`, in order, at most `limit` of them, each cut at
+    /// the next occurrence (see [`Timing::window_at`]).
     pub fn windows_from(&self, from: DateTime<Utc>, limit: usize) -> Vec<Window> {
-        match &self.when {
-            When::Once { start, end } => {
-                let w = self.window_for(*start, *end);
-                if w.teardown_at > from && limit > 0 {
-                    vec![w]
-                } else {
-                    Vec::new()
-                }
-            }
-            When::Recurring { cron, duration, .. } => {
-                // Step back far enough to catch an occurrence whose window still covers `from`.
-                let span = chrono(*duration + self.stop_after + self.teardown_after + self.deploy_before);
-                let back = (from - span - chrono::Duration::seconds(1)).with_timezone(&self.tz);
-                let mut out = Vec::new();
-                for occ in cron.iter_after(back).take(100_000) {
-                    let on = occ.with_timezone(&Utc);
-                    let w = self.window_for(on, on + chrono(*duration));
-                    if w.teardown_at > from {
-                        out.push(w);
-                        if out.len() >= limit {
-                            break;
-                        }
-                    }
-                }
-                out
+        // An occurrence further back than its own tail has ended (cutting only shortens).
+        let tail = [self.stop_after, self.teardown_after]
+            .into_iter()
+            .try_fold(self.length(), |sum, d| sum.checked_add(&chrono(d)))
+            .unwrap_or(chrono::Duration::MAX);
+        let back = minus(minus(from, tail), chrono::Duration::seconds(1));
+        let mut occurrences = self.occurrences_after(back).peekable();
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let Some(on) = occurrences.next() else { break };
+            let w = self.window_at(on, occurrences.peek().copied());
+            if w.teardown_at > from {
+                out.push(w);
             }
         }
+        out
+    }
+
+    /// On-air instants strictly after `after`, in time order, each once.
+    pub fn occurrences_after(&self, after: DateTime<Utc>) -> Occurrences<'_> {
+        let source = match &self.when {
+            When::Once { start, .. } => Source::Once(Some(*start)),
+            When::Recurring { cron, .. } => Source::Cron {
+                cron,
+                fixed: cron.determine_job_type() == JobType::FixedTime,
+                cursor: Some(fold_start(wall(after, self.tz), self.tz)),
+            },
+        };
+        Occurrences { source, tz: self.tz, after, ready: BTreeSet::new(), floor: None, steps: 0 }
+    }
+
+    /// The last on-air instant at or before `now`, if any.
+    pub fn occurrence_at_or_before(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let cron = match &self.when {
+            When::Once { start, .. } => return Some(*start).filter(|s| *s <= now),
+            When::Recurring { cron, .. } => cron,
+        };
+        let fixed = cron.determine_job_type() == JobType::FixedTime;
+        // Walk back through wall-clock occurrences. Inside a repeated hour, a later wall-clock
+        // time can be an earlier instant, so the walk starts at the end of that hour and stops
+        // only at an unrepeated occurrence at or before `now`: nothing earlier can beat it.
+        let mut cursor = fold_end(wall(now, self.tz), self.tz);
+        let mut best: Option<DateTime<Utc>> = None;
+        for _ in 0..MAX_STEPS {
+            let Ok(hit) = cron.find_previous_occurrence(&frame(cursor), true) else { break };
+            let hit = hit.naive_utc();
+            let (first, second) = instants(hit, self.tz, fixed);
+            for t in [first, second].into_iter().flatten().filter(|t| *t <= now) {
+                best = best.max(Some(t));
+            }
+            if second.is_none() && first.is_some_and(|t| t <= now) && !is_repeated(hit, self.tz) {
+                break;
+            }
+            match hit.checked_sub_signed(chrono::Duration::seconds(1)) {
+                Some(c) => cursor = c,
+                None => break,
+            }
+        }
+        best
+    }
+}
+
+/// Bound on croner searches per call (a whole repeated hour of an every-second cron is 7,200).
+const MAX_STEPS: u32 = 100_000;
+/// Longest run of skipped or repeated wall-clock time looked across (Samoa skipped a day).
+const MAX_SHIFT_MINUTES: u32 = 25 * 60;
+
+/// Occurrences of a timing after an instant; see [`Timing::occurrences_after`].
+///
+/// croner's own time-zone handling is not used: in a repeated hour it yields instants out of
+/// order, and from a start inside that hour it misses the second reading of earlier times.
+/// croner runs on wall-clock times in a zone-free frame (UTC) and each wall-clock hit is mapped
+/// here, with croner's DST rules: a fixed-time cron (one second, minute and hour) fires once in
+/// a repeated hour (the earlier reading) and at the end of a skipped one; an interval cron fires
+/// at both readings and not at all in a skipped hour. The mapped instants are reordered through
+/// a small buffer released once no later hit can come before them.
+pub struct Occurrences<'a> {
+    source: Source<'a>,
+    tz: Tz,
+    after: DateTime<Utc>,
+    ready: BTreeSet<DateTime<Utc>>,
+    /// Every instant still to come is at or after this; `None` once the source is exhausted.
+    floor: Option<DateTime<Utc>>,
+    steps: u32,
+}
+
+enum Source<'a> {
+    Once(Option<DateTime<Utc>>),
+    Cron { cron: &'a Cron, fixed: bool, cursor: Option<NaiveDateTime> },
+}
+
+impl Occurrences<'_> {
+    /// Map the next wall-clock hit into `ready`; false when there is none.
+    fn pull(&mut self) -> bool {
+        self.steps += 1;
+        let (hits, floor) = match &mut self.source {
+            Source::Once(start) => (start.take().map(|s| [Some(s), None]), None),
+            Source::Cron { cron, fixed, cursor } => {
+                let Some(from) = cursor.take().filter(|_| self.steps <= MAX_STEPS) else { return false };
+                let Ok(hit) = cron.find_next_occurrence(&frame(from), true) else { return false };
+                let hit = hit.naive_utc();
+                let (a, b) = instants(hit, self.tz, *fixed);
+                // Searching from one second on: croner's own iterator skips that second.
+                *cursor = hit.checked_add_signed(chrono::Duration::seconds(1));
+                (Some([a, b]), cursor.and_then(|c| first_instant(c, self.tz)))
+            }
+        };
+        let Some(hits) = hits else { return false };
+        let after = self.after;
+        self.ready.extend(hits.into_iter().flatten().filter(|t| *t > after));
+        self.floor = floor;
+        true
+    }
+}
+
+impl Iterator for Occurrences<'_> {
+    type Item = DateTime<Utc>;
+
+    fn next(&mut self) -> Option<DateTime<Utc>> {
+        loop {
+            if let Some(&first) = self.ready.first() {
+                if self.floor.map_or(true, |f| first < f) {
+                    self.ready.pop_first();
+                    return Some(first);
+                }
+            }
+            if !self.pull() {
+                self.floor = None;
+                return self.ready.pop_first();
+            }
+        }
+    }
+}
+
+/// A wall-clock time as an instant of the zone-free frame croner searches in.
+fn frame(naive: NaiveDateTime) -> DateTime<Utc> {
+    Utc.from_utc_datetime(&naive)
+}
+
+/// The wall-clock time of `t` in `tz`, to the second (croner works in whole seconds).
+fn wall(t: DateTime<Utc>, tz: Tz) -> NaiveDateTime {
+    // Not `naive_local()`: it panics at the ends of time, where saturated instants land.
+    let utc = t.naive_utc();
+    let offset = tz.offset_from_utc_datetime(&utc).fix().local_minus_utc();
+    let n = utc.checked_add_signed(chrono::Duration::seconds(offset.into())).unwrap_or(utc);
+    n.with_nanosecond(0).unwrap_or(n)
+}
+
+fn is_repeated(naive: NaiveDateTime, tz: Tz) -> bool {
+    matches!(tz.from_local_datetime(&naive), LocalResult::Ambiguous(..))
+}
+
+/// The first wall-clock minute of the repeated stretch `naive` is in (`naive` itself if none).
+fn fold_start(naive: NaiveDateTime, tz: Tz) -> NaiveDateTime {
+    walk(naive, tz, -1)
+}
+
+/// The first wall-clock time after the repeated stretch `naive` is in (`naive` itself if none).
+fn fold_end(naive: NaiveDateTime, tz: Tz) -> NaiveDateTime {
+    walk(naive, tz, 1)
+}
+
+fn walk(naive: NaiveDateTime, tz: Tz, minutes: i64) -> NaiveDateTime {
+    let mut n = naive;
+    for _ in 0..MAX_SHIFT_MINUTES {
+        if !is_repeated(n, tz) {
+            break;
+        }
+        match n.checked_add_signed(chrono::Duration::minutes(minutes)) {
+            Some(m) => n = m,
+            None => break,
+        }
+    }
+    n
+}
+
+/// The first instant whose wall-clock time is `naive` or later: its earlier reading when
+/// repeated, the end of the gap when skipped.
+fn first_instant(naive: NaiveDateTime, tz: Tz) -> Option<DateTime<Utc>> {
+    if let Some(t) = tz.from_local_datetime(&naive).earliest() {
+        return Some(t.with_timezone(&Utc));
+    }
+    let valid = |n: NaiveDateTime| tz.from_local_datetime(&n).earliest().is_some();
+    let mut n = naive;
+    for _ in 0..MAX_SHIFT_MINUTES {
+        n = n.checked_add_signed(chrono::Duration::minutes(1))?;
+        if valid(n) {
+            // Back to the gap's end, to the second.
+            for _ in 0..60 {
+                match n.checked_sub_signed(chrono::Duration::seconds(1)) {
+                    Some(p) if valid(p) => n = p,
+                    _ => break,
+                }
+            }
+            return tz.from_local_datetime(&n).earliest().map(|t| t.with_timezone(&Utc));
+        }
+    }
+    None
+}
+
+/// The instants a wall-clock hit fires at (see [`Occurrences`] for the DST rules).
+fn instants(naive: NaiveDateTime, tz: Tz, fixed: bool) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+    match tz.from_local_datetime(&naive) {
+        LocalResult::Single(t) => (Some(t.with_timezone(&Utc)), None),
+        LocalResult::Ambiguous(a, b) => {
+            let (a, b) = (a.with_timezone(&Utc), b.with_timezone(&Utc));
+            let (early, late) = (a.min(b), a.max(b));
+            (Some(early), Some(late).filter(|_| !fixed))
+        }
+        LocalResult::None if fixed => (first_instant(naive, tz), None),
+        LocalResult::None => (None, None),
     }
 }

@@ -1,0 +1,235 @@
+//! `ottd run`: the scheduler daemon. Wiring, signals, hot reload and shutdown; the decisions
+//! live in `schedule::phase`, the reconcile loop in [`scheduler`], the AWS work in the engine.
+//!
+//! One `select!` loop owns the process: timer wake-ups, file changes and operator overrides
+//! (polled every second), SIGHUP → reload, SIGTERM/SIGINT → shutdown (a second one exits at
+//! once), the resync tick and the systemd watchdog.
+
+pub mod actuator;
+pub mod scheduler;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use chrono::Utc;
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::aws::Aws;
+use crate::config::{Catalog, Resolved};
+use crate::engine::{Engine, TraceProgress};
+use crate::http::{self, HttpState};
+use crate::metrics::{ActionLabel, Metrics, PhaseLabel};
+use crate::notify::LogNotifier;
+use crate::store::{Phase, Store};
+use actuator::EngineActuator;
+use scheduler::Scheduler;
+
+/// What the main loop reacts to besides timers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    Reload,
+    Shutdown,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("configuration is invalid, not starting:\n{0}")]
+    Config(crate::config::Diags),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: std::net::SocketAddr, source: std::io::Error },
+    #[error("cannot install signal handlers: {0}")]
+    Signals(std::io::Error),
+}
+
+/// The files whose change means a reload: ottd.toml, schedules, profiles, workflows in use.
+fn fingerprint(catalog: Option<&Catalog>, config: &Path) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
+    let mut paths = vec![config.to_path_buf()];
+    if let Ok(settings) = crate::config::Settings::load(config) {
+        for dir in [&settings.schedules_dir, &settings.profiles_dir] {
+            if let Ok(rd) = std::fs::read_dir(dir) {
+                paths.extend(rd.filter_map(|e| e.ok().map(|e| e.path())));
+            }
+            paths.push(dir.clone());
+        }
+        paths.push(settings.default_workflow.clone());
+    }
+    if let Some(c) = catalog {
+        paths.extend(c.events.iter().filter_map(|e| e.spec.workflow.clone()));
+    }
+    paths.sort();
+    paths.dedup();
+    paths
+        .into_iter()
+        .map(|p| {
+            let m = std::fs::metadata(&p).ok();
+            let (mtime, len) = (m.as_ref().and_then(|m| m.modified().ok()), m.map_or(0, |m| m.len()));
+            (p, mtime, len)
+        })
+        .collect()
+}
+
+pub struct Options {
+    pub config: PathBuf,
+    pub state: Option<PathBuf>,
+}
+
+fn load(opts: &Options) -> Result<Catalog, crate::config::Diags> {
+    let mut c = Catalog::load(&opts.config)?;
+    if let Some(p) = &opts.state {
+        c.settings.state_path = p.clone();
+    }
+    Ok(c)
+}
+
+/// Events of the new configuration, plus live events whose definition disappeared: they run
+/// to their scheduled end (the old definition stays in force), with a warning.
+fn merge_retained(new: &Catalog, old: &HashMap<String, Resolved>, store: &Store) -> Vec<Resolved> {
+    let mut events = new.events.clone();
+    for (id, ev) in old {
+        if new.event(id).is_some() {
+            continue;
+        }
+        let live = store.deployment(id).ok().flatten().is_some_and(|d| d.phase != Phase::TornDown);
+        if live {
+            tracing::warn!(event = %id, "event removed from the schedule files while deployed: it keeps its last definition and runs to its scheduled end");
+            events.push(ev.clone());
+        }
+    }
+    events
+}
+
+pub async fn run(opts: Options) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    // Signals first, so a SIGHUP during start-up is not fatal.
+    let mut hup = signal(SignalKind::hangup()).map_err(DaemonError::Signals)?;
+    let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
+
+    let catalog = load(&opts).map_err(DaemonError::Config)?;
+    let settings = catalog.settings.clone();
+    let store = Arc::new(Store::open(&settings.state_path)?);
+    let aws = Aws::connect(&settings).await;
+    let engine = Arc::new(Engine::new(aws, store.clone(), settings.clone(), Arc::new(TraceProgress)));
+    let metrics = Arc::new(Metrics::new());
+    let sched = Scheduler::new(
+        Arc::new(EngineActuator(engine.clone())),
+        Arc::new(LogNotifier),
+        metrics.clone(),
+        settings.daemon.max_idle_running,
+    );
+    let http_state = Arc::new(HttpState { metrics: metrics.clone(), ready: Default::default() });
+    let listener = tokio::net::TcpListener::bind(settings.daemon.listen)
+        .await
+        .map_err(|source| DaemonError::Listen { addr: settings.daemon.listen, source })?;
+    let local = listener.local_addr().map_err(|source| DaemonError::Listen { addr: settings.daemon.listen, source })?;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let http_shutdown = shutdown.clone();
+    let app = http::app(http_state.clone());
+    let server = tokio::spawn(async move {
+        let r = axum::serve(listener, app).with_graceful_shutdown(async move { http_shutdown.cancelled().await }).await;
+        if let Err(e) = r {
+            tracing::error!("HTTP server failed: {e}");
+        }
+    });
+    store.set_meta("daemon.config_errors", "")?;
+    sched.set_events(catalog.events.clone());
+    http_state.ready.store(true, Ordering::SeqCst);
+    tracing::info!(
+        listen = %local,
+        events = catalog.events.len(),
+        ready_ms = started.elapsed().as_millis() as u64,
+        "ottd daemon ready"
+    );
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    // Ping at half the interval systemd gives, from the main loop, so a stuck loop is noticed.
+    let watchdog = sd_notify::watchdog_enabled().map(|d| d / 2);
+
+    let mut catalog = catalog;
+    let mut files = fingerprint(Some(&catalog), &opts.config);
+    let mut seen_overrides = store.overrides()?;
+    let mut poll = tokio::time::interval(Duration::from_secs(1));
+    let mut resync = tokio::time::interval(settings.daemon.resync_interval);
+    let mut dog = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
+    loop {
+        let sleep = match sched.next_wake() {
+            Some(t) => (t - Utc::now()).to_std().unwrap_or_default(),
+            None => Duration::from_secs(3600),
+        };
+        let control = tokio::select! {
+            _ = tokio::time::sleep(sleep) => { sched.fire_due(Utc::now()); None }
+            _ = sched.notified() => None,
+            _ = hup.recv() => Some(Control::Reload),
+            _ = term.recv() => Some(Control::Shutdown),
+            _ = int.recv() => Some(Control::Shutdown),
+            _ = resync.tick() => { sched.reconcile_all(); None }
+            _ = dog.tick() => { if watchdog.is_some() { let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]); } None }
+            _ = poll.tick() => {
+                let now_files = fingerprint(Some(&catalog), &opts.config);
+                let overrides = store.overrides()?;
+                if overrides != seen_overrides {
+                    for o in overrides.iter().chain(seen_overrides.iter()) {
+                        sched.reconcile(&o.event, None);
+                    }
+                    seen_overrides = overrides;
+                }
+                update_phase_gauge(&metrics, &store);
+                if now_files != files { files = now_files; Some(Control::Reload) } else { None }
+            }
+        };
+        match control {
+            None => {}
+            Some(Control::Reload) => {
+                match load(&opts) {
+                    Ok(new) => {
+                        let events = merge_retained(&new, &sched.events(), &store);
+                        tracing::info!(events = events.len(), "configuration reloaded");
+                        metrics.reloads.get_or_create(&ActionLabel { action: "reload".into(), outcome: "ok".into() }).inc();
+                        store.set_meta("daemon.config_errors", "")?;
+                        sched.set_events(events);
+                        catalog = new;
+                    }
+                    Err(diags) => {
+                        for d in &diags.0 {
+                            tracing::error!("{d}");
+                        }
+                        tracing::error!("configuration NOT reloaded: the last good configuration stays in force");
+                        metrics.reloads.get_or_create(&ActionLabel { action: "reload".into(), outcome: "error".into() }).inc();
+                        store.set_meta("daemon.config_errors", &diags.to_string())?;
+                    }
+                }
+                files = fingerprint(Some(&catalog), &opts.config);
+            }
+            Some(Control::Shutdown) => break,
+        }
+    }
+    tracing::info!("shutting down: waiting for in-flight steps");
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    shutdown.cancel();
+    let drained = tokio::select! {
+        d = sched.drain(Duration::from_secs(30)) => d,
+        _ = term.recv() => false,
+        _ = int.recv() => false,
+    };
+    if !drained {
+        tracing::warn!("stopped before in-flight steps finished; the next start resumes them from the state file");
+    }
+    let _ = server.await;
+    Ok(())
+}
+
+fn update_phase_gauge(metrics: &Metrics, store: &Store) {
+    let Ok(deps) = store.deployments() else { return };
+    let mut counts: HashMap<&'static str, i64> = HashMap::new();
+    for d in &deps {
+        *counts.entry(d.phase.as_str()).or_default() += 1;
+    }
+    for phase in ["deploying", "deployed", "starting", "running", "stopping", "stopped", "tearing-down", "torn-down"] {
+        let n = counts.get(phase).copied().unwrap_or(0);
+        metrics.events_by_phase.get_or_create(&PhaseLabel { phase: phase.to_string() }).set(n);
+    }
+}

@@ -1,0 +1,71 @@
+//! The daemon's HTTP listener (loopback by default): health, readiness and metrics. Chat and
+//! SNS endpoints join the same router later through [`app`]'s `Router::merge`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+
+use crate::metrics::Metrics;
+
+pub struct HttpState {
+    pub metrics: Arc<Metrics>,
+    /// Set once the first reconcile of every event has been scheduled.
+    pub ready: AtomicBool,
+}
+
+pub fn app(state: Arc<HttpState>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+async fn readyz(State(s): State<Arc<HttpState>>) -> impl IntoResponse {
+    if s.ready.load(Ordering::SeqCst) {
+        (StatusCode::OK, "ready\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "starting\n")
+    }
+}
+
+async fn metrics(State(s): State<Arc<HttpState>>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        s.metrics.render(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn readiness_follows_the_flag_and_metrics_are_served() {
+        let state = Arc::new(HttpState { metrics: Arc::new(Metrics::new()), ready: AtomicBool::new(false) });
+        let call = |path: &'static str| {
+            let app = app(state.clone());
+            async move {
+                let r = app.oneshot(Request::get(path).body(Body::empty()).expect("request")).await.expect("response");
+                let status = r.status();
+                let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.expect("body");
+                (status, String::from_utf8_lossy(&body).to_string())
+            }
+        };
+        assert_eq!(call("/healthz").await.0, StatusCode::OK);
+        assert_eq!(call("/readyz").await.0, StatusCode::SERVICE_UNAVAILABLE);
+        state.ready.store(true, Ordering::SeqCst);
+        assert_eq!(call("/readyz").await.0, StatusCode::OK);
+        let (status, body) = call("/metrics").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("ottd_fire_lateness_seconds"), "{body}");
+    }
+}

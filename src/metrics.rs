@@ -1,0 +1,84 @@
+//! The daemon's Prometheus metrics: events by phase, phase transitions, AWS errors and how
+//! late each scheduled action fired. Served as text on `GET /metrics`.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PhaseLabel {
+    pub phase: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ActionLabel {
+    pub action: String,
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabel {
+    pub operation: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub events_by_phase: Family<PhaseLabel, Gauge>,
+    pub transitions: Family<ActionLabel, Counter>,
+    pub aws_errors: Family<ErrorLabel, Counter>,
+    /// Seconds between a phase boundary and the moment its action started.
+    pub fire_lateness: Histogram,
+    pub reloads: Family<ActionLabel, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("ottd");
+        let events_by_phase = Family::<PhaseLabel, Gauge>::default();
+        let transitions = Family::<ActionLabel, Counter>::default();
+        let aws_errors = Family::<ErrorLabel, Counter>::default();
+        let reloads = Family::<ActionLabel, Counter>::default();
+        let buckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0];
+        let fire_lateness = Histogram::new(buckets);
+        registry.register("events", "Events by the phase the engine last recorded", events_by_phase.clone());
+        registry.register("transitions", "Engine actions taken by the scheduler", transitions.clone());
+        registry.register("aws_errors", "AWS calls that failed after retries", aws_errors.clone());
+        registry.register("fire_lateness_seconds", "Delay between a phase boundary and its action", fire_lateness.clone());
+        registry.register("config_reloads", "Configuration reloads", reloads.clone());
+        Metrics { registry, events_by_phase, transitions, aws_errors, fire_lateness, reloads }
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prometheus_text_with_the_registered_families() {
+        let m = Metrics::new();
+        m.events_by_phase.get_or_create(&PhaseLabel { phase: "running".into() }).set(2);
+        m.transitions.get_or_create(&ActionLabel { action: "start".into(), outcome: "ok".into() }).inc();
+        m.fire_lateness.observe(0.003);
+        let text = m.render();
+        assert!(text.contains("ottd_events{phase=\"running\"} 2"), "{text}");
+        assert!(text.contains("ottd_transitions_total{action=\"start\",outcome=\"ok\"} 1"), "{text}");
+        assert!(text.contains("ottd_fire_lateness_seconds_count 1"), "{text}");
+    }
+}
