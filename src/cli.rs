@@ -127,13 +127,19 @@ async fn engine(settings: Settings) -> anyhow::Result<Engine> {
 /// A manual command on a timed event is an operator override the daemon respects until the
 /// end of the current window (see `schedule::phase`). On-demand events need none.
 fn record_override(cli: &Cli, store: &Store, event: &str, kind: OverrideKind) -> anyhow::Result<()> {
-    let timing = match Catalog::load(&cli.config) {
-        Ok(c) => c.event(event).and_then(|e| e.spec.timing.clone()),
+    let known = match Catalog::load(&cli.config) {
+        Ok(c) => c.event(event).map(|e| e.spec.timing.clone()),
         Err(_) => None,
     };
-    let Some(timing) = timing else { return Ok(()) };
     let now = chrono::Utc::now();
-    let until = override_until(Some(&timing), now);
+    let until = match known {
+        // On-demand: only commands move it, nothing to override.
+        Some(None) => return Ok(()),
+        Some(Some(timing)) => override_until(Some(&timing), now),
+        // The files don't say (removed, or broken): the daemon may still run it from its last
+        // good definition, so the override holds until `ottd resume`.
+        None => None,
+    };
     store.set_override(&StoredOverride {
         event: event.to_string(),
         kind: override_kind_str(kind).to_string(),
@@ -141,8 +147,9 @@ fn record_override(cli: &Cli, store: &Store, event: &str, kind: OverrideKind) ->
         until,
         by: "cli".to_string(),
     })?;
-    if let Some(u) = until {
-        println!("the daemon keeps {event} this way until {u} (`ottd resume {event}` hands it back now)");
+    match until {
+        Some(u) => println!("the daemon keeps {event} this way until {u} (`ottd resume {event}` hands it back now)"),
+        None => println!("the daemon keeps {event} this way until `ottd resume {event}`"),
     }
     Ok(())
 }

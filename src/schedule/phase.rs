@@ -100,7 +100,7 @@ pub struct Override {
 
 impl Override {
     pub fn in_force(&self, now: DateTime<Utc>) -> bool {
-        self.until.map_or(true, |u| now < u)
+        self.until.is_none_or(|u| now < u)
     }
 }
 

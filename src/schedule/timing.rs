@@ -371,7 +371,7 @@ impl Iterator for Occurrences<'_> {
     fn next(&mut self) -> Option<DateTime<Utc>> {
         loop {
             if let Some(&first) = self.ready.first() {
-                if self.floor.map_or(true, |f| first < f) {
+                if self.floor.is_none_or(|f| first < f) {
                     self.ready.pop_first();
                     return Some(first);
                 }

@@ -115,7 +115,7 @@ pub fn setup(schedule: &str) -> Setup {
     std::fs::write(schedules.join("events.toml"), schedule).expect("write schedule");
     let config = dir.path().join("ottd.toml");
     let toml = format!(
-        "[aws]\nregion = \"us-east-1\"\n[paths]\nstate = \"{state}\"\nworkflow = \"{wf}\"\nschedules = \"{sch}\"\nencoding_profiles = \"{prof}\"\n[naming]\nprefix = \"ottd\"\n[tags]\nProject = \"tests\"\n[engine]\npoll_interval = \"100ms\"\nstart_timeout = \"30s\"\nstop_timeout = \"30s\"\ndistribution_wait = \"10s\"\n",
+        "[aws]\nregion = \"us-east-1\"\n[paths]\nstate = \"{state}\"\nworkflow = \"{wf}\"\nschedules = \"{sch}\"\nencoding_profiles = \"{prof}\"\n[naming]\nprefix = \"ottd\"\n[tags]\nProject = \"tests\"\n[engine]\npoll_interval = \"100ms\"\nstart_timeout = \"30s\"\nstop_timeout = \"30s\"\ndistribution_wait = \"10s\"\n[daemon]\nlisten = \"127.0.0.1:0\"\nresync_interval = \"5s\"\n",
         state = dir.path().join("ottd.db").display(),
         wf = repo().join("config/workflow.toml").display(),
         sch = schedules.display(),
@@ -148,6 +148,26 @@ impl Setup {
             store.set_meta("roles.mediapackage", &roles.mediapackage).expect("meta");
         }
         Engine::new(aws, store, settings, progress)
+    }
+
+    pub fn state_path(&self) -> PathBuf {
+        self.dir.path().join("ottd.db")
+    }
+
+    pub fn schedule_file(&self, name: &str) -> PathBuf {
+        self.dir.path().join("schedules").join(name)
+    }
+
+    /// Run `ottd ARGS` against this emulator and configuration; panics on failure.
+    pub fn ottd(&self, args: &[&str]) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_ottd"))
+            .args(args)
+            .envs(self.env())
+            .output()
+            .expect("run ottd");
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "ottd {args:?} failed:\n{text}");
+        text
     }
 
     /// Environment for running the `ottd` binary against this emulator.
