@@ -736,3 +736,26 @@ fn one_broken_file_does_not_hide_or_distort_the_problems_of_the_others() {
     assert!(!err.contains("no encoding profile"), "{err}");
     assert_eq!(err.lines().count(), 4, "{err}");
 }
+
+#[test]
+fn two_timed_events_on_one_input_device_in_overlapping_windows_are_an_error() {
+    let start = chrono::Utc::now() + chrono::Duration::days(2);
+    let event = |id: &str, offset_h: i64, link: &str| {
+        let s = start + chrono::Duration::hours(offset_h);
+        format!(
+            "[[event]]\nid = \"{id}\"\nstart = \"{}\"\nend = \"{}\"\n[event.mediaLive]\ninputType = \"INPUT_DEVICE\"\nchannelClass = \"SINGLE_PIPELINE\"\npriLink = \"{link}\"\n",
+            s.to_rfc3339(),
+            (s + chrono::Duration::hours(2)).to_rfc3339()
+        )
+    };
+    // Overlapping windows on the same device: an error naming both events.
+    let text = format!("{}{}", event("semi-1", 0, "hd-abc123"), event("semi-2", 1, "hd-abc123"));
+    let (_dir, config) = broken_tree(&text);
+    let err = Catalog::load(&config).expect_err("conflict").to_string();
+    assert!(err.contains("event `semi-2` and event `semi-1`") && err.contains("both use input `hd-abc123`"), "{err}");
+    assert!(err.contains("events.toml:"), "{err}");
+    // A day apart, or on different devices: fine.
+    let text = format!("{}{}{}", event("semi-1", 0, "hd-abc123"), event("semi-2", 24, "hd-abc123"), event("other", 1, "hd-xyz"));
+    let (_dir, config) = broken_tree(&text);
+    Catalog::load(&config).unwrap_or_else(|e| panic!("no conflict expected:\n{e}"));
+}

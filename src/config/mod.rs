@@ -77,6 +77,7 @@ impl Catalog {
                 Err(d) => diags.extend(d),
             }
         }
+        diags.0.extend(schedule::conflicts::check(&events, chrono::Utc::now()));
         diags.finish(Catalog { settings, profiles, events })
     }
 

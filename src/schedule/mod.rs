@@ -2,6 +2,7 @@
 //!
 //! Pure: reads files and computes instants; never touches AWS or the state store.
 
+pub mod conflicts;
 pub mod file;
 pub mod listing;
 pub mod phase;
