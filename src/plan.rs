@@ -271,6 +271,11 @@ impl Plan {
     }
 }
 
+/// A random per-deployment nonce: 8 lowercase hex digits.
+pub fn new_nonce() -> String {
+    format!("{:08x}", rand::random::<u32>())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,9 +289,4 @@ mod tests {
             assert!(t.contains("1a2b3c4d"));
         }
     }
-}
-
-/// A random per-deployment nonce: 8 lowercase hex digits.
-pub fn new_nonce() -> String {
-    format!("{:08x}", rand::random::<u32>())
 }

@@ -259,7 +259,7 @@ async fn push_inputs_get_a_security_group_and_ingest_destinations() {
         assert_eq!(sg.whitelist_rules()[0].cidr(), Some(cidr));
         let input_id = rows.iter().find(|r| r.key == "input").and_then(|r| r.aws_id.clone()).expect("input");
         let input = engine.aws.medialive.describe_input().input_id(&input_id).send().await.expect("input");
-        assert_eq!(input.security_groups(), [sg_id.clone()]);
+        assert_eq!(input.security_groups(), std::slice::from_ref(&sg_id));
         let status = engine.status(event, false).await.expect("status");
         assert_eq!(status.ingest.len(), pipelines, "{event}: {:?}", status.ingest);
         if event == "rtmp" {

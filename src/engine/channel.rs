@@ -39,7 +39,7 @@ impl Engine {
                     return Ok(());
                 }
                 "STOPPING" => {
-                    self.wait_channel(&id, "IDLE").await?;
+                    self.wait_channel(event, &id, "IDLE").await?;
                     medialive::start_channel(&self.aws.medialive, &id).await?;
                 }
                 "STARTING" | "RECOVERING" => {}
@@ -47,7 +47,7 @@ impl Engine {
             }
             self.store.set_phase(event, Phase::Starting, None)?;
             self.report(event, &step, Outcome::Waiting, "waiting for RUNNING", started);
-            match self.wait_channel(&id, "RUNNING").await {
+            match self.wait_channel(event, &id, "RUNNING").await {
                 Ok(_) => {
                     self.store.set_phase(event, Phase::Running, None)?;
                     self.store.log_step(event, "start", "ok", None, started.elapsed().as_millis())?;
@@ -73,7 +73,7 @@ impl Engine {
             let started = Instant::now();
             let step = format!("stop MediaLive channel {id}");
             self.store.set_phase(event, Phase::Stopping, None)?;
-            self.stop_channel(&id).await?;
+            self.stop_channel(event, &id).await?;
             self.store.set_phase(event, Phase::Stopped, None)?;
             self.store.log_step(event, "stop", "ok", None, started.elapsed().as_millis())?;
             self.report(event, &step, Outcome::Stopped, "IDLE", started);
@@ -85,7 +85,7 @@ impl Engine {
 
     /// Bring a channel to IDLE whatever state it is in (used by stop and teardown).
     /// The caller records the phase; teardown keeps its own.
-    pub(crate) async fn stop_channel(&self, id: &str) -> Result<()> {
+    pub(crate) async fn stop_channel(&self, event: &str, id: &str) -> Result<()> {
         match self.channel_state(id).await?.as_str() {
             "IDLE" | "DELETED" | "CREATE_FAILED" => return Ok(()),
             "STOPPING" => {}
@@ -94,7 +94,7 @@ impl Engine {
             }
             _ => {}
         }
-        self.wait_channel(id, "IDLE").await.map(|_| ())
+        self.wait_channel(event, id, "IDLE").await.map(|_| ())
     }
 
     pub async fn channel_state(&self, id: &str) -> Result<String> {

@@ -75,6 +75,7 @@ impl Engine {
     pub async fn deploy(&self, event: &Resolved) -> Result<DeploySummary> {
         let id = event.spec.id.clone();
         let span = tracing::info_span!("deploy", event = %id);
+        let started = Instant::now();
         async move {
             let plan = match self.store.deployment(&id)? {
                 Some(d) if d.phase == Phase::TearingDown => return Err(EngineError::TearingDown { event: id }),
@@ -119,6 +120,10 @@ impl Engine {
                 Err(e) => self.store.set_error(&id, Some(&e.to_string()))?,
             }
             result?;
+            if before < plan.resources.len() {
+                // Measured deploys feed the daemon's adaptive lead-time check.
+                self.store.log_step(&id, "deploy", "ok", None, started.elapsed().as_millis())?;
+            }
             let after = self.store.resources(&id)?.iter().filter(|r| r.status == Status::Created).count();
             Ok(DeploySummary {
                 event: id.clone(),
@@ -181,16 +186,17 @@ impl Engine {
         if res.kind == Kind::Channel {
             // Deploy ends with the channel ready to start.
             let id = made.id.clone().unwrap_or_default();
-            made.detail = self.wait_channel(&id, "IDLE").await?;
+            made.detail = self.wait_channel(event, &id, "IDLE").await?;
         }
         self.report(event, &format!("{} {}", res.kind.label(), res.name), outcome, made.detail, started);
         Ok(())
     }
 
-    pub(crate) async fn wait_channel(&self, id: &str, want: &'static str) -> Result<String> {
+    pub(crate) async fn wait_channel(&self, event: &str, id: &str, want: &'static str) -> Result<String> {
         let what = format!("MediaLive channel {id}");
         let timeout = if want == "RUNNING" { self.settings.engine.start_timeout } else { self.settings.engine.stop_timeout };
         self.wait_until(
+            event,
             &what,
             want,
             timeout,

@@ -192,6 +192,7 @@ impl Engine {
     /// Poll `probe` until `done` says so, backing off from 200 ms to `poll_interval`.
     pub(crate) async fn wait_until<F, Fut>(
         &self,
+        event: &str,
         what: &str,
         want: &'static str,
         timeout: Duration,
@@ -204,8 +205,14 @@ impl Engine {
     {
         let started = Instant::now();
         let mut pause = Duration::from_millis(200).min(self.settings.engine.poll_interval);
+        let mut reported = Instant::now();
         loop {
             let state = probe().await?;
+            // On AWS a start takes minutes: say where it stands now and then.
+            if reported.elapsed() >= PROGRESS_EVERY {
+                reported = Instant::now();
+                self.report(event, what, Outcome::Waiting, format!("{state}, waiting for {want}"), started);
+            }
             match done(&state) {
                 WaitVerdict::Done => return Ok(state),
                 WaitVerdict::Fail(hint) => {
@@ -221,6 +228,9 @@ impl Engine {
         }
     }
 }
+
+/// How often a long wait prints a progress line.
+const PROGRESS_EVERY: Duration = Duration::from_secs(15);
 
 pub(crate) enum WaitVerdict {
     Done,

@@ -232,9 +232,9 @@ impl Engine {
         let aws = &self.aws;
         match row.kind {
             Kind::Channel => {
-                self.stop_channel(id).await?;
+                self.stop_channel(event, id).await?;
                 medialive::delete_channel(&aws.medialive, id).await?;
-                self.wait_gone(&format!("MediaLive channel {id}"), || async {
+                self.wait_gone(event, &format!("MediaLive channel {id}"), || async {
                     Ok(medialive::describe_channel(&aws.medialive, id).await?.map(|c| c.state))
                 })
                 .await
@@ -242,7 +242,7 @@ impl Engine {
             Kind::Input => {
                 medialive::delete_input(&aws.medialive, id).await?;
                 // The security group stays IN_USE until the input is really gone.
-                self.wait_gone(&format!("MediaLive input {id}"), || async {
+                self.wait_gone(event, &format!("MediaLive input {id}"), || async {
                     Ok(medialive::describe_input(&aws.medialive, id)
                         .await?
                         .map(|i| i.state)
@@ -251,7 +251,7 @@ impl Engine {
                 .await
             }
             Kind::SecurityGroup => Ok(medialive::delete_security_group(&aws.medialive, id).await?),
-            Kind::Distribution => self.delete_distribution(id).await,
+            Kind::Distribution => self.delete_distribution(event, id).await,
             Kind::LogBucket => {
                 let removed = s3::empty_and_delete(&aws.s3, id).await?;
                 tracing::info!(event, bucket = id, objects = removed, "log bucket emptied and deleted");
@@ -264,7 +264,7 @@ impl Engine {
     }
 
     /// Disable (with the current ETag), wait at most `distribution_wait` for Deployed, delete.
-    async fn delete_distribution(&self, id: &str) -> Result<()> {
+    async fn delete_distribution(&self, event: &str, id: &str) -> Result<()> {
         let c = &self.aws.cloudfront;
         if !cloudfront::disable(c, id).await? {
             return Ok(());
@@ -272,6 +272,7 @@ impl Engine {
         let what = format!("CloudFront distribution {id}");
         let waited = self
             .wait_until(
+                event,
                 &what,
                 "Deployed",
                 self.settings.engine.distribution_wait,
@@ -296,12 +297,13 @@ impl Engine {
     }
 
     /// Poll until `probe` says the resource is gone (`None`).
-    async fn wait_gone<F, Fut>(&self, what: &str, mut probe: F) -> Result<()>
+    async fn wait_gone<F, Fut>(&self, event: &str, what: &str, mut probe: F) -> Result<()>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<Option<String>>>,
     {
         self.wait_until(
+            event,
             what,
             "DELETED",
             self.settings.engine.stop_timeout,
