@@ -16,4 +16,4 @@ url=$(start_emulator "$log")
 "$OTTD_PYTHON" tests/emulator/selfcheck.py "$url"
 stop_background
 
-cargo test --all-targets -- --test-threads=2
+cargo test -- --test-threads=2
