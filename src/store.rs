@@ -200,6 +200,11 @@ CREATE TABLE IF NOT EXISTS overrides (
     until TEXT,
     by TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS leases (
+    event TEXT PRIMARY KEY,
+    pid INTEGER NOT NULL,
+    taken_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -235,6 +240,11 @@ fn parse_kind(s: &str) -> Result<Kind> {
 
 fn parse_time(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).unwrap_or_default()
+}
+
+/// Whether a process with this pid exists on this machine (the state file is local).
+fn process_alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
 fn now() -> String {
@@ -491,6 +501,33 @@ impl Store {
         })
     }
 
+    /// Take the event's lease for this process, unless another live process holds it.
+    /// `Err(Some(pid))` names the holder. A holder that died (kill -9) holds nothing.
+    pub fn take_lease(&self, event: &str) -> Result<std::result::Result<(), u32>> {
+        let me = std::process::id();
+        self.with(|c| {
+            let tx = c.unchecked_transaction()?;
+            let holder: Option<u32> =
+                tx.query_row("SELECT pid FROM leases WHERE event = ?1", params![event], |r| r.get(0)).optional()?;
+            if let Some(pid) = holder {
+                if pid != me && process_alive(pid) {
+                    return Ok(Err(pid));
+                }
+            }
+            tx.execute(
+                "INSERT OR REPLACE INTO leases (event, pid, taken_at) VALUES (?1, ?2, ?3)",
+                params![event, me, now()],
+            )?;
+            tx.commit()?;
+            Ok(Ok(()))
+        })
+    }
+
+    pub fn release_lease(&self, event: &str) -> Result<()> {
+        self.with(|c| c.execute("DELETE FROM leases WHERE event = ?1 AND pid = ?2", params![event, std::process::id()]))?;
+        Ok(())
+    }
+
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
         self.with(|c| c.query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| r.get(0)).optional())
     }
@@ -528,5 +565,22 @@ mod tests {
         assert_eq!(row.attr("url"), Some("x"));
         let d = store.deployment("final").expect("q").expect("deployment");
         assert_eq!((d.nonce.as_str(), d.phase), ("abcd1234", Phase::Deploying));
+    }
+
+    #[test]
+    fn a_lease_is_refused_while_another_live_process_holds_it_and_free_when_it_died() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::open(&dir.path().join("ottd.db")).expect("open");
+        assert_eq!(store.take_lease("final").expect("q"), Ok(()));
+        assert_eq!(store.take_lease("final").expect("q"), Ok(()), "the holder may take it again");
+        let hold = |pid: u32| {
+            store.with(|c| c.execute("UPDATE leases SET pid = ?1 WHERE event = 'final'", params![pid])).expect("set");
+        };
+        hold(1); // init: alive for as long as the machine is
+        assert_eq!(store.take_lease("final").expect("q"), Err(1));
+        hold(u32::MAX - 1); // no such process
+        assert_eq!(store.take_lease("final").expect("q"), Ok(()));
+        store.release_lease("final").expect("release");
+        assert_eq!(store.with(|c| c.query_row("SELECT COUNT(*) FROM leases", [], |r| r.get::<_, i64>(0))).expect("n"), 0);
     }
 }

@@ -28,6 +28,7 @@ impl Engine {
     pub async fn start(&self, event: &str) -> Result<()> {
         let span = tracing::info_span!("start", event = %event);
         async move {
+            let _lease = self.lease(event).await?;
             let id = self.channel_id(event)?;
             let started = Instant::now();
             let step = format!("start MediaLive channel {id}");
@@ -69,6 +70,7 @@ impl Engine {
     pub async fn stop(&self, event: &str) -> Result<()> {
         let span = tracing::info_span!("stop", event = %event);
         async move {
+            let _lease = self.lease(event).await?;
             let id = self.channel_id(event)?;
             let started = Instant::now();
             let step = format!("stop MediaLive channel {id}");

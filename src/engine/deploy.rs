@@ -77,6 +77,7 @@ impl Engine {
         let span = tracing::info_span!("deploy", event = %id);
         let started = Instant::now();
         async move {
+            let _lease = self.lease(&id).await?;
             let plan = match self.store.deployment(&id)? {
                 Some(d) if d.phase == Phase::TearingDown => return Err(EngineError::TearingDown { event: id }),
                 Some(d) if d.phase != Phase::TornDown => {

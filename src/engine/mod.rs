@@ -48,6 +48,8 @@ pub enum EngineError {
     BadPlan { event: String, message: String },
     #[error("step {step} was not run because {failed} failed")]
     Skipped { step: String, failed: String },
+    #[error("event `{event}` is being worked on by another ottd process (pid {pid}); try again when it is done")]
+    Busy { event: String, pid: u32 },
     #[error("injected fault at {0}")]
     Injected(String),
 }
@@ -174,6 +176,22 @@ impl Engine {
         self.faults.check(p)
     }
 
+    /// One process at a time works on an event (the daemon and a CLI command, say): the
+    /// lease lives in the state file and dies with its process.
+    /// A holder finishing a short step is waited for, briefly.
+    pub(crate) async fn lease(&self, event: &str) -> Result<Lease<'_>> {
+        let started = Instant::now();
+        loop {
+            match self.store.take_lease(event)? {
+                Ok(()) => return Ok(Lease { store: &self.store, event: event.to_string() }),
+                Err(pid) if started.elapsed() >= LEASE_WAIT => {
+                    return Err(EngineError::Busy { event: event.to_string(), pid })
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    }
+
     /// Role ARNs from ottd.toml, else those `ottd bootstrap` recorded.
     pub fn medialive_role(&self) -> Result<String> {
         match &self.settings.medialive_role_arn {
@@ -229,8 +247,24 @@ impl Engine {
     }
 }
 
+/// How long an operation waits for another process's lease on the same event.
+const LEASE_WAIT: Duration = Duration::from_secs(10);
+
 /// How often a long wait prints a progress line.
 const PROGRESS_EVERY: Duration = Duration::from_secs(15);
+
+pub(crate) struct Lease<'a> {
+    store: &'a Store,
+    event: String,
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = self.store.release_lease(&self.event) {
+            tracing::warn!(event = %self.event, "cannot release the event's lease: {e}");
+        }
+    }
+}
 
 pub(crate) enum WaitVerdict {
     Done,

@@ -69,6 +69,7 @@ impl Engine {
     pub async fn teardown(&self, event: &str) -> Result<TeardownSummary> {
         let span = tracing::info_span!("teardown", event = %event);
         async move {
+            let _lease = self.lease(event).await?;
             let Some(dep) = self.store.deployment(event)? else {
                 return Ok(TeardownSummary { event: event.to_string(), deleted: 0, pending: false });
             };
