@@ -10,7 +10,7 @@
 use aws_sdk_cloudfront::types as cf;
 use aws_smithy_types::error::operation::BuildError;
 
-use super::{err, AwsError, Tags};
+use super::{err, or_absent, AwsError, Tags};
 use crate::config::workflow::CloudFrontParams;
 use crate::secret::Redacted;
 
@@ -49,10 +49,8 @@ fn methods() -> Result<cf::AllowedMethods, BuildError> {
 
 /// The whole DistributionConfig, pure so it can be checked without AWS.
 pub fn distribution_config(d: &DistributionInput<'_>) -> Result<cf::DistributionConfig, BuildError> {
-    let header = cf::OriginCustomHeader::builder()
-        .header_name(CDN_HEADER)
-        .header_value(d.cdn_identifier.expose())
-        .build()?;
+    let header =
+        cf::OriginCustomHeader::builder().header_name(CDN_HEADER).header_value(d.cdn_identifier.expose()).build()?;
     let origin = cf::Origin::builder()
         .id(ORIGIN_ID)
         .domain_name(d.origin_host)
@@ -148,12 +146,18 @@ fn what(id: &str) -> String {
     format!("CloudFront distribution {id}")
 }
 
-pub async fn create(c: &aws_sdk_cloudfront::Client, d: &DistributionInput<'_>, tags: &Tags) -> Result<Distribution, AwsError> {
+pub async fn create(
+    c: &aws_sdk_cloudfront::Client,
+    d: &DistributionInput<'_>,
+    tags: &Tags,
+) -> Result<Distribution, AwsError> {
     let name = what(d.caller_reference);
-    let config = distribution_config(d).map_err(|e| AwsError::invalid("CreateDistributionWithTags", name.clone(), e.to_string()))?;
+    let config = distribution_config(d)
+        .map_err(|e| AwsError::invalid("CreateDistributionWithTags", name.clone(), e.to_string()))?;
     let tag_items: Result<Vec<cf::Tag>, BuildError> =
         tags.iter().map(|(k, v)| cf::Tag::builder().key(k).value(v).build()).collect();
-    let tag_items = tag_items.map_err(|e| AwsError::invalid("CreateDistributionWithTags", name.clone(), e.to_string()))?;
+    let tag_items =
+        tag_items.map_err(|e| AwsError::invalid("CreateDistributionWithTags", name.clone(), e.to_string()))?;
     let with_tags = cf::DistributionConfigWithTags::builder()
         .distribution_config(config)
         .tags(cf::Tags::builder().set_items(Some(tag_items)).build())
@@ -164,18 +168,17 @@ pub async fn create(c: &aws_sdk_cloudfront::Client, d: &DistributionInput<'_>, t
         .send()
         .await
         .map_err(|e| err("CreateDistributionWithTags", name.clone(), e))?;
-    let dist = out.distribution.ok_or_else(|| AwsError::invalid("CreateDistributionWithTags", name, "no distribution"))?;
-    Ok(Distribution {
-        id: dist.id,
-        arn: dist.arn,
-        domain: dist.domain_name,
-        status: dist.status,
-        enabled: true,
-    })
+    let dist =
+        out.distribution.ok_or_else(|| AwsError::invalid("CreateDistributionWithTags", name, "no distribution"))?;
+    Ok(Distribution { id: dist.id, arn: dist.arn, domain: dist.domain_name, status: dist.status, enabled: true })
 }
 
 /// Find the distribution with this comment and caller reference (after a lost response).
-pub async fn find(c: &aws_sdk_cloudfront::Client, comment: &str, caller_reference: &str) -> Result<Option<String>, AwsError> {
+pub async fn find(
+    c: &aws_sdk_cloudfront::Client,
+    comment: &str,
+    caller_reference: &str,
+) -> Result<Option<String>, AwsError> {
     let mut marker: Option<String> = None;
     loop {
         let out = c
@@ -187,7 +190,12 @@ pub async fn find(c: &aws_sdk_cloudfront::Client, comment: &str, caller_referenc
         let Some(list) = out.distribution_list else { return Ok(None) };
         for s in list.items() {
             if s.comment() == comment {
-                let cfg = c.get_distribution_config().id(s.id()).send().await.map_err(|e| err("GetDistributionConfig", what(s.id()), e))?;
+                let cfg = c
+                    .get_distribution_config()
+                    .id(s.id())
+                    .send()
+                    .await
+                    .map_err(|e| err("GetDistributionConfig", what(s.id()), e))?;
                 if cfg.distribution_config().map(|d| d.caller_reference()) == Some(caller_reference) {
                     return Ok(Some(s.id().to_string()));
                 }
@@ -201,27 +209,19 @@ pub async fn find(c: &aws_sdk_cloudfront::Client, comment: &str, caller_referenc
 }
 
 pub async fn get(c: &aws_sdk_cloudfront::Client, id: &str) -> Result<Option<Distribution>, AwsError> {
-    match c.get_distribution().id(id).send().await {
-        Ok(out) => Ok(out.distribution.map(|d| Distribution {
-            enabled: d.distribution_config().map(|c| c.enabled()).unwrap_or(false),
-            id: d.id,
-            arn: d.arn,
-            domain: d.domain_name,
-            status: d.status,
-        })),
-        Err(e) => {
-            let e = err("GetDistribution", what(id), e);
-            if e.is_not_found() {
-                Ok(None)
-            } else {
-                Err(e)
-            }
-        }
-    }
+    let out = or_absent(c.get_distribution().id(id).send().await.map_err(|e| err("GetDistribution", what(id), e)))?;
+    Ok(out.and_then(|out| out.distribution).map(|d| Distribution {
+        enabled: d.distribution_config().map(|c| c.enabled()).unwrap_or(false),
+        id: d.id,
+        arn: d.arn,
+        domain: d.domain_name,
+        status: d.status,
+    }))
 }
 
 pub async fn tags(c: &aws_sdk_cloudfront::Client, arn: &str) -> Result<Vec<(String, String)>, AwsError> {
-    let out = c.list_tags_for_resource().resource(arn).send().await.map_err(|e| err("ListTagsForResource", what(arn), e))?;
+    let out =
+        c.list_tags_for_resource().resource(arn).send().await.map_err(|e| err("ListTagsForResource", what(arn), e))?;
     Ok(out
         .tags()
         .map(|t| t.items().iter().map(|t| (t.key().to_string(), t.value().unwrap_or_default().to_string())).collect())
@@ -230,13 +230,10 @@ pub async fn tags(c: &aws_sdk_cloudfront::Client, arn: &str) -> Result<Vec<(Stri
 
 /// Disable with the current ETag. `Ok(false)` when the distribution is gone.
 pub async fn disable(c: &aws_sdk_cloudfront::Client, id: &str) -> Result<bool, AwsError> {
-    let out = match c.get_distribution_config().id(id).send().await {
-        Ok(o) => o,
-        Err(e) => {
-            let e = err("GetDistributionConfig", what(id), e);
-            return if e.is_not_found() { Ok(false) } else { Err(e) };
-        }
-    };
+    let out = or_absent(
+        c.get_distribution_config().id(id).send().await.map_err(|e| err("GetDistributionConfig", what(id), e)),
+    )?;
+    let Some(out) = out else { return Ok(false) };
     let etag = out.e_tag().unwrap_or_default().to_string();
     let Some(mut config) = out.distribution_config else { return Ok(false) };
     if !config.enabled {
@@ -255,22 +252,11 @@ pub async fn disable(c: &aws_sdk_cloudfront::Client, id: &str) -> Result<bool, A
 
 /// Delete a disabled, Deployed distribution with its current ETag. Gone already = done.
 pub async fn delete(c: &aws_sdk_cloudfront::Client, id: &str) -> Result<(), AwsError> {
-    let etag = match c.get_distribution().id(id).send().await {
-        Ok(o) => o.e_tag().unwrap_or_default().to_string(),
-        Err(e) => {
-            let e = err("GetDistribution", what(id), e);
-            return if e.is_not_found() { Ok(()) } else { Err(e) };
-        }
-    };
-    match c.delete_distribution().id(id).if_match(etag).send().await {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            let e = err("DeleteDistribution", what(id), e);
-            if e.is_not_found() {
-                Ok(())
-            } else {
-                Err(e)
-            }
-        }
-    }
+    let out = or_absent(c.get_distribution().id(id).send().await.map_err(|e| err("GetDistribution", what(id), e)))?;
+    let Some(out) = out else { return Ok(()) };
+    let etag = out.e_tag().unwrap_or_default().to_string();
+    or_absent(
+        c.delete_distribution().id(id).if_match(etag).send().await.map_err(|e| err("DeleteDistribution", what(id), e)),
+    )?;
+    Ok(())
 }

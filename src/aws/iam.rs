@@ -1,7 +1,7 @@
 //! IAM, for `ottd bootstrap` only: the two service roles the workflow needs, least privilege.
 //! The MediaPackage role may read only secrets under ottd's own name prefix.
 
-use super::{err, AwsError};
+use super::{err, or_absent, AwsError};
 
 pub struct Roles {
     pub medialive: String,
@@ -50,26 +50,24 @@ pub fn mediapackage_policy(account: &str, prefix: &str) -> String {
 }
 
 async fn ensure_role(c: &aws_sdk_iam::Client, name: &str, service: &str) -> Result<String, AwsError> {
-    match c.get_role().role_name(name).send().await {
-        Ok(out) => {
-            if let Some(r) = out.role {
-                return Ok(r.arn);
-            }
-        }
-        Err(e) => {
-            let e = err("GetRole", format!("IAM role {name}"), e);
-            if !e.is_not_found() {
-                return Err(e);
-            }
-        }
+    let found = or_absent(
+        c.get_role().role_name(name).send().await.map_err(|e| err("GetRole", format!("IAM role {name}"), e)),
+    )?;
+    if let Some(r) = found.and_then(|out| out.role) {
+        return Ok(r.arn);
     }
     let out = c
         .create_role()
         .role_name(name)
         .assume_role_policy_document(trust(service))
         .description("ottd: live OTT workflow")
-        .tags(aws_sdk_iam::types::Tag::builder().key("ottd:managed-by").value("ottd").build()
-            .map_err(|e| AwsError::invalid("CreateRole", name, e.to_string()))?)
+        .tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key("ottd:managed-by")
+                .value("ottd")
+                .build()
+                .map_err(|e| AwsError::invalid("CreateRole", name, e.to_string()))?,
+        )
         .send()
         .await
         .map_err(|e| err("CreateRole", format!("IAM role {name}"), e))?;

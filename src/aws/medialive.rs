@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use aws_sdk_medialive::types as ml;
 
 use super::encoder;
-use super::{err, has_tag, AwsError, Tags};
+use super::{err, has_tag, or_absent, AwsError, Tags};
 use crate::config::profile::Profile;
 use crate::config::workflow::Workflow;
 use crate::plan::{InputWiring, TAG_DEPLOYMENT};
@@ -19,13 +19,6 @@ fn tag_map(tags: &Tags) -> HashMap<String, String> {
 
 fn tags_of(m: Option<&HashMap<String, String>>) -> Vec<(String, String)> {
     m.map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default()
-}
-
-fn ignore_not_found(r: Result<(), AwsError>) -> Result<(), AwsError> {
-    match r {
-        Err(e) if e.is_not_found() => Ok(()),
-        other => other,
-    }
 }
 
 // ---- input security group -------------------------------------------------------------
@@ -56,29 +49,29 @@ pub async fn find_security_group(c: &aws_sdk_medialive::Client, nonce: &str) -> 
     Ok(None)
 }
 
-pub async fn security_group_tags(c: &aws_sdk_medialive::Client, id: &str) -> Result<Option<Vec<(String, String)>>, AwsError> {
-    match c.describe_input_security_group().input_security_group_id(id).send().await {
-        Ok(out) => Ok(Some(tags_of(out.tags()))),
-        Err(e) => {
-            let e = err("DescribeInputSecurityGroup", format!("input security group {id}"), e);
-            if e.is_not_found() {
-                Ok(None)
-            } else {
-                Err(e)
-            }
-        }
-    }
+pub async fn security_group_tags(
+    c: &aws_sdk_medialive::Client,
+    id: &str,
+) -> Result<Option<Vec<(String, String)>>, AwsError> {
+    let out = or_absent(
+        c.describe_input_security_group()
+            .input_security_group_id(id)
+            .send()
+            .await
+            .map_err(|e| err("DescribeInputSecurityGroup", format!("input security group {id}"), e)),
+    )?;
+    Ok(out.map(|out| tags_of(out.tags())))
 }
 
 pub async fn delete_security_group(c: &aws_sdk_medialive::Client, id: &str) -> Result<(), AwsError> {
-    ignore_not_found(
+    or_absent(
         c.delete_input_security_group()
             .input_security_group_id(id)
             .send()
             .await
-            .map(|_| ())
             .map_err(|e| err("DeleteInputSecurityGroup", format!("input security group {id}"), e)),
-    )
+    )?;
+    Ok(())
 }
 
 // ---- input ------------------------------------------------------------------------------
@@ -145,7 +138,9 @@ pub async fn create_input(
         req = req.set_role_arn(role_arn.map(str::to_string));
     }
     let out = req.send().await.map_err(|e| err("CreateInput", format!("MediaLive input {name}"), e))?;
-    let i = out.input.ok_or_else(|| AwsError::invalid("CreateInput", format!("MediaLive input {name}"), "no input in the response"))?;
+    let i = out.input.ok_or_else(|| {
+        AwsError::invalid("CreateInput", format!("MediaLive input {name}"), "no input in the response")
+    })?;
     Ok(input_of(i.id(), i.arn(), i.destinations(), i.state(), i.tags()))
 }
 
@@ -155,7 +150,10 @@ pub async fn find_input(c: &aws_sdk_medialive::Client, name: &str, nonce: &str) 
         let i = i.map_err(|e| err("ListInputs", "MediaLive inputs", e))?;
         let tags = tags_of(i.tags());
         let gone = matches!(i.state(), Some(ml::InputState::Deleted | ml::InputState::Deleting));
-        if i.name() == Some(name) && !gone && has_tag(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())), TAG_DEPLOYMENT, nonce) {
+        if i.name() == Some(name)
+            && !gone
+            && has_tag(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())), TAG_DEPLOYMENT, nonce)
+        {
             return Ok(Some(input_of(i.id(), i.arn(), i.destinations(), i.state(), i.tags())));
         }
     }
@@ -163,28 +161,21 @@ pub async fn find_input(c: &aws_sdk_medialive::Client, name: &str, nonce: &str) 
 }
 
 pub async fn describe_input(c: &aws_sdk_medialive::Client, id: &str) -> Result<Option<Input>, AwsError> {
-    match c.describe_input().input_id(id).send().await {
-        Ok(i) => Ok(Some(input_of(i.id(), i.arn(), i.destinations(), i.state(), i.tags()))),
-        Err(e) => {
-            let e = err("DescribeInput", format!("MediaLive input {id}"), e);
-            if e.is_not_found() {
-                Ok(None)
-            } else {
-                Err(e)
-            }
-        }
-    }
-}
-
-pub async fn delete_input(c: &aws_sdk_medialive::Client, id: &str) -> Result<(), AwsError> {
-    ignore_not_found(
-        c.delete_input()
+    let out = or_absent(
+        c.describe_input()
             .input_id(id)
             .send()
             .await
-            .map(|_| ())
-            .map_err(|e| err("DeleteInput", format!("MediaLive input {id}"), e)),
-    )
+            .map_err(|e| err("DescribeInput", format!("MediaLive input {id}"), e)),
+    )?;
+    Ok(out.map(|i| input_of(i.id(), i.arn(), i.destinations(), i.state(), i.tags())))
+}
+
+pub async fn delete_input(c: &aws_sdk_medialive::Client, id: &str) -> Result<(), AwsError> {
+    or_absent(
+        c.delete_input().input_id(id).send().await.map_err(|e| err("DeleteInput", format!("MediaLive input {id}"), e)),
+    )?;
+    Ok(())
 }
 
 // ---- channel ----------------------------------------------------------------------------
@@ -211,9 +202,8 @@ pub struct ChannelRequest<'a> {
 pub fn input_attachment(r: &ChannelRequest<'_>) -> ml::InputAttachment {
     let mut settings = ml::InputSettings::builder().audio_selectors(encoder::audio_selector());
     if r.wiring.source_end_behavior {
-        settings = settings.source_end_behavior(ml::InputSourceEndBehavior::from(
-            r.workflow.media_live.source_end_behavior.as_str(),
-        ));
+        settings = settings
+            .source_end_behavior(ml::InputSourceEndBehavior::from(r.workflow.media_live.source_end_behavior.as_str()));
     }
     ml::InputAttachment::builder()
         .input_id(r.input_id)
@@ -225,11 +215,17 @@ pub fn input_attachment(r: &ChannelRequest<'_>) -> ml::InputAttachment {
 pub fn destination(package_channel_id: &str) -> ml::OutputDestination {
     ml::OutputDestination::builder()
         .id(encoder::DESTINATION_ID)
-        .media_package_settings(ml::MediaPackageOutputDestinationSettings::builder().channel_id(package_channel_id).build())
+        .media_package_settings(
+            ml::MediaPackageOutputDestinationSettings::builder().channel_id(package_channel_id).build(),
+        )
         .build()
 }
 
-pub async fn create_channel(c: &aws_sdk_medialive::Client, r: &ChannelRequest<'_>, tags: &Tags) -> Result<Channel, AwsError> {
+pub async fn create_channel(
+    c: &aws_sdk_medialive::Client,
+    r: &ChannelRequest<'_>,
+    tags: &Tags,
+) -> Result<Channel, AwsError> {
     let what = format!("MediaLive channel {}", r.name);
     let out = c
         .create_channel()
@@ -261,7 +257,10 @@ pub async fn find_channel(c: &aws_sdk_medialive::Client, name: &str, nonce: &str
         let ch = ch.map_err(|e| err("ListChannels", "MediaLive channels", e))?;
         let tags = tags_of(ch.tags());
         let gone = matches!(ch.state(), Some(ml::ChannelState::Deleted | ml::ChannelState::Deleting));
-        if ch.name() == Some(name) && !gone && has_tag(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())), TAG_DEPLOYMENT, nonce) {
+        if ch.name() == Some(name)
+            && !gone
+            && has_tag(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())), TAG_DEPLOYMENT, nonce)
+        {
             return Ok(Some(Channel {
                 id: ch.id().unwrap_or_default().to_string(),
                 arn: ch.arn().unwrap_or_default().to_string(),
@@ -275,44 +274,47 @@ pub async fn find_channel(c: &aws_sdk_medialive::Client, name: &str, nonce: &str
 
 /// The channel, or `None` when it is gone (not found, or DELETED).
 pub async fn describe_channel(c: &aws_sdk_medialive::Client, id: &str) -> Result<Option<Channel>, AwsError> {
-    match c.describe_channel().channel_id(id).send().await {
-        Ok(ch) => {
-            if matches!(ch.state(), Some(ml::ChannelState::Deleted)) {
-                return Ok(None);
-            }
-            Ok(Some(Channel {
-                id: ch.id().unwrap_or_default().to_string(),
-                arn: ch.arn().unwrap_or_default().to_string(),
-                state: ch.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
-                tags: tags_of(ch.tags()),
-            }))
-        }
-        Err(e) => {
-            let e = err("DescribeChannel", format!("MediaLive channel {id}"), e);
-            if e.is_not_found() {
-                Ok(None)
-            } else {
-                Err(e)
-            }
-        }
-    }
+    let out = or_absent(
+        c.describe_channel()
+            .channel_id(id)
+            .send()
+            .await
+            .map_err(|e| err("DescribeChannel", format!("MediaLive channel {id}"), e)),
+    )?;
+    let Some(ch) = out.filter(|ch| !matches!(ch.state(), Some(ml::ChannelState::Deleted))) else { return Ok(None) };
+    Ok(Some(Channel {
+        id: ch.id().unwrap_or_default().to_string(),
+        arn: ch.arn().unwrap_or_default().to_string(),
+        state: ch.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+        tags: tags_of(ch.tags()),
+    }))
 }
 
 pub async fn start_channel(c: &aws_sdk_medialive::Client, id: &str) -> Result<(), AwsError> {
-    c.start_channel().channel_id(id).send().await.map(|_| ()).map_err(|e| err("StartChannel", format!("MediaLive channel {id}"), e))
+    c.start_channel()
+        .channel_id(id)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| err("StartChannel", format!("MediaLive channel {id}"), e))
 }
 
 pub async fn stop_channel(c: &aws_sdk_medialive::Client, id: &str) -> Result<(), AwsError> {
-    c.stop_channel().channel_id(id).send().await.map(|_| ()).map_err(|e| err("StopChannel", format!("MediaLive channel {id}"), e))
+    c.stop_channel()
+        .channel_id(id)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| err("StopChannel", format!("MediaLive channel {id}"), e))
 }
 
 pub async fn delete_channel(c: &aws_sdk_medialive::Client, id: &str) -> Result<(), AwsError> {
-    ignore_not_found(
+    or_absent(
         c.delete_channel()
             .channel_id(id)
             .send()
             .await
-            .map(|_| ())
             .map_err(|e| err("DeleteChannel", format!("MediaLive channel {id}"), e)),
-    )
+    )?;
+    Ok(())
 }

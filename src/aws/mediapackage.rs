@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use aws_sdk_mediapackage::types as mp;
 
-use super::{err, AwsError, Tags};
+use super::{err, or_absent, AwsError, Tags};
 use crate::config::workflow::{MediaPackageParams, PeriodTrigger, StreamSelection};
 use crate::plan::Packaging;
 
@@ -19,7 +19,12 @@ pub struct Found {
     pub tags: Vec<(String, String)>,
 }
 
-pub async fn create_channel(c: &aws_sdk_mediapackage::Client, id: &str, event: &str, tags: &Tags) -> Result<String, AwsError> {
+pub async fn create_channel(
+    c: &aws_sdk_mediapackage::Client,
+    id: &str,
+    event: &str,
+    tags: &Tags,
+) -> Result<String, AwsError> {
     let out = c
         .create_channel()
         .id(id)
@@ -32,34 +37,28 @@ pub async fn create_channel(c: &aws_sdk_mediapackage::Client, id: &str, event: &
 }
 
 pub async fn describe_channel(c: &aws_sdk_mediapackage::Client, id: &str) -> Result<Option<Found>, AwsError> {
-    match c.describe_channel().id(id).send().await {
-        Ok(out) => Ok(Some(Found {
-            arn: out.arn.unwrap_or_default(),
-            tags: out.tags.unwrap_or_default().into_iter().collect(),
-        })),
-        Err(e) => {
-            let e = err("DescribeChannel", format!("MediaPackage channel {id}"), e);
-            if e.is_not_found() {
-                Ok(None)
-            } else {
-                Err(e)
-            }
-        }
-    }
+    let out = or_absent(
+        c.describe_channel()
+            .id(id)
+            .send()
+            .await
+            .map_err(|e| err("DescribeChannel", format!("MediaPackage channel {id}"), e)),
+    )?;
+    Ok(out.map(|out| Found {
+        arn: out.arn.unwrap_or_default(),
+        tags: out.tags.unwrap_or_default().into_iter().collect(),
+    }))
 }
 
 pub async fn delete_channel(c: &aws_sdk_mediapackage::Client, id: &str) -> Result<(), AwsError> {
-    match c.delete_channel().id(id).send().await {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            let e = err("DeleteChannel", format!("MediaPackage channel {id}"), e);
-            if e.is_not_found() {
-                Ok(())
-            } else {
-                Err(e)
-            }
-        }
-    }
+    or_absent(
+        c.delete_channel()
+            .id(id)
+            .send()
+            .await
+            .map_err(|e| err("DeleteChannel", format!("MediaPackage channel {id}"), e)),
+    )?;
+    Ok(())
 }
 
 const AD_TRIGGERS: &[mp::AdTriggersElement] = &[
@@ -213,34 +212,32 @@ pub async fn create_endpoint(
     })
 }
 
-pub async fn describe_endpoint(c: &aws_sdk_mediapackage::Client, p: Packaging, id: &str) -> Result<Option<Endpoint>, AwsError> {
-    match c.describe_origin_endpoint().id(id).send().await {
-        Ok(out) => Ok(Some(Endpoint {
-            url: playback_url(p, out.url(), out.cmaf_package()),
-            arn: out.arn.unwrap_or_default(),
-            tags: out.tags.unwrap_or_default().into_iter().collect(),
-        })),
-        Err(e) => {
-            let e = err("DescribeOriginEndpoint", format!("MediaPackage endpoint {id}"), e);
-            if e.is_not_found() {
-                Ok(None)
-            } else {
-                Err(e)
-            }
-        }
-    }
+pub async fn describe_endpoint(
+    c: &aws_sdk_mediapackage::Client,
+    p: Packaging,
+    id: &str,
+) -> Result<Option<Endpoint>, AwsError> {
+    let out = or_absent(
+        c.describe_origin_endpoint()
+            .id(id)
+            .send()
+            .await
+            .map_err(|e| err("DescribeOriginEndpoint", format!("MediaPackage endpoint {id}"), e)),
+    )?;
+    Ok(out.map(|out| Endpoint {
+        url: playback_url(p, out.url(), out.cmaf_package()),
+        arn: out.arn.unwrap_or_default(),
+        tags: out.tags.unwrap_or_default().into_iter().collect(),
+    }))
 }
 
 pub async fn delete_endpoint(c: &aws_sdk_mediapackage::Client, id: &str) -> Result<(), AwsError> {
-    match c.delete_origin_endpoint().id(id).send().await {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            let e = err("DeleteOriginEndpoint", format!("MediaPackage endpoint {id}"), e);
-            if e.is_not_found() {
-                Ok(())
-            } else {
-                Err(e)
-            }
-        }
-    }
+    or_absent(
+        c.delete_origin_endpoint()
+            .id(id)
+            .send()
+            .await
+            .map_err(|e| err("DeleteOriginEndpoint", format!("MediaPackage endpoint {id}"), e)),
+    )?;
+    Ok(())
 }

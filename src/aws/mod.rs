@@ -120,7 +120,11 @@ pub fn classify(code: Option<&str>, status: Option<u16>) -> ErrorClass {
         if TRANSIENT_CODES.contains(&code) {
             return ErrorClass::Transient;
         }
-        if code.starts_with("NoSuch") || code.ends_with("NotFoundException") || code == "NotFound" || code == "NoSuchEntity" {
+        if code.starts_with("NoSuch")
+            || code.ends_with("NotFoundException")
+            || code == "NotFound"
+            || code == "NoSuchEntity"
+        {
             return ErrorClass::NotFound;
         }
         if CONFLICT_CODES.contains(&code) {
@@ -132,6 +136,16 @@ pub fn classify(code: Option<&str>, status: Option<u16>) -> ErrorClass {
         Some(404) => ErrorClass::NotFound,
         Some(409) => ErrorClass::Conflict,
         _ => ErrorClass::Permanent,
+    }
+}
+
+/// A not-found error as `None`: a describe of something absent, a delete of something gone.
+/// Every other error is passed on.
+pub fn or_absent<T>(r: Result<T, AwsError>) -> Result<Option<T>, AwsError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
@@ -275,6 +289,17 @@ mod tests {
     }
 
     #[test]
+    fn or_absent_swallows_only_not_found() {
+        let of = |class| AwsError { class, ..AwsError::invalid("DeleteChannel", "MediaLive channel x", "m") };
+        assert_eq!(or_absent(Ok::<_, AwsError>(7)).expect("ok"), Some(7));
+        assert_eq!(or_absent::<()>(Err(of(ErrorClass::NotFound))).expect("absent"), None);
+        for class in [ErrorClass::Transient, ErrorClass::Conflict, ErrorClass::Permanent] {
+            let e = or_absent::<()>(Err(of(class))).expect_err("passed on");
+            assert_eq!((e.class, e.op), (class, "DeleteChannel"));
+        }
+    }
+
+    #[test]
     fn sdk_service_errors_keep_code_status_and_resource() {
         use aws_sdk_medialive::operation::describe_channel::DescribeChannelError;
         use aws_smithy_runtime_api::http::{Response, StatusCode};
@@ -286,6 +311,9 @@ mod tests {
         let sdk: SdkError<DescribeChannelError, Response> = SdkError::service_error(e, raw);
         let a = err("DescribeChannel", "MediaLive channel x", sdk);
         assert_eq!(a.class, ErrorClass::Transient);
-        assert_eq!(a.to_string(), "DescribeChannel on MediaLive channel x failed: ThrottlingException: slow down (HTTP 400)");
+        assert_eq!(
+            a.to_string(),
+            "DescribeChannel on MediaLive channel x failed: ThrottlingException: slow down (HTTP 400)"
+        );
     }
 }

@@ -2,12 +2,12 @@
 //! ownership CloudFront standard logging needs), emptied before it is deleted.
 
 use aws_sdk_s3::types::{
-    BucketLocationConstraint, CreateBucketConfiguration, Delete, ObjectIdentifier, ObjectOwnership,
-    OwnershipControls, OwnershipControlsRule, PublicAccessBlockConfiguration, ServerSideEncryption,
-    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging,
+    BucketLocationConstraint, CreateBucketConfiguration, Delete, ObjectIdentifier, ObjectOwnership, OwnershipControls,
+    OwnershipControlsRule, PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
+    ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging,
 };
 
-use super::{err, AwsError, Tags};
+use super::{err, or_absent, AwsError, Tags};
 
 fn what(name: &str) -> String {
     format!("S3 bucket {name}")
@@ -22,9 +22,7 @@ pub async fn create_log_bucket(c: &aws_sdk_s3::Client, name: &str, region: &str,
     let mut req = c.create_bucket().bucket(name);
     if region != "us-east-1" {
         req = req.create_bucket_configuration(
-            CreateBucketConfiguration::builder()
-                .location_constraint(BucketLocationConstraint::from(region))
-                .build(),
+            CreateBucketConfiguration::builder().location_constraint(BucketLocationConstraint::from(region)).build(),
         );
     }
     if let Err(e) = req.send().await {
@@ -58,8 +56,12 @@ async fn protect(c: &aws_sdk_s3::Client, name: &str, tags: &Tags) -> Result<(), 
         .build()
         .map_err(|e| build_err("PutBucketEncryption", name, e))?;
     let ownership = OwnershipControls::builder()
-        .rules(OwnershipControlsRule::builder().object_ownership(ObjectOwnership::ObjectWriter).build()
-            .map_err(|e| build_err("PutBucketOwnershipControls", name, e))?)
+        .rules(
+            OwnershipControlsRule::builder()
+                .object_ownership(ObjectOwnership::ObjectWriter)
+                .build()
+                .map_err(|e| build_err("PutBucketOwnershipControls", name, e))?,
+        )
         .build()
         .map_err(|e| build_err("PutBucketOwnershipControls", name, e))?;
     let policy = serde_json::json!({
@@ -96,33 +98,28 @@ async fn protect(c: &aws_sdk_s3::Client, name: &str, tags: &Tags) -> Result<(), 
 
 /// The bucket's tags, or `None` when the bucket does not exist.
 pub async fn tags(c: &aws_sdk_s3::Client, name: &str) -> Result<Option<Vec<(String, String)>>, AwsError> {
-    match c.get_bucket_tagging().bucket(name).send().await {
-        Ok(out) => Ok(Some(out.tag_set().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect())),
-        Err(e) => {
-            let e = err("GetBucketTagging", what(name), e);
-            match e.code.as_deref() {
-                Some("NoSuchTagSet") => Ok(Some(Vec::new())),
-                _ if e.is_not_found() => Ok(None),
-                _ => Err(e),
-            }
-        }
-    }
+    let out = c.get_bucket_tagging().bucket(name).send().await.map_err(|e| err("GetBucketTagging", what(name), e));
+    // An untagged bucket answers `NoSuchTagSet`, which classifies as not-found: catch it first.
+    let out = match out {
+        Err(e) if e.code.as_deref() == Some("NoSuchTagSet") => return Ok(Some(Vec::new())),
+        out => or_absent(out)?,
+    };
+    Ok(out.map(|out| out.tag_set().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect()))
 }
 
 /// Delete every object (and version), then the bucket. Gone already = done.
 pub async fn empty_and_delete(c: &aws_sdk_s3::Client, name: &str) -> Result<u64, AwsError> {
     let mut removed = 0u64;
     loop {
-        let page = match c.list_object_versions().bucket(name).max_keys(1000).send().await {
-            Ok(p) => p,
-            Err(e) => {
-                let e = err("ListObjectVersions", what(name), e);
-                if e.is_not_found() {
-                    return Ok(removed);
-                }
-                return Err(e);
-            }
-        };
+        let page = or_absent(
+            c.list_object_versions()
+                .bucket(name)
+                .max_keys(1000)
+                .send()
+                .await
+                .map_err(|e| err("ListObjectVersions", what(name), e)),
+        )?;
+        let Some(page) = page else { return Ok(removed) };
         let mut ids: Vec<ObjectIdentifier> = Vec::new();
         for v in page.versions() {
             if let Some(k) = v.key() {
@@ -140,20 +137,13 @@ pub async fn empty_and_delete(c: &aws_sdk_s3::Client, name: &str) -> Result<u64,
             break;
         }
         removed += ids.len() as u64;
-        let delete = Delete::builder().set_objects(Some(ids)).quiet(true).build()
+        let delete = Delete::builder()
+            .set_objects(Some(ids))
+            .quiet(true)
+            .build()
             .map_err(|e| build_err("DeleteObjects", name, e))?;
-        c.delete_objects().bucket(name).delete(delete).send().await
-            .map_err(|e| err("DeleteObjects", what(name), e))?;
+        c.delete_objects().bucket(name).delete(delete).send().await.map_err(|e| err("DeleteObjects", what(name), e))?;
     }
-    match c.delete_bucket().bucket(name).send().await {
-        Ok(_) => Ok(removed),
-        Err(e) => {
-            let e = err("DeleteBucket", what(name), e);
-            if e.is_not_found() {
-                Ok(removed)
-            } else {
-                Err(e)
-            }
-        }
-    }
+    or_absent(c.delete_bucket().bucket(name).send().await.map_err(|e| err("DeleteBucket", what(name), e)))?;
+    Ok(removed)
 }

@@ -2,7 +2,7 @@
 
 use aws_sdk_secretsmanager::types::Tag;
 
-use super::{err, AwsError, Tags};
+use super::{err, or_absent, AwsError, Tags};
 use crate::secret::Redacted;
 
 /// The JSON key MediaPackage reads from the secret.
@@ -41,36 +41,19 @@ pub async fn create(
 }
 
 pub async fn describe(c: &aws_sdk_secretsmanager::Client, name: &str) -> Result<Option<Found>, AwsError> {
-    match c.describe_secret().secret_id(name).send().await {
-        Ok(out) => {
-            if out.deleted_date.is_some() {
-                return Ok(None);
-            }
-            let tags = out
-                .tags()
-                .iter()
-                .map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string()))
-                .collect();
-            Ok(out.arn.map(|arn| Found { arn, tags }))
-        }
-        Err(e) => {
-            let e = err("DescribeSecret", what(name), e);
-            if e.is_not_found() {
-                Ok(None)
-            } else {
-                Err(e)
-            }
-        }
-    }
+    let out =
+        or_absent(c.describe_secret().secret_id(name).send().await.map_err(|e| err("DescribeSecret", what(name), e)))?;
+    let Some(out) = out.filter(|out| out.deleted_date.is_none()) else { return Ok(None) };
+    let tags = out
+        .tags()
+        .iter()
+        .map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string()))
+        .collect();
+    Ok(out.arn.map(|arn| Found { arn, tags }))
 }
 
 pub async fn value(c: &aws_sdk_secretsmanager::Client, name: &str) -> Result<Redacted, AwsError> {
-    let out = c
-        .get_secret_value()
-        .secret_id(name)
-        .send()
-        .await
-        .map_err(|e| err("GetSecretValue", what(name), e))?;
+    let out = c.get_secret_value().secret_id(name).send().await.map_err(|e| err("GetSecretValue", what(name), e))?;
     let text = out.secret_string().unwrap_or_default();
     let json: serde_json::Value = serde_json::from_str(text)
         .map_err(|_| AwsError::invalid("GetSecretValue", what(name), "secret is not JSON"))?;
@@ -82,15 +65,13 @@ pub async fn value(c: &aws_sdk_secretsmanager::Client, name: &str) -> Result<Red
 
 /// Delete at once (no recovery window): the value is ottd's own and the name is never reused.
 pub async fn delete(c: &aws_sdk_secretsmanager::Client, name: &str) -> Result<(), AwsError> {
-    match c.delete_secret().secret_id(name).force_delete_without_recovery(true).send().await {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            let e = err("DeleteSecret", what(name), e);
-            if e.is_not_found() {
-                Ok(())
-            } else {
-                Err(e)
-            }
-        }
-    }
+    or_absent(
+        c.delete_secret()
+            .secret_id(name)
+            .force_delete_without_recovery(true)
+            .send()
+            .await
+            .map_err(|e| err("DeleteSecret", what(name), e)),
+    )?;
+    Ok(())
 }
