@@ -88,16 +88,16 @@ fn wait_until(t: DateTime<Utc>) {
 #[test]
 fn the_daemon_puts_an_event_on_air_and_takes_it_down_on_time() {
     let now = Utc::now();
-    let on_air = now + chrono::Duration::seconds(8);
+    let on_air = now + chrono::Duration::seconds(12);
     let off_air = on_air + chrono::Duration::seconds(4);
-    let lead = "deploy_before = \"5s\"\nstart_before = \"3s\"\nteardown_after = \"2s\"";
+    let lead = "deploy_before = \"8s\"\nstart_before = \"4s\"\nteardown_after = \"3s\"";
     let past = event("over", now - chrono::Duration::seconds(120), now - chrono::Duration::seconds(60), lead);
     let s = setup(&format!("{}\n{past}", event("match", on_air, off_air, lead)));
     s.ottd(&["bootstrap"]);
     let d = Daemon::start(&s, "daemon");
     let store = Store::open(&s.state_path()).expect("state");
     let mut seen: Vec<(Phase, DateTime<Utc>)> = Vec::new();
-    wait_for("the event to be torn down", &d, Duration::from_secs(40), || {
+    wait_for("the event to be torn down", &d, Duration::from_secs(60), || {
         if let Some(p) = phase(&store, "match") {
             if seen.last().map(|(q, _)| *q) != Some(p) {
                 seen.push((p, Utc::now()));
@@ -106,13 +106,14 @@ fn the_daemon_puts_an_event_on_air_and_takes_it_down_on_time() {
         seen.last().is_some_and(|(p, _)| *p == Phase::TornDown)
     });
     let at = |p: Phase| seen.iter().find(|(q, _)| *q == p).map(|(_, t)| *t);
-    let tolerance = chrono::Duration::milliseconds(1500);
+    // Each phase is recorded when its AWS work is done: allow for that on a loaded machine.
+    let tolerance = chrono::Duration::milliseconds(2500);
     let deployed = at(Phase::Deployed).unwrap_or_else(|| panic!("never deployed: {seen:?}\n{}", d.log()));
     let running = at(Phase::Running).unwrap_or_else(|| panic!("never running: {seen:?}\n{}", d.log()));
     let stopped = at(Phase::Stopped).unwrap_or_else(|| panic!("never stopped: {seen:?}\n{}", d.log()));
     let torn = at(Phase::TornDown).expect("torn down");
-    let (deploy_at, start_at) = (on_air - chrono::Duration::seconds(5), on_air - chrono::Duration::seconds(3));
-    let teardown_at = off_air + chrono::Duration::seconds(2);
+    let (deploy_at, start_at) = (on_air - chrono::Duration::seconds(8), on_air - chrono::Duration::seconds(4));
+    let teardown_at = off_air + chrono::Duration::seconds(3);
     assert!(deployed >= deploy_at && deployed <= deploy_at + tolerance, "deployed at {deployed}, due {deploy_at}");
     assert!(running >= start_at && running <= start_at + tolerance, "running at {running}, due {start_at}");
     assert!(stopped >= off_air && stopped <= off_air + tolerance, "stopped at {stopped}, due {off_air}");
@@ -170,7 +171,7 @@ fn a_broken_schedule_on_reload_keeps_the_last_good_one_running() {
     // A second file, broken: reported with file, line and field; the running schedule stays.
     let broken = s.schedule_file("broken.toml");
     std::fs::write(&broken, "[[event]]\nid = \"next\"\ninputType = 3\n").expect("write");
-    wait_for("the reload error in status", &d, Duration::from_secs(10), || {
+    wait_for("the reload error in status", &d, Duration::from_secs(30), || {
         s.ottd(&["status"]).contains("broken.toml:3:")
     });
     let status = s.ottd(&["status"]);
@@ -186,14 +187,14 @@ fn a_broken_schedule_on_reload_keeps_the_last_good_one_running() {
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(phase(&store, "keep"), Some(Phase::Stopped), "the daemon did not restart a manually stopped event");
     s.ottd(&["resume", "keep"]);
-    wait_for("the schedule to take over again", &d, Duration::from_secs(10), || {
+    wait_for("the schedule to take over again", &d, Duration::from_secs(30), || {
         phase(&store, "keep") == Some(Phase::Running)
     });
 
     // Removing the live event's file does not kill it: it runs on, with a warning.
     std::fs::remove_file(&broken).expect("remove");
     std::fs::remove_file(s.schedule_file("events.toml")).expect("remove");
-    wait_for("the removal warning", &d, Duration::from_secs(10), || d.log().contains("event removed from the schedule files"));
+    wait_for("the removal warning", &d, Duration::from_secs(30), || d.log().contains("event removed from the schedule files"));
     assert!(!s.ottd(&["status"]).contains("could not load"), "errors cleared once the files are valid");
     assert_eq!(phase(&store, "keep"), Some(Phase::Running), "a removed live event keeps running");
 
