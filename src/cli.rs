@@ -251,7 +251,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let mut all = Vec::new();
             for e in &events {
-                all.push(engine.status(e, true).await?);
+                match engine.status(e, true).await {
+                    Ok(st) => all.push(st),
+                    Err(crate::engine::EngineError::NotDeployed(_)) if cli.output == Output::Text => {
+                        println!("{e}: not deployed")
+                    }
+                    Err(err) => return Err(err.into()),
+                }
             }
             let errors = engine.store.meta("daemon.config_errors")?.filter(|e| !e.is_empty());
             let overrides = engine.store.overrides()?;
@@ -265,10 +271,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
             match cli.output {
-                Output::Json if event.is_some() => print_json(&all[0])?,
+                Output::Json if event.is_some() => print_json(&all.first())?,
                 Output::Json => print_json(&all)?,
                 Output::Text => {
-                    if all.is_empty() {
+                    if all.is_empty() && event.is_none() {
                         println!("no event is deployed");
                     }
                     for s in &all {
