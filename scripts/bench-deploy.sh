@@ -16,8 +16,10 @@ cargo build --quiet --release --bin ottd
 ottd="$CARGO_TARGET_DIR/release/ottd"
 work=$(mktemp -d)
 trap 'stop_background; rm -rf "$work"' EXIT
-moto=$(start_emulator "$work")
-proxy=$(start_delay_proxy "$work" "$moto" "$DELAY_MS")
+start_emulator "$work"
+moto=$EMULATOR_URL
+start_delay_proxy "$work" "$moto" "$DELAY_MS"
+proxy=$PROXY_URL
 export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1
 export OTTD_CONFIG="$OTTD_ROOT/config/ottd.toml"
 

@@ -15,7 +15,8 @@ ottd="$CARGO_TARGET_DIR/debug/ottd"
 
 work=$(mktemp -d)
 trap 'stop_background; rm -rf "$work"' EXIT
-url=$(start_emulator "$work")
+start_emulator "$work"
+url=$EMULATOR_URL
 echo "AWS emulator on $url"
 
 # Dummy credentials: the emulator accepts any. The state file is the demo's own.

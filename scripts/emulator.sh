@@ -1,6 +1,8 @@
 # Shared by the demo, test and bench scripts: the AWS emulator (moto's server mode plus
 # ottd's extension in tests/emulator/) in a virtualenv under ~/.cache, on loopback only.
-# Source it; it defines ensure_emulator_venv, start_emulator URL_VAR and start_delay_proxy.
+# Source it; it defines ensure_emulator_venv, start_emulator, start_delay_proxy and
+# stop_background. The start functions set EMULATOR_URL / PROXY_URL (no subshell, so the
+# background processes are remembered and stopped).
 
 OTTD_VENV="${OTTD_VENV:-$HOME/.cache/ottd-venv}"
 OTTD_PIDS=()
@@ -32,22 +34,22 @@ wait_ready() {
   return 1
 }
 
-# start_emulator LOGDIR -> prints the emulator URL
+# start_emulator LOGDIR: sets EMULATOR_URL
 start_emulator() {
   local dir=$1
   "$OTTD_VENV/bin/python" "$OTTD_ROOT/tests/emulator/ottd_moto.py" --host 127.0.0.1 --port 0 \
     >"$dir/emulator.out" 2>"$dir/emulator.log" &
   OTTD_PIDS+=($!)
-  wait_ready "$dir/emulator.out" OTTD_MOTO_READY
+  EMULATOR_URL=$(wait_ready "$dir/emulator.out" OTTD_MOTO_READY)
 }
 
-# start_delay_proxy LOGDIR UPSTREAM DELAY_MS -> prints the proxy URL
+# start_delay_proxy LOGDIR UPSTREAM DELAY_MS: sets PROXY_URL
 start_delay_proxy() {
   local dir=$1 upstream=$2 delay=$3
   "$OTTD_VENV/bin/python" "$OTTD_ROOT/tests/emulator/delay_proxy.py" --upstream "$upstream" \
     --listen-port 0 --delay-ms "$delay" >"$dir/proxy.out" 2>"$dir/proxy.log" &
   OTTD_PIDS+=($!)
-  wait_ready "$dir/proxy.out" OTTD_PROXY_READY
+  PROXY_URL=$(wait_ready "$dir/proxy.out" OTTD_PROXY_READY)
 }
 
 stop_background() {
@@ -56,4 +58,5 @@ stop_background() {
     [ -n "$p" ] && kill "$p" 2>/dev/null || true
   done
   wait 2>/dev/null || true
+  OTTD_PIDS=()
 }

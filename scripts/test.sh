@@ -12,8 +12,8 @@ export OTTD_PYTHON="$OTTD_VENV/bin/python"
 # The emulator extension checks itself with boto3 (part of moto) before the Rust tests use it.
 log=$(mktemp -d)
 trap 'stop_background; rm -rf "$log"' EXIT
-url=$(start_emulator "$log")
-"$OTTD_PYTHON" tests/emulator/selfcheck.py "$url"
+start_emulator "$log"
+"$OTTD_PYTHON" tests/emulator/selfcheck.py "$EMULATOR_URL"
 stop_background
 
 cargo test -- --test-threads=2
