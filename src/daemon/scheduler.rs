@@ -3,13 +3,22 @@
 //! Each event has at most one reconcile running (its steps are serialized); different events
 //! run concurrently, so one slow AWS call never blocks another event. A reconcile asks
 //! [`decide`] what should exist now, moves the engine there with [`step_toward`], and files
-//! the event's next boundary in a timer heap. The main loop sleeps until the earliest entry
+//! the event's next boundary in a timer queue. The main loop sleeps until the earliest entry
 //! (a tokio timer, millisecond precision) or until something else wakes it (reload, override,
 //! resync). A missed or repeated wake-up never matters: the answer depends only on `now`.
+//!
+//! Thousands of events may share a boundary (one cron for many events). Such a crowd is fired
+//! as one batch, and its decisions are worked out shortly before the boundary, while the
+//! scheduler is idle ([`Scheduler::prepare`]), so at the boundary each event only reads its
+//! state and acts. `decide` answers the same until its `next_boundary`, so a decision made for
+//! the boundary instant holds when it fires; a changed override or configuration voids it.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -20,18 +29,58 @@ use tracing::Instrument;
 use super::actuator::Actuator;
 use crate::config::Resolved;
 use crate::metrics::{ActionLabel, Metrics};
+use prometheus_client::metrics::counter::Counter;
 use crate::notify::{Level, Notice, Notifier};
-use crate::schedule::phase::{decide, override_until, step_toward, Desired, OverrideKind};
+use crate::schedule::phase::{decide, override_until, step_toward, Action, Decision, Desired, Override, OverrideKind};
 use crate::store::Phase;
 
 /// Per-event bookkeeping: whether a reconcile runs, whether another was asked for meanwhile,
-/// and the one timer entry that counts (older heap entries for the event are stale).
-#[derive(Default)]
+/// and the one timer entry that counts (older entries for the event are stale).
 struct Slot {
+    /// The event id, shared by the timer entries and the reconcile task (no copy per wake-up).
+    id: Arc<str>,
     running: bool,
     dirty: bool,
+    /// Invariant: `Some(t)` ⇔ the timer queue holds a live entry for the event at `t`. Firing
+    /// the entry clears it.
     next_at: Option<DateTime<Utc>>,
     failures: u32,
+    /// The decision for `next_at`, worked out ahead when that boundary is crowded.
+    prepared: Option<Box<Prepared>>,
+}
+
+/// A decision made ahead of its boundary; see the module documentation.
+struct Prepared {
+    at: DateTime<Utc>,
+    /// The configuration it was made from (a reload voids it).
+    generation: u64,
+    ov: Option<Override>,
+    decision: Decision,
+}
+
+/// The timer queue: event ids by the instant they wake up at. Thousands of events share a
+/// boundary (every occurrence of a popular cron), so one map entry holds them all and firing
+/// it is one removal, not thousands of heap operations.
+type Timers = BTreeMap<DateTime<Utc>, Vec<Arc<str>>>;
+
+/// From this many events on one boundary, their decisions are prepared ahead.
+const CROWD: usize = 64;
+/// How long before a crowded boundary its decisions are prepared (after the previous crowd,
+/// usually, and never earlier than needed: an override set meanwhile voids the work).
+const PREPARE_AHEAD: Duration = Duration::from_millis(500);
+
+/// The events in force and a generation number that changes with them.
+#[derive(Clone, Default)]
+struct Snapshot {
+    generation: u64,
+    map: Arc<HashMap<String, Resolved>>,
+}
+
+/// A reconcile to start: the event, the boundary that woke it, its prepared decision.
+struct Start {
+    id: Arc<str>,
+    boundary: Option<DateTime<Utc>>,
+    prepared: Option<Box<Prepared>>,
 }
 
 pub struct Scheduler<A: Actuator> {
@@ -39,11 +88,13 @@ pub struct Scheduler<A: Actuator> {
     notifier: Arc<dyn Notifier>,
     metrics: Arc<Metrics>,
     /// The events in force (last good configuration plus retained live events).
-    events: Mutex<Arc<HashMap<String, Resolved>>>,
-    slots: Mutex<HashMap<String, Slot>>,
-    heap: Mutex<BinaryHeap<Reverse<(DateTime<Utc>, String)>>>,
+    events: Mutex<Snapshot>,
+    slots: Mutex<HashMap<Arc<str>, Slot>>,
+    timers: Mutex<Timers>,
     wake: Notify,
     tracker: TaskTracker,
+    /// `metrics.transitions` by action and outcome (ok, error), looked up once.
+    transitions: [[OnceLock<Counter>; 2]; 4],
     /// Channels running outside every window longer than this are stopped.
     max_idle_running: Duration,
 }
@@ -54,155 +105,338 @@ fn backoff(failures: u32) -> chrono::Duration {
     chrono::Duration::seconds(secs as i64)
 }
 
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// An action's name in logs and metrics, and its index in [`Scheduler::transitions`].
+fn action_name(action: Action) -> (&'static str, usize) {
+    match action {
+        Action::Deploy => ("deploy", 0),
+        Action::Start => ("start", 1),
+        Action::Stop => ("stop", 2),
+        Action::Teardown => ("teardown", 3),
+    }
+}
+
 impl<A: Actuator> Scheduler<A> {
     pub fn new(actuator: Arc<A>, notifier: Arc<dyn Notifier>, metrics: Arc<Metrics>, max_idle_running: Duration) -> Arc<Self> {
         Arc::new(Scheduler {
             actuator,
             notifier,
             metrics,
-            events: Mutex::new(Arc::new(HashMap::new())),
+            events: Mutex::new(Snapshot::default()),
             slots: Mutex::new(HashMap::new()),
-            heap: Mutex::new(BinaryHeap::new()),
+            timers: Mutex::new(BTreeMap::new()),
             wake: Notify::new(),
             tracker: TaskTracker::new(),
+            transitions: Default::default(),
             max_idle_running,
         })
     }
 
     pub fn events(&self) -> Arc<HashMap<String, Resolved>> {
-        self.events.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        lock(&self.events).map.clone()
     }
 
     /// Put a new set of events in force and reconcile all of them.
     pub fn set_events(self: &Arc<Self>, events: Vec<Resolved>) {
         let map: HashMap<String, Resolved> = events.into_iter().map(|e| (e.spec.id.clone(), e)).collect();
-        let ids: Vec<String> = map.keys().cloned().collect();
-        *self.events.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(map);
-        for id in ids {
-            self.reconcile(&id, None);
+        let map = Arc::new(map);
+        {
+            let mut current = lock(&self.events);
+            current.generation += 1;
+            current.map = map.clone();
         }
+        self.reconcile_many(map.keys().map(|id| (id.as_str(), None)));
     }
 
     pub fn reconcile_all(self: &Arc<Self>) {
-        let ids: Vec<String> = self.events().keys().cloned().collect();
-        for id in ids {
-            self.reconcile(&id, None);
-        }
+        let events = self.events();
+        self.reconcile_many(events.keys().map(|id| (id.as_str(), None)));
     }
 
     /// The earliest timer entry, if any.
     pub fn next_wake(&self) -> Option<DateTime<Utc>> {
-        self.heap.lock().unwrap_or_else(|p| p.into_inner()).peek().map(|Reverse((t, _))| *t)
+        lock(&self.timers).first_key_value().map(|(t, _)| *t)
     }
 
     pub fn notified(&self) -> tokio::sync::futures::Notified<'_> {
         self.wake.notified()
     }
 
+    /// The timer half of the daemon's main loop: sleep until the earliest timer entry (or
+    /// until an earlier one is filed), fire what is due, repeat. Never returns; cancel-safe
+    /// (firing is synchronous), so the daemon `select!`s it with signals and ticks.
+    pub async fn drive(self: &Arc<Self>) {
+        loop {
+            let sleep = match self.next_wake() {
+                Some(t) => (t - Utc::now()).to_std().unwrap_or_default(),
+                None => Duration::from_secs(3600),
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(sleep) => self.fire_due(Utc::now()),
+                _ = self.notified() => {}
+            }
+        }
+    }
+
     /// Start a reconcile of every event whose timer entry is due at `now`.
     pub fn fire_due(self: &Arc<Self>, now: DateTime<Utc>) {
         let mut due = Vec::new();
         {
-            let mut heap = self.heap.lock().unwrap_or_else(|p| p.into_inner());
-            while let Some(Reverse((t, _))) = heap.peek() {
-                if *t > now {
+            let mut timers = lock(&self.timers);
+            while let Some(entry) = timers.first_entry() {
+                if *entry.key() > now {
                     break;
                 }
-                if let Some(Reverse((t, id))) = heap.pop() {
-                    due.push((t, id));
+                due.push(entry.remove_entry());
+            }
+        }
+        if due.is_empty() {
+            return;
+        }
+        let mut start = Vec::with_capacity(due.iter().map(|(_, ids)| ids.len()).sum());
+        {
+            let mut slots = lock(&self.slots);
+            for (t, ids) in due {
+                for id in ids {
+                    let Some(slot) = slots.get_mut(&*id) else { continue };
+                    if slot.next_at != Some(t) {
+                        continue; // stale: the event was rescheduled since
+                    }
+                    slot.next_at = None;
+                    let prepared = slot.prepared.take().filter(|p| p.at == t);
+                    if let Some(id) = Self::claim(slot) {
+                        start.push(Start { id, boundary: Some(t), prepared });
+                    }
                 }
             }
         }
-        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        let due: Vec<_> = due.into_iter().filter(|(t, id)| slots.get(id).is_some_and(|s| s.next_at == Some(*t))).collect();
-        drop(slots);
-        for (t, id) in due {
-            self.reconcile(&id, Some(t));
+        let dbg_p = start.iter().filter(|s| s.prepared.is_some()).count();
+        if start.len() > 100 { eprintln!("DBG fire {} n={} prepared={dbg_p} t={:?}", now.format("%S%.3f"), start.len(), (Utc::now() - now).to_std().unwrap_or_default()); }
+        self.spawn_all(start);
+    }
+
+    /// File the event's next wake-up (`None`: none), unless that very entry is already filed.
+    /// `ok`: the last pass succeeded, so the failure count restarts.
+    fn schedule_at(self: &Arc<Self>, id: &str, at: Option<DateTime<Utc>>, ok: bool) {
+        let key = {
+            let mut slots = lock(&self.slots);
+            let slot = Self::slot(&mut slots, id);
+            if ok {
+                slot.failures = 0;
+            }
+            if slot.next_at == at {
+                return;
+            }
+            slot.next_at = at;
+            slot.prepared = None;
+            match at {
+                Some(_) => slot.id.clone(),
+                None => return,
+            }
+        };
+        let Some(at) = at else { return };
+        let mut timers = lock(&self.timers);
+        let earlier = timers.first_key_value().is_none_or(|(e, _)| at < *e);
+        let ids = timers.entry(at).or_default();
+        ids.push(key);
+        let crowded = ids.len() == CROWD;
+        drop(timers);
+        if earlier {
+            self.wake.notify_one();
+        }
+        if crowded {
+            self.prepare(at);
         }
     }
 
-    fn schedule_at(&self, id: &str, at: Option<DateTime<Utc>>) {
-        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        let slot = slots.entry(id.to_string()).or_default();
-        slot.next_at = at;
-        drop(slots);
-        if let Some(at) = at {
-            let mut heap = self.heap.lock().unwrap_or_else(|p| p.into_inner());
-            let earliest = heap.peek().map(|Reverse((t, _))| *t);
-            heap.push(Reverse((at, id.to_string())));
-            drop(heap);
-            if earliest.is_none_or(|e| at < e) {
-                self.wake.notify_one();
-            }
+    /// Work out the decisions of the events due at the crowded boundary `at` shortly before
+    /// it, in a task of its own (untracked: it acts on nothing, so shutdown need not wait).
+    fn prepare(self: &Arc<Self>, at: DateTime<Utc>) {
+        let now = Utc::now();
+        let ahead = chrono::Duration::from_std(PREPARE_AHEAD).unwrap_or_default();
+        let begin = (at - ahead).max(now + ahead / 5);
+        // Too close: the work would compete with the boundary it is meant to speed up.
+        if begin + ahead / 25 >= at {
+            return;
         }
+        let delay = (begin - now).to_std().unwrap_or_default();
+        let this: Weak<Self> = Arc::downgrade(self);
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let Some(this) = this.upgrade() else { return };
+            let ids = lock(&this.timers).get(&at).cloned().unwrap_or_default();
+            let snapshot = lock(&this.events).clone();
+            let mut out = Vec::with_capacity(ids.len());
+            for (n, id) in ids.into_iter().enumerate() {
+                if n % 256 == 255 {
+                    tokio::task::yield_now().await;
+                }
+                let Some(event) = snapshot.map.get(&*id) else { continue };
+                let Ok(ov) = this.actuator.override_of(&id) else { continue };
+                let decision = decide(event.spec.timing.as_ref(), event.spec.enabled, at, ov.as_ref());
+                out.push((id, Box::new(Prepared { at, generation: snapshot.generation, ov, decision })));
+            }
+            let mut slots = lock(&this.slots);
+            for (id, p) in out {
+                if let Some(slot) = slots.get_mut(&*id).filter(|s| s.next_at == Some(at)) {
+                    slot.prepared = Some(p);
+                }
+            }
+        });
+    }
+
+    fn slot<'m>(slots: &'m mut HashMap<Arc<str>, Slot>, id: &str) -> &'m mut Slot {
+        if !slots.contains_key(id) {
+            let id: Arc<str> = Arc::from(id);
+            slots.insert(id.clone(), Slot { id, running: false, dirty: false, next_at: None, failures: 0, prepared: None });
+        }
+        // Inserted just above when missing.
+        slots.get_mut(id).expect("slot present")
+    }
+
+    /// Mark the slot running and return its id, or ask the running reconcile for another pass.
+    fn claim(slot: &mut Slot) -> Option<Arc<str>> {
+        if slot.running {
+            slot.dirty = true;
+            return None;
+        }
+        slot.running = true;
+        Some(slot.id.clone())
     }
 
     /// Reconcile one event now, or mark it for another pass if one is running.
     /// `boundary`: the instant this wake-up was scheduled for (to measure lateness).
     pub fn reconcile(self: &Arc<Self>, id: &str, boundary: Option<DateTime<Utc>>) {
-        {
-            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-            let slot = slots.entry(id.to_string()).or_default();
-            if slot.running {
-                slot.dirty = true;
-                return;
-            }
-            slot.running = true;
-        }
-        let this = self.clone();
-        let id = id.to_string();
-        let span = tracing::info_span!("reconcile", event = %id);
-        self.tracker.spawn(
-            async move {
-                let mut boundary = boundary;
-                loop {
-                    this.reconcile_once(&id, boundary.take()).await;
-                    let mut slots = this.slots.lock().unwrap_or_else(|p| p.into_inner());
-                    let slot = slots.entry(id.clone()).or_default();
-                    if slot.dirty {
-                        slot.dirty = false;
-                        continue;
-                    }
-                    slot.running = false;
-                    break;
-                }
-            }
-            .instrument(span),
-        );
+        self.reconcile_many(std::iter::once((id, boundary)));
     }
 
-    async fn reconcile_once(&self, id: &str, boundary: Option<DateTime<Utc>>) {
-        let Some(event) = self.events().get(id).cloned() else {
-            self.schedule_at(id, None);
+    fn reconcile_many<'i>(self: &Arc<Self>, ids: impl Iterator<Item = (&'i str, Option<DateTime<Utc>>)>) {
+        let start: Vec<_> = {
+            let mut slots = lock(&self.slots);
+            ids.filter_map(|(id, boundary)| {
+                Self::claim(Self::slot(&mut slots, id)).map(|id| Start { id, boundary, prepared: None })
+            })
+            .collect()
+        };
+        self.spawn_all(start);
+    }
+
+    /// Start reconciles. A crowd (a batch from one boundary, a reload) is started from one task,
+    /// which runs each reconcile until it first waits and only then gives it a task of its own:
+    /// most reconciles of a crowd wait on nothing but the engine, and spawning thousands of
+    /// tasks that finish at once costs more than their work, in the runtime's shared queues.
+    fn spawn_all(self: &Arc<Self>, start: Vec<Start>) {
+        if start.len() <= 16 {
+            for s in start {
+                self.tracker.spawn(self.clone().run(s, false));
+            }
+            return;
+        }
+        // One starter per worker thread, so a crowd uses every core.
+        let workers = tokio::runtime::Handle::current().metrics().num_workers().max(1);
+        let chunk = start.len().div_ceil(workers).max(CROWD);
+        let mut start = start;
+        while !start.is_empty() {
+            let rest = start.split_off(chunk.min(start.len()));
+            let batch = std::mem::replace(&mut start, rest);
+            let this = self.clone();
+            self.tracker.spawn(async move {
+                let waker = futures::task::noop_waker();
+                let mut cx = Context::from_waker(&waker);
+                // A reconcile that panics is reported by the panic hook and ends, as a task would.
+                let mut poll = |task: &mut Pin<Box<dyn Future<Output = ()> + Send>>| {
+                    std::panic::catch_unwind(AssertUnwindSafe(|| task.as_mut().poll(&mut cx))).unwrap_or(Poll::Ready(()))
+                };
+                // Every event of the crowd acts first (each reconcile pauses once after its
+                // first actions), then each one's follow-up runs.
+                let mut waiting = Vec::new();
+                for s in batch {
+                    let mut task: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(this.clone().run(s, true));
+                    if poll(&mut task).is_pending() {
+                        waiting.push(task);
+                    }
+                }
+                for mut task in waiting {
+                    if poll(&mut task).is_pending() {
+                        // Its first poll in the task registers the task's own waker.
+                        this.tracker.spawn(task);
+                    }
+                }
+            });
+        }
+    }
+
+    /// One event's reconciles, serialized: again while another pass was asked for meanwhile.
+    /// `crowd`: pause once after the first actions (see [`Scheduler::spawn_all`]).
+    fn run(self: Arc<Self>, start: Start, crowd: bool) -> impl Future<Output = ()> + Send + 'static {
+        let span = tracing::info_span!("reconcile", event = %start.id);
+        async move {
+            let Start { id, mut boundary, mut prepared } = start;
+            let mut pause = crowd;
+            loop {
+                self.reconcile_once(&id, boundary.take(), prepared.take(), std::mem::take(&mut pause)).await;
+                let mut slots = lock(&self.slots);
+                let Some(slot) = slots.get_mut(&*id) else { break };
+                if slot.dirty {
+                    slot.dirty = false;
+                    continue;
+                }
+                slot.running = false;
+                break;
+            }
+        }
+        .instrument(span)
+    }
+
+    async fn reconcile_once(self: &Arc<Self>, id: &str, boundary: Option<DateTime<Utc>>, prepared: Option<Box<Prepared>>, mut pause: bool) {
+        // The snapshot keeps the definition alive through the awaits; no copy of the event.
+        let snapshot = lock(&self.events).clone();
+        let Some(event) = snapshot.map.get(id) else {
+            self.schedule_at(id, None, false);
             return;
         };
         let timing = event.spec.timing.as_ref();
+        // The last decision, when it was made and on which override: `decide` promises the
+        // same answer until its `next_boundary`, so a later pass reuses it (the cron search
+        // behind it is most of a reconcile's work when thousands of events share a boundary).
+        let mut last = prepared.filter(|p| p.generation == snapshot.generation).map(|p| (p.at, p.ov, p.decision));
         // Each pass re-reads state and decides again; a few passes cover deploy+start or
         // finishing an interrupted teardown before a redeploy.
         for _ in 0..4 {
             let now = Utc::now();
             let ov = match self.actuator.override_of(id) {
                 Ok(o) => o,
-                Err(e) => return self.failed(&event, "read overrides", &e),
+                Err(e) => return self.failed(event, "read overrides", &e),
             };
-            let decision = decide(timing, event.spec.enabled, now, ov.as_ref());
+            let decision = match last.take() {
+                Some((at, last_ov, d)) if at <= now && last_ov == ov && d.next_boundary.is_none_or(|b| now < b) => d,
+                _ => decide(timing, event.spec.enabled, now, ov.as_ref()),
+            };
             let actual = match self.actuator.actual(id) {
                 Ok(a) => a,
-                Err(e) => return self.failed(&event, "read state", &e),
+                Err(e) => return self.failed(event, "read state", &e),
             };
             let mut next = decision.next_boundary;
             let mut desired = decision.desired;
             // Cost guard: a channel running outside every window, even by an operator's
             // manual start, is stopped once it has idled there longer than the limit.
             if let (Some(t), Some(Phase::Running), Some(since)) = (timing, actual.phase, actual.since) {
-                let scheduled = decide(Some(t), true, now, None).desired;
+                // The schedule's own answer: the decision above when nothing changed it.
+                let scheduled = if event.spec.enabled && ov.is_none() {
+                    decision.desired
+                } else {
+                    decide(Some(t), true, now, None).desired
+                };
                 let held = ov.as_ref().is_some_and(|o| o.kind == OverrideKind::Hold && o.in_force(now));
                 if scheduled != Some(Desired::Running) && !held {
                     let outside_from = decision.window.map(|w| w.stop_at).filter(|s| *s <= now).map_or(since, |s| s.max(since));
                     let limit = chrono::Duration::from_std(self.max_idle_running).unwrap_or(chrono::Duration::MAX);
                     let deadline = outside_from + limit;
                     if now >= deadline {
-                        self.notice(&event, Level::Warning, format!("channel RUNNING outside its schedule for over {}; stopping it (cost guard)", humantime::format_duration(self.max_idle_running)));
+                        self.notice(event, Level::Warning, format!("channel RUNNING outside its schedule for over {}; stopping it (cost guard)", humantime::format_duration(self.max_idle_running)));
                         let _ = self.actuator.set_override(id, OverrideKind::Stop, override_until(Some(t), now));
                         desired = Some(Desired::Stopped);
                     } else {
@@ -212,7 +446,7 @@ impl<A: Actuator> Scheduler<A> {
                 if let Some(max) = t.max_runtime {
                     let deadline = since + chrono::Duration::from_std(max).unwrap_or(chrono::Duration::MAX);
                     if now >= deadline {
-                        self.notice(&event, Level::Warning, format!("channel reached max_runtime {}; stopping it", humantime::format_duration(max)));
+                        self.notice(event, Level::Warning, format!("channel reached max_runtime {}; stopping it", humantime::format_duration(max)));
                         let _ = self.actuator.set_override(id, OverrideKind::Stop, override_until(Some(t), now));
                         desired = Some(Desired::Stopped);
                     } else {
@@ -221,54 +455,53 @@ impl<A: Actuator> Scheduler<A> {
                 }
             }
             let Some(desired) = desired else {
-                self.schedule_at(id, next);
+                self.schedule_at(id, next, false);
                 return;
             };
             let actions = step_toward(actual.phase, desired);
             if actions.is_empty() {
-                self.slot_ok(id);
-                self.schedule_at(id, next);
+                self.schedule_at(id, next, true);
                 return;
             }
             for action in actions {
-                let name = format!("{action:?}").to_lowercase();
+                let (name, index) = action_name(action);
                 if let Some(b) = boundary {
                     let late = (Utc::now() - b).to_std().unwrap_or_default();
                     self.metrics.fire_lateness.observe(late.as_secs_f64());
                 }
                 tracing::info!(action = %name, desired = desired.as_str(), "acting");
-                match self.actuator.act(&event, action).await {
-                    Ok(()) => {
-                        self.metrics.transitions.get_or_create(&ActionLabel { action: name, outcome: "ok".into() }).inc();
-                    }
-                    Err(e) => {
-                        self.metrics.transitions.get_or_create(&ActionLabel { action: name.clone(), outcome: "error".into() }).inc();
-                        return self.failed(&event, &name, &e);
-                    }
+                let outcome = self.actuator.act(event, action).await;
+                let (result, r) = if outcome.is_ok() { ("ok", 0) } else { ("error", 1) };
+                self.transitions[index][r]
+                    .get_or_init(|| {
+                        let label = ActionLabel { action: name.to_string(), outcome: result.to_string() };
+                        self.metrics.transitions.get_or_create(&label).clone()
+                    })
+                    .inc();
+                if let Err(e) = outcome {
+                    return self.failed(event, name, &e);
                 }
+            }
+            last = Some((now, ov, decision));
+            if std::mem::take(&mut pause) {
+                PauseOnce(false).await;
             }
         }
         // Still not there after several passes: look again soon.
-        self.schedule_at(id, Some(Utc::now() + chrono::Duration::seconds(1)));
+        self.schedule_at(id, Some(Utc::now() + chrono::Duration::seconds(1)), false);
     }
 
-    fn slot_ok(&self, id: &str) {
-        if let Some(s) = self.slots.lock().unwrap_or_else(|p| p.into_inner()).get_mut(id) {
-            s.failures = 0;
-        }
-    }
-
-    fn failed(&self, event: &Resolved, what: &str, error: &str) {
+    fn failed(self: &Arc<Self>, event: &Resolved, what: &str, error: &str) {
         let id = &event.spec.id;
         let failures = {
-            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-            let s = slots.entry(id.clone()).or_default();
+            let mut slots = lock(&self.slots);
+            let s = Self::slot(&mut slots, id);
             s.failures += 1;
             s.failures
         };
         let retry = backoff(failures - 1);
         self.notice(event, Level::Error, format!("{what} failed (attempt {failures}, retrying in {}s): {error}", retry.num_seconds()));
-        self.schedule_at(id, Some(Utc::now() + retry));
+        self.schedule_at(id, Some(Utc::now() + retry), false);
     }
 
     fn notice(&self, event: &Resolved, level: Level, text: String) {
@@ -284,6 +517,22 @@ impl<A: Actuator> Scheduler<A> {
     /// Wait until no reconcile is running (tests and benchmarks).
     pub fn idle(&self) -> bool {
         self.tracker.is_empty()
+    }
+}
+
+/// Pending once (waking its task at once), then ready.
+struct PauseOnce(bool);
+
+impl Future for PauseOnce {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            return Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
     }
 }
 

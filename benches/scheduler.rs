@@ -1,0 +1,366 @@
+//! Scheduler benchmark (issue 8): 10,000 events driven by the real [`Scheduler`] and its
+//! timer loop ([`Scheduler::drive`], the one `ottd run` uses), with the engine replaced by a
+//! recorder.
+//!
+//! - 5,000 one-off events whose on-air times are spread evenly over one minute;
+//! - 5,000 recurring events, cron `*/10 * * * * *` (every 10 s, UTC), 5 s on air.
+//!
+//! Every event has short lead and tail times (deploy 2 s before, start 1 s before, stop at the
+//! end, tear down 2 s after), so each window has four boundaries with one action each. The
+//! recorder keeps each event's phase in memory and, for every action, the lateness: the
+//! instant `act` is called minus the boundary the schedule says (worked out here from the
+//! constants below, not taken from the scheduler). Actions whose boundary precedes the start
+//! of the run (catch-up of cron windows already open) are counted apart.
+//!
+//! Prints `key=value` lines for `scripts/bench-scheduler.sh`: fire count (and how many the
+//! schedule implies), lateness p50/p99/max in ms, peak RSS (VmHWM). Runs about 72 s.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use ottd::config::{Catalog, Resolved};
+use ottd::daemon::actuator::{Actual, Actuator, BoxFuture};
+use ottd::daemon::scheduler::Scheduler;
+use ottd::metrics::Metrics;
+use ottd::notify::LogNotifier;
+use ottd::schedule::phase::{Action, Override, OverrideKind};
+use ottd::schedule::timing::{parse_cron, Timing, When};
+use ottd::store::Phase;
+
+const ONCE: usize = 5_000;
+const CRON: usize = 5_000;
+const CRON_EXPR: &str = "*/10 * * * * *";
+const PERIOD_S: i64 = 10;
+/// One-off on-air times: from `FIRST_ON_AIR_S` after the start, spread over `SPREAD_S`.
+const FIRST_ON_AIR_S: i64 = 3;
+const SPREAD_S: i64 = 60;
+const ON_AIR_S: i64 = 5;
+const DEPLOY_BEFORE_S: i64 = 2;
+const START_BEFORE_S: i64 = 1;
+const TEARDOWN_AFTER_S: i64 = 2;
+/// Resync interval of the daemon's main loop (`[daemon] resync_interval`, default 60 s).
+const RESYNC: Duration = Duration::from_secs(60);
+
+const SEC_US: i64 = 1_000_000;
+
+/// Where each action's boundary lies relative to the on-air time, in µs.
+fn offset_us(action: Action) -> i64 {
+    match action {
+        Action::Deploy => -DEPLOY_BEFORE_S * SEC_US,
+        Action::Start => -START_BEFORE_S * SEC_US,
+        Action::Stop => ON_AIR_S * SEC_US,
+        Action::Teardown => (ON_AIR_S + TEARDOWN_AFTER_S) * SEC_US,
+    }
+}
+
+/// An event's on-air times, to find the boundary an action answers.
+#[derive(Clone, Copy)]
+enum Expect {
+    Once { on_air_us: i64 },
+    /// Every `PERIOD_S`, aligned on the epoch (a `*/10` seconds cron in UTC).
+    Cron,
+}
+
+impl Expect {
+    /// The latest boundary of `action` at or before `fired_us`.
+    fn boundary_us(self, action: Action, fired_us: i64) -> Option<i64> {
+        let off = offset_us(action);
+        match self {
+            Expect::Once { on_air_us } => Some(on_air_us + off).filter(|b| *b <= fired_us),
+            Expect::Cron => {
+                let p = PERIOD_S * SEC_US;
+                Some((fired_us - off).div_euclid(p) * p + off)
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Log {
+    /// Lateness of every scheduled action, µs.
+    lateness_us: Vec<i64>,
+    /// (boundary, lateness) of each action, µs, with BENCH_BURSTS set.
+    bursts: Vec<(i64, i64)>,
+    /// Actions for boundaries before the run started (catch-up at load).
+    catch_up: u64,
+    /// Actions that answer no boundary at all (must stay 0).
+    unexpected: u64,
+}
+
+/// The engine stand-in: phases in memory, one log line per action.
+struct Recorder {
+    expect: Vec<Expect>,
+    /// One lock per event, as the engine's state is per event.
+    phases: Vec<Mutex<Actual>>,
+    /// Sharded by event, so concurrent reconciles rarely share a lock.
+    logs: Vec<Mutex<Log>>,
+    start_us: i64,
+    /// Keep (boundary, lateness) pairs for a per-boundary summary (BENCH_BURSTS=1).
+    bursts: bool,
+}
+
+const LOG_SHARDS: usize = 16;
+
+/// The event's index, from its id (`once-0042`, `cron-0042`).
+fn index(id: &str) -> Option<usize> {
+    let (kind, n) = id.split_once('-')?;
+    let n: usize = n.parse().ok()?;
+    match kind {
+        "once" if n < ONCE => Some(n),
+        "cron" if n < CRON => Some(ONCE + n),
+        _ => None,
+    }
+}
+
+impl Actuator for Recorder {
+    fn actual(&self, event: &str) -> Result<Actual, String> {
+        let i = index(event).ok_or("unknown event")?;
+        Ok(self.phases[i].lock().expect("phases").clone())
+    }
+
+    fn override_of(&self, _event: &str) -> Result<Option<Override>, String> {
+        Ok(None)
+    }
+
+    fn set_override(&self, _: &str, _: OverrideKind, _: Option<DateTime<Utc>>) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn act<'a>(&'a self, event: &'a Resolved, action: Action) -> BoxFuture<'a, Result<(), String>> {
+        let fired = Utc::now();
+        let fired_us = fired.timestamp_micros();
+        let r = match index(&event.spec.id) {
+            Some(i) => {
+                let phase = match action {
+                    Action::Deploy => Phase::Deployed,
+                    Action::Start => Phase::Running,
+                    Action::Stop => Phase::Stopped,
+                    Action::Teardown => Phase::TornDown,
+                };
+                *self.phases[i].lock().expect("phases") = Actual { phase: Some(phase), since: Some(fired) };
+                let mut log = self.logs[i % LOG_SHARDS].lock().expect("log");
+                match self.expect[i].boundary_us(action, fired_us) {
+                    Some(b) if b >= self.start_us => {
+                        log.lateness_us.push(fired_us - b);
+                        if self.bursts {
+                            log.bursts.push((b, fired_us - b));
+                        }
+                    }
+                    Some(_) => log.catch_up += 1,
+                    None => log.unexpected += 1,
+                }
+                Ok(())
+            }
+            None => Err("unknown event".to_string()),
+        };
+        Box::pin(std::future::ready(r))
+    }
+}
+
+fn status_kb(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.trim().strip_suffix("kB")?.trim().parse().ok())
+        .expect("field in /proc/self/status")
+}
+
+fn timing(when: When) -> Timing {
+    Timing {
+        when,
+        tz: chrono_tz::UTC,
+        deploy_before: Duration::from_secs(DEPLOY_BEFORE_S as u64),
+        start_before: Duration::from_secs(START_BEFORE_S as u64),
+        stop_after: Duration::ZERO,
+        teardown_after: Duration::from_secs(TEARDOWN_AFTER_S as u64),
+        keep_deployed: false,
+        max_runtime: None,
+        adaptive_lead: false,
+    }
+}
+
+fn at_us(us: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(us).expect("instant in range")
+}
+
+/// The cron boundaries (all actions) in `[from, to)`, per event.
+fn cron_boundaries(from_us: i64, to_us: i64) -> Vec<i64> {
+    let p = PERIOD_S * SEC_US;
+    let mut out = Vec::new();
+    for action in [Action::Deploy, Action::Start, Action::Stop, Action::Teardown] {
+        let off = offset_us(action);
+        let mut b = (from_us - off).div_euclid(p) * p + off;
+        if b < from_us {
+            b += p;
+        }
+        while b < to_us {
+            out.push(b);
+            b += p;
+        }
+    }
+    out
+}
+
+fn pct(sorted: &[i64], q: f64) -> f64 {
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1] as f64 / 1000.0
+}
+
+#[tokio::main]
+async fn main() {
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/ottd.toml");
+    let catalog = Catalog::load(&config).expect("the shipped configuration loads");
+    let template = catalog.events.first().expect("the shipped schedule has an event").clone();
+    drop(catalog);
+    let rss_before = status_kb("VmRSS:");
+
+    // Start in the gap between two cron windows (after a teardown, before the next deploy), so
+    // no window is open at load and every cron boundary after the start has an action.
+    let p = PERIOD_S * SEC_US;
+    let gap = offset_us(Action::Teardown).rem_euclid(p) + 300_000;
+    let now_us = Utc::now().timestamp_micros();
+    let mut start_us = now_us.div_euclid(p) * p + gap;
+    while start_us < now_us + 200_000 {
+        start_us += p;
+    }
+    let first_on_air = start_us + FIRST_ON_AIR_S * SEC_US;
+    let step_us = SPREAD_S * SEC_US / ONCE as i64;
+    let cron = parse_cron(CRON_EXPR).expect("cron");
+    let mut events = Vec::with_capacity(ONCE + CRON);
+    let mut expect = Vec::with_capacity(ONCE + CRON);
+    for i in 0..ONCE {
+        let on_air_us = first_on_air + i as i64 * step_us;
+        let mut e = template.clone();
+        e.spec.id = format!("once-{i:04}");
+        let start = at_us(on_air_us);
+        let end = at_us(on_air_us + ON_AIR_S * SEC_US);
+        e.spec.timing = Some(timing(When::Once { start, end }));
+        events.push(e);
+        expect.push(Expect::Once { on_air_us });
+    }
+    for i in 0..CRON {
+        let mut e = template.clone();
+        e.spec.id = format!("cron-{i:04}");
+        let when = When::Recurring {
+            cron: Box::new(cron.clone()),
+            expr: CRON_EXPR.to_string(),
+            duration: Duration::from_secs(ON_AIR_S as u64),
+        };
+        e.spec.timing = Some(timing(when));
+        events.push(e);
+        expect.push(Expect::Cron);
+    }
+    let recorder = Arc::new(Recorder {
+        expect,
+        phases: (0..ONCE + CRON).map(|_| Mutex::new(Actual::default())).collect(),
+        logs: (0..LOG_SHARDS)
+            .map(|_| Mutex::new(Log { lateness_us: Vec::with_capacity(200_000 / LOG_SHARDS), ..Log::default() }))
+            .collect(),
+        start_us,
+        bursts: std::env::var_os("BENCH_BURSTS").is_some(),
+    });
+
+    // Stop once the last one-off teardown is past, at an instant clear of every cron boundary
+    // (so the expected count is exact).
+    let last_teardown = first_on_air + (ONCE as i64 - 1) * step_us + offset_us(Action::Teardown);
+    let mut stop_us = last_teardown + 500_000;
+    for _ in 0..100 {
+        if cron_boundaries(stop_us - 300_000, stop_us + 300_000).is_empty() {
+            break;
+        }
+        stop_us += 100_000;
+    }
+    let expected = 4 * ONCE + CRON * cron_boundaries(start_us, stop_us).len();
+
+    let rss_events = status_kb("VmRSS:");
+    if std::env::var_os("MICRO").is_some() {
+        use ottd::schedule::phase::decide;
+        for e in [&events[0], &events[ONCE]] {
+            let t = e.spec.timing.as_ref();
+            let now = Utc::now();
+            let n = 100_000;
+            let clock = std::time::Instant::now();
+            let mut k = 0;
+            for j in 0..n {
+                let d = decide(t, true, now + chrono::Duration::microseconds(j), None);
+                k += d.next_boundary.is_some() as u32;
+            }
+            println!("decide {}: {:.3} us ({k})", e.spec.id, clock.elapsed().as_secs_f64() * 1e6 / n as f64);
+            let clock = std::time::Instant::now();
+            for _ in 0..n {
+                std::hint::black_box(e.clone());
+            }
+            println!("clone {}: {:.3} us", e.spec.id, clock.elapsed().as_secs_f64() * 1e6 / n as f64);
+        }
+        return;
+    }
+    tokio::time::sleep(Duration::from_micros((start_us - Utc::now().timestamp_micros()).max(0) as u64)).await;
+    let sched = Scheduler::new(recorder.clone(), Arc::new(LogNotifier), Arc::new(Metrics::new()), Duration::from_secs(600));
+    sched.set_events(events);
+    let load_ms = (Utc::now().timestamp_micros() - start_us) as f64 / 1000.0;
+    assert!(
+        cron_boundaries(start_us, Utc::now().timestamp_micros()).is_empty(),
+        "the events took too long to load: a cron boundary passed"
+    );
+
+    // The daemon's main loop, minus signals, file polling and the watchdog.
+    let until = tokio::time::Instant::now() + Duration::from_micros((stop_us - Utc::now().timestamp_micros()).max(0) as u64);
+    let mut resync = tokio::time::interval(RESYNC);
+    resync.tick().await;
+    loop {
+        tokio::select! {
+            _ = sched.drive() => {}
+            _ = resync.tick() => sched.reconcile_all(),
+            _ = tokio::time::sleep_until(until) => break,
+        }
+    }
+    for _ in 0..500 {
+        if sched.idle() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let peak_kb = status_kb("VmHWM:");
+    let mut log = Log::default();
+    for shard in &recorder.logs {
+        let mut shard = shard.lock().expect("log");
+        log.lateness_us.append(&mut shard.lateness_us);
+        log.catch_up += shard.catch_up;
+        log.unexpected += shard.unexpected;
+        log.bursts.append(&mut shard.bursts);
+    }
+    if !log.bursts.is_empty() {
+        log.bursts.sort_unstable();
+        for group in log.bursts.chunk_by(|a, b| a.0 == b.0).filter(|g| g.len() >= 100) {
+            let mut l: Vec<i64> = group.iter().map(|x| x.1).collect();
+            l.sort_unstable();
+            println!(
+                "burst at {} n={} first={:.3} p50={:.3} p99={:.3} last={:.3} ms",
+                at_us(group[0].0).format("%S%.3f"),
+                l.len(),
+                pct(&l, 0.0),
+                pct(&l, 0.5),
+                pct(&l, 0.99),
+                pct(&l, 1.0)
+            );
+        }
+    }
+    let mut late = log.lateness_us;
+    late.sort_unstable();
+    let (p50, p99, max) = if late.is_empty() { (0.0, 0.0, 0.0) } else { (pct(&late, 0.50), pct(&late, 0.99), pct(&late, 1.0)) };
+    let over_10ms = late.iter().filter(|l| **l > 10_000).count();
+    println!("events={} once={ONCE} cron={CRON} ({CRON_EXPR}, {ON_AIR_S}s on air)", ONCE + CRON);
+    println!("load_ms={load_ms:.1} run_s={:.1}", (stop_us - start_us) as f64 / 1e6);
+    println!("fires={} expected={expected} catch_up={} unexpected={}", late.len(), log.catch_up, log.unexpected);
+    println!("lateness_ms p50={p50:.3} p99={p99:.3} max={max:.3} over_10ms={over_10ms}");
+    println!(
+        "rss_mb before_events={:.1} events_built={:.1} peak={:.1} (size_of Resolved {} B)",
+        rss_before as f64 / 1024.0,
+        rss_events as f64 / 1024.0,
+        peak_kb as f64 / 1024.0,
+        std::mem::size_of::<Resolved>()
+    );
+}
