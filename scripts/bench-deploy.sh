@@ -23,7 +23,7 @@ proxy=$PROXY_URL
 export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1
 export OTTD_CONFIG="$OTTD_ROOT/config/ottd.toml"
 
-path=$("$ottd" plan demo | sed -n 's/.*critical path: \([0-9]*\).*/\1/p')
+path=$(OTTD_STATE="$work/plan.db" "$ottd" plan demo | sed -n 's/.*critical path: \([0-9]*\).*/\1/p')
 echo "critical path: $path sequential requests x ${DELAY_MS} ms = $((path * DELAY_MS)) ms floor"
 for i in $(seq 1 "$RUNS"); do
   export OTTD_STATE="$work/run$i.db"

@@ -242,6 +242,24 @@ fn parse_time(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).unwrap_or_default()
 }
 
+/// Bring a state file written by an earlier ottd up to this schema (`PRAGMA user_version`).
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version < 1 {
+        // Version 0 files may predate `deployments.phase_since`.
+        let mut st = conn.prepare("SELECT COUNT(*) FROM pragma_table_info('deployments') WHERE name = 'phase_since'")?;
+        let has: i64 = st.query_row([], |r| r.get(0))?;
+        if has == 0 {
+            conn.execute_batch(
+                "ALTER TABLE deployments ADD COLUMN phase_since TEXT NOT NULL DEFAULT '';
+                 UPDATE deployments SET phase_since = updated_at;",
+            )?;
+        }
+        conn.pragma_update(None, "user_version", 1)?;
+    }
+    Ok(())
+}
+
 /// Whether a process with this pid exists on this machine (the state file is local).
 fn process_alive(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
@@ -263,6 +281,7 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(open_err)?;
         conn.execute_batch(SCHEMA).map_err(open_err)?;
+        migrate(&conn).map_err(open_err)?;
         Ok(Store { conn: Mutex::new(conn) })
     }
 
@@ -582,5 +601,26 @@ mod tests {
         assert_eq!(store.take_lease("final").expect("q"), Ok(()));
         store.release_lease("final").expect("release");
         assert_eq!(store.with(|c| c.query_row("SELECT COUNT(*) FROM leases", [], |r| r.get::<_, i64>(0))).expect("n"), 0);
+    }
+
+    #[test]
+    fn a_state_file_from_before_phase_since_is_migrated() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("old.db");
+        {
+            let c = Connection::open(&path).expect("open");
+            c.execute_batch(
+                "CREATE TABLE deployments (event TEXT PRIMARY KEY, nonce TEXT NOT NULL, phase TEXT NOT NULL,
+                 plan_json TEXT NOT NULL, last_error TEXT, updated_at TEXT NOT NULL);
+                 INSERT INTO deployments VALUES ('final', 'abcd1234', 'running', '{}', NULL, '2026-11-26T10:00:00Z');",
+            )
+            .expect("old schema");
+        }
+        let store = Store::open(&path).expect("migrates");
+        let d = store.deployment("final").expect("q").expect("row");
+        assert_eq!(d.phase, Phase::Running);
+        assert_eq!(d.phase_since, d.updated_at);
+        drop(store);
+        Store::open(&path).expect("opens again");
     }
 }

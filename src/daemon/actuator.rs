@@ -8,8 +8,12 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use std::time::Duration;
+
 use crate::config::Resolved;
-use crate::engine::Engine;
+use crate::engine::{Engine, EngineError};
+use crate::metrics::{ErrorLabel, Metrics};
+use crate::notify::{Level, Notice, Notifier};
 use crate::schedule::phase::{Action, Override, OverrideKind};
 use crate::store::{Phase, StoredOverride};
 
@@ -55,16 +59,71 @@ pub fn override_kind_str(k: OverrideKind) -> &'static str {
 }
 
 /// The real thing: the workflow engine and its state file.
-pub struct EngineActuator(pub Arc<Engine>);
+pub struct EngineActuator {
+    pub engine: Arc<Engine>,
+    pub metrics: Arc<Metrics>,
+    pub notifier: Arc<dyn Notifier>,
+}
+
+/// Measured runs needed before the adaptive lead-time check speaks.
+const LEAD_SAMPLES: usize = 3;
+/// Margin added to the measured p95 before a lead time counts as long enough.
+const LEAD_MARGIN: Duration = Duration::from_secs(60);
+
+/// The 95th percentile of some durations (ms), `None` with too few samples.
+pub fn p95(mut ms: Vec<u64>) -> Option<Duration> {
+    if ms.len() < LEAD_SAMPLES {
+        return None;
+    }
+    ms.sort_unstable();
+    let i = ((ms.len() as f64) * 0.95).ceil() as usize;
+    ms.get(i.saturating_sub(1).min(ms.len() - 1)).map(|v| Duration::from_millis(*v))
+}
+
+/// Whether `lead` covers the measured p95 plus the margin; the message says what to set.
+pub fn lead_warning(step: &str, key: &str, lead: Duration, p95: Duration) -> Option<String> {
+    let need = p95 + LEAD_MARGIN;
+    (lead < need).then(|| {
+        format!(
+            "{key} = {} is shorter than the measured p95 {step} time ({}) plus {}: set {key} to at least {}",
+            humantime::format_duration(lead),
+            humantime::format_duration(Duration::from_secs(p95.as_secs())),
+            humantime::format_duration(LEAD_MARGIN),
+            humantime::format_duration(Duration::from_secs(need.as_secs() + 1)),
+        )
+    })
+}
+
+impl EngineActuator {
+    /// Adaptive lead time: after a measured deploy or start, warn when the event's lead time
+    /// is shorter than what such steps really take.
+    fn check_lead(&self, event: &Resolved, action: Action) {
+        let Some(t) = event.spec.timing.as_ref().filter(|t| t.adaptive_lead) else { return };
+        let (step, key, lead) = match action {
+            Action::Start => ("start", "start_before", t.start_before),
+            Action::Deploy => ("deploy", "deploy_before", t.deploy_before.saturating_sub(t.start_before)),
+            _ => return,
+        };
+        let Ok(ms) = self.engine.store.step_durations(&event.spec.id, step, 20) else { return };
+        if let Some(text) = p95(ms).and_then(|p| lead_warning(step, key, lead, p)) {
+            self.notifier.notify(Notice {
+                event: event.spec.id.clone(),
+                level: Level::Warning,
+                text,
+                targets: event.spec.notify.clone(),
+            });
+        }
+    }
+}
 
 impl Actuator for EngineActuator {
     fn actual(&self, event: &str) -> Result<Actual, String> {
-        let d = self.0.store.deployment(event).map_err(|e| e.to_string())?;
+        let d = self.engine.store.deployment(event).map_err(|e| e.to_string())?;
         Ok(Actual { phase: d.as_ref().map(|d| d.phase), since: d.map(|d| d.phase_since) })
     }
 
     fn override_of(&self, event: &str) -> Result<Option<Override>, String> {
-        let all = self.0.store.overrides().map_err(|e| e.to_string())?;
+        let all = self.engine.store.overrides().map_err(|e| e.to_string())?;
         Ok(all.iter().find(|o| o.event == event).and_then(parse_override))
     }
 
@@ -76,19 +135,47 @@ impl Actuator for EngineActuator {
             until,
             by: "daemon".to_string(),
         };
-        self.0.store.set_override(&o).map_err(|e| e.to_string())
+        self.engine.store.set_override(&o).map_err(|e| e.to_string())
     }
 
     fn act<'a>(&'a self, event: &'a Resolved, action: Action) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
             let id = &event.spec.id;
+            let engine = &self.engine;
             let r = match action {
-                Action::Deploy => self.0.deploy(event).await.map(|_| ()),
-                Action::Start => self.0.start(id).await,
-                Action::Stop => self.0.stop(id).await,
-                Action::Teardown => self.0.teardown(id).await.map(|_| ()),
+                Action::Deploy => engine.deploy(event).await.map(|_| ()),
+                Action::Start => engine.start(id).await,
+                Action::Stop => engine.stop(id).await,
+                Action::Teardown => engine.teardown(id).await.map(|_| ()),
             };
-            r.map_err(|e| e.to_string())
+            match r {
+                Ok(()) => {
+                    self.check_lead(event, action);
+                    Ok(())
+                }
+                Err(e) => {
+                    if let EngineError::Aws(a) = &e {
+                        self.metrics.aws_errors.get_or_create(&ErrorLabel { operation: a.op.to_string() }).inc();
+                    }
+                    Err(e.to_string())
+                }
+            }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lead_time_check_needs_samples_and_warns_below_p95_plus_margin() {
+        assert_eq!(p95(vec![1_000, 2_000]), None);
+        let p = p95(vec![100_000, 120_000, 90_000, 180_000]).expect("p95");
+        assert_eq!(p, Duration::from_secs(180));
+        assert!(lead_warning("start", "start_before", Duration::from_secs(300), p).is_none());
+        let w = lead_warning("start", "start_before", Duration::from_secs(180), p).expect("warning");
+        assert!(w.starts_with("start_before = 3m is shorter than the measured p95 start time (3m)"), "{w}");
+        assert!(w.ends_with("set start_before to at least 4m 1s"), "{w}");
     }
 }

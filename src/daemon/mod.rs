@@ -116,9 +116,11 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let aws = Aws::connect(&settings).await;
     let engine = Arc::new(Engine::new(aws, store.clone(), settings.clone(), Arc::new(TraceProgress)));
     let metrics = Arc::new(Metrics::new());
+    let notifier: Arc<dyn crate::notify::Notifier> = Arc::new(LogNotifier);
+    let actuator = EngineActuator { engine: engine.clone(), metrics: metrics.clone(), notifier: notifier.clone() };
     let sched = Scheduler::new(
-        Arc::new(EngineActuator(engine.clone())),
-        Arc::new(LogNotifier),
+        Arc::new(actuator),
+        notifier,
         metrics.clone(),
         settings.daemon.max_idle_running,
     );
