@@ -58,7 +58,9 @@ fn offset_us(action: Action) -> i64 {
 /// An event's on-air times, to find the boundary an action answers.
 #[derive(Clone, Copy)]
 enum Expect {
-    Once { on_air_us: i64 },
+    Once {
+        on_air_us: i64,
+    },
     /// Every `PERIOD_S`, aligned on the epoch (a `*/10` seconds cron in UTC).
     Cron,
 }
@@ -240,6 +242,7 @@ async fn main() {
         events.push(e);
         expect.push(Expect::Once { on_air_us });
     }
+    let rss_once = status_kb("VmRSS:");
     for i in 0..CRON {
         let mut e = template.clone();
         e.spec.id = format!("cron-{i:04}");
@@ -297,7 +300,8 @@ async fn main() {
         return;
     }
     tokio::time::sleep(Duration::from_micros((start_us - Utc::now().timestamp_micros()).max(0) as u64)).await;
-    let sched = Scheduler::new(recorder.clone(), Arc::new(LogNotifier), Arc::new(Metrics::new()), Duration::from_secs(600));
+    let sched =
+        Scheduler::new(recorder.clone(), Arc::new(LogNotifier), Arc::new(Metrics::new()), Duration::from_secs(600));
     sched.set_events(events);
     let load_ms = (Utc::now().timestamp_micros() - start_us) as f64 / 1000.0;
     assert!(
@@ -306,7 +310,8 @@ async fn main() {
     );
 
     // The daemon's main loop, minus signals, file polling and the watchdog.
-    let until = tokio::time::Instant::now() + Duration::from_micros((stop_us - Utc::now().timestamp_micros()).max(0) as u64);
+    let until =
+        tokio::time::Instant::now() + Duration::from_micros((stop_us - Utc::now().timestamp_micros()).max(0) as u64);
     let mut resync = tokio::time::interval(RESYNC);
     resync.tick().await;
     loop {
@@ -350,17 +355,18 @@ async fn main() {
     }
     let mut late = log.lateness_us;
     late.sort_unstable();
-    let (p50, p99, max) = if late.is_empty() { (0.0, 0.0, 0.0) } else { (pct(&late, 0.50), pct(&late, 0.99), pct(&late, 1.0)) };
+    let (p50, p99, max) =
+        if late.is_empty() { (0.0, 0.0, 0.0) } else { (pct(&late, 0.50), pct(&late, 0.99), pct(&late, 1.0)) };
     let over_10ms = late.iter().filter(|l| **l > 10_000).count();
     println!("events={} once={ONCE} cron={CRON} ({CRON_EXPR}, {ON_AIR_S}s on air)", ONCE + CRON);
     println!("load_ms={load_ms:.1} run_s={:.1}", (stop_us - start_us) as f64 / 1e6);
     println!("fires={} expected={expected} catch_up={} unexpected={}", late.len(), log.catch_up, log.unexpected);
     println!("lateness_ms p50={p50:.3} p99={p99:.3} max={max:.3} over_10ms={over_10ms}");
     println!(
-        "rss_mb before_events={:.1} events_built={:.1} peak={:.1} (size_of Resolved {} B)",
+        "rss_mb before_events={:.1} once_events=+{:.1} cron_events=+{:.1} peak={:.1}",
         rss_before as f64 / 1024.0,
-        rss_events as f64 / 1024.0,
+        (rss_once - rss_before) as f64 / 1024.0,
+        (rss_events - rss_once) as f64 / 1024.0,
         peak_kb as f64 / 1024.0,
-        std::mem::size_of::<Resolved>()
     );
 }

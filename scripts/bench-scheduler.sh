@@ -1,71 +1,95 @@
 #!/usr/bin/env bash
-# Scheduler benchmark (issue 8), all on loopback:
-#  1. 10,000 events (5,000 one-off over a minute, 5,000 cron every 10 s) through the real
-#     scheduler with the engine replaced by a recorder: fire lateness p50/p99/max, peak RSS;
-#  2. the same 10,000 jobs in APScheduler 3 (Python), for comparison;
-#  3. the idle daemon (`ottd run` on the shipped config): start-to-ready time and RSS.
-# Each part runs about 70 s; the whole script about 3 minutes after the release build.
+# Scheduler benchmark (issue 8), all on this machine, loopback only:
+#  1. benches/scheduler.rs: 10,000 events (5,000 one-off spread over a minute, 5,000 cron
+#     every 10 s) driven by the real scheduler with a recorder for the engine, ~72 s: fire
+#     lateness p50/p99/max and peak RSS.
+#  2. benches/apscheduler_bench.py: the same 10,000 jobs in APScheduler 3, ~71 s.
+#  3. benches/daemon_idle.py: `ottd run` on the shipped configuration (its only event is
+#     on-demand, so no AWS call), state in a temp dir: start-to-ready time and idle RSS.
+# Then the comparison with the targets: p99 <= 10 ms and >= 10x better than APScheduler,
+# peak RSS <= 25 MB, idle RSS <= 15 MB, ready in <= 0.3 s.
 set -euo pipefail
 OTTD_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$OTTD_ROOT"
 . scripts/emulator.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ottd-target}"
+
 ensure_emulator_venv
-"$OTTD_VENV/bin/pip" install --quiet --disable-pip-version-check -r benches/requirements-apscheduler.txt
+py="$OTTD_VENV/bin/python"
+aps_req="$OTTD_ROOT/benches/requirements-apscheduler.txt"
+aps_stamp="$OTTD_VENV/.ottd-apscheduler"
+if ! cmp -s "$aps_req" "$aps_stamp"; then
+  echo "installing APScheduler into $OTTD_VENV ($(grep -v '^#' "$aps_req"))" >&2
+  "$OTTD_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$aps_req"
+  cp "$aps_req" "$aps_stamp"
+fi
 
 work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
 
-trap 'stop_background; rm -rf "$work"' EXIT
-
-echo "== ottd scheduler, 10,000 events, recorder instead of AWS"
-cargo bench --quiet --bench scheduler | tee "$work/ottd.txt"
-echo
-echo "== APScheduler 3, the same 10,000 jobs"
-"$OTTD_VENV/bin/python" benches/apscheduler_bench.py | tee "$work/aps.txt"
-echo
-p99() { sed -n 's/.*p99=\([0-9.]*\).*/\1/p' "$1" | head -1; }
-awk -v a="$(p99 "$work/aps.txt")" -v o="$(p99 "$work/ottd.txt")" \
-  'BEGIN { if (o > 0) printf "p99 lateness: APScheduler %.3f ms / ottd %.3f ms = %.0fx\n", a, o, a / o }'
-
-echo
-echo "== idle daemon: start-to-ready and RSS"
+echo "building (release)..." >&2
 cargo build --quiet --release --bin ottd
-port=$("$OTTD_VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-mkdir -p "$work/state"
-# The shipped config with its own state file and a free loopback port (its [daemon] table
-# carries a commented `listen` line, replaced here).
-sed -e "s|^state = .*|state = \"$work/state/ottd.db\"|" \
-    -e "s|^schedules = .*|schedules = \"$OTTD_ROOT/schedules\"|" \
-    -e "s|^encoding_profiles = .*|encoding_profiles = \"$OTTD_ROOT/encoding-profiles\"|" \
-    -e "s|^workflow = .*|workflow = \"$OTTD_ROOT/config/workflow.toml\"|" \
-    -e "s|^#* *listen = .*|listen = \"127.0.0.1:$port\"|" \
-    config/ottd.toml >"$work/ottd.toml"
-grep -q "^listen = \"127.0.0.1:$port\"" "$work/ottd.toml" || { echo "could not set daemon.listen" >&2; exit 1; }
-export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1 AWS_ENDPOINT_URL=http://127.0.0.1:9
-"$OTTD_VENV/bin/python" - "$CARGO_TARGET_DIR/release/ottd" "$work/ottd.toml" "$port" <<'PY'
-import os, subprocess, sys, time, urllib.request
-urllib.request.install_opener(urllib.request.build_opener(urllib.request.ProxyHandler({})))
-exe, config, port = sys.argv[1], sys.argv[2], sys.argv[3]
-t0 = time.monotonic()
-p = subprocess.Popen([exe, "--config", config, "run"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-ready = None
-while time.monotonic() - t0 < 10 and p.poll() is None:
-    try:
-        if urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=0.5).status == 200:
-            ready = time.monotonic() - t0
-            break
-    except Exception:
-        time.sleep(0.002)
-time.sleep(2)
-rss = hwm = None
-with open(f"/proc/{p.pid}/status") as f:
-    for line in f:
-        if line.startswith("VmRSS:"):
-            rss = int(line.split()[1]) / 1024
-        if line.startswith("VmHWM:"):
-            hwm = int(line.split()[1]) / 1024
-p.terminate()
-p.wait(timeout=30)
-print(f"idle daemon: ready in {ready * 1000:.0f} ms" if ready else "idle daemon: NOT ready within 10 s")
-print(f"idle daemon: RSS {rss:.1f} MB (peak {hwm:.1f} MB)")
-PY
+cargo bench --quiet --bench scheduler --no-run 2>/dev/null
+
+echo
+echo "== ottd scheduler: 10,000 events, recorder engine (~72 s)"
+cargo bench --quiet --bench scheduler | tee "$work/ottd.out"
+
+echo
+echo "== APScheduler $("$py" -c 'import apscheduler; print(apscheduler.__version__)'): the same 10,000 jobs (~71 s)"
+"$py" benches/apscheduler_bench.py | tee "$work/aps.out"
+
+echo
+echo "== ottd run, idle (shipped configuration, state in a temp dir)"
+port=$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$py" - "$OTTD_ROOT/config/ottd.toml" "$work/ottd.toml" "$OTTD_ROOT" "$work" "$port" <<'EOF'
+import re, sys, tomllib
+src, dst, root, work, port = sys.argv[1:]
+text = open(src).read()
+subs = {
+    r'^state = .*$': f'state = "{work}/ottd.db"',
+    r'^workflow = .*$': f'workflow = "{root}/config/workflow.toml"',
+    r'^schedules = .*$': f'schedules = "{root}/schedules"',
+    r'^encoding_profiles = .*$': f'encoding_profiles = "{root}/encoding-profiles"',
+    r'^#? ?listen = .*$': f'listen = "127.0.0.1:{port}"',
+}
+for pattern, line in subs.items():
+    text, n = re.subn(pattern, line, text, count=1, flags=re.M)
+    if n != 1:
+        sys.exit(f"config/ottd.toml: no line matches {pattern}")
+conf = tomllib.loads(text)
+assert conf["daemon"]["listen"] == f"127.0.0.1:{port}", conf.get("daemon")
+assert conf["paths"]["state"] == f"{work}/ottd.db", conf.get("paths")
+open(dst, "w").write(text)
+EOF
+ottd="$CARGO_TARGET_DIR/release/ottd"
+# Dummy credentials, no profile files, no instance metadata, and an endpoint nobody listens
+# on: nothing can leave loopback even if the daemon tried to call AWS.
+daemon_env=(env -u OTTD_STATE -u OTTD_CONFIG -u AWS_PROFILE
+  AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1
+  AWS_ENDPOINT_URL=http://127.0.0.1:9 AWS_EC2_METADATA_DISABLED=true
+  AWS_CONFIG_FILE="$work/none" AWS_SHARED_CREDENTIALS_FILE="$work/none")
+"${daemon_env[@]}" "$ottd" --config "$work/ottd.toml" validate >/dev/null
+"${daemon_env[@]}" "$py" benches/daemon_idle.py --ottd "$ottd" --config "$work/ottd.toml" \
+  --port "$port" --log "$work/daemon.log" --runs "${IDLE_RUNS:-3}" | tee "$work/idle.out"
+
+echo
+echo "== summary (targets from issue 8)"
+val() { sed -n "s/.*$2=\([0-9.]*\).*/\1/p" "$1" | head -1; }
+ottd_p99=$(grep '^lateness_ms' "$work/ottd.out" | sed -n 's/.*p99=\([0-9.]*\).*/\1/p')
+aps_p99=$(grep '^lateness_ms' "$work/aps.out" | sed -n 's/.*p99=\([0-9.]*\).*/\1/p')
+ottd_peak=$(grep '^rss_mb' "$work/ottd.out" | sed -n 's/.*peak=\([0-9.]*\).*/\1/p')
+aps_peak=$(grep '^rss_mb' "$work/aps.out" | sed -n 's/.*peak=\([0-9.]*\).*/\1/p')
+ready=$(grep '^ready_ms' "$work/idle.out" | sed -n 's/.*median=\([0-9.]*\).*/\1/p')
+idle=$(grep '^idle_rss_mb' "$work/idle.out" | sed -n 's/.*median=\([0-9.]*\).*/\1/p')
+awk -v op="$ottd_p99" -v ap="$aps_p99" -v opk="$ottd_peak" -v apk="$aps_peak" \
+  -v ready="$ready" -v idle="$idle" '
+  function check(ok) { return ok ? "ok" : "MISSED" }
+  BEGIN {
+    ratio = (op > 0) ? ap / op : 0
+    printf "fire lateness p99: ottd %.3f ms, APScheduler %.3f ms (target <= 10 ms): %s\n", op, ap, check(op <= 10)
+    printf "ratio APScheduler p99 / ottd p99: %.1fx (target >= 10x): %s\n", ratio, check(ratio >= 10)
+    printf "peak RSS: ottd %.1f MB, APScheduler %.1f MB (target <= 25 MB): %s\n", opk, apk, check(opk <= 25)
+    printf "idle RSS: %.1f MB (target <= 15 MB): %s\n", idle, check(idle <= 15)
+    printf "start to ready: %.1f ms (target <= 300 ms): %s\n", ready, check(ready <= 300)
+  }'

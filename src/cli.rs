@@ -11,9 +11,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::aws::{iam, Aws};
 use crate::config::{Catalog, Settings};
+use crate::daemon::actuator::override_kind_str;
 use crate::engine::{Engine, Outcome, Progress, StepLine};
 use crate::plan::Plan;
-use crate::daemon::actuator::override_kind_str;
 use crate::schedule::phase::{override_until, OverrideKind};
 use crate::store::{Store, StoredOverride};
 
@@ -91,14 +91,8 @@ impl Progress for PrintProgress {
         let mark = if l.outcome == Outcome::Failed { "!" } else { " " };
         let detail = if l.detail.is_empty() { String::new() } else { format!("  {}", l.detail) };
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(
-            out,
-            "{mark} {:>7.2}s  {:<8} {}{}",
-            l.elapsed.as_secs_f64(),
-            l.outcome.as_str(),
-            l.step,
-            detail
-        );
+        let _ =
+            writeln!(out, "{mark} {:>7.2}s  {:<8} {}{}", l.elapsed.as_secs_f64(), l.outcome.as_str(), l.step, detail);
     }
 }
 

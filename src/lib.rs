@@ -16,16 +16,16 @@
 //! - [`secret`]: a value that never shows in logs.
 #![forbid(unsafe_code)]
 
-pub mod config;
-pub mod schedule;
-pub mod plan;
-pub mod store;
 pub mod aws;
 pub mod cli;
+pub mod config;
 pub mod daemon;
 pub mod engine;
 pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
+pub mod plan;
+pub mod schedule;
 pub mod secret;
+pub mod store;

@@ -53,7 +53,11 @@ impl Metrics {
         registry.register("events", "Events by the phase the engine last recorded", events_by_phase.clone());
         registry.register("transitions", "Engine actions taken by the scheduler", transitions.clone());
         registry.register("aws_errors", "AWS calls that failed after retries", aws_errors.clone());
-        registry.register("fire_lateness_seconds", "Delay between a phase boundary and its action", fire_lateness.clone());
+        registry.register(
+            "fire_lateness_seconds",
+            "Delay between a phase boundary and its action",
+            fire_lateness.clone(),
+        );
         registry.register("config_reloads", "Configuration reloads", reloads.clone());
         Metrics { registry, events_by_phase, transitions, aws_errors, fire_lateness, reloads }
     }

@@ -247,7 +247,8 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version < 1 {
         // Version 0 files may predate `deployments.phase_since`.
-        let mut st = conn.prepare("SELECT COUNT(*) FROM pragma_table_info('deployments') WHERE name = 'phase_since'")?;
+        let mut st =
+            conn.prepare("SELECT COUNT(*) FROM pragma_table_info('deployments') WHERE name = 'phase_since'")?;
         let has: i64 = st.query_row([], |r| r.get(0))?;
         if has == 0 {
             conn.execute_batch(
@@ -312,8 +313,8 @@ impl Store {
             .optional()
         })?;
         row.map(|(event, nonce, phase, plan_json, last_error, updated, since)| {
-            let phase = Phase::parse(&phase)
-                .ok_or(StoreError::Corrupt { what: "deployments.phase", value: phase.clone() })?;
+            let phase =
+                Phase::parse(&phase).ok_or(StoreError::Corrupt { what: "deployments.phase", value: phase.clone() })?;
             Ok(Deployment {
                 event,
                 nonce,
@@ -488,13 +489,7 @@ impl Store {
         self.with(|c| {
             c.execute(
                 "INSERT OR REPLACE INTO overrides (event, kind, set_at, until, by) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    o.event,
-                    o.kind,
-                    o.set_at.to_rfc3339(),
-                    o.until.map(|u| u.to_rfc3339()),
-                    o.by
-                ],
+                params![o.event, o.kind, o.set_at.to_rfc3339(), o.until.map(|u| u.to_rfc3339()), o.by],
             )
         })?;
         Ok(())
@@ -543,7 +538,9 @@ impl Store {
     }
 
     pub fn release_lease(&self, event: &str) -> Result<()> {
-        self.with(|c| c.execute("DELETE FROM leases WHERE event = ?1 AND pid = ?2", params![event, std::process::id()]))?;
+        self.with(|c| {
+            c.execute("DELETE FROM leases WHERE event = ?1 AND pid = ?2", params![event, std::process::id()])
+        })?;
         Ok(())
     }
 
@@ -552,9 +549,7 @@ impl Store {
     }
 
     pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
-        self.with(|c| {
-            c.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", params![key, value])
-        })?;
+        self.with(|c| c.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", params![key, value]))?;
         Ok(())
     }
 }
@@ -568,16 +563,12 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let store = Store::open(&dir.path().join("s/ottd.db")).expect("open");
         store.begin_deployment("final", "abcd1234", "{}").expect("begin");
-        store
-            .record("final", "input", Kind::Input, "n", Status::Creating, None, None, None)
-            .expect("intent");
+        store.record("final", "input", Kind::Input, "n", Status::Creating, None, None, None).expect("intent");
         let attrs = serde_json::json!({"url": "x"});
         store
             .record("final", "input", Kind::Input, "n", Status::Created, Some("123"), Some("arn:1"), Some(&attrs))
             .expect("done");
-        store
-            .record("final", "input", Kind::Input, "n", Status::Deleting, None, None, None)
-            .expect("deleting");
+        store.record("final", "input", Kind::Input, "n", Status::Deleting, None, None, None).expect("deleting");
         let row = store.resource("final", "input").expect("query").expect("row");
         assert_eq!(row.status, Status::Deleting);
         assert_eq!(row.aws_id.as_deref(), Some("123"));
@@ -600,7 +591,10 @@ mod tests {
         hold(u32::MAX - 1); // no such process
         assert_eq!(store.take_lease("final").expect("q"), Ok(()));
         store.release_lease("final").expect("release");
-        assert_eq!(store.with(|c| c.query_row("SELECT COUNT(*) FROM leases", [], |r| r.get::<_, i64>(0))).expect("n"), 0);
+        assert_eq!(
+            store.with(|c| c.query_row("SELECT COUNT(*) FROM leases", [], |r| r.get::<_, i64>(0))).expect("n"),
+            0
+        );
     }
 
     #[test]

@@ -177,7 +177,9 @@ fn a_broken_schedule_on_reload_keeps_the_last_good_one_running() {
     let status = s.ottd(&["status"]);
     assert!(status.contains("last good one is in force"), "{status}");
     assert!(d.log().contains("configuration NOT reloaded"), "{}", d.log());
-    wait_for("the start on the old schedule", &d, Duration::from_secs(15), || phase(&store, "keep") == Some(Phase::Running));
+    wait_for("the start on the old schedule", &d, Duration::from_secs(15), || {
+        phase(&store, "keep") == Some(Phase::Running)
+    });
 
     // Operator override: a manual stop is not fought; `resume` hands control back.
     s.ottd(&["stop", "keep"]);
@@ -194,8 +196,9 @@ fn a_broken_schedule_on_reload_keeps_the_last_good_one_running() {
     // Removing the live event's file does not kill it: it runs on, with a warning.
     std::fs::remove_file(&broken).expect("remove");
     std::fs::remove_file(s.schedule_file("events.toml")).expect("remove");
-    wait_for("the removal warning", &d, Duration::from_secs(30), || d.log().contains("event removed from the schedule files"));
+    wait_for("the removal warning", &d, Duration::from_secs(30), || {
+        d.log().contains("event removed from the schedule files")
+    });
     assert!(!s.ottd(&["status"]).contains("could not load"), "errors cleared once the files are valid");
     assert_eq!(phase(&store, "keep"), Some(Phase::Running), "a removed live event keeps running");
-
 }

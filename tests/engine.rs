@@ -81,7 +81,8 @@ async fn census(aws: &Aws, event: &str) -> Census {
             continue;
         }
         // Lists lag behind deletes in the emulator; describe gives the settled state.
-        let d = aws.medialive.describe_input().input_id(i.id().unwrap_or_default()).send().await.expect("describe input");
+        let d =
+            aws.medialive.describe_input().input_id(i.id().unwrap_or_default()).send().await.expect("describe input");
         if !matches!(d.state().map(|s| s.as_str()), Some("DELETED" | "DELETING")) {
             c.inputs += 1;
         }
@@ -155,22 +156,25 @@ async fn deploy_creates_every_resource_with_the_workflow_settings() {
     assert_eq!((dp.segment_duration_seconds(), dp.min_update_period_seconds()), (Some(4), Some(4)));
     assert_eq!(dp.min_buffer_time_seconds(), Some(10));
     let cmaf = row("endpoint-cmaf");
-    assert!(cmaf.attr("url").is_some_and(|u| u.ends_with("/index.m3u8")), "CMAF link is its HLS manifest: {:?}", cmaf.attrs);
+    assert!(
+        cmaf.attr("url").is_some_and(|u| u.ends_with("/index.m3u8")),
+        "CMAF link is its HLS manifest: {:?}",
+        cmaf.attrs
+    );
 
     // CloudFront: MediaPackage origin with the CDN header, media behaviors, errors, logs.
     let dist = row("distribution");
-    let cfg = aws.cloudfront.get_distribution_config().id(dist.aws_id.clone().expect("id")).send().await.expect("config");
+    let cfg =
+        aws.cloudfront.get_distribution_config().id(dist.aws_id.clone().expect("id")).send().await.expect("config");
     let cfg = cfg.distribution_config().expect("config");
     let origin = &cfg.origins().expect("origins").items()[0];
     let hls_url = row("endpoint-hls").attr("url").expect("url").to_string();
     assert_eq!(Some(origin.domain_name()), ottd::engine::deploy::url_host(&hls_url));
     let header = &origin.custom_headers().expect("headers").items()[0];
     assert_eq!((header.header_name(), header.header_value()), ("X-MediaPackage-CDNIdentifier", cdn_id.as_str()));
-    assert_eq!(
-        origin.custom_origin_config().map(|c| c.origin_protocol_policy().as_str()),
-        Some("https-only")
-    );
-    let patterns: Vec<&str> = cfg.cache_behaviors().expect("behaviors").items().iter().map(|b| b.path_pattern()).collect();
+    assert_eq!(origin.custom_origin_config().map(|c| c.origin_protocol_policy().as_str()), Some("https-only"));
+    let patterns: Vec<&str> =
+        cfg.cache_behaviors().expect("behaviors").items().iter().map(|b| b.path_pattern()).collect();
     assert_eq!(patterns, ["*.m3u8", "*.mpd", "*.ts", "*.mp4"]);
     let errors = cfg.custom_error_responses().expect("errors").items();
     assert_eq!(errors.len(), 11);
@@ -185,17 +189,21 @@ async fn deploy_creates_every_resource_with_the_workflow_settings() {
     let pab = aws.s3.get_public_access_block().bucket(&bucket).send().await.expect("public access block");
     assert_eq!(pab.public_access_block_configuration().and_then(|c| c.block_public_acls()), Some(true));
     let own = aws.s3.get_bucket_ownership_controls().bucket(&bucket).send().await.expect("ownership");
-    assert_eq!(
-        own.ownership_controls().map(|o| o.rules()[0].object_ownership().as_str()),
-        Some("ObjectWriter")
-    );
+    assert_eq!(own.ownership_controls().map(|o| o.rules()[0].object_ownership().as_str()), Some("ObjectWriter"));
     aws.s3.get_bucket_encryption().bucket(&bucket).send().await.expect("encryption");
 
     // MediaLive: input with two sources, channel wired to it and to MediaPackage.
-    let input = aws.medialive.describe_input().input_id(row("input").aws_id.expect("input id")).send().await.expect("input");
+    let input =
+        aws.medialive.describe_input().input_id(row("input").aws_id.expect("input id")).send().await.expect("input");
     assert_eq!(input.r#type().map(|t| t.as_str()), Some("URL_PULL"));
     assert_eq!(input.sources().len(), 2);
-    let ch = aws.medialive.describe_channel().channel_id(row("channel").aws_id.expect("channel id")).send().await.expect("channel");
+    let ch = aws
+        .medialive
+        .describe_channel()
+        .channel_id(row("channel").aws_id.expect("channel id"))
+        .send()
+        .await
+        .expect("channel");
     assert_eq!(ch.channel_class().map(|c| c.as_str()), Some("STANDARD"));
     assert_eq!(ch.state().map(|s| s.as_str()), Some("IDLE"));
     let spec = ch.input_specification().expect("input spec");
@@ -209,7 +217,11 @@ async fn deploy_creates_every_resource_with_the_workflow_settings() {
     let enc = ch.encoder_settings().expect("encoder settings");
     assert_eq!(enc.video_descriptions().len(), 6);
     for a in enc.audio_descriptions() {
-        assert!(selectors.contains(&a.audio_selector_name()), "audio selector {:?} is defined", a.audio_selector_name());
+        assert!(
+            selectors.contains(&a.audio_selector_name()),
+            "audio selector {:?} is defined",
+            a.audio_selector_name()
+        );
     }
     let dest = &ch.destinations()[0];
     assert_eq!(dest.media_package_settings()[0].channel_id(), Some(row("package-channel").name.as_str()));
@@ -221,16 +233,19 @@ async fn deploy_creates_every_resource_with_the_workflow_settings() {
     assert_eq!(links.playback.iter().map(|p| p.format).collect::<Vec<_>>(), ["HLS", "DASH", "CMAF", "MSS"]);
     let domain = dist.attr("domain").expect("domain");
     assert!(links.playback.iter().all(|p| p.url.starts_with(&format!("https://{domain}/"))));
-    assert_eq!(census(aws, "full").await, Census {
-        channels: 1,
-        inputs: 1,
-        security_groups: 0,
-        package_channels: 1,
-        endpoints: 4,
-        distributions: 1,
-        buckets: 1,
-        secrets: 1
-    });
+    assert_eq!(
+        census(aws, "full").await,
+        Census {
+            channels: 1,
+            inputs: 1,
+            security_groups: 0,
+            package_channels: 1,
+            endpoints: 4,
+            distributions: 1,
+            buckets: 1,
+            secrets: 1
+        }
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -255,7 +270,14 @@ async fn push_inputs_get_a_security_group_and_ingest_destinations() {
         engine.deploy(cat.event(event).expect("event")).await.expect("deploy");
         let rows = engine.store.resources(event).expect("rows");
         let sg_id = rows.iter().find(|r| r.key == "input-security-group").and_then(|r| r.aws_id.clone()).expect("sg");
-        let sg = engine.aws.medialive.describe_input_security_group().input_security_group_id(&sg_id).send().await.expect("sg");
+        let sg = engine
+            .aws
+            .medialive
+            .describe_input_security_group()
+            .input_security_group_id(&sg_id)
+            .send()
+            .await
+            .expect("sg");
         assert_eq!(sg.whitelist_rules()[0].cidr(), Some(cidr));
         let input_id = rows.iter().find(|r| r.key == "input").and_then(|r| r.aws_id.clone()).expect("input");
         let input = engine.aws.medialive.describe_input().input_id(&input_id).send().await.expect("input");
@@ -320,8 +342,16 @@ impl Faults for FailAt {
     }
 }
 
-const DEPLOY_KEYS: &[&str] =
-    &["secret", "package-channel", "endpoint-hls", "log-bucket", "distribution", "input-security-group", "input", "channel"];
+const DEPLOY_KEYS: &[&str] = &[
+    "secret",
+    "package-channel",
+    "endpoint-hls",
+    "log-bucket",
+    "distribution",
+    "input-security-group",
+    "input",
+    "channel",
+];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deploy_killed_at_any_step_resumes_without_orphans_or_duplicates() {
@@ -391,8 +421,10 @@ async fn teardown_tolerates_a_deploy_that_never_finished() {
     let engine = engine(&s).await;
     let ev = s.catalog().event("full").expect("event").clone();
     for key in ["endpoint-hls", "distribution", "channel"] {
-        let faulty =
-            s.engine(Arc::new(Lines::default())).await.with_faults(Arc::new(FailAt { point: "after-create", key: key.into() }));
+        let faulty = s
+            .engine(Arc::new(Lines::default()))
+            .await
+            .with_faults(Arc::new(FailAt { point: "after-create", key: key.into() }));
         assert!(faulty.deploy(&ev).await.is_err());
         let t = engine.teardown("full").await.unwrap_or_else(|e| panic!("after {key}: {e}"));
         assert!(!t.pending);

@@ -17,8 +17,8 @@ use ottd::config::doc::{Node, Pos, Source};
 use ottd::config::profile::{self, OutputCodec, Profile};
 use ottd::config::reader::Ctx;
 use ottd::config::workflow::{
-    AdMarkers, ChannelClass, CloudFrontParams, Codec, InputType, MediaPackageParams, PeriodTrigger,
-    PriceClass, Workflow,
+    AdMarkers, ChannelClass, CloudFrontParams, Codec, InputType, MediaPackageParams, PeriodTrigger, PriceClass,
+    Workflow,
 };
 use ottd::config::{Resolved, Settings};
 use ottd::plan::{self, Kind, Packaging, Plan};
@@ -34,8 +34,7 @@ fn settings() -> Settings {
 }
 
 fn profiles() -> Vec<Arc<Profile>> {
-    let all =
-        profile::load_dir(&repo().join("encoding-profiles")).unwrap_or_else(|d| panic!("{d}"));
+    let all = profile::load_dir(&repo().join("encoding-profiles")).unwrap_or_else(|d| panic!("{d}"));
     all.into_iter().map(Arc::new).collect()
 }
 
@@ -120,22 +119,12 @@ fn resolved(id: &str, workflow: Workflow, profile: Arc<Profile>) -> Resolved {
         notify: Vec::new(),
         timing: None,
     };
-    Resolved {
-        spec,
-        workflow,
-        profile,
-    }
+    Resolved { spec, workflow, profile }
 }
 
 const NONCE: &str = "0a1b2c3d";
 
-fn build(
-    c: &Combo,
-    event: &str,
-    nonce: &str,
-    settings: &Settings,
-    profiles: &[Arc<Profile>],
-) -> Plan {
+fn build(c: &Combo, event: &str, nonce: &str, settings: &Settings, profiles: &[Arc<Profile>]) -> Plan {
     let p = profiles[c.profile].clone();
     let wf = compile(&workflow_text(c, &p.name));
     Plan::build(&resolved(event, wf, p), settings, nonce)
@@ -146,16 +135,11 @@ fn check_plan(plan: &Plan, c: &Combo, event: &str, nonce: &str) {
     let keys: Vec<&str> = plan.resources.iter().map(|r| r.key.as_str()).collect();
     let set: HashSet<&str> = keys.iter().copied().collect();
     assert_eq!(set.len(), keys.len(), "resource keys are unique: {keys:?}");
-    let mut want: HashSet<String> = [
-        plan::SECRET,
-        plan::PACKAGE_CHANNEL,
-        plan::DISTRIBUTION,
-        plan::INPUT,
-        plan::CHANNEL,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut want: HashSet<String> =
+        [plan::SECRET, plan::PACKAGE_CHANNEL, plan::DISTRIBUTION, plan::INPUT, plan::CHANNEL]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
     for p in [Packaging::Hls, Packaging::Dash, Packaging::Cmaf] {
         want.insert(plan::endpoint_key(p));
     }
@@ -182,37 +166,19 @@ fn check_plan(plan: &Plan, c: &Combo, event: &str, nonce: &str) {
         let ready: Vec<&str> = plan
             .resources
             .iter()
-            .filter(|r| {
-                !done.contains(r.key.as_str())
-                    && r.depends_on.iter().all(|d| done.contains(d.as_str()))
-            })
+            .filter(|r| !done.contains(r.key.as_str()) && r.depends_on.iter().all(|d| done.contains(d.as_str())))
             .map(|r| r.key.as_str())
             .collect();
-        assert!(
-            !ready.is_empty(),
-            "dependency cycle among {:?}",
-            plan.resources
-        );
+        assert!(!ready.is_empty(), "dependency cycle among {:?}", plan.resources);
         done.extend(ready);
     }
     let deps = |key: &str| -> Vec<&str> {
-        plan.resource(key)
-            .map(|r| r.depends_on.iter().map(String::as_str).collect())
-            .unwrap_or_default()
+        plan.resource(key).map(|r| r.depends_on.iter().map(String::as_str).collect()).unwrap_or_default()
     };
-    assert!(
-        deps(plan::CHANNEL).contains(&plan::INPUT)
-            && deps(plan::CHANNEL).contains(&plan::PACKAGE_CHANNEL)
-    );
+    assert!(deps(plan::CHANNEL).contains(&plan::INPUT) && deps(plan::CHANNEL).contains(&plan::PACKAGE_CHANNEL));
     assert!(deps(plan::DISTRIBUTION).contains(&plan::endpoint_key(Packaging::Hls).as_str()));
-    assert_eq!(
-        deps(plan::DISTRIBUTION).contains(&plan::LOG_BUCKET),
-        c.access_logs
-    );
-    assert_eq!(
-        deps(plan::INPUT).contains(&plan::SECURITY_GROUP),
-        c.input.is_push()
-    );
+    assert_eq!(deps(plan::DISTRIBUTION).contains(&plan::LOG_BUCKET), c.access_logs);
+    assert_eq!(deps(plan::INPUT).contains(&plan::SECURITY_GROUP), c.input.is_push());
 
     // Names: deterministic, carry prefix, event and nonce; endpoint ids distinct.
     let base = format!("ottd-{event}-{nonce}");
@@ -222,19 +188,12 @@ fn check_plan(plan: &Plan, c: &Combo, event: &str, nonce: &str) {
             _ => assert!(r.name.starts_with(&base), "{} = {}", r.key, r.name),
         }
     }
-    let endpoint_names: HashSet<&str> = plan
-        .resources
-        .iter()
-        .filter(|r| r.kind == Kind::Endpoint)
-        .map(|r| r.name.as_str())
-        .collect();
+    let endpoint_names: HashSet<&str> =
+        plan.resources.iter().filter(|r| r.kind == Kind::Endpoint).map(|r| r.name.as_str()).collect();
     assert_eq!(endpoint_names.len(), if c.mss { 4 } else { 3 });
     assert_eq!(
         plan.resource(plan::INPUT).map(|r| r.name.clone()),
-        Some(format!(
-            "{base}-{}",
-            c.input.as_str().to_ascii_lowercase().replace('_', "-")
-        ))
+        Some(format!("{base}-{}", c.input.as_str().to_ascii_lowercase().replace('_', "-")))
     );
     for t in [plan::TAG_EVENT, plan::TAG_MANAGED_BY, plan::TAG_DEPLOYMENT] {
         assert!(plan.tags.iter().any(|(k, _)| k == t), "tag {t}");
@@ -247,16 +206,9 @@ fn check_plan(plan: &Plan, c: &Combo, event: &str, nonce: &str) {
         ChannelClass::SinglePipeline => 1,
     };
     let w = &plan.input;
-    let counts = (
-        w.sources.len(),
-        w.destinations.len(),
-        w.devices.len(),
-        w.flows.len(),
-    );
+    let counts = (w.sources.len(), w.destinations.len(), w.devices.len(), w.flows.len());
     let expected = match c.input {
-        InputType::RtmpPull | InputType::UrlPull | InputType::Mp4File | InputType::TsFile => {
-            (n, 0, 0, 0)
-        }
+        InputType::RtmpPull | InputType::UrlPull | InputType::Mp4File | InputType::TsFile => (n, 0, 0, 0),
         InputType::UdpPush | InputType::RtpPush | InputType::RtmpPush => (0, n, 0, 0),
         InputType::InputDevice => (0, 0, n, 0),
         InputType::MediaConnect => (0, 0, 0, n),
@@ -281,10 +233,7 @@ fn check_plan(plan: &Plan, c: &Combo, event: &str, nonce: &str) {
             }
         }
         InputType::InputDevice => assert!(w.devices[0].starts_with("hd-0123")),
-        InputType::MediaConnect => assert!(w
-            .flows
-            .iter()
-            .all(|f| f.starts_with("arn:aws:mediaconnect:"))),
+        InputType::MediaConnect => assert!(w.flows.iter().all(|f| f.starts_with("arn:aws:mediaconnect:"))),
     }
 
     // secret -> package channel -> HLS endpoint -> distribution is the longest chain (1 + 1 +
@@ -342,59 +291,25 @@ fn check_encoder(p: &Profile) {
     let es = encoder::encoder_settings(p);
     let at = &p.name;
     let vds = es.video_descriptions();
-    assert_eq!(
-        vds.len(),
-        p.renditions.len(),
-        "{at}: one video description per rendition"
-    );
+    assert_eq!(vds.len(), p.renditions.len(), "{at}: one video description per rendition");
     for (vd, r) in vds.iter().zip(&p.renditions) {
         assert_eq!(vd.name(), Some(encoder::video_description_name(r).as_str()));
-        assert_eq!(
-            (vd.width(), vd.height()),
-            (Some(r.width), Some(r.height)),
-            "{at}"
-        );
+        assert_eq!((vd.width(), vd.height()), (Some(r.width), Some(r.height)), "{at}");
         let cs = vd.codec_settings().expect("codec settings");
         match p.codec {
             OutputCodec::Avc => {
                 assert!(cs.h265_settings().is_none(), "{at}");
                 let h = cs.h264_settings().expect("H.264 for an AVC profile");
-                assert_eq!(
-                    (h.bitrate(), h.max_bitrate()),
-                    (Some(r.bitrate), Some(r.max_bitrate)),
-                    "{at}"
-                );
-                assert_eq!(
-                    h.buf_size(),
-                    Some(2 * r.bitrate),
-                    "{at}: buffer = 2 x bitrate"
-                );
+                assert_eq!((h.bitrate(), h.max_bitrate()), (Some(r.bitrate), Some(r.max_bitrate)), "{at}");
+                assert_eq!(h.buf_size(), Some(2 * r.bitrate), "{at}: buffer = 2 x bitrate");
                 assert_eq!(h.rate_control_mode().map(|m| m.as_str()), Some("QVBR"));
                 assert_eq!(h.qvbr_quality_level(), Some(r.qvbr_quality), "{at}");
-                assert_eq!(
-                    h.profile().map(|v| v.as_str()),
-                    Some(r.profile.as_str()),
-                    "{at}"
-                );
-                assert_eq!(
-                    h.entropy_encoding().map(|v| v.as_str()),
-                    Some(r.entropy.as_str()),
-                    "{at}"
-                );
+                assert_eq!(h.profile().map(|v| v.as_str()), Some(r.profile.as_str()), "{at}");
+                assert_eq!(h.entropy_encoding().map(|v| v.as_str()), Some(r.entropy.as_str()), "{at}");
                 assert_eq!(h.gop_num_b_frames(), Some(r.b_frames), "{at}");
-                assert_eq!(
-                    h.gop_b_reference().map(|v| v.as_str()),
-                    Some(enabled(r.b_reference))
-                );
-                assert_eq!(
-                    h.subgop_length().map(|v| v.as_str()),
-                    Some(r.sub_gop.as_str()),
-                    "{at}"
-                );
-                assert_eq!(
-                    h.scene_change_detect().map(|v| v.as_str()),
-                    Some(enabled(r.scene_change_detect))
-                );
+                assert_eq!(h.gop_b_reference().map(|v| v.as_str()), Some(enabled(r.b_reference)));
+                assert_eq!(h.subgop_length().map(|v| v.as_str()), Some(r.sub_gop.as_str()), "{at}");
+                assert_eq!(h.scene_change_detect().map(|v| v.as_str()), Some(enabled(r.scene_change_detect)));
                 assert_eq!(h.num_ref_frames(), Some(5), "{at}");
                 assert_eq!(
                     (h.framerate_numerator(), h.framerate_denominator()),
@@ -404,34 +319,19 @@ fn check_encoder(p: &Profile) {
                 assert_eq!(h.gop_size_units().map(|v| v.as_str()), Some("SECONDS"));
                 assert_eq!(h.gop_closed_cadence(), Some(1));
                 assert_eq!(h.level().map(|v| v.as_str()), Some("H264_LEVEL_AUTO"));
-                assert_eq!(
-                    h.look_ahead_rate_control().map(|v| v.as_str()),
-                    Some("HIGH")
-                );
+                assert_eq!(h.look_ahead_rate_control().map(|v| v.as_str()), Some("HIGH"));
             }
             OutputCodec::Hevc => {
                 assert!(cs.h264_settings().is_none(), "{at}");
                 let h = cs.h265_settings().expect("H.265 for an HEVC profile");
-                assert_eq!(
-                    (h.bitrate(), h.max_bitrate()),
-                    (Some(r.bitrate), Some(r.max_bitrate)),
-                    "{at}"
-                );
+                assert_eq!((h.bitrate(), h.max_bitrate()), (Some(r.bitrate), Some(r.max_bitrate)), "{at}");
                 assert_eq!(h.buf_size(), Some(2 * r.bitrate), "{at}");
                 assert_eq!(h.rate_control_mode().map(|m| m.as_str()), Some("QVBR"));
                 assert_eq!(h.qvbr_quality_level(), Some(r.qvbr_quality), "{at}");
-                assert_eq!(
-                    h.profile().map(|v| v.as_str()),
-                    Some(r.profile.as_str()),
-                    "{at}"
-                );
+                assert_eq!(h.profile().map(|v| v.as_str()), Some(r.profile.as_str()), "{at}");
                 assert_eq!(h.tier().map(|v| v.as_str()), Some("MAIN"), "{at}");
                 assert_eq!(h.gop_num_b_frames(), Some(r.b_frames), "{at}");
-                assert_eq!(
-                    h.subgop_length().map(|v| v.as_str()),
-                    Some(r.sub_gop.as_str()),
-                    "{at}"
-                );
+                assert_eq!(h.subgop_length().map(|v| v.as_str()), Some(r.sub_gop.as_str()), "{at}");
                 assert_eq!(
                     (h.framerate_numerator(), h.framerate_denominator()),
                     (Some(r.framerate_num), Some(r.framerate_den))
@@ -447,23 +347,10 @@ fn check_encoder(p: &Profile) {
     assert_eq!(ads.len(), 1, "{at}");
     let selector = encoder::audio_selector();
     assert!(selector.name().is_some());
-    assert_eq!(
-        ads[0].audio_selector_name(),
-        selector.name(),
-        "{at}: the audio selector must exist"
-    );
-    let aac = ads[0]
-        .codec_settings()
-        .and_then(|c| c.aac_settings())
-        .expect("AAC");
-    assert_eq!(
-        (aac.bitrate(), aac.sample_rate()),
-        (Some(96_000.0), Some(48_000.0))
-    );
-    assert_eq!(
-        aac.coding_mode().map(|m| m.as_str()),
-        Some("CODING_MODE_2_0")
-    );
+    assert_eq!(ads[0].audio_selector_name(), selector.name(), "{at}: the audio selector must exist");
+    let aac = ads[0].codec_settings().and_then(|c| c.aac_settings()).expect("AAC");
+    assert_eq!((aac.bitrate(), aac.sample_rate()), (Some(96_000.0), Some(48_000.0)));
+    assert_eq!(aac.coding_mode().map(|m| m.as_str()), Some("CODING_MODE_2_0"));
 
     // One MediaPackage output group, one output per rendition, audio on the top one only.
     let groups = es.output_groups();
@@ -482,51 +369,21 @@ fn check_encoder(p: &Profile) {
     let ad_names: HashSet<&str> = ads.iter().filter_map(|a| a.name()).collect();
     let top = p.top().expect("top");
     for (o, r) in outputs.iter().zip(&p.renditions) {
-        assert_eq!(
-            o.output_name(),
-            Some(format!("_{}x{}", r.width, r.height).as_str()),
-            "{at}"
-        );
-        assert!(
-            o.video_description_name()
-                .is_some_and(|v| vd_names.contains(v)),
-            "{at}"
-        );
-        assert!(o
-            .audio_description_names()
-            .iter()
-            .all(|a| ad_names.contains(a.as_str())));
-        assert_eq!(
-            !o.audio_description_names().is_empty(),
-            r.name == top.name,
-            "{at} {}",
-            r.name
-        );
+        assert_eq!(o.output_name(), Some(format!("_{}x{}", r.width, r.height).as_str()), "{at}");
+        assert!(o.video_description_name().is_some_and(|v| vd_names.contains(v)), "{at}");
+        assert!(o.audio_description_names().iter().all(|a| ad_names.contains(a.as_str())));
+        assert_eq!(!o.audio_description_names().is_empty(), r.name == top.name, "{at} {}", r.name);
     }
-    assert!(
-        !names.iter().any(|n| n.contains("764x432")),
-        "the sample's misnamed output is not copied"
-    );
+    assert!(!names.iter().any(|n| n.contains("764x432")), "the sample's misnamed output is not copied");
 
-    assert_eq!(
-        es.timecode_config()
-            .and_then(|t| t.source())
-            .map(|s| s.as_str()),
-        Some("EMBEDDED")
-    );
+    assert_eq!(es.timecode_config().and_then(|t| t.source()).map(|s| s.as_str()), Some("EMBEDDED"));
     let splice = es
         .avail_configuration()
         .and_then(|a| a.avail_settings())
         .and_then(|s| s.scte35_splice_insert())
         .expect("SCTE-35 splice insert");
-    assert_eq!(
-        splice.web_delivery_allowed_flag().map(|f| f.as_str()),
-        Some("FOLLOW")
-    );
-    assert_eq!(
-        splice.no_regional_blackout_flag().map(|f| f.as_str()),
-        Some("FOLLOW")
-    );
+    assert_eq!(splice.web_delivery_allowed_flag().map(|f| f.as_str()), Some("FOLLOW"));
+    assert_eq!(splice.no_regional_blackout_flag().map(|f| f.as_str()), Some("FOLLOW"));
 }
 
 #[test]
@@ -550,24 +407,13 @@ fn input_specification_takes_the_source_codec_from_the_workflow_and_the_rest_fro
         let p = profiles.iter().find(|p| p.name == name).expect("shipped");
         for codec in [Codec::Avc, Codec::Hevc] {
             let spec = encoder::input_specification(codec, p);
-            assert_eq!(
-                spec.codec().map(|c| c.as_str()),
-                Some(codec.as_str()),
-                "{name}"
-            );
+            assert_eq!(spec.codec().map(|c| c.as_str()), Some(codec.as_str()), "{name}");
             assert_eq!(spec.resolution().map(|r| r.as_str()), Some(res), "{name}");
-            assert_eq!(
-                spec.maximum_bitrate().map(|m| m.as_str()),
-                Some(max),
-                "{name}"
-            );
+            assert_eq!(spec.maximum_bitrate().map(|m| m.as_str()), Some(max), "{name}");
         }
     }
     // The source codec is independent of the output codec.
-    let hevc = profiles
-        .iter()
-        .find(|p| p.name == "HEVC-720p")
-        .expect("shipped");
+    let hevc = profiles.iter().find(|p| p.name == "HEVC-720p").expect("shipped");
     let spec = encoder::input_specification(Codec::Avc, hevc);
     assert!(matches!(spec.codec(), Some(ml::InputCodec::Avc)));
 }
@@ -581,58 +427,25 @@ fn check_endpoints(m: &MediaPackageParams, endpoint_id: &str) {
     let hls = mediapackage::endpoint_spec(Packaging::Hls, endpoint_id, m);
     assert!(hls.dash.is_none() && hls.cmaf.is_none() && hls.mss.is_none());
     let h = hls.hls.expect("HLS package");
-    assert_eq!(
-        h.ad_markers().map(|a| a.as_str()),
-        Some(m.ad_markers.as_str())
-    );
+    assert_eq!(h.ad_markers().map(|a| a.as_str()), Some(m.ad_markers.as_str()));
     assert_eq!(h.ad_triggers().len(), AD_TRIGGERS);
-    assert!(h
-        .ad_triggers()
-        .contains(&mp::AdTriggersElement::SpliceInsert));
-    assert_eq!(
-        h.segment_duration_seconds(),
-        Some(m.hls_segment_duration_seconds)
-    );
-    assert_eq!(
-        h.playlist_window_seconds(),
-        Some(m.hls_playlist_window_seconds)
-    );
-    assert_eq!(
-        h.program_date_time_interval_seconds(),
-        Some(m.hls_program_date_interval)
-    );
+    assert!(h.ad_triggers().contains(&mp::AdTriggersElement::SpliceInsert));
+    assert_eq!(h.segment_duration_seconds(), Some(m.hls_segment_duration_seconds));
+    assert_eq!(h.playlist_window_seconds(), Some(m.hls_playlist_window_seconds));
+    assert_eq!(h.program_date_time_interval_seconds(), Some(m.hls_program_date_interval));
     assert_eq!(h.include_iframe_only_stream(), Some(m.hls_include_i_frame));
-    assert_eq!(
-        h.use_audio_rendition_group(),
-        Some(m.hls_audio_rendition_group)
-    );
+    assert_eq!(h.use_audio_rendition_group(), Some(m.hls_audio_rendition_group));
     check_selection(h.stream_selection(), &m.hls_stream);
 
     let dash = mediapackage::endpoint_spec(Packaging::Dash, endpoint_id, m);
     assert!(dash.hls.is_none() && dash.cmaf.is_none() && dash.mss.is_none());
     let d = dash.dash.expect("DASH package");
-    assert_eq!(
-        d.segment_duration_seconds(),
-        Some(m.dash_segment_duration_seconds)
-    );
-    assert_eq!(
-        d.min_update_period_seconds(),
-        Some(m.dash_segment_duration_seconds),
-        "MinUpdatePeriod = segment"
-    );
+    assert_eq!(d.segment_duration_seconds(), Some(m.dash_segment_duration_seconds));
+    assert_eq!(d.min_update_period_seconds(), Some(m.dash_segment_duration_seconds), "MinUpdatePeriod = segment");
     assert_eq!(d.min_buffer_time_seconds(), Some(10));
-    assert_eq!(
-        d.manifest_window_seconds(),
-        Some(m.dash_manifest_window_seconds)
-    );
-    assert_eq!(
-        d.segment_template_format().map(|f| f.as_str()),
-        Some(m.dash_segment_template.as_str())
-    );
-    assert_eq!(
-        d.profile().map(|p| p.as_str()),
-        Some(m.dash_profile.as_str())
-    );
+    assert_eq!(d.manifest_window_seconds(), Some(m.dash_manifest_window_seconds));
+    assert_eq!(d.segment_template_format().map(|f| f.as_str()), Some(m.dash_segment_template.as_str()));
+    assert_eq!(d.profile().map(|p| p.as_str()), Some(m.dash_profile.as_str()));
     assert_eq!(d.ad_triggers().len(), AD_TRIGGERS);
     // `ADS` is the one trigger MediaPackage knows; no period triggers is an empty list.
     let triggers: Vec<&str> = d.period_triggers().iter().map(|t| t.as_str()).collect();
@@ -640,19 +453,13 @@ fn check_endpoints(m: &MediaPackageParams, endpoint_id: &str) {
         PeriodTrigger::Ads => assert_eq!(triggers, ["ADS"]),
         PeriodTrigger::None => assert!(triggers.is_empty(), "{triggers:?}"),
     }
-    assert!(d
-        .period_triggers()
-        .iter()
-        .all(|t| mp::PeriodTriggersElement::values().contains(&t.as_str())));
+    assert!(d.period_triggers().iter().all(|t| mp::PeriodTriggersElement::values().contains(&t.as_str())));
     check_selection(d.stream_selection(), &m.dash_stream);
 
     let cmaf = mediapackage::endpoint_spec(Packaging::Cmaf, endpoint_id, m);
     assert!(cmaf.hls.is_none() && cmaf.dash.is_none() && cmaf.mss.is_none());
     let c = cmaf.cmaf.expect("CMAF package");
-    assert_eq!(
-        c.segment_duration_seconds(),
-        Some(m.cmaf_segment_duration_seconds)
-    );
+    assert_eq!(c.segment_duration_seconds(), Some(m.cmaf_segment_duration_seconds));
     assert_eq!(c.segment_prefix(), Some("cmaf"));
     check_selection(c.stream_selection(), &m.cmaf_stream);
     let manifests = c.hls_manifests();
@@ -660,85 +467,41 @@ fn check_endpoints(m: &MediaPackageParams, endpoint_id: &str) {
     let hm = &manifests[0];
     assert_eq!(hm.id(), Some(endpoint_id));
     assert_eq!(hm.manifest_name(), Some("index"));
-    assert_eq!(
-        hm.playlist_window_seconds(),
-        Some(m.cmaf_playlist_window_seconds)
-    );
-    assert_eq!(
-        hm.include_iframe_only_stream(),
-        Some(m.cmaf_include_i_frame)
-    );
-    assert_eq!(
-        hm.program_date_time_interval_seconds(),
-        Some(m.cmaf_program_date_interval)
-    );
-    assert_eq!(
-        hm.ad_markers().map(|a| a.as_str()),
-        Some(m.ad_markers.as_str())
-    );
+    assert_eq!(hm.playlist_window_seconds(), Some(m.cmaf_playlist_window_seconds));
+    assert_eq!(hm.include_iframe_only_stream(), Some(m.cmaf_include_i_frame));
+    assert_eq!(hm.program_date_time_interval_seconds(), Some(m.cmaf_program_date_interval));
+    assert_eq!(hm.ad_markers().map(|a| a.as_str()), Some(m.ad_markers.as_str()));
     assert_eq!(hm.ad_triggers().len(), AD_TRIGGERS);
 
     let mss = mediapackage::endpoint_spec(Packaging::Mss, endpoint_id, m);
     assert!(mss.hls.is_none() && mss.dash.is_none() && mss.cmaf.is_none());
     let s = mss.mss.expect("MSS package");
-    assert_eq!(
-        s.segment_duration_seconds(),
-        Some(m.mss_segment_duration_seconds)
-    );
-    assert_eq!(
-        s.manifest_window_seconds(),
-        Some(m.mss_manifest_window_seconds)
-    );
+    assert_eq!(s.segment_duration_seconds(), Some(m.mss_segment_duration_seconds));
+    assert_eq!(s.manifest_window_seconds(), Some(m.mss_manifest_window_seconds));
     check_selection(s.stream_selection(), &m.mss_stream);
 }
 
-fn check_selection(
-    got: Option<&mp::StreamSelection>,
-    want: &ottd::config::workflow::StreamSelection,
-) {
+fn check_selection(got: Option<&mp::StreamSelection>, want: &ottd::config::workflow::StreamSelection) {
     let got = got.expect("stream selection");
-    assert_eq!(
-        got.max_video_bits_per_second(),
-        Some(want.max_video_bits_per_second)
-    );
-    assert_eq!(
-        got.min_video_bits_per_second(),
-        Some(want.min_video_bits_per_second)
-    );
-    assert_eq!(
-        got.stream_order().map(|o| o.as_str()),
-        Some(want.stream_order.as_str())
-    );
+    assert_eq!(got.max_video_bits_per_second(), Some(want.max_video_bits_per_second));
+    assert_eq!(got.min_video_bits_per_second(), Some(want.min_video_bits_per_second));
+    assert_eq!(got.stream_order().map(|o| o.as_str()), Some(want.stream_order.as_str()));
 }
 
 #[test]
 fn endpoints_map_the_shipped_defaults_as_the_sample_does() {
     let settings = settings();
     let profiles = profiles();
-    let plan = build(
-        &Combo::new(InputType::UrlPull, ChannelClass::Standard, 0),
-        "final",
-        NONCE,
-        &settings,
-        &profiles,
-    );
+    let plan = build(&Combo::new(InputType::UrlPull, ChannelClass::Standard, 0), "final", NONCE, &settings, &profiles);
     let m = &plan.workflow.media_package;
     let id = plan.names.endpoint(Packaging::Cmaf);
     check_endpoints(m, &id);
-    let d = mediapackage::endpoint_spec(Packaging::Dash, &id, m)
-        .dash
-        .expect("dash");
+    let d = mediapackage::endpoint_spec(Packaging::Dash, &id, m).dash.expect("dash");
     assert_eq!(
-        (
-            d.segment_duration_seconds(),
-            d.min_update_period_seconds(),
-            d.min_buffer_time_seconds()
-        ),
+        (d.segment_duration_seconds(), d.min_update_period_seconds(), d.min_buffer_time_seconds()),
         (Some(2), Some(2), Some(10))
     );
-    let h = mediapackage::endpoint_spec(Packaging::Hls, &id, m)
-        .hls
-        .expect("hls");
+    let h = mediapackage::endpoint_spec(Packaging::Hls, &id, m).hls.expect("hls");
     assert_eq!(h.ad_markers(), Some(&mp::AdMarkers::Passthrough));
     assert_eq!(h.segment_duration_seconds(), Some(4));
 }
@@ -767,46 +530,25 @@ fn check_distribution(params: &CloudFrontParams, log_bucket: Option<&str>) {
     assert_eq!(o.origin_path().unwrap_or(""), "");
     let headers = o.custom_headers().expect("custom headers");
     assert_eq!(headers.quantity() as usize, headers.items().len());
-    let h = headers
-        .items()
-        .iter()
-        .find(|h| h.header_name() == "X-MediaPackage-CDNIdentifier")
-        .expect("CDN header");
+    let h = headers.items().iter().find(|h| h.header_name() == "X-MediaPackage-CDNIdentifier").expect("CDN header");
     assert_eq!(h.header_value(), secret.expose());
     let co = o.custom_origin_config().expect("custom origin");
-    assert_eq!(
-        co.origin_protocol_policy(),
-        &cf::OriginProtocolPolicy::HttpsOnly
-    );
+    assert_eq!(co.origin_protocol_policy(), &cf::OriginProtocolPolicy::HttpsOnly);
     let tls = co.origin_ssl_protocols().expect("TLS versions");
     assert_eq!(tls.items(), [cf::SslProtocol::TlSv12]);
-    assert_eq!(
-        (o.connection_attempts(), o.connection_timeout()),
-        (Some(2), Some(5))
-    );
+    assert_eq!((o.connection_attempts(), o.connection_timeout()), (Some(2), Some(5)));
 
     let def = d.default_cache_behavior().expect("default behavior");
     assert_eq!(def.target_origin_id(), o.id());
-    assert_eq!(
-        def.viewer_protocol_policy(),
-        &cf::ViewerProtocolPolicy::RedirectToHttps
-    );
+    assert_eq!(def.viewer_protocol_policy(), &cf::ViewerProtocolPolicy::RedirectToHttps);
 
     let behaviors = d.cache_behaviors().expect("behaviors");
     assert_eq!((behaviors.quantity(), behaviors.items().len()), (4, 4));
     let patterns: HashSet<&str> = behaviors.items().iter().map(|b| b.path_pattern()).collect();
-    assert_eq!(
-        patterns,
-        HashSet::from(["*.m3u8", "*.ts", "*.mpd", "*.mp4"])
-    );
+    assert_eq!(patterns, HashSet::from(["*.m3u8", "*.ts", "*.mpd", "*.mp4"]));
     for b in behaviors.items() {
         assert_eq!(b.target_origin_id(), o.id());
-        assert_eq!(
-            b.viewer_protocol_policy(),
-            &cf::ViewerProtocolPolicy::RedirectToHttps,
-            "{}",
-            b.path_pattern()
-        );
+        assert_eq!(b.viewer_protocol_policy(), &cf::ViewerProtocolPolicy::RedirectToHttps, "{}", b.path_pattern());
         assert_eq!(b.compress(), Some(true));
         let methods = b.allowed_methods().expect("methods");
         assert_eq!(methods.items(), [cf::Method::Get, cf::Method::Head]);
@@ -815,17 +557,9 @@ fn check_distribution(params: &CloudFrontParams, log_bucket: Option<&str>) {
     let errors = d.custom_error_responses().expect("error responses");
     assert_eq!(errors.quantity() as usize, errors.items().len());
     let codes: Vec<i32> = errors.items().iter().map(|e| e.error_code()).collect();
-    assert_eq!(
-        codes,
-        [400, 403, 404, 405, 414, 416, 500, 501, 502, 503, 504]
-    );
+    assert_eq!(codes, [400, 403, 404, 405, 414, 416, 500, 501, 502, 503, 504]);
     for e in errors.items() {
-        assert_eq!(
-            e.error_caching_min_ttl(),
-            Some(params.error_caching_min_ttl),
-            "{}",
-            e.error_code()
-        );
+        assert_eq!(e.error_caching_min_ttl(), Some(params.error_caching_min_ttl), "{}", e.error_code());
     }
 
     let logging = d.logging().expect("logging");
@@ -837,10 +571,7 @@ fn check_distribution(params: &CloudFrontParams, log_bucket: Option<&str>) {
         }
         None => assert!(!logging.enabled()),
     }
-    assert_eq!(
-        d.price_class().map(|p| p.as_str()),
-        Some(params.price_class.as_str())
-    );
+    assert_eq!(d.price_class().map(|p| p.as_str()), Some(params.price_class.as_str()));
     assert_eq!(d.http_version(), Some(&cf::HttpVersion::Http2));
     assert_eq!(d.is_ipv6_enabled(), Some(true));
 }
@@ -849,19 +580,10 @@ fn check_distribution(params: &CloudFrontParams, log_bucket: Option<&str>) {
 fn distribution_follows_the_shipped_cloudfront_section() {
     let settings = settings();
     let profiles = profiles();
-    let plan = build(
-        &Combo::new(InputType::UrlPull, ChannelClass::Standard, 0),
-        "final",
-        NONCE,
-        &settings,
-        &profiles,
-    );
+    let plan = build(&Combo::new(InputType::UrlPull, ChannelClass::Standard, 0), "final", NONCE, &settings, &profiles);
     let cfp = &plan.workflow.cloud_front;
     assert_eq!(cfp.error_caching_min_ttl, 1);
-    let bucket = plan
-        .resource(plan::LOG_BUCKET)
-        .map(|r| r.name.clone())
-        .expect("access logs are on by default");
+    let bucket = plan.resource(plan::LOG_BUCKET).map(|r| r.name.clone()).expect("access logs are on by default");
     check_distribution(cfp, Some(&bucket));
     check_distribution(cfp, None);
 }
@@ -887,17 +609,15 @@ fn any_combo() -> impl Strategy<Value = Combo> {
         any::<bool>(),
         any::<bool>(),
     )
-        .prop_map(
-            |(input, class, profile, source_codec, stream_name, mss, access_logs)| Combo {
-                input,
-                class,
-                profile,
-                source_codec,
-                stream_name,
-                mss,
-                access_logs,
-            },
-        )
+        .prop_map(|(input, class, profile, source_codec, stream_name, mss, access_logs)| Combo {
+            input,
+            class,
+            profile,
+            source_codec,
+            stream_name,
+            mss,
+            access_logs,
+        })
 }
 
 /// A `[mediaPackage]` section with every key drawn from its valid range.

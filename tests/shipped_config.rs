@@ -6,13 +6,12 @@ use std::time::Duration;
 
 use ottd::config::doc::Source;
 use ottd::config::profile::{
-    self, Entropy, InputMaxBitrate, InputResolution, OutputCodec, Profile, RateControl, SubGop,
-    TimecodeSource,
+    self, Entropy, InputMaxBitrate, InputResolution, OutputCodec, Profile, RateControl, SubGop, TimecodeSource,
 };
 use ottd::config::reader::Ctx;
 use ottd::config::workflow::{
-    AdMarkers, ChannelClass, Codec, DashProfile, InputType, PeriodTrigger, PriceClass,
-    SegmentTemplate, SourceEndBehavior, StreamOrder, Workflow,
+    AdMarkers, ChannelClass, Codec, DashProfile, InputType, PeriodTrigger, PriceClass, SegmentTemplate,
+    SourceEndBehavior, StreamOrder, Workflow,
 };
 use ottd::config::{Catalog, Settings};
 
@@ -42,9 +41,7 @@ fn compile_workflow(path: &Path) -> Result<Workflow, String> {
 fn value_pos(text: &str, needle: &str) -> (usize, usize) {
     for (i, line) in text.lines().enumerate() {
         if line.contains(needle) && !line.trim_start().starts_with('#') {
-            let eq = line
-                .find(" = ")
-                .unwrap_or_else(|| panic!("no ` = ` in `{line}`"));
+            let eq = line.find(" = ").unwrap_or_else(|| panic!("no ` = ` in `{line}`"));
             return (i + 1, eq + 4);
         }
     }
@@ -67,43 +64,22 @@ fn shipped_config_loads_and_the_demo_event_resolves() {
     assert_eq!(s.schedules_dir, repo().join("config/../schedules"));
     assert_eq!(s.profiles_dir, repo().join("config/../encoding-profiles"));
     assert_eq!(s.prefix, "ottd");
-    assert!(
-        s.tags
-            .contains(&("Project".to_string(), "live-ott".to_string())),
-        "{:?}",
-        s.tags
-    );
-    assert_eq!(
-        (
-            s.medialive_role_arn.as_ref(),
-            s.mediapackage_role_arn.as_ref()
-        ),
-        (None, None)
-    );
+    assert!(s.tags.contains(&("Project".to_string(), "live-ott".to_string())), "{:?}", s.tags);
+    assert_eq!((s.medialive_role_arn.as_ref(), s.mediapackage_role_arn.as_ref()), (None, None));
 
     let mut names: Vec<&str> = catalog.profiles.iter().map(|p| p.name.as_str()).collect();
     names.sort_unstable();
-    assert_eq!(
-        names,
-        ["HD-1080p", "HD-720p", "HEVC-1080p", "HEVC-720p", "SD-540p"]
-    );
+    assert_eq!(names, ["HD-1080p", "HD-720p", "HEVC-1080p", "HEVC-720p", "SD-540p"]);
 
     let demo = catalog.event("demo").expect("the demo event is shipped");
     assert_eq!(demo.spec.timing, None, "demo is on-demand");
     assert!(demo.spec.enabled);
-    assert!(
-        !demo.spec.title.is_empty() && demo.spec.title != "demo",
-        "demo has a title"
-    );
+    assert!(!demo.spec.title.is_empty() && demo.spec.title != "demo", "demo has a title");
     let ml = &demo.workflow.media_live;
     assert_eq!(ml.channel_class, ChannelClass::SinglePipeline);
     assert_eq!(ml.input_type, InputType::UrlPull);
     assert_eq!(ml.encoding_profile, "HD-720p");
-    assert!(
-        ml.pri_url.starts_with("https://example.com/"),
-        "{}",
-        ml.pri_url
-    );
+    assert!(ml.pri_url.starts_with("https://example.com/"), "{}", ml.pri_url);
     // Everything the event does not override comes from the default workflow.
     assert_eq!(ml.codec, Codec::Avc);
     assert_eq!(ml.source_end_behavior, SourceEndBehavior::Loop);
@@ -120,10 +96,7 @@ fn shipped_config_loads_and_the_demo_event_resolves() {
     for r in &p.renditions {
         assert_eq!((r.framerate_num, r.framerate_den), (25, 1), "{}", r.name);
     }
-    assert_eq!(
-        (p.input_resolution, p.input_max_bitrate),
-        (InputResolution::Hd, InputMaxBitrate::Max10)
-    );
+    assert_eq!((p.input_resolution, p.input_max_bitrate), (InputResolution::Hd, InputMaxBitrate::Max10));
 }
 
 #[test]
@@ -137,9 +110,9 @@ fn the_commented_engine_and_daemon_values_are_the_real_defaults() {
             section = line.to_string();
         }
         let is_setting = line.starts_with("# ")
-            && line[2..].split_once(" = ").is_some_and(|(k, _)| {
-                !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
-            });
+            && line[2..]
+                .split_once(" = ")
+                .is_some_and(|(k, _)| !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
         if (section == "[engine]" || section == "[daemon]") && is_setting {
             uncommented.push_str(&line[2..]);
         } else {
@@ -169,11 +142,7 @@ fn state_folder_is_ignored_by_git() {
 #[test]
 fn shipped_files_name_no_real_source_host() {
     // Placeholders live on the reserved example.com domain; nothing else is ever contacted.
-    for path in [
-        "config/workflow.toml",
-        "schedules/demo.toml",
-        "tests/fixtures/configuration.json",
-    ] {
+    for path in ["config/workflow.toml", "schedules/demo.toml", "tests/fixtures/configuration.json"] {
         let text = read(&repo().join(path));
         for (i, line) in text.lines().enumerate() {
             let mut rest = line;
@@ -182,11 +151,7 @@ fn shipped_files_name_no_real_source_host() {
                     .chars()
                     .take_while(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-')
                     .collect();
-                assert!(
-                    host == "example.com" || host.ends_with(".example.com"),
-                    "{path}:{}: {host}",
-                    i + 1
-                );
+                assert!(host == "example.com" || host.ends_with(".example.com"), "{path}:{}: {host}", i + 1);
                 rest = &rest[at + 3..];
             }
         }
@@ -216,22 +181,8 @@ struct Ladder {
     rungs: Vec<Rung>,
 }
 
-fn rung(
-    size: (i32, i32),
-    bitrate: i32,
-    qvbr: i32,
-    profile: &'static str,
-    entropy: Entropy,
-    b_frames: i32,
-) -> Rung {
-    Rung {
-        size,
-        bitrate,
-        qvbr,
-        profile,
-        entropy,
-        b_frames,
-    }
+fn rung(size: (i32, i32), bitrate: i32, qvbr: i32, profile: &'static str, entropy: Entropy, b_frames: i32) -> Rung {
+    Rung { size, bitrate, qvbr, profile, entropy, b_frames }
 }
 
 fn ladders() -> Vec<Ladder> {
@@ -335,11 +286,7 @@ fn every_shipped_profile_matches_its_ladder() {
         assert_eq!((p.input_resolution, p.input_max_bitrate), l.input, "{f}");
         assert_eq!(p.timecode_source, TimecodeSource::Embedded, "{f}");
         assert_eq!(
-            (
-                p.audio.bitrate,
-                p.audio.sample_rate,
-                p.audio.coding_mode.as_str()
-            ),
+            (p.audio.bitrate, p.audio.sample_rate, p.audio.coding_mode.as_str()),
             (96_000, 48_000, "2.0"),
             "{f}"
         );
@@ -350,11 +297,7 @@ fn every_shipped_profile_matches_its_ladder() {
             // Named after the size: the sample's `_764x432` for 768x432 is not repeated.
             assert_eq!(r.name, format!("{}x{}", want.size.0, want.size.1), "{at}");
             assert_eq!((r.width, r.height), want.size, "{at}");
-            assert_eq!(
-                (r.bitrate, r.max_bitrate),
-                (want.bitrate, want.bitrate),
-                "{at}: max bitrate = bitrate"
-            );
+            assert_eq!((r.bitrate, r.max_bitrate), (want.bitrate, want.bitrate), "{at}: max bitrate = bitrate");
             assert_eq!(r.rate_control, RateControl::Qvbr, "{at}");
             assert_eq!(r.qvbr_quality, want.qvbr, "{at}");
             assert_eq!((r.framerate_num, r.framerate_den), (l.fps, 1), "{at}");
@@ -364,18 +307,10 @@ fn every_shipped_profile_matches_its_ladder() {
             assert_eq!(r.profile, want.profile, "{at}");
             assert_eq!(r.entropy, want.entropy, "{at}");
             assert_eq!(r.b_frames, want.b_frames, "{at}");
-            assert_eq!(
-                r.b_reference,
-                want.b_frames > 0,
-                "{at}: B-frames are used as references"
-            );
+            assert_eq!(r.b_reference, want.b_frames > 0, "{at}: B-frames are used as references");
             assert_eq!(r.sub_gop, l.sub_gop, "{at}");
             assert_eq!(r.scene_change_detect, l.scene_change, "{at}");
-            assert_eq!(
-                r.audio,
-                r.name == top,
-                "{at}: audio rides on the top rung only"
-            );
+            assert_eq!(r.audio, r.name == top, "{at}: audio rides on the top rung only");
             if l.codec == OutputCodec::Hevc {
                 assert_eq!(r.tier, "MAIN", "{at}");
                 assert!(profile::HEVC_PROFILES.contains(&r.profile.as_str()), "{at}");
@@ -387,26 +322,16 @@ fn every_shipped_profile_matches_its_ladder() {
 
 #[test]
 fn hevc_ladders_run_at_60_to_70_percent_of_their_avc_twins() {
-    for (hevc, avc) in [
-        ("hevc-1080p.toml", "hd-1080p.toml"),
-        ("hevc-720p.toml", "hd-720p.toml"),
-    ] {
+    for (hevc, avc) in [("hevc-1080p.toml", "hd-1080p.toml"), ("hevc-720p.toml", "hd-720p.toml")] {
         let (h, a) = (load_profile(hevc), load_profile(avc));
         assert_eq!(h.renditions.len(), a.renditions.len(), "{hevc}");
         for (hr, ar) in h.renditions.iter().zip(&a.renditions) {
             assert_eq!((hr.width, hr.height), (ar.width, ar.height), "{hevc}");
             assert_eq!(hr.framerate_num, ar.framerate_num, "{hevc}");
             let ratio = f64::from(hr.bitrate) / f64::from(ar.bitrate);
-            assert!(
-                (0.6..=0.7).contains(&ratio),
-                "{hevc} {}: {ratio:.3}",
-                hr.name
-            );
+            assert!((0.6..=0.7).contains(&ratio), "{hevc} {}: {ratio:.3}", hr.name);
         }
-        assert_eq!(
-            (h.input_resolution, h.input_max_bitrate),
-            (a.input_resolution, a.input_max_bitrate)
-        );
+        assert_eq!((h.input_resolution, h.input_max_bitrate), (a.input_resolution, a.input_max_bitrate));
     }
 }
 
@@ -417,11 +342,7 @@ fn the_profile_folder_loads_as_a_whole_and_every_file_says_what_it_is_for() {
     assert_eq!(all.len(), 5);
     for p in &all {
         let text = read(&p.file);
-        assert!(
-            text.starts_with("# "),
-            "{} must open with a comment",
-            p.file.display()
-        );
+        assert!(text.starts_with("# "), "{} must open with a comment", p.file.display());
         let rungs = text.lines().filter(|l| l.trim() == "[[rendition]]").count();
         assert_eq!(rungs, p.renditions.len(), "{}", p.file.display());
     }
@@ -436,14 +357,8 @@ fn the_samples_configuration_json_compiles_with_the_samples_defaults() {
     let text = read(&path);
     // The quirks of the sample's file are part of the fixture: stray spaces before commas and
     // trailing spaces.
-    assert!(
-        text.contains("\" ,"),
-        "the fixture keeps a space before a comma"
-    );
-    assert!(
-        text.lines().any(|l| l.ends_with(' ')),
-        "the fixture keeps trailing spaces"
-    );
+    assert!(text.contains("\" ,"), "the fixture keeps a space before a comma");
+    assert!(text.lines().any(|l| l.ends_with(' ')), "the fixture keeps trailing spaces");
 
     let wf = compile_workflow(&path).unwrap_or_else(|e| panic!("{e}"));
     let ml = &wf.media_live;
@@ -455,10 +370,7 @@ fn the_samples_configuration_json_compiles_with_the_samples_defaults() {
     assert_eq!(ml.codec, Codec::Avc);
     assert_eq!(ml.encoding_profile, "HD-720p");
     assert_eq!(ml.input_cidr, "0.0.0.0/0");
-    assert_eq!(
-        ml.pri_url, ml.sec_url,
-        "the sample pulls one URL on both pipelines"
-    );
+    assert_eq!(ml.pri_url, ml.sec_url, "the sample pulls one URL on both pipelines");
     for empty in [&ml.pri_link, &ml.sec_link, &ml.pri_flow, &ml.sec_flow] {
         assert_eq!(empty, "");
     }
@@ -466,46 +378,23 @@ fn the_samples_configuration_json_compiles_with_the_samples_defaults() {
     let mp = &wf.media_package;
     assert_eq!(mp.ad_markers, AdMarkers::Passthrough);
     assert_eq!(
-        (
-            mp.hls_segment_duration_seconds,
-            mp.hls_playlist_window_seconds,
-            mp.hls_program_date_interval
-        ),
+        (mp.hls_segment_duration_seconds, mp.hls_playlist_window_seconds, mp.hls_program_date_interval),
         (4, 60, 60)
     );
     assert!(!mp.hls_include_i_frame && mp.hls_audio_rendition_group);
     assert_eq!(mp.dash_period_triggers, PeriodTrigger::Ads);
-    assert_eq!(
-        (
-            mp.dash_segment_duration_seconds,
-            mp.dash_manifest_window_seconds
-        ),
-        (2, 60)
-    );
+    assert_eq!((mp.dash_segment_duration_seconds, mp.dash_manifest_window_seconds), (2, 60));
     assert_eq!(mp.dash_segment_template, SegmentTemplate::TimeWithTimeline);
     assert_eq!(mp.dash_profile, DashProfile::None);
     assert_eq!(
-        (
-            mp.cmaf_segment_duration_seconds,
-            mp.cmaf_playlist_window_seconds,
-            mp.cmaf_program_date_interval
-        ),
+        (mp.cmaf_segment_duration_seconds, mp.cmaf_playlist_window_seconds, mp.cmaf_program_date_interval),
         (4, 60, 60)
     );
     assert!(!mp.cmaf_include_i_frame);
     assert!(!mp.mss_enabled, "the sample never creates the MSS endpoint");
-    assert_eq!(
-        (
-            mp.mss_segment_duration_seconds,
-            mp.mss_manifest_window_seconds
-        ),
-        (2, 60)
-    );
+    assert_eq!((mp.mss_segment_duration_seconds, mp.mss_manifest_window_seconds), (2, 60));
     for s in [mp.hls_stream, mp.dash_stream, mp.cmaf_stream, mp.mss_stream] {
-        assert_eq!(
-            (s.max_video_bits_per_second, s.min_video_bits_per_second),
-            (i32::MAX, 0)
-        );
+        assert_eq!((s.max_video_bits_per_second, s.min_video_bits_per_second), (i32::MAX, 0));
         assert_eq!(s.stream_order, StreamOrder::Original);
     }
 
@@ -517,10 +406,8 @@ fn the_samples_configuration_json_compiles_with_the_samples_defaults() {
 
 #[test]
 fn the_shipped_workflow_toml_says_exactly_what_the_sample_json_says() {
-    let toml =
-        compile_workflow(&repo().join("config/workflow.toml")).unwrap_or_else(|e| panic!("{e}"));
-    let json = compile_workflow(&repo().join("tests/fixtures/configuration.json"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let toml = compile_workflow(&repo().join("config/workflow.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let json = compile_workflow(&repo().join("tests/fixtures/configuration.json")).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(toml, json);
 }
 
@@ -528,20 +415,12 @@ fn the_shipped_workflow_toml_says_exactly_what_the_sample_json_says() {
 fn json_errors_name_the_line_of_the_key() {
     let text = read(&repo().join("tests/fixtures/configuration.json"))
         .replace("\"URL_PULL\"", "\"SDI_IN\"")
-        .replace(
-            "\"dash_profile\": \"NONE\"",
-            "\"dash_profile\": \"NONE\", \"dash_colour\": 1",
-        );
+        .replace("\"dash_profile\": \"NONE\"", "\"dash_profile\": \"NONE\", \"dash_colour\": 1");
     let dir = tempfile::tempdir().expect("tmp");
     let path = dir.path().join("configuration.json");
     std::fs::write(&path, &text).expect("write");
     let err = compile_workflow(&path).expect_err("invalid");
-    let line_of = |needle: &str| {
-        text.lines()
-            .position(|l| l.contains(needle))
-            .map(|i| i + 1)
-            .expect("present")
-    };
+    let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).map(|i| i + 1).expect("present");
     let input_line = line_of("SDI_IN");
     let colour_line = line_of("dash_colour");
     assert!(
@@ -623,11 +502,7 @@ fn broken_tree(events: &str) -> (tempfile::TempDir, PathBuf) {
         toml_string(&profiles.display().to_string())
     );
     std::fs::write(config.join("ottd.toml"), ottd).expect("write");
-    std::fs::copy(
-        repo().join("config/workflow.toml"),
-        config.join("workflow.toml"),
-    )
-    .expect("copy");
+    std::fs::copy(repo().join("config/workflow.toml"), config.join("workflow.toml")).expect("copy");
     std::fs::write(config.join("broken.toml"), BROKEN_WORKFLOW).expect("write");
     std::fs::write(schedules.join("events.toml"), events).expect("write");
     (dir, config.join("ottd.toml"))
@@ -654,10 +529,10 @@ fn a_broken_workflow_and_schedule_report_every_error_at_once() {
         at("broken.toml", BROKEN_WORKFLOW, "frameRate = ") + "mediaLive.frameRate: unknown key",
         at("broken.toml", BROKEN_WORKFLOW, "hls_segment_duration_seconds = ")
             + "mediaPackage.hls_segment_duration_seconds: 0 is out of range 1..=30",
-        at("broken.toml", BROKEN_WORKFLOW, "price_class = ") + "cloudFront.price_class: `PriceClass_Cheap` is not one of",
+        at("broken.toml", BROKEN_WORKFLOW, "price_class = ")
+            + "cloudFront.price_class: `PriceClass_Cheap` is not one of",
         // Event overrides, positioned in the schedule file.
-        at("events.toml", EVENTS, "inputCidr = \"\"")
-            + "mediaLive.inputCidr: push input RTP_PUSH needs inputCidr",
+        at("events.toml", EVENTS, "inputCidr = \"\"") + "mediaLive.inputCidr: push input RTP_PUSH needs inputCidr",
         at("events.toml", EVENTS, "secUrl = \"\"")
             + "mediaLive.secUrl: STANDARD channel with URL_PULL input needs a source URL for its second pipeline",
         at("events.toml", EVENTS, "UHD-2160p")
@@ -672,11 +547,7 @@ fn a_broken_workflow_and_schedule_report_every_error_at_once() {
     for e in &expect {
         assert!(err.contains(e.as_str()), "missing `{e}` in:\n{err}");
     }
-    assert_eq!(
-        err.lines().count(),
-        expect.len(),
-        "one line per problem, no noise:\n{err}"
-    );
+    assert_eq!(err.lines().count(), expect.len(), "one line per problem, no noise:\n{err}");
     assert!(!err.contains("`fine`"), "{err}");
 }
 
@@ -688,9 +559,7 @@ fn schedule_file_errors_are_reported_together_across_files() {
     std::fs::write(dir.path().join("a.toml"), a).expect("write");
     std::fs::write(dir.path().join("b.toml"), b).expect("write");
     std::fs::write(dir.path().join("notes.txt"), "not a schedule").expect("write");
-    let err = ottd::schedule::file::load_dir(dir.path())
-        .expect_err("broken")
-        .to_string();
+    let err = ottd::schedule::file::load_dir(dir.path()).expect_err("broken").to_string();
     for e in [
         "a.toml:2:6: event[0].id: must be 1-24 characters",
         "a.toml:6:10: event[1].colour: unknown key",
@@ -711,11 +580,7 @@ fn one_broken_file_does_not_hide_or_distort_the_problems_of_the_others() {
     for f in ["hd-720p.toml", "hd-1080p.toml"] {
         std::fs::copy(repo().join("encoding-profiles").join(f), profiles.join(f)).expect("copy");
     }
-    std::fs::write(
-        profiles.join("uhd.toml"),
-        "name = \"UHD\"\ncodec = \"AV1\"\n",
-    )
-    .expect("write");
+    std::fs::write(profiles.join("uhd.toml"), "name = \"UHD\"\ncodec = \"AV1\"\n").expect("write");
     std::fs::write(
         &cfg,
         "[paths]\nstate = \"../state/ottd.db\"\nschedules = \"../schedules\"\nencoding_profiles = \"../profiles\"\n",
@@ -755,7 +620,12 @@ fn two_timed_events_on_one_input_device_in_overlapping_windows_are_an_error() {
     assert!(err.contains("event `semi-2` and event `semi-1`") && err.contains("both use input `hd-abc123`"), "{err}");
     assert!(err.contains("events.toml:"), "{err}");
     // A day apart, or on different devices: fine.
-    let text = format!("{}{}{}", event("semi-1", 0, "hd-abc123"), event("semi-2", 24, "hd-abc123"), event("other", 1, "hd-xyz"));
+    let text = format!(
+        "{}{}{}",
+        event("semi-1", 0, "hd-abc123"),
+        event("semi-2", 24, "hd-abc123"),
+        event("other", 1, "hd-xyz")
+    );
     let (_dir, config) = broken_tree(&text);
     Catalog::load(&config).unwrap_or_else(|e| panic!("no conflict expected:\n{e}"));
 }

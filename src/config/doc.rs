@@ -211,18 +211,11 @@ impl Source {
     }
 
     fn toml_table(&self, table: &toml::de::DeTable<'_>, start: usize, diags: &mut Diags) -> Node {
-        let entries = table
-            .iter()
-            .map(|(k, v)| (k.get_ref().to_string(), self.toml_value(v, diags)))
-            .collect();
+        let entries = table.iter().map(|(k, v)| (k.get_ref().to_string(), self.toml_value(v, diags))).collect();
         Node { pos: self.pos_at(start), value: Value::Table(entries), origin: None }
     }
 
-    fn toml_value(
-        &self,
-        v: &toml::Spanned<toml::de::DeValue<'_>>,
-        diags: &mut Diags,
-    ) -> Node {
+    fn toml_value(&self, v: &toml::Spanned<toml::de::DeValue<'_>>, diags: &mut Diags) -> Node {
         use toml::de::DeValue;
         let pos = self.pos_at(v.span().start);
         let value = match v.get_ref() {
@@ -253,11 +246,7 @@ impl Source {
     /// each key's quoted text in order after its parent's offset. Exact for ordinary files.
     pub fn parse_json(&self) -> Result<Node, Diags> {
         let value: serde_json::Value = serde_json::from_str(&self.text).map_err(|e| {
-            Diags(vec![self.diag(
-                Pos { line: e.line(), col: e.column() },
-                "",
-                format!("invalid JSON: {e}"),
-            )])
+            Diags(vec![self.diag(Pos { line: e.line(), col: e.column() }, "", format!("invalid JSON: {e}"))])
         })?;
         let start = self.text.find(['{', '[']).unwrap_or(0);
         let mut cursor = start;
@@ -289,10 +278,7 @@ impl Source {
                 map.iter()
                     .map(|(k, item)| {
                         let needle = format!("\"{k}\"");
-                        let here = self.text[*cursor..]
-                            .find(&needle)
-                            .map(|i| i + *cursor)
-                            .unwrap_or(*cursor);
+                        let here = self.text[*cursor..].find(&needle).map(|i| i + *cursor).unwrap_or(*cursor);
                         *cursor = here + needle.len();
                         (k.clone(), self.json_node(item, here, cursor))
                     })

@@ -92,9 +92,9 @@ impl Catalog {
 
 fn find_profile<'a>(profiles: &'a [Arc<Profile>], name: &str) -> Option<&'a Arc<Profile>> {
     profiles.iter().find(|p| p.name.eq_ignore_ascii_case(name)).or_else(|| {
-        profiles.iter().find(|p| {
-            p.file.file_stem().and_then(|s| s.to_str()).is_some_and(|s| s.eq_ignore_ascii_case(name))
-        })
+        profiles
+            .iter()
+            .find(|p| p.file.file_stem().and_then(|s| s.to_str()).is_some_and(|s| s.eq_ignore_ascii_case(name)))
     })
 }
 
@@ -121,11 +121,11 @@ fn resolve(
                 .and_then(|m| m.get("encodingProfile"))
                 .cloned()
                 .unwrap_or_else(|| Node::table(spec.pos));
-            let mut d = src.diag(node.pos, "mediaLive.encodingProfile", format!(
-                "event `{}`: no encoding profile `{name}` (known: {})",
-                spec.id,
-                known.join(", ")
-            ));
+            let mut d = src.diag(
+                node.pos,
+                "mediaLive.encodingProfile",
+                format!("event `{}`: no encoding profile `{name}` (known: {})", spec.id, known.join(", ")),
+            );
             if let Some(f) = node.origin {
                 d.file = f;
             }

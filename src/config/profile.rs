@@ -20,8 +20,7 @@ str_enum!(InputMaxBitrate { Max10 = "MAX_10_MBPS", Max20 = "MAX_20_MBPS", Max50 
 str_enum!(TimecodeSource { Embedded = "EMBEDDED", SystemClock = "SYSTEMCLOCK", ZeroBased = "ZEROBASED" });
 
 /// H.264 profiles MediaLive offers.
-pub const AVC_PROFILES: &[&str] =
-    &["BASELINE", "MAIN", "HIGH", "HIGH_10BIT", "HIGH_422", "HIGH_422_10BIT"];
+pub const AVC_PROFILES: &[&str] = &["BASELINE", "MAIN", "HIGH", "HIGH_10BIT", "HIGH_422", "HIGH_422_10BIT"];
 /// H.265 profiles MediaLive offers.
 pub const HEVC_PROFILES: &[&str] = &["MAIN", "MAIN_10BIT"];
 
@@ -480,7 +479,8 @@ mod tests {
 
     #[test]
     fn bitrates_take_suffixes() {
-        let n = |s: &str| Node { pos: Default::default(), value: super::super::doc::Value::Str(s.into()), origin: None };
+        let n =
+            |s: &str| Node { pos: Default::default(), value: super::super::doc::Value::Str(s.into()), origin: None };
         assert_eq!(parse_bitrate(&n("400k")), Some(400_000));
         assert_eq!(parse_bitrate(&n("2.7M")), Some(2_700_000));
         assert_eq!(parse_bitrate(&n("fast")), None);
@@ -495,7 +495,8 @@ mod tests {
         let p = load_file(&path).unwrap_or_else(|d| panic!("{d}"));
         let r = &p.renditions[0];
         assert_eq!((r.framerate_num, r.framerate_den, r.level.as_str()), (30000, 1001, "4"));
-        std::fs::write(&path, "framerate = true\n[[rendition]]\nsize = \"640x360\"\nbitrate = 1000000\n").expect("write");
+        std::fs::write(&path, "framerate = true\n[[rendition]]\nsize = \"640x360\"\nbitrate = 1000000\n")
+            .expect("write");
         let err = load_file(&path).expect_err("boolean").to_string();
         assert!(err.contains("n.toml:1:13: framerate: expected a string or a number, found boolean"), "{err}");
     }

@@ -252,11 +252,7 @@ impl<'c, 's, 'n> Table<'c, 's, 'n> {
     /// An array of tables (`[[rendition]]` in TOML, a list of objects in JSON).
     pub fn tables(&self, key: &str) -> Vec<Table<'c, 's, 'n>> {
         let Some(items) = self.array(key) else { return Vec::new() };
-        items
-            .iter()
-            .enumerate()
-            .map(|(i, n)| Table::new(self.ctx, n, format!("{}[{i}]", self.field(key))))
-            .collect()
+        items.iter().enumerate().map(|(i, n)| Table::new(self.ctx, n, format!("{}[{i}]", self.field(key)))).collect()
     }
 
     pub fn strings(&self, key: &str) -> Option<Vec<String>> {

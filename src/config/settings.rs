@@ -186,8 +186,11 @@ mod tests {
     fn paths_are_relative_to_the_config_file_and_errors_are_positioned() {
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join("ottd.toml");
-        std::fs::write(&path, "[naming]\nprefix = \"Bad_Prefix\"\n[roles]\nmedialive = \"nope\"\n[engine]\npoll_interval = \"soon\"\n")
-            .expect("write");
+        std::fs::write(
+            &path,
+            "[naming]\nprefix = \"Bad_Prefix\"\n[roles]\nmedialive = \"nope\"\n[engine]\npoll_interval = \"soon\"\n",
+        )
+        .expect("write");
         let err = Settings::load(&path).expect_err("invalid").to_string();
         assert!(err.contains("ottd.toml:2:10: naming.prefix: must be 1-12 characters"), "{err}");
         assert!(err.contains("ottd.toml:4:13: roles.medialive: `nope` is not an IAM role ARN"), "{err}");

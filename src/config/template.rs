@@ -8,8 +8,8 @@ use std::path::Path;
 
 use super::doc::{Node, Value};
 use super::profile::{
-    default_audio, derive_input_spec, finish_audio_placement, Audio, Entropy, OutputCodec,
-    Profile, RateControl, Rendition, SubGop, TimecodeSource,
+    default_audio, derive_input_spec, finish_audio_placement, Audio, Entropy, OutputCodec, Profile, RateControl,
+    Rendition, SubGop, TimecodeSource,
 };
 use super::reader::{Ctx, Table};
 
@@ -36,13 +36,8 @@ const FIXED_VIDEO: &[(&str, &str)] = &[
 ];
 const FIXED_DESCRIPTION: &[(&str, &str)] =
     &[("respondToAfd", "NONE"), ("scalingBehavior", "DEFAULT"), ("sharpness", "50")];
-const FIXED_AAC: &[(&str, &str)] = &[
-    ("profile", "LC"),
-    ("rateControlMode", "CBR"),
-    ("inputType", "NORMAL"),
-    ("rawFormat", "NONE"),
-    ("spec", "MPEG4"),
-];
+const FIXED_AAC: &[(&str, &str)] =
+    &[("profile", "LC"), ("rateControlMode", "CBR"), ("inputType", "NORMAL"), ("rawFormat", "NONE"), ("spec", "MPEG4")];
 const FIXED_AUDIO: &[(&str, &str)] = &[
     ("audioSelectorName", "default"),
     ("audioTypeControl", "FOLLOW_INPUT"),
@@ -153,9 +148,8 @@ fn video_description(vd: &Table<'_, '_, '_>) -> Option<(OutputCodec, Rendition)>
     let fnum = s.int_in("framerateNumerator", 1, 120_000).map(|n| n as i32);
     let fden = s.int_in("framerateDenominator", 1, 1001).map(|n| n as i32);
     let profile = s.str("profile");
-    let level = s.str("level").map(|l| {
-        l.trim_start_matches("H264_LEVEL_").trim_start_matches("H265_LEVEL_").replace('_', ".")
-    });
+    let level =
+        s.str("level").map(|l| l.trim_start_matches("H264_LEVEL_").trim_start_matches("H265_LEVEL_").replace('_', "."));
     let entropy = s.one_of("entropyEncoding", Entropy::ALL).and_then(|e| Entropy::parse(&e));
     let b_frames = s.int_in("gopNumBFrames", 0, 7).map(|n| n as i32);
     let b_reference = s.one_of("gopBReference", &["ENABLED", "DISABLED"]).map(|v| v == "ENABLED");
@@ -173,7 +167,13 @@ fn video_description(vd: &Table<'_, '_, '_>) -> Option<(OutputCodec, Rendition)>
     let bitrate = bitrate.or(max_bitrate)?;
     if let Some(b) = buf_size {
         if b != 2 * bitrate as i64 {
-            s.error("bufSize", format!("ottd always sets bufSize to twice the bitrate ({}); `{b}` cannot be mapped", 2 * bitrate as i64));
+            s.error(
+                "bufSize",
+                format!(
+                    "ottd always sets bufSize to twice the bitrate ({}); `{b}` cannot be mapped",
+                    2 * bitrate as i64
+                ),
+            );
         }
     }
     let profile = profile.unwrap_or_else(|| "MAIN".into());

@@ -184,7 +184,13 @@ impl Workflow {
     }
 }
 
-fn enum_or<T: Copy>(t: &Table<'_, '_, '_>, key: &str, all: &[&str], parse: fn(&str) -> Option<T>, default: T) -> Option<T> {
+fn enum_or<T: Copy>(
+    t: &Table<'_, '_, '_>,
+    key: &str,
+    all: &[&str],
+    parse: fn(&str) -> Option<T>,
+    default: T,
+) -> Option<T> {
     match t.has(key) {
         false => {
             t.raw(key);
@@ -196,16 +202,10 @@ fn enum_or<T: Copy>(t: &Table<'_, '_, '_>, key: &str, all: &[&str], parse: fn(&s
 
 fn media_live(t: &Table<'_, '_, '_>) -> Option<MediaLiveParams> {
     let s = |k: &str, d: &str| t.str(k).unwrap_or_else(|| d.to_string()).trim().to_string();
-    let channel_class =
-        enum_or(t, "channelClass", ChannelClass::ALL, ChannelClass::parse, ChannelClass::Standard);
+    let channel_class = enum_or(t, "channelClass", ChannelClass::ALL, ChannelClass::parse, ChannelClass::Standard);
     let input_type = enum_or(t, "inputType", InputType::ALL, InputType::parse, InputType::UrlPull);
-    let source_end_behavior = enum_or(
-        t,
-        "sourceEndBehavior",
-        SourceEndBehavior::ALL,
-        SourceEndBehavior::parse,
-        SourceEndBehavior::Loop,
-    );
+    let source_end_behavior =
+        enum_or(t, "sourceEndBehavior", SourceEndBehavior::ALL, SourceEndBehavior::parse, SourceEndBehavior::Loop);
     let codec = enum_or(t, "codec", Codec::ALL, Codec::parse, Codec::Avc);
     let p = MediaLiveParams {
         auto_start: t.bool("autoStart").unwrap_or(false),
@@ -250,7 +250,10 @@ fn check_sources(t: &Table<'_, '_, '_>, p: &MediaLiveParams) {
     match p.input_type {
         InputType::UdpPush | InputType::RtpPush | InputType::RtmpPush => {
             if p.input_cidr.is_empty() {
-                t.error("inputCidr", format!("push input {} needs inputCidr (the encoder's address range)", p.input_type));
+                t.error(
+                    "inputCidr",
+                    format!("push input {} needs inputCidr (the encoder's address range)", p.input_type),
+                );
             } else if let Err(msg) = check_cidr(&p.input_cidr) {
                 t.error("inputCidr", msg);
             }

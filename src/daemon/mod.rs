@@ -118,12 +118,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
     let notifier: Arc<dyn crate::notify::Notifier> = Arc::new(LogNotifier);
     let actuator = EngineActuator { engine: engine.clone(), metrics: metrics.clone(), notifier: notifier.clone() };
-    let sched = Scheduler::new(
-        Arc::new(actuator),
-        notifier,
-        metrics.clone(),
-        settings.daemon.max_idle_running,
-    );
+    let sched = Scheduler::new(Arc::new(actuator), notifier, metrics.clone(), settings.daemon.max_idle_running);
     let http_state = Arc::new(HttpState { metrics: metrics.clone(), ready: Default::default() });
     let listener = tokio::net::TcpListener::bind(settings.daemon.listen)
         .await
@@ -190,7 +185,10 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
                     Ok(new) => {
                         let events = merge_retained(&new, &sched.events(), &store);
                         tracing::info!(events = events.len(), "configuration reloaded");
-                        metrics.reloads.get_or_create(&ActionLabel { action: "reload".into(), outcome: "ok".into() }).inc();
+                        metrics
+                            .reloads
+                            .get_or_create(&ActionLabel { action: "reload".into(), outcome: "ok".into() })
+                            .inc();
                         store.set_meta("daemon.config_errors", "")?;
                         sched.set_events(events);
                         catalog = new;
@@ -200,7 +198,10 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
                             tracing::error!("{d}");
                         }
                         tracing::error!("configuration NOT reloaded: the last good configuration stays in force");
-                        metrics.reloads.get_or_create(&ActionLabel { action: "reload".into(), outcome: "error".into() }).inc();
+                        metrics
+                            .reloads
+                            .get_or_create(&ActionLabel { action: "reload".into(), outcome: "error".into() })
+                            .inc();
                         store.set_meta("daemon.config_errors", &diags.to_string())?;
                     }
                 }

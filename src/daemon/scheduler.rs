@@ -7,11 +7,13 @@
 //! (a tokio timer, millisecond precision) or until something else wakes it (reload, override,
 //! resync). A missed or repeated wake-up never matters: the answer depends only on `now`.
 //!
-//! Thousands of events may share a boundary (one cron for many events). Such a crowd is fired
-//! as one batch, and its decisions are worked out shortly before the boundary, while the
-//! scheduler is idle ([`Scheduler::prepare`]), so at the boundary each event only reads its
-//! state and acts. `decide` answers the same until its `next_boundary`, so a decision made for
-//! the boundary instant holds when it fires; a changed override or configuration voids it.
+//! Thousands of events may share a boundary (one cron for many events): a crowd. Its timer
+//! entry is one map entry, fired at once; its decisions are worked out shortly before the
+//! boundary, while the scheduler is idle ([`Scheduler::prepare`]); and at the boundary every
+//! event of the crowd takes its first action before any does its follow-up
+//! ([`Scheduler::start_all`]). `decide` answers the same until its `next_boundary`, so a
+//! decision made for the boundary instant holds when it fires; a changed override or
+//! configuration voids it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -22,6 +24,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use prometheus_client::metrics::counter::Counter;
 use tokio::sync::Notify;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
@@ -29,16 +32,21 @@ use tracing::Instrument;
 use super::actuator::Actuator;
 use crate::config::Resolved;
 use crate::metrics::{ActionLabel, Metrics};
-use prometheus_client::metrics::counter::Counter;
 use crate::notify::{Level, Notice, Notifier};
 use crate::schedule::phase::{decide, override_until, step_toward, Action, Decision, Desired, Override, OverrideKind};
 use crate::store::Phase;
 
-/// Per-event bookkeeping: whether a reconcile runs, whether another was asked for meanwhile,
-/// and the one timer entry that counts (older entries for the event are stale).
+/// One event's bookkeeping, shared by its timer entries and its reconcile task, so neither
+/// looks the event up by name nor takes a lock other events need.
+struct Cell {
+    id: String,
+    slot: Mutex<Slot>,
+}
+
+/// Whether a reconcile runs, whether another was asked for meanwhile, and the one timer entry
+/// that counts (older entries for the event are stale).
+#[derive(Default)]
 struct Slot {
-    /// The event id, shared by the timer entries and the reconcile task (no copy per wake-up).
-    id: Arc<str>,
     running: bool,
     dirty: bool,
     /// Invariant: `Some(t)` ⇔ the timer queue holds a live entry for the event at `t`. Firing
@@ -58,15 +66,16 @@ struct Prepared {
     decision: Decision,
 }
 
-/// The timer queue: event ids by the instant they wake up at. Thousands of events share a
-/// boundary (every occurrence of a popular cron), so one map entry holds them all and firing
-/// it is one removal, not thousands of heap operations.
-type Timers = BTreeMap<DateTime<Utc>, Vec<Arc<str>>>;
+/// The timer queue: events by the instant they wake up at. A crowd is one map entry, so
+/// firing it is one removal, not thousands of heap operations.
+type Timers = BTreeMap<DateTime<Utc>, Vec<Arc<Cell>>>;
 
-/// From this many events on one boundary, their decisions are prepared ahead.
+/// From this many events on one boundary, they are handled as a crowd.
 const CROWD: usize = 64;
-/// How long before a crowded boundary its decisions are prepared (after the previous crowd,
-/// usually, and never earlier than needed: an override set meanwhile voids the work).
+/// How many reconciles of a crowd act before their follow-ups run.
+const SLICE: usize = 1024;
+/// How long before a crowded boundary its decisions are prepared: after the previous crowd,
+/// usually, and not much earlier than needed (an override set meanwhile voids the work).
 const PREPARE_AHEAD: Duration = Duration::from_millis(500);
 
 /// The events in force and a generation number that changes with them.
@@ -78,7 +87,7 @@ struct Snapshot {
 
 /// A reconcile to start: the event, the boundary that woke it, its prepared decision.
 struct Start {
-    id: Arc<str>,
+    cell: Arc<Cell>,
     boundary: Option<DateTime<Utc>>,
     prepared: Option<Box<Prepared>>,
 }
@@ -89,7 +98,8 @@ pub struct Scheduler<A: Actuator> {
     metrics: Arc<Metrics>,
     /// The events in force (last good configuration plus retained live events).
     events: Mutex<Snapshot>,
-    slots: Mutex<HashMap<Arc<str>, Slot>>,
+    /// Every event ever reconciled, by id (the timer queue and tasks hold the cells).
+    cells: Mutex<HashMap<String, Arc<Cell>>>,
     timers: Mutex<Timers>,
     wake: Notify,
     tracker: TaskTracker,
@@ -119,14 +129,29 @@ fn action_name(action: Action) -> (&'static str, usize) {
     }
 }
 
+/// Mark the event running, or ask its running reconcile for another pass.
+fn claim(slot: &mut Slot) -> bool {
+    if slot.running {
+        slot.dirty = true;
+        return false;
+    }
+    slot.running = true;
+    true
+}
+
 impl<A: Actuator> Scheduler<A> {
-    pub fn new(actuator: Arc<A>, notifier: Arc<dyn Notifier>, metrics: Arc<Metrics>, max_idle_running: Duration) -> Arc<Self> {
+    pub fn new(
+        actuator: Arc<A>,
+        notifier: Arc<dyn Notifier>,
+        metrics: Arc<Metrics>,
+        max_idle_running: Duration,
+    ) -> Arc<Self> {
         Arc::new(Scheduler {
             actuator,
             notifier,
             metrics,
             events: Mutex::new(Snapshot::default()),
-            slots: Mutex::new(HashMap::new()),
+            cells: Mutex::new(HashMap::new()),
             timers: Mutex::new(BTreeMap::new()),
             wake: Notify::new(),
             tracker: TaskTracker::new(),
@@ -148,12 +173,12 @@ impl<A: Actuator> Scheduler<A> {
             current.generation += 1;
             current.map = map.clone();
         }
-        self.reconcile_many(map.keys().map(|id| (id.as_str(), None)));
+        self.reconcile_many(map.keys().map(String::as_str));
     }
 
     pub fn reconcile_all(self: &Arc<Self>) {
         let events = self.events();
-        self.reconcile_many(events.keys().map(|id| (id.as_str(), None)));
+        self.reconcile_many(events.keys().map(String::as_str));
     }
 
     /// The earliest timer entry, if any.
@@ -193,37 +218,60 @@ impl<A: Actuator> Scheduler<A> {
                 due.push(entry.remove_entry());
             }
         }
-        if due.is_empty() {
-            return;
-        }
-        let mut start = Vec::with_capacity(due.iter().map(|(_, ids)| ids.len()).sum());
-        {
-            let mut slots = lock(&self.slots);
-            for (t, ids) in due {
-                for id in ids {
-                    let Some(slot) = slots.get_mut(&*id) else { continue };
+        let mut start = Vec::with_capacity(due.iter().map(|(_, cells)| cells.len()).sum());
+        for (t, cells) in due {
+            for cell in cells {
+                let prepared = {
+                    let mut slot = lock(&cell.slot);
                     if slot.next_at != Some(t) {
                         continue; // stale: the event was rescheduled since
                     }
                     slot.next_at = None;
                     let prepared = slot.prepared.take().filter(|p| p.at == t);
-                    if let Some(id) = Self::claim(slot) {
-                        start.push(Start { id, boundary: Some(t), prepared });
+                    if !claim(&mut slot) {
+                        continue;
                     }
-                }
+                    prepared
+                };
+                start.push(Start { cell, boundary: Some(t), prepared });
             }
         }
-        let dbg_p = start.iter().filter(|s| s.prepared.is_some()).count();
-        if start.len() > 100 { eprintln!("DBG fire {} n={} prepared={dbg_p} t={:?}", now.format("%S%.3f"), start.len(), (Utc::now() - now).to_std().unwrap_or_default()); }
-        self.spawn_all(start);
+        self.start_all(start);
+    }
+
+    /// Reconcile one event now, or mark it for another pass if one is running.
+    /// `boundary`: the instant this wake-up was scheduled for (to measure lateness).
+    pub fn reconcile(self: &Arc<Self>, id: &str, boundary: Option<DateTime<Utc>>) {
+        let cell = self.cell(id);
+        if claim(&mut lock(&cell.slot)) {
+            self.start_all(vec![Start { cell, boundary, prepared: None }]);
+        }
+    }
+
+    fn reconcile_many<'i>(self: &Arc<Self>, ids: impl Iterator<Item = &'i str>) {
+        let start = ids
+            .map(|id| self.cell(id))
+            .filter(|cell| claim(&mut lock(&cell.slot)))
+            .map(|cell| Start { cell, boundary: None, prepared: None })
+            .collect();
+        self.start_all(start);
+    }
+
+    fn cell(&self, id: &str) -> Arc<Cell> {
+        let mut cells = lock(&self.cells);
+        if let Some(cell) = cells.get(id) {
+            return cell.clone();
+        }
+        let cell = Arc::new(Cell { id: id.to_string(), slot: Mutex::default() });
+        cells.insert(id.to_string(), cell.clone());
+        cell
     }
 
     /// File the event's next wake-up (`None`: none), unless that very entry is already filed.
     /// `ok`: the last pass succeeded, so the failure count restarts.
-    fn schedule_at(self: &Arc<Self>, id: &str, at: Option<DateTime<Utc>>, ok: bool) {
-        let key = {
-            let mut slots = lock(&self.slots);
-            let slot = Self::slot(&mut slots, id);
+    fn schedule_at(self: &Arc<Self>, cell: &Arc<Cell>, at: Option<DateTime<Utc>>, ok: bool) {
+        {
+            let mut slot = lock(&cell.slot);
             if ok {
                 slot.failures = 0;
             }
@@ -232,17 +280,13 @@ impl<A: Actuator> Scheduler<A> {
             }
             slot.next_at = at;
             slot.prepared = None;
-            match at {
-                Some(_) => slot.id.clone(),
-                None => return,
-            }
-        };
+        }
         let Some(at) = at else { return };
         let mut timers = lock(&self.timers);
         let earlier = timers.first_key_value().is_none_or(|(e, _)| at < *e);
-        let ids = timers.entry(at).or_default();
-        ids.push(key);
-        let crowded = ids.len() == CROWD;
+        let cells = timers.entry(at).or_default();
+        cells.push(cell.clone());
+        let crowded = cells.len() == CROWD;
         drop(timers);
         if earlier {
             self.wake.notify_one();
@@ -252,8 +296,8 @@ impl<A: Actuator> Scheduler<A> {
         }
     }
 
-    /// Work out the decisions of the events due at the crowded boundary `at` shortly before
-    /// it, in a task of its own (untracked: it acts on nothing, so shutdown need not wait).
+    /// Work out the decisions of the crowd due at `at`, shortly before it, in a task of its
+    /// own (untracked: it acts on nothing, so shutdown need not wait for it).
     fn prepare(self: &Arc<Self>, at: DateTime<Utc>) {
         let now = Utc::now();
         let ahead = chrono::Duration::from_std(PREPARE_AHEAD).unwrap_or_default();
@@ -267,76 +311,38 @@ impl<A: Actuator> Scheduler<A> {
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
             let Some(this) = this.upgrade() else { return };
-            let ids = lock(&this.timers).get(&at).cloned().unwrap_or_default();
+            let cells = lock(&this.timers).get(&at).cloned().unwrap_or_default();
             let snapshot = lock(&this.events).clone();
-            let mut out = Vec::with_capacity(ids.len());
-            for (n, id) in ids.into_iter().enumerate() {
+            for (n, cell) in cells.into_iter().enumerate() {
                 if n % 256 == 255 {
                     tokio::task::yield_now().await;
                 }
-                let Some(event) = snapshot.map.get(&*id) else { continue };
-                let Ok(ov) = this.actuator.override_of(&id) else { continue };
+                let Some(event) = snapshot.map.get(&cell.id) else { continue };
+                let Ok(ov) = this.actuator.override_of(&cell.id) else { continue };
                 let decision = decide(event.spec.timing.as_ref(), event.spec.enabled, at, ov.as_ref());
-                out.push((id, Box::new(Prepared { at, generation: snapshot.generation, ov, decision })));
-            }
-            let mut slots = lock(&this.slots);
-            for (id, p) in out {
-                if let Some(slot) = slots.get_mut(&*id).filter(|s| s.next_at == Some(at)) {
-                    slot.prepared = Some(p);
+                let mut slot = lock(&cell.slot);
+                if slot.next_at == Some(at) {
+                    slot.prepared = Some(Box::new(Prepared { at, generation: snapshot.generation, ov, decision }));
                 }
             }
         });
     }
 
-    fn slot<'m>(slots: &'m mut HashMap<Arc<str>, Slot>, id: &str) -> &'m mut Slot {
-        if !slots.contains_key(id) {
-            let id: Arc<str> = Arc::from(id);
-            slots.insert(id.clone(), Slot { id, running: false, dirty: false, next_at: None, failures: 0, prepared: None });
-        }
-        // Inserted just above when missing.
-        slots.get_mut(id).expect("slot present")
-    }
-
-    /// Mark the slot running and return its id, or ask the running reconcile for another pass.
-    fn claim(slot: &mut Slot) -> Option<Arc<str>> {
-        if slot.running {
-            slot.dirty = true;
-            return None;
-        }
-        slot.running = true;
-        Some(slot.id.clone())
-    }
-
-    /// Reconcile one event now, or mark it for another pass if one is running.
-    /// `boundary`: the instant this wake-up was scheduled for (to measure lateness).
-    pub fn reconcile(self: &Arc<Self>, id: &str, boundary: Option<DateTime<Utc>>) {
-        self.reconcile_many(std::iter::once((id, boundary)));
-    }
-
-    fn reconcile_many<'i>(self: &Arc<Self>, ids: impl Iterator<Item = (&'i str, Option<DateTime<Utc>>)>) {
-        let start: Vec<_> = {
-            let mut slots = lock(&self.slots);
-            ids.filter_map(|(id, boundary)| {
-                Self::claim(Self::slot(&mut slots, id)).map(|id| Start { id, boundary, prepared: None })
-            })
-            .collect()
-        };
-        self.spawn_all(start);
-    }
-
-    /// Start reconciles. A crowd (a batch from one boundary, a reload) is started from one task,
-    /// which runs each reconcile until it first waits and only then gives it a task of its own:
-    /// most reconciles of a crowd wait on nothing but the engine, and spawning thousands of
-    /// tasks that finish at once costs more than their work, in the runtime's shared queues.
-    fn spawn_all(self: &Arc<Self>, start: Vec<Start>) {
-        if start.len() <= 16 {
+    /// Start reconciles, each in a task of its own; a crowd from one task per worker thread,
+    /// which runs every reconcile up to its first action, then every follow-up, and gives a
+    /// task of its own only to those still waiting (on the engine): thousands of tasks that
+    /// finish at once cost more than their work, mostly in the runtime's shared queues.
+    fn start_all(self: &Arc<Self>, start: Vec<Start>) {
+        if start.len() < CROWD {
             for s in start {
                 self.tracker.spawn(self.clone().run(s, false));
             }
             return;
         }
-        // One starter per worker thread, so a crowd uses every core.
-        let workers = tokio::runtime::Handle::current().metrics().num_workers().max(1);
+        let workers = std::env::var("DBG_CHUNKS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| tokio::runtime::Handle::current().metrics().num_workers().max(1));
         let chunk = start.len().div_ceil(workers).max(CROWD);
         let mut start = start;
         while !start.is_empty() {
@@ -348,21 +354,24 @@ impl<A: Actuator> Scheduler<A> {
                 let mut cx = Context::from_waker(&waker);
                 // A reconcile that panics is reported by the panic hook and ends, as a task would.
                 let mut poll = |task: &mut Pin<Box<dyn Future<Output = ()> + Send>>| {
-                    std::panic::catch_unwind(AssertUnwindSafe(|| task.as_mut().poll(&mut cx))).unwrap_or(Poll::Ready(()))
+                    std::panic::catch_unwind(AssertUnwindSafe(|| task.as_mut().poll(&mut cx)))
+                        .unwrap_or(Poll::Ready(()))
                 };
-                // Every event of the crowd acts first (each reconcile pauses once after its
-                // first actions), then each one's follow-up runs.
-                let mut waiting = Vec::new();
-                for s in batch {
-                    let mut task: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(this.clone().run(s, true));
-                    if poll(&mut task).is_pending() {
-                        waiting.push(task);
+                // A slice at a time, so a reload of thousands of events holds few futures at once.
+                let mut batch = batch.into_iter().peekable();
+                let mut waiting = Vec::with_capacity(SLICE);
+                while batch.peek().is_some() {
+                    for s in batch.by_ref().take(SLICE) {
+                        let mut task: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(this.clone().run(s, true));
+                        if poll(&mut task).is_pending() {
+                            waiting.push(task);
+                        }
                     }
-                }
-                for mut task in waiting {
-                    if poll(&mut task).is_pending() {
-                        // Its first poll in the task registers the task's own waker.
-                        this.tracker.spawn(task);
+                    for mut task in waiting.drain(..) {
+                        if poll(&mut task).is_pending() {
+                            // Its first poll in the task registers the task's own waker.
+                            this.tracker.spawn(task);
+                        }
                     }
                 }
             });
@@ -370,16 +379,15 @@ impl<A: Actuator> Scheduler<A> {
     }
 
     /// One event's reconciles, serialized: again while another pass was asked for meanwhile.
-    /// `crowd`: pause once after the first actions (see [`Scheduler::spawn_all`]).
+    /// `crowd`: pause once after the first actions (see [`Scheduler::start_all`]).
     fn run(self: Arc<Self>, start: Start, crowd: bool) -> impl Future<Output = ()> + Send + 'static {
-        let span = tracing::info_span!("reconcile", event = %start.id);
+        let span = tracing::info_span!("reconcile", event = %start.cell.id);
         async move {
-            let Start { id, mut boundary, mut prepared } = start;
+            let Start { cell, mut boundary, mut prepared } = start;
             let mut pause = crowd;
             loop {
-                self.reconcile_once(&id, boundary.take(), prepared.take(), std::mem::take(&mut pause)).await;
-                let mut slots = lock(&self.slots);
-                let Some(slot) = slots.get_mut(&*id) else { break };
+                self.reconcile_once(&cell, boundary.take(), prepared.take(), std::mem::take(&mut pause)).await;
+                let mut slot = lock(&cell.slot);
                 if slot.dirty {
                     slot.dirty = false;
                     continue;
@@ -391,17 +399,23 @@ impl<A: Actuator> Scheduler<A> {
         .instrument(span)
     }
 
-    async fn reconcile_once(self: &Arc<Self>, id: &str, boundary: Option<DateTime<Utc>>, prepared: Option<Box<Prepared>>, mut pause: bool) {
+    async fn reconcile_once(
+        self: &Arc<Self>,
+        cell: &Arc<Cell>,
+        boundary: Option<DateTime<Utc>>,
+        prepared: Option<Box<Prepared>>,
+        mut pause: bool,
+    ) {
+        let id = cell.id.as_str();
         // The snapshot keeps the definition alive through the awaits; no copy of the event.
         let snapshot = lock(&self.events).clone();
         let Some(event) = snapshot.map.get(id) else {
-            self.schedule_at(id, None, false);
+            self.schedule_at(cell, None, false);
             return;
         };
         let timing = event.spec.timing.as_ref();
         // The last decision, when it was made and on which override: `decide` promises the
-        // same answer until its `next_boundary`, so a later pass reuses it (the cron search
-        // behind it is most of a reconcile's work when thousands of events share a boundary).
+        // same answer until its `next_boundary`, so a later pass reuses it.
         let mut last = prepared.filter(|p| p.generation == snapshot.generation).map(|p| (p.at, p.ov, p.decision));
         // Each pass re-reads state and decides again; a few passes cover deploy+start or
         // finishing an interrupted teardown before a redeploy.
@@ -409,7 +423,7 @@ impl<A: Actuator> Scheduler<A> {
             let now = Utc::now();
             let ov = match self.actuator.override_of(id) {
                 Ok(o) => o,
-                Err(e) => return self.failed(event, "read overrides", &e),
+                Err(e) => return self.failed(cell, event, "read overrides", &e),
             };
             let decision = match last.take() {
                 Some((at, last_ov, d)) if at <= now && last_ov == ov && d.next_boundary.is_none_or(|b| now < b) => d,
@@ -417,7 +431,7 @@ impl<A: Actuator> Scheduler<A> {
             };
             let actual = match self.actuator.actual(id) {
                 Ok(a) => a,
-                Err(e) => return self.failed(event, "read state", &e),
+                Err(e) => return self.failed(cell, event, "read state", &e),
             };
             let mut next = decision.next_boundary;
             let mut desired = decision.desired;
@@ -432,11 +446,19 @@ impl<A: Actuator> Scheduler<A> {
                 };
                 let held = ov.as_ref().is_some_and(|o| o.kind == OverrideKind::Hold && o.in_force(now));
                 if scheduled != Some(Desired::Running) && !held {
-                    let outside_from = decision.window.map(|w| w.stop_at).filter(|s| *s <= now).map_or(since, |s| s.max(since));
+                    let outside_from =
+                        decision.window.map(|w| w.stop_at).filter(|s| *s <= now).map_or(since, |s| s.max(since));
                     let limit = chrono::Duration::from_std(self.max_idle_running).unwrap_or(chrono::Duration::MAX);
                     let deadline = outside_from + limit;
                     if now >= deadline {
-                        self.notice(event, Level::Warning, format!("channel RUNNING outside its schedule for over {}; stopping it (cost guard)", humantime::format_duration(self.max_idle_running)));
+                        self.notice(
+                            event,
+                            Level::Warning,
+                            format!(
+                                "channel RUNNING outside its schedule for over {}; stopping it (cost guard)",
+                                humantime::format_duration(self.max_idle_running)
+                            ),
+                        );
                         let _ = self.actuator.set_override(id, OverrideKind::Stop, override_until(Some(t), now));
                         desired = Some(Desired::Stopped);
                     } else {
@@ -446,7 +468,11 @@ impl<A: Actuator> Scheduler<A> {
                 if let Some(max) = t.max_runtime {
                     let deadline = since + chrono::Duration::from_std(max).unwrap_or(chrono::Duration::MAX);
                     if now >= deadline {
-                        self.notice(event, Level::Warning, format!("channel reached max_runtime {}; stopping it", humantime::format_duration(max)));
+                        self.notice(
+                            event,
+                            Level::Warning,
+                            format!("channel reached max_runtime {}; stopping it", humantime::format_duration(max)),
+                        );
                         let _ = self.actuator.set_override(id, OverrideKind::Stop, override_until(Some(t), now));
                         desired = Some(Desired::Stopped);
                     } else {
@@ -455,12 +481,12 @@ impl<A: Actuator> Scheduler<A> {
                 }
             }
             let Some(desired) = desired else {
-                self.schedule_at(id, next, false);
+                self.schedule_at(cell, next, false);
                 return;
             };
             let actions = step_toward(actual.phase, desired);
             if actions.is_empty() {
-                self.schedule_at(id, next, true);
+                self.schedule_at(cell, next, true);
                 return;
             }
             for action in actions {
@@ -479,7 +505,7 @@ impl<A: Actuator> Scheduler<A> {
                     })
                     .inc();
                 if let Err(e) = outcome {
-                    return self.failed(event, name, &e);
+                    return self.failed(cell, event, name, &e);
                 }
             }
             last = Some((now, ov, decision));
@@ -488,20 +514,22 @@ impl<A: Actuator> Scheduler<A> {
             }
         }
         // Still not there after several passes: look again soon.
-        self.schedule_at(id, Some(Utc::now() + chrono::Duration::seconds(1)), false);
+        self.schedule_at(cell, Some(Utc::now() + chrono::Duration::seconds(1)), false);
     }
 
-    fn failed(self: &Arc<Self>, event: &Resolved, what: &str, error: &str) {
-        let id = &event.spec.id;
+    fn failed(self: &Arc<Self>, cell: &Arc<Cell>, event: &Resolved, what: &str, error: &str) {
         let failures = {
-            let mut slots = lock(&self.slots);
-            let s = Self::slot(&mut slots, id);
-            s.failures += 1;
-            s.failures
+            let mut slot = lock(&cell.slot);
+            slot.failures += 1;
+            slot.failures
         };
         let retry = backoff(failures - 1);
-        self.notice(event, Level::Error, format!("{what} failed (attempt {failures}, retrying in {}s): {error}", retry.num_seconds()));
-        self.schedule_at(id, Some(Utc::now() + retry), false);
+        self.notice(
+            event,
+            Level::Error,
+            format!("{what} failed (attempt {failures}, retrying in {}s): {error}", retry.num_seconds()),
+        );
+        self.schedule_at(cell, Some(Utc::now() + retry), false);
     }
 
     fn notice(&self, event: &Resolved, level: Level, text: String) {
@@ -520,7 +548,7 @@ impl<A: Actuator> Scheduler<A> {
     }
 }
 
-/// Pending once (waking its task at once), then ready.
+/// Pending once (waking its task at once), then ready: lets the rest of a crowd act first.
 struct PauseOnce(bool);
 
 impl Future for PauseOnce {

@@ -12,7 +12,8 @@ use crate::store::{Phase, Status};
 impl Engine {
     /// The channel id of a deployed event.
     pub fn channel_id(&self, event: &str) -> Result<String> {
-        let deployed = self.store.deployment(event)?.filter(|d| !matches!(d.phase, Phase::TornDown | Phase::TearingDown));
+        let deployed =
+            self.store.deployment(event)?.filter(|d| !matches!(d.phase, Phase::TornDown | Phase::TearingDown));
         if deployed.is_none() {
             return Err(EngineError::NotDeployed(event.to_string()));
         }

@@ -172,7 +172,14 @@ impl Engine {
         e
     }
 
-    async fn created(&self, plan: &Plan, res: &Resource, mut made: Made, outcome: Outcome, started: Instant) -> Result<()> {
+    async fn created(
+        &self,
+        plan: &Plan,
+        res: &Resource,
+        mut made: Made,
+        outcome: Outcome,
+        started: Instant,
+    ) -> Result<()> {
         let event = &plan.event;
         self.store.record(
             event,
@@ -195,7 +202,8 @@ impl Engine {
 
     pub(crate) async fn wait_channel(&self, event: &str, id: &str, want: &'static str) -> Result<String> {
         let what = format!("MediaLive channel {id}");
-        let timeout = if want == "RUNNING" { self.settings.engine.start_timeout } else { self.settings.engine.stop_timeout };
+        let timeout =
+            if want == "RUNNING" { self.settings.engine.start_timeout } else { self.settings.engine.stop_timeout };
         self.wait_until(
             event,
             &what,
@@ -209,7 +217,9 @@ impl Engine {
             },
             |state| match state {
                 s if s == want => WaitVerdict::Done,
-                "CREATE_FAILED" => WaitVerdict::Fail("MediaLive could not create the channel; check its settings and role"),
+                "CREATE_FAILED" => {
+                    WaitVerdict::Fail("MediaLive could not create the channel; check its settings and role")
+                }
                 "DELETED" | "DELETING" => WaitVerdict::Fail("the channel was deleted outside ottd"),
                 "UPDATE_FAILED" => WaitVerdict::Fail("a channel update failed"),
                 _ => WaitVerdict::Wait,
@@ -266,7 +276,12 @@ impl Engine {
                     tags,
                 )
                 .await?;
-                Ok(Made { id: Some(res.name.clone()), arn: Some(ep.arn), detail: ep.url.clone(), attrs: json!({"url": ep.url}) })
+                Ok(Made {
+                    id: Some(res.name.clone()),
+                    arn: Some(ep.arn),
+                    detail: ep.url.clone(),
+                    attrs: json!({"url": ep.url}),
+                })
             }
             Kind::LogBucket => {
                 s3::create_log_bucket(&aws.s3, &res.name, &aws.region, tags).await?;
@@ -352,9 +367,9 @@ impl Engine {
         let aws = &self.aws;
         let nonce = &plan.names.nonce;
         Ok(match res.kind {
-            Kind::Secret => secrets::describe(&aws.secrets, &res.name)
-                .await?
-                .map(|f| Made::new(res.name.clone(), Some(f.arn), "")),
+            Kind::Secret => {
+                secrets::describe(&aws.secrets, &res.name).await?.map(|f| Made::new(res.name.clone(), Some(f.arn), ""))
+            }
             Kind::PackageChannel => mediapackage::describe_channel(&aws.mediapackage, &res.name)
                 .await?
                 .map(|f| Made::new(res.name.clone(), Some(f.arn), "")),
@@ -396,12 +411,7 @@ impl Engine {
 fn input_made(plan: &Plan, mut input: medialive::Input) -> Made {
     input.destinations.truncate(plan.workflow.media_live.channel_class.pipelines());
     let detail = input.destinations.join(" ");
-    Made {
-        id: Some(input.id),
-        arn: Some(input.arn),
-        detail,
-        attrs: json!({"destinations": input.destinations}),
-    }
+    Made { id: Some(input.id), arn: Some(input.arn), detail, attrs: json!({"destinations": input.destinations}) }
 }
 
 pub fn distribution_comment(plan: &Plan) -> String {

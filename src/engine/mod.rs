@@ -162,7 +162,14 @@ impl Engine {
         self
     }
 
-    pub(crate) fn report(&self, event: &str, step: &str, outcome: Outcome, detail: impl Into<String>, started: Instant) {
+    pub(crate) fn report(
+        &self,
+        event: &str,
+        step: &str,
+        outcome: Outcome,
+        detail: impl Into<String>,
+        started: Instant,
+    ) {
         self.progress.step(&StepLine {
             event: event.to_string(),
             step: step.to_string(),
@@ -233,9 +240,7 @@ impl Engine {
             }
             match done(&state) {
                 WaitVerdict::Done => return Ok(state),
-                WaitVerdict::Fail(hint) => {
-                    return Err(EngineError::BadState { what: what.to_string(), state, hint })
-                }
+                WaitVerdict::Fail(hint) => return Err(EngineError::BadState { what: what.to_string(), state, hint }),
                 WaitVerdict::Wait => {}
             }
             if started.elapsed() >= timeout {

@@ -161,7 +161,12 @@ impl Engine {
             .filter(|r| r.status == Status::Created)
             .filter_map(|r| Some((packaging_of(&r.key)?, r.attr("url")?.to_string())))
             .collect();
-        Ok(Links { event: event.to_string(), playback: playback_links(&domain, &endpoints), domain, ingest: ingest_of(&rows) })
+        Ok(Links {
+            event: event.to_string(),
+            playback: playback_links(&domain, &endpoints),
+            domain,
+            ingest: ingest_of(&rows),
+        })
     }
 }
 

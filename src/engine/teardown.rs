@@ -51,11 +51,7 @@ pub fn teardown_steps(rows: &[ResourceRow]) -> Vec<Step> {
     live.iter()
         .map(|r| Step {
             key: r.key.clone(),
-            deps: live
-                .iter()
-                .filter(|o| teardown_deps(r.kind).contains(&o.kind))
-                .map(|o| o.key.clone())
-                .collect(),
+            deps: live.iter().filter(|o| teardown_deps(r.kind).contains(&o.kind)).map(|o| o.key.clone()).collect(),
         })
         .collect()
 }
@@ -157,7 +153,13 @@ impl Engine {
             if !e.is_pending() {
                 return Err(self.failed_step(event, &step, e, started));
             }
-            self.report(event, &step, Outcome::Waiting, "CloudFront is disabling it; run teardown again to finish", started);
+            self.report(
+                event,
+                &step,
+                Outcome::Waiting,
+                "CloudFront is disabling it; run teardown again to finish",
+                started,
+            );
             return Err(e);
         }
         self.fault(FaultPoint::AfterDelete(&row.key))?;
@@ -176,9 +178,9 @@ impl Engine {
         let aws = &self.aws;
         Ok(match row.kind {
             Kind::Secret => secrets::describe(&aws.secrets, &row.name).await?.map(|_| row.name.clone()),
-            Kind::PackageChannel => mediapackage::describe_channel(&aws.mediapackage, &row.name)
-                .await?
-                .map(|_| row.name.clone()),
+            Kind::PackageChannel => {
+                mediapackage::describe_channel(&aws.mediapackage, &row.name).await?.map(|_| row.name.clone())
+            }
             Kind::Endpoint => mediapackage::describe_endpoint(&aws.mediapackage, plan::Packaging::Hls, &row.name)
                 .await?
                 .map(|_| row.name.clone()),
@@ -244,10 +246,7 @@ impl Engine {
                 medialive::delete_input(&aws.medialive, id).await?;
                 // The security group stays IN_USE until the input is really gone.
                 self.wait_gone(event, &format!("MediaLive input {id}"), || async {
-                    Ok(medialive::describe_input(&aws.medialive, id)
-                        .await?
-                        .map(|i| i.state)
-                        .filter(|s| s != "DELETED"))
+                    Ok(medialive::describe_input(&aws.medialive, id).await?.map(|i| i.state).filter(|s| s != "DELETED"))
                 })
                 .await
             }

@@ -22,7 +22,8 @@ const MAX_WINDOWS: usize = 64;
 fn physical_inputs(e: &Resolved) -> Vec<String> {
     let ml = &e.workflow.media_live;
     let n = ml.channel_class.pipelines();
-    let pair = |a: &str, b: &str| [a.to_string(), b.to_string()].into_iter().take(n).filter(|s| !s.is_empty()).collect();
+    let pair =
+        |a: &str, b: &str| [a.to_string(), b.to_string()].into_iter().take(n).filter(|s| !s.is_empty()).collect();
     match ml.input_type {
         InputType::InputDevice => pair(&ml.pri_link, &ml.sec_link),
         InputType::MediaConnect => pair(&ml.pri_flow, &ml.sec_flow),
@@ -54,9 +55,8 @@ pub fn check(events: &[Resolved], now: DateTime<Utc>) -> Vec<Diag> {
             let Some(shared) = a.iter().find(|x| b.contains(x)) else { continue };
             let (ea, eb) = (&events[*i], &events[*j]);
             let (sa, sb) = (spans(ea, now), spans(eb, now));
-            let overlap = sa
-                .iter()
-                .find_map(|(s1, e1)| sb.iter().find(|(s2, e2)| s1 < e2 && s2 < e1).map(|(s2, _)| *s1.max(s2)));
+            let overlap =
+                sa.iter().find_map(|(s1, e1)| sb.iter().find(|(s2, e2)| s1 < e2 && s2 < e1).map(|(s2, _)| *s1.max(s2)));
             if let Some(at) = overlap {
                 out.push(Diag {
                     file: Arc::new(ea.spec.file.clone()),

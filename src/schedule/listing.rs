@@ -35,7 +35,9 @@ pub fn entries(c: &Catalog, now: DateTime<Utc>, limit: usize) -> Vec<Entry> {
                 .into_iter()
                 .map(|(at, d)| Change {
                     utc: at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
-                    local: t.map(|t| at.with_timezone(&t.tz).format("%Y-%m-%d %H:%M:%S %Z").to_string()).unwrap_or_default(),
+                    local: t
+                        .map(|t| at.with_timezone(&t.tz).format("%Y-%m-%d %H:%M:%S %Z").to_string())
+                        .unwrap_or_default(),
                     phase: d.as_str(),
                 })
                 .collect();

@@ -9,5 +9,7 @@ pub mod phase;
 pub mod timing;
 
 pub use file::EventSpec;
-pub use phase::{decide, next_boundaries, override_until, step_toward, Action, Decision, Desired, Override, OverrideKind};
+pub use phase::{
+    decide, next_boundaries, override_until, step_toward, Action, Decision, Desired, Override, OverrideKind,
+};
 pub use timing::{Timing, When, Window};

@@ -191,27 +191,13 @@ fn scheduled(t: &Timing, now: DateTime<Utc>) -> Scheduled {
         prev.map(|w| w.teardown_at),
     ];
     let next_boundary = candidates.into_iter().flatten().filter(|b| *b > now).min();
-    Scheduled {
-        desired,
-        window,
-        covering,
-        next_boundary,
-    }
+    Scheduled { desired, window, covering, next_boundary }
 }
 
 /// The desired state of an event at `now`; see the module documentation for the rules.
-pub fn decide(
-    timing: Option<&Timing>,
-    enabled: bool,
-    now: DateTime<Utc>,
-    ov: Option<&Override>,
-) -> Decision {
+pub fn decide(timing: Option<&Timing>, enabled: bool, now: DateTime<Utc>, ov: Option<&Override>) -> Decision {
     let Some(t) = timing else {
-        return Decision {
-            desired: None,
-            window: None,
-            next_boundary: None,
-        };
+        return Decision { desired: None, window: None, next_boundary: None };
     };
     let s = scheduled(t, now);
     let mut desired = Some(s.desired);
@@ -229,20 +215,14 @@ pub fn decide(
             (OverrideKind::Start, _) => Some(Desired::Running),
             (OverrideKind::Teardown, _) => Some(Desired::TornDown),
             (OverrideKind::Stop, Some(Desired::Running)) => Some(Desired::Stopped),
-            (OverrideKind::Deploy, Some(Desired::Absent | Desired::TornDown)) => {
-                Some(Desired::Deployed)
-            }
+            (OverrideKind::Deploy, Some(Desired::Absent | Desired::TornDown)) => Some(Desired::Deployed),
             (OverrideKind::Stop | OverrideKind::Deploy, d) => d,
         };
         if let Some(u) = o.until {
             next_boundary = Some(next_boundary.map_or(u, |b| b.min(u)));
         }
     }
-    Decision {
-        desired,
-        window: s.window,
-        next_boundary,
-    }
+    Decision { desired, window: s.window, next_boundary }
 }
 
 /// The usual `until` of an override set at `now`: the `teardown_at` of the window covering
@@ -262,11 +242,7 @@ pub fn override_until(timing: Option<&Timing>, now: DateTime<Utc>) -> Option<Dat
 /// The next `limit` changes of the schedule's desired state after `now` (enabled, no
 /// override), for `ottd schedule`. Instants where the answer stays the same (back-to-back
 /// occurrences) are skipped; an event that never changes again lists nothing.
-pub fn next_boundaries(
-    timing: Option<&Timing>,
-    now: DateTime<Utc>,
-    limit: usize,
-) -> Vec<(DateTime<Utc>, Desired)> {
+pub fn next_boundaries(timing: Option<&Timing>, now: DateTime<Utc>, limit: usize) -> Vec<(DateTime<Utc>, Desired)> {
     let mut out = Vec::new();
     let Some(t) = timing else { return out };
     let mut current = scheduled(t, now);

@@ -55,9 +55,7 @@ pub struct Window {
 
 pub fn parse_cron(expr: &str) -> Result<Cron, String> {
     if expr.split_whitespace().count() != 6 && !expr.trim_start().starts_with('@') {
-        return Err(format!(
-            "`{expr}` needs 6 fields: seconds minutes hours day-of-month month day-of-week"
-        ));
+        return Err(format!("`{expr}` needs 6 fields: seconds minutes hours day-of-month month day-of-week"));
     }
     let cron = CronParser::builder()
         .seconds(Seconds::Required)

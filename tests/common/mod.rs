@@ -52,7 +52,9 @@ impl Emulator {
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_for_child))
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {} {}: {e} (install the emulator: see README)", py.display(), script.display()));
+            .unwrap_or_else(|e| {
+                panic!("cannot run {} {}: {e} (install the emulator: see README)", py.display(), script.display())
+            });
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -160,11 +162,7 @@ impl Setup {
 
     /// Run `ottd ARGS` against this emulator and configuration; panics on failure.
     pub fn ottd(&self, args: &[&str]) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_ottd"))
-            .args(args)
-            .envs(self.env())
-            .output()
-            .expect("run ottd");
+        let out = Command::new(env!("CARGO_BIN_EXE_ottd")).args(args).envs(self.env()).output().expect("run ottd");
         let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         assert!(out.status.success(), "ottd {args:?} failed:\n{text}");
         text

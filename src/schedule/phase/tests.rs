@@ -13,14 +13,11 @@ const PARIS: Tz = chrono_tz::Europe::Paris;
 const NEW_YORK: Tz = chrono_tz::America::New_York;
 
 fn at(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s)
-        .expect("test instant")
-        .with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(s).expect("test instant").with_timezone(&Utc)
 }
 
 fn local(tz: Tz, s: &str) -> DateTime<Utc> {
-    let naive =
-        NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S").expect("test wall-clock time");
+    let naive = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S").expect("test wall-clock time");
     resolve_local(naive, tz).expect("exists in the zone")
 }
 
@@ -49,26 +46,13 @@ fn once(start: DateTime<Utc>, end: DateTime<Utc>, leads: [u64; 4]) -> Timing {
 
 fn cron(expr: &str, tz: Tz, duration: u64, leads: [u64; 4], keep: bool) -> Timing {
     let c = parse_cron(expr).expect("test cron");
-    timing(
-        When::Recurring {
-            cron: Box::new(c),
-            expr: expr.into(),
-            duration: secs(duration),
-        },
-        tz,
-        leads,
-        keep,
-    )
+    timing(When::Recurring { cron: Box::new(c), expr: expr.into(), duration: secs(duration) }, tz, leads, keep)
 }
 
 /// A one-off show 20:00-22:00 UTC: deploy 30 min ahead, start 10 min ahead, stop 5 min after,
 /// tear down 5 min after that.
 fn show() -> Timing {
-    once(
-        at("2026-12-18T20:00:00Z"),
-        at("2026-12-18T22:00:00Z"),
-        [1800, 600, 300, 300],
-    )
+    once(at("2026-12-18T20:00:00Z"), at("2026-12-18T22:00:00Z"), [1800, 600, 300, 300])
 }
 
 fn desired(t: &Timing, now: &str) -> Option<Desired> {
@@ -80,47 +64,19 @@ fn after(t: &Timing, from: &str, n: usize) -> Vec<DateTime<Utc>> {
 }
 
 fn hold(kind: OverrideKind, set_at: &str, until: Option<DateTime<Utc>>) -> Override {
-    Override {
-        kind,
-        set_at: at(set_at),
-        until,
-    }
+    Override { kind, set_at: at(set_at), until }
 }
 
 #[test]
 fn one_off_walks_every_phase_in_order_changing_at_each_boundary() {
     let t = show();
     let steps = [
-        (
-            "2026-12-18T19:29:59Z",
-            Desired::Absent,
-            "2026-12-18T19:30:00Z",
-        ),
-        (
-            "2026-12-18T19:30:00Z",
-            Desired::Deployed,
-            "2026-12-18T19:50:00Z",
-        ),
-        (
-            "2026-12-18T19:50:00Z",
-            Desired::Running,
-            "2026-12-18T20:00:00Z",
-        ),
-        (
-            "2026-12-18T20:00:00Z",
-            Desired::Running,
-            "2026-12-18T22:05:00Z",
-        ),
-        (
-            "2026-12-18T22:04:59.999Z",
-            Desired::Running,
-            "2026-12-18T22:05:00Z",
-        ),
-        (
-            "2026-12-18T22:05:00Z",
-            Desired::Stopped,
-            "2026-12-18T22:10:00Z",
-        ),
+        ("2026-12-18T19:29:59Z", Desired::Absent, "2026-12-18T19:30:00Z"),
+        ("2026-12-18T19:30:00Z", Desired::Deployed, "2026-12-18T19:50:00Z"),
+        ("2026-12-18T19:50:00Z", Desired::Running, "2026-12-18T20:00:00Z"),
+        ("2026-12-18T20:00:00Z", Desired::Running, "2026-12-18T22:05:00Z"),
+        ("2026-12-18T22:04:59.999Z", Desired::Running, "2026-12-18T22:05:00Z"),
+        ("2026-12-18T22:05:00Z", Desired::Stopped, "2026-12-18T22:10:00Z"),
     ];
     for (now, want, next) in steps {
         let d = decide(Some(&t), true, at(now), None);
@@ -129,10 +85,7 @@ fn one_off_walks_every_phase_in_order_changing_at_each_boundary() {
         assert_eq!(d.window.map(|w| w.on_air), Some(at("2026-12-18T20:00:00Z")));
     }
     let end = decide(Some(&t), true, at("2026-12-18T22:10:00Z"), None);
-    assert_eq!(
-        (end.desired, end.next_boundary),
-        (Some(Desired::TornDown), None)
-    );
+    assert_eq!((end.desired, end.next_boundary), (Some(Desired::TornDown), None));
     let listed = next_boundaries(Some(&t), at("2026-12-18T12:00:00Z"), 10);
     let want: Vec<_> = [
         ("2026-12-18T19:30:00Z", Desired::Deployed),
@@ -162,10 +115,7 @@ fn an_event_whose_end_has_passed_is_never_started() {
     assert_eq!(step_toward(None, tail), vec![]);
     // After the window: stopped and torn down.
     let over = desired(&t, "2026-12-19T03:00:00Z").expect("timed");
-    assert_eq!(
-        step_toward(Some(Phase::Running), over),
-        vec![Action::Stop, Action::Teardown]
-    );
+    assert_eq!(step_toward(Some(Phase::Running), over), vec![Action::Stop, Action::Teardown]);
     assert_eq!(step_toward(None, over), vec![]);
 }
 
@@ -179,11 +129,7 @@ fn one_off_in_local_time_on_dst_days() {
     .is_err());
     let start = local(PARIS, "2025-03-30T03:30:00");
     assert_eq!(start, at("2025-03-30T01:30:00Z"));
-    let t = once(
-        start,
-        local(PARIS, "2025-03-30T05:00:00"),
-        [600, 300, 0, 60],
-    );
+    let t = once(start, local(PARIS, "2025-03-30T05:00:00"), [600, 300, 0, 60]);
     assert_eq!(desired(&t, "2025-03-30T01:25:00Z"), Some(Desired::Running));
     // 01:30 happens twice in New York on 2025-11-02: the first reading (EDT) is taken, so a
     // show 01:30-01:30 local lasts the whole repeated hour.
@@ -197,36 +143,20 @@ fn one_off_in_local_time_on_dst_days() {
 #[test]
 fn fixed_cron_in_a_skipped_hour_fires_once_at_the_end_of_the_gap() {
     let t = cron("0 30 2 * * *", PARIS, 600, [0, 0, 0, 0], false);
-    let want = [
-        "2025-03-29T01:30:00Z",
-        "2025-03-30T01:00:00Z",
-        "2025-03-31T00:30:00Z",
-    ]
-    .map(at);
+    let want = ["2025-03-29T01:30:00Z", "2025-03-30T01:00:00Z", "2025-03-31T00:30:00Z"].map(at);
     assert_eq!(after(&t, "2025-03-29T00:00:00Z", 3), want);
     assert_eq!(desired(&t, "2025-03-30T01:05:00Z"), Some(Desired::Running));
-    assert_eq!(
-        t.occurrence_at_or_before(at("2025-03-30T01:30:00Z")),
-        Some(want[1])
-    );
+    assert_eq!(t.occurrence_at_or_before(at("2025-03-30T01:30:00Z")), Some(want[1]));
 }
 
 #[test]
 fn fixed_cron_in_a_repeated_hour_fires_once_at_the_first_reading() {
     let t = cron("0 30 2 * * *", PARIS, 600, [0, 0, 0, 0], false);
-    let want = [
-        "2025-10-25T00:30:00Z",
-        "2025-10-26T00:30:00Z",
-        "2025-10-27T01:30:00Z",
-    ]
-    .map(at);
+    let want = ["2025-10-25T00:30:00Z", "2025-10-26T00:30:00Z", "2025-10-27T01:30:00Z"].map(at);
     assert_eq!(after(&t, "2025-10-25T00:00:00Z", 3), want);
     // From the second reading of 02:10 the next one is tomorrow, and the last one was today.
     assert_eq!(after(&t, "2025-10-26T01:10:00Z", 1), vec![want[2]]);
-    assert_eq!(
-        t.occurrence_at_or_before(at("2025-10-26T01:10:00Z")),
-        Some(want[1])
-    );
+    assert_eq!(t.occurrence_at_or_before(at("2025-10-26T01:10:00Z")), Some(want[1]));
     assert_eq!(desired(&t, "2025-10-26T01:35:00Z"), Some(Desired::TornDown));
 }
 
@@ -244,33 +174,18 @@ fn interval_cron_in_a_repeated_hour_fires_at_both_readings_in_time_order() {
     ]
     .map(at);
     assert_eq!(after(&t, "2025-11-02T00:00:00Z", 7), want);
-    for (i, w) in t
-        .windows_from(at("2025-11-02T00:00:00Z"), 7)
-        .iter()
-        .enumerate()
-    {
+    for (i, w) in t.windows_from(at("2025-11-02T00:00:00Z"), 7).iter().enumerate() {
         assert_eq!(w.on_air, want[i]);
     }
-    assert_eq!(
-        t.occurrence_at_or_before(at("2025-11-02T06:10:00Z")),
-        Some(want[3])
-    );
-    assert_eq!(
-        t.occurrence_at_or_before(at("2025-11-02T05:50:00Z")),
-        Some(want[2])
-    );
+    assert_eq!(t.occurrence_at_or_before(at("2025-11-02T06:10:00Z")), Some(want[3]));
+    assert_eq!(t.occurrence_at_or_before(at("2025-11-02T05:50:00Z")), Some(want[2]));
 }
 
 #[test]
 fn occurrences_from_inside_a_repeated_hour_miss_nothing() {
     // croner's own iterator, started at 02:40 CEST, skips 02:00 and 02:30 CET.
     let t = cron("0 0,30 * * * *", PARIS, 60, [0, 0, 0, 0], false);
-    let want = [
-        "2025-10-26T01:00:00Z",
-        "2025-10-26T01:30:00Z",
-        "2025-10-26T02:00:00Z",
-    ]
-    .map(at);
+    let want = ["2025-10-26T01:00:00Z", "2025-10-26T01:30:00Z", "2025-10-26T02:00:00Z"].map(at);
     assert_eq!(after(&t, "2025-10-26T00:40:00Z", 3), want);
 }
 
@@ -279,32 +194,15 @@ fn every_second_cron_skips_no_second() {
     // croner's own iterator yields every other second for `* * * * * *`.
     let t = cron("* * * * * *", chrono_tz::UTC, 1, [0, 0, 0, 0], false);
     let got = after(&t, "2025-03-01T00:00:00.500Z", 3);
-    assert_eq!(
-        got,
-        [
-            "2025-03-01T00:00:01Z",
-            "2025-03-01T00:00:02Z",
-            "2025-03-01T00:00:03Z"
-        ]
-        .map(at)
-    );
+    assert_eq!(got, ["2025-03-01T00:00:01Z", "2025-03-01T00:00:02Z", "2025-03-01T00:00:03Z"].map(at));
 }
 
 #[test]
 fn leap_day_cron_skips_common_years_and_2100() {
     let t = cron("0 0 20 29 2 *", PARIS, 3600, [1800, 600, 0, 300], false);
-    assert_eq!(
-        after(&t, "2025-01-01T00:00:00Z", 2),
-        ["2028-02-29T19:00:00Z", "2032-02-29T19:00:00Z"].map(at)
-    );
-    assert_eq!(
-        after(&t, "2097-03-01T00:00:00Z", 1),
-        [at("2104-02-29T19:00:00Z")]
-    );
-    assert_eq!(
-        t.occurrence_at_or_before(at("2027-06-01T00:00:00Z")),
-        Some(at("2024-02-29T19:00:00Z"))
-    );
+    assert_eq!(after(&t, "2025-01-01T00:00:00Z", 2), ["2028-02-29T19:00:00Z", "2032-02-29T19:00:00Z"].map(at));
+    assert_eq!(after(&t, "2097-03-01T00:00:00Z", 1), [at("2104-02-29T19:00:00Z")]);
+    assert_eq!(t.occurrence_at_or_before(at("2027-06-01T00:00:00Z")), Some(at("2024-02-29T19:00:00Z")));
     assert_eq!(desired(&t, "2028-02-29T19:30:00Z"), Some(Desired::Running));
     assert_eq!(desired(&t, "2028-02-29T18:35:00Z"), Some(Desired::Deployed));
     let d = decide(Some(&t), true, at("2027-06-01T00:00:00Z"), None);
@@ -315,17 +213,9 @@ fn leap_day_cron_skips_common_years_and_2100() {
 #[test]
 fn last_day_of_month_cron_follows_month_lengths_and_dst() {
     let t = cron("0 0 12 L * *", PARIS, 3600, [0, 0, 0, 0], false);
-    let want = [
-        "2025-01-31T11:00:00Z",
-        "2025-02-28T11:00:00Z",
-        "2025-03-31T10:00:00Z",
-    ]
-    .map(at);
+    let want = ["2025-01-31T11:00:00Z", "2025-02-28T11:00:00Z", "2025-03-31T10:00:00Z"].map(at);
     assert_eq!(after(&t, "2025-01-15T00:00:00Z", 3), want);
-    assert_eq!(
-        after(&t, "2028-02-15T00:00:00Z", 1),
-        [at("2028-02-29T11:00:00Z")]
-    );
+    assert_eq!(after(&t, "2028-02-15T00:00:00Z", 1), [at("2028-02-29T11:00:00Z")]);
 }
 
 #[test]
@@ -338,18 +228,8 @@ fn never_matching_cron_is_rejected() {
 fn absurd_lead_and_tail_times_saturate_instead_of_overflowing() {
     let years = 300_000 * 365 * 86_400;
     for t in [
-        cron(
-            "0 0 20 * * *",
-            NEW_YORK,
-            years,
-            [years, years, years, years],
-            true,
-        ),
-        once(
-            at("2026-12-18T20:00:00Z"),
-            at("2026-12-18T22:00:00Z"),
-            [years, years, years, years],
-        ),
+        cron("0 0 20 * * *", NEW_YORK, years, [years, years, years, years], true),
+        once(at("2026-12-18T20:00:00Z"), at("2026-12-18T22:00:00Z"), [years, years, years, years]),
     ] {
         let now = at("2026-06-10T10:00:00Z");
         assert_eq!(desired(&t, "2026-06-10T10:00:00Z"), Some(Desired::Running));
@@ -378,38 +258,18 @@ fn every_ten_seconds_cycles_through_the_phases() {
 #[test]
 fn overlapping_occurrences_are_cut_and_never_stop_between_them() {
     // Hourly, 90 minutes on air: each window ends where the next one goes on air.
-    let t = cron(
-        "0 0 * * * *",
-        chrono_tz::UTC,
-        5400,
-        [1800, 600, 0, 300],
-        false,
-    );
+    let t = cron("0 0 * * * *", chrono_tz::UTC, 5400, [1800, 600, 0, 300], false);
     let ws = t.windows_from(at("2026-01-01T00:00:00Z"), 4);
     for pair in ws.windows(2) {
         assert_eq!(pair[0].off_air, pair[1].on_air);
         assert_eq!(pair[0].teardown_at, pair[1].on_air);
     }
-    for now in [
-        "2026-01-01T00:55:00Z",
-        "2026-01-01T01:00:00Z",
-        "2026-01-01T01:59:59Z",
-        "2026-01-01T02:30:00Z",
-    ] {
+    for now in ["2026-01-01T00:55:00Z", "2026-01-01T01:00:00Z", "2026-01-01T01:59:59Z", "2026-01-01T02:30:00Z"] {
         assert_eq!(desired(&t, now), Some(Desired::Running), "at {now}");
     }
-    assert_eq!(
-        next_boundaries(Some(&t), at("2026-01-01T00:55:00Z"), 3),
-        vec![]
-    );
+    assert_eq!(next_boundaries(Some(&t), at("2026-01-01T00:55:00Z"), 3), vec![]);
     // Back to back with a tail: the tail of one never stops what the next one runs.
-    let t = cron(
-        "0 0 * * * *",
-        chrono_tz::UTC,
-        3000,
-        [1800, 600, 900, 300],
-        false,
-    );
+    let t = cron("0 0 * * * *", chrono_tz::UTC, 3000, [1800, 600, 900, 300], false);
     assert_eq!(desired(&t, "2026-01-01T00:55:00Z"), Some(Desired::Running));
     let d = decide(Some(&t), true, at("2026-01-01T00:55:00Z"), None);
     assert_eq!(d.window.map(|w| w.on_air), Some(at("2026-01-01T01:00:00Z")));
@@ -422,14 +282,8 @@ fn keep_deployed_stays_deployed_between_occurrences() {
     let noon = "2026-06-10T10:00:00Z";
     assert_eq!(desired(&kept, noon), Some(Desired::Deployed));
     assert_eq!(desired(&plain, noon), Some(Desired::TornDown));
-    assert_eq!(
-        decide(Some(&kept), false, at(noon), None).desired,
-        Some(Desired::TornDown)
-    );
-    assert_eq!(
-        desired(&kept, "2026-06-10T18:30:00Z"),
-        Some(Desired::Running)
-    );
+    assert_eq!(decide(Some(&kept), false, at(noon), None).desired, Some(Desired::TornDown));
+    assert_eq!(desired(&kept, "2026-06-10T18:30:00Z"), Some(Desired::Running));
 }
 
 #[test]
@@ -447,14 +301,7 @@ fn disabled_event_is_neither_put_on_air_nor_killed_mid_air() {
 fn on_demand_events_are_left_alone() {
     let manual = hold(OverrideKind::Start, "2026-01-01T00:00:00Z", None);
     let d = decide(None, true, at("2026-01-01T00:00:00Z"), Some(&manual));
-    assert_eq!(
-        d,
-        Decision {
-            desired: None,
-            window: None,
-            next_boundary: None
-        }
-    );
+    assert_eq!(d, Decision { desired: None, window: None, next_boundary: None });
     assert_eq!(override_until(None, at("2026-01-01T00:00:00Z")), None);
     assert_eq!(next_boundaries(None, at("2026-01-01T00:00:00Z"), 3), vec![]);
 }
@@ -462,11 +309,7 @@ fn on_demand_events_are_left_alone() {
 #[test]
 fn hold_leaves_the_event_alone_until_it_expires() {
     let t = show();
-    let h = hold(
-        OverrideKind::Hold,
-        "2026-12-18T19:00:00Z",
-        Some(at("2026-12-18T21:00:00Z")),
-    );
+    let h = hold(OverrideKind::Hold, "2026-12-18T19:00:00Z", Some(at("2026-12-18T21:00:00Z")));
     let d = decide(Some(&t), true, at("2026-12-18T20:30:00Z"), Some(&h));
     assert_eq!(d.desired, None);
     assert_eq!(d.next_boundary, Some(at("2026-12-18T21:00:00Z")));
@@ -495,10 +338,7 @@ fn manual_stop_between_windows_does_not_cancel_the_next_show() {
     let until = override_until(Some(&t), now);
     assert_eq!(until, Some(at("2026-06-10T17:30:00Z")));
     let stop = hold(OverrideKind::Stop, "2026-06-10T10:00:00Z", until);
-    assert_eq!(
-        decide(Some(&t), true, now, Some(&stop)).desired,
-        Some(Desired::TornDown)
-    );
+    assert_eq!(decide(Some(&t), true, now, Some(&stop)).desired, Some(Desired::TornDown));
     let d = decide(Some(&t), true, at("2026-06-10T18:00:00Z"), Some(&stop));
     assert_eq!(d.desired, Some(Desired::Running));
 }
@@ -506,12 +346,7 @@ fn manual_stop_between_windows_does_not_cancel_the_next_show() {
 #[test]
 fn manual_start_after_the_end_wins_until_cleared() {
     let start = hold(OverrideKind::Start, "2026-12-18T23:00:00Z", None);
-    let d = decide(
-        Some(&show()),
-        true,
-        at("2026-12-19T01:00:00Z"),
-        Some(&start),
-    );
+    let d = decide(Some(&show()), true, at("2026-12-19T01:00:00Z"), Some(&start));
     assert_eq!((d.desired, d.next_boundary), (Some(Desired::Running), None));
 }
 
@@ -539,16 +374,9 @@ fn manual_deploy_before_the_window_lasts_until_the_schedule_deploys() {
 #[test]
 fn expired_override_is_ignored() {
     let t = show();
-    let stale = hold(
-        OverrideKind::Teardown,
-        "2026-12-17T20:00:00Z",
-        Some(at("2026-12-17T22:00:00Z")),
-    );
+    let stale = hold(OverrideKind::Teardown, "2026-12-17T20:00:00Z", Some(at("2026-12-17T22:00:00Z")));
     let now = at("2026-12-18T21:00:00Z");
-    assert_eq!(
-        decide(Some(&t), true, now, Some(&stale)),
-        decide(Some(&t), true, now, None)
-    );
+    assert_eq!(decide(Some(&t), true, now, Some(&stale)), decide(Some(&t), true, now, None));
 }
 
 #[test]
@@ -581,11 +409,7 @@ fn step_toward_moves_every_recorded_phase_to_every_desired_state() {
         (Some(Phase::TornDown), D::Absent, &[]),
     ];
     for (actual, desired, want) in cases {
-        assert_eq!(
-            step_toward(*actual, *desired),
-            want.to_vec(),
-            "{actual:?} -> {desired:?}"
-        );
+        assert_eq!(step_toward(*actual, *desired), want.to_vec(), "{actual:?} -> {desired:?}");
     }
 }
 
@@ -624,46 +448,26 @@ fn day_start(day: &str) -> NaiveDateTime {
 
 /// A timing on or around one of `DAYS`, and an instant within a day and a half of it.
 fn arb_case() -> impl Strategy<Value = (Timing, DateTime<Utc>)> {
-    let shape = (
-        0..=CRONS.len(),
-        1u64..3 * 3600,
-        0u64..7200,
-        0u64..=100,
-        0u64..1800,
-        0u64..1800,
-        any::<bool>(),
-    );
-    let place = (
-        prop::sample::select(DAYS),
-        0i64..24 * 3600,
-        -36 * 3600 * 1000i64..36 * 3600 * 1000,
-    );
-    (shape, place).prop_map(
-        |((kind, dur, deploy, pct, stop, down, keep), ((zone, day), start_s, now_ms))| {
-            let tz: Tz = zone.parse().expect("zone");
-            let midnight = day_start(day);
-            let leads = [deploy, deploy * pct / 100, stop, down];
-            let t = match CRONS.get(kind) {
-                Some(expr) => cron(expr, tz, dur, leads, keep),
-                None => {
-                    // A one-off show written in local time that day (a skipped time moves an hour on).
-                    let naive = midnight + chrono::Duration::seconds(start_s);
-                    let start = resolve_local(naive, tz)
-                        .or_else(|_| resolve_local(naive + chrono::Duration::hours(1), tz))
-                        .expect("an hour after a gap exists");
-                    once(start, start + chrono::Duration::seconds(dur as i64), leads)
-                }
-            };
-            let noon = tz
-                .from_local_datetime(&(midnight + chrono::Duration::hours(12)))
-                .earliest()
-                .expect("noon");
-            (
-                t,
-                noon.with_timezone(&Utc) + chrono::Duration::milliseconds(now_ms),
-            )
-        },
-    )
+    let shape = (0..=CRONS.len(), 1u64..3 * 3600, 0u64..7200, 0u64..=100, 0u64..1800, 0u64..1800, any::<bool>());
+    let place = (prop::sample::select(DAYS), 0i64..24 * 3600, -36 * 3600 * 1000i64..36 * 3600 * 1000);
+    (shape, place).prop_map(|((kind, dur, deploy, pct, stop, down, keep), ((zone, day), start_s, now_ms))| {
+        let tz: Tz = zone.parse().expect("zone");
+        let midnight = day_start(day);
+        let leads = [deploy, deploy * pct / 100, stop, down];
+        let t = match CRONS.get(kind) {
+            Some(expr) => cron(expr, tz, dur, leads, keep),
+            None => {
+                // A one-off show written in local time that day (a skipped time moves an hour on).
+                let naive = midnight + chrono::Duration::seconds(start_s);
+                let start = resolve_local(naive, tz)
+                    .or_else(|_| resolve_local(naive + chrono::Duration::hours(1), tz))
+                    .expect("an hour after a gap exists");
+                once(start, start + chrono::Duration::seconds(dur as i64), leads)
+            }
+        };
+        let noon = tz.from_local_datetime(&(midnight + chrono::Duration::hours(12))).earliest().expect("noon");
+        (t, noon.with_timezone(&Utc) + chrono::Duration::milliseconds(now_ms))
+    })
 }
 
 fn rank(d: Desired) -> u8 {
