@@ -14,7 +14,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use chrono::Utc;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::aws::Aws;
@@ -153,13 +152,9 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let mut resync = tokio::time::interval(settings.daemon.resync_interval);
     let mut dog = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
     loop {
-        let sleep = match sched.next_wake() {
-            Some(t) => (t - Utc::now()).to_std().unwrap_or_default(),
-            None => Duration::from_secs(3600),
-        };
         let control = tokio::select! {
-            _ = tokio::time::sleep(sleep) => { sched.fire_due(Utc::now()); None }
-            _ = sched.notified() => None,
+            // Timer wake-ups: never returns, cancel-safe.
+            _ = sched.drive() => None,
             _ = hup.recv() => Some(Control::Reload),
             _ = term.recv() => Some(Control::Shutdown),
             _ = int.recv() => Some(Control::Shutdown),
