@@ -16,4 +16,6 @@ start_emulator "$log"
 "$OTTD_PYTHON" tests/emulator/selfcheck.py "$EMULATOR_URL"
 stop_background
 
-cargo test -- --test-threads=2
+# Unit and integration tests (the crate has no doc examples to run).
+cargo test --lib --bins --tests -- --test-threads=2 2>&1 | tee "$log/cargo-test.out"
+awk '/^test result:/ { p += $4; f += $6 } END { printf "%d passed, %d failed\n", p, f }' "$log/cargo-test.out"
