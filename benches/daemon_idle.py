@@ -3,7 +3,8 @@
 Starts `ottd --config CONFIG run` RUNS times (the caller's environment keeps AWS on
 loopback), polls GET /readyz on 127.0.0.1:PORT every 2 ms until the first 200 (at most
 10 s), waits 2 s, reads the process's VmRSS/VmHWM/Threads from /proc, then stops it with
-SIGTERM (SIGKILL if it has not exited after 10 s). Prints key=value lines.
+SIGTERM (SIGKILL if it has not exited after 10 s). Prints key=value lines. RSS is split into
+anonymous memory (heap, stacks) and file pages (mostly the mapped ottd executable).
 """
 
 import argparse
@@ -36,7 +37,7 @@ def proc_status(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
             key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM", "Threads"):
+            if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile", "Threads"):
                 out[key] = int(value.split()[0])
     return out
 
@@ -83,6 +84,7 @@ def main():
             rss.append(status["VmRSS"] / 1024.0)
             hwm.append(status["VmHWM"] / 1024.0)
             print(f"run {i + 1}: ready_ms={ready_s * 1000.0:.1f} idle_rss_mb={rss[-1]:.1f} "
+                  f"(anon {status['RssAnon'] / 1024.0:.1f}, file {status['RssFile'] / 1024.0:.1f}) "
                   f"peak_rss_mb={hwm[-1]:.1f} threads={status['Threads']} exit={code}")
             sys.stdout.flush()
     print(f"ready_ms median={statistics.median(readies):.1f} max={max(readies):.1f}")

@@ -7,13 +7,18 @@
 //!
 //! Every event has short lead and tail times (deploy 2 s before, start 1 s before, stop at the
 //! end, tear down 2 s after), so each window has four boundaries with one action each. The
+//! run starts between two cron windows, so every boundary after the start has an action. The
 //! recorder keeps each event's phase in memory and, for every action, the lateness: the
 //! instant `act` is called minus the boundary the schedule says (worked out here from the
 //! constants below, not taken from the scheduler). Actions whose boundary precedes the start
-//! of the run (catch-up of cron windows already open) are counted apart.
+//! (catch-up) are counted apart.
 //!
 //! Prints `key=value` lines for `scripts/bench-scheduler.sh`: fire count (and how many the
 //! schedule implies), lateness p50/p99/max in ms, peak RSS (VmHWM). Runs about 72 s.
+//!
+//! - `BENCH_BURSTS=1`: also a line per crowded boundary (first, p50, p99, last action).
+//! - `BENCH_STORE=1`: phases and overrides in a SQLite state file, read per reconcile as the
+//!   engine actuator does, and the main loop's 1 s poll of overrides and phases.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -21,13 +26,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use ottd::config::{Catalog, Resolved};
-use ottd::daemon::actuator::{Actual, Actuator, BoxFuture};
+use ottd::daemon::actuator::{parse_override, Actual, Actuator, BoxFuture};
 use ottd::daemon::scheduler::Scheduler;
 use ottd::metrics::Metrics;
 use ottd::notify::LogNotifier;
 use ottd::schedule::phase::{Action, Override, OverrideKind};
 use ottd::schedule::timing::{parse_cron, Timing, When};
-use ottd::store::Phase;
+use ottd::store::{Phase, Store};
 
 const ONCE: usize = 5_000;
 const CRON: usize = 5_000;
@@ -161,6 +166,100 @@ impl Actuator for Recorder {
     }
 }
 
+/// The recorder with the phases in the state file, read and written as `EngineActuator` does
+/// (BENCH_STORE=1): what the scheduler costs with the real store behind it.
+struct Stored {
+    recorder: Arc<Recorder>,
+    store: Arc<Store>,
+}
+
+impl Actuator for Stored {
+    fn actual(&self, event: &str) -> Result<Actual, String> {
+        let d = self.store.deployment(event).map_err(|e| e.to_string())?;
+        Ok(Actual { phase: d.as_ref().map(|d| d.phase), since: d.map(|d| d.phase_since) })
+    }
+
+    fn override_of(&self, event: &str) -> Result<Option<Override>, String> {
+        let all = self.store.overrides().map_err(|e| e.to_string())?;
+        Ok(all.iter().find(|o| o.event == event).and_then(parse_override))
+    }
+
+    fn set_override(&self, _: &str, _: OverrideKind, _: Option<DateTime<Utc>>) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn act<'a>(&'a self, event: &'a Resolved, action: Action) -> BoxFuture<'a, Result<(), String>> {
+        let r = self.recorder.act(event, action);
+        let id = &event.spec.id;
+        let written = match action {
+            Action::Deploy => self
+                .store
+                .begin_deployment(id, "bench", "{}")
+                .and_then(|_| self.store.set_phase(id, Phase::Deployed, None)),
+            Action::Start => self.store.set_phase(id, Phase::Running, None),
+            Action::Stop => self.store.set_phase(id, Phase::Stopped, None),
+            Action::Teardown => self.store.set_phase(id, Phase::TornDown, None),
+        };
+        match written {
+            Ok(()) => r,
+            Err(e) => Box::pin(std::future::ready(Err(e.to_string()))),
+        }
+    }
+}
+
+/// Load the events at `start_us` and run the daemon's main loop until `stop_us`: the timer
+/// loop, the resync tick and, with a state file, the 1 s poll of overrides and phases.
+/// Returns how long loading took, in ms, and the peak RSS once the first reconciles are done.
+async fn run<A: Actuator>(
+    actuator: Arc<A>,
+    events: Vec<Resolved>,
+    start_us: i64,
+    stop_us: i64,
+    store: Option<Arc<Store>>,
+) -> (f64, u64) {
+    tokio::time::sleep(Duration::from_micros((start_us - Utc::now().timestamp_micros()).max(0) as u64)).await;
+    let sched = Scheduler::new(actuator, Arc::new(LogNotifier), Arc::new(Metrics::new()), Duration::from_secs(600));
+    sched.set_events(events);
+    let load_ms = (Utc::now().timestamp_micros() - start_us) as f64 / 1000.0;
+    for _ in 0..50 {
+        if sched.idle() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let loaded_peak_kb = status_kb("VmHWM:");
+    assert!(
+        cron_boundaries(start_us, Utc::now().timestamp_micros()).is_empty(),
+        "the events took too long to load: a cron boundary passed"
+    );
+    // The daemon's main loop, minus signals, file polling and the watchdog.
+    let until =
+        tokio::time::Instant::now() + Duration::from_micros((stop_us - Utc::now().timestamp_micros()).max(0) as u64);
+    let mut resync = tokio::time::interval(RESYNC);
+    resync.tick().await;
+    let mut poll = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = sched.drive() => {}
+            _ = resync.tick() => sched.reconcile_all(),
+            _ = poll.tick(), if store.is_some() => {
+                if let Some(store) = &store {
+                    let _ = store.overrides().expect("overrides");
+                    let _ = store.deployments().expect("deployments");
+                }
+            }
+            _ = tokio::time::sleep_until(until) => break,
+        }
+    }
+    for _ in 0..500 {
+        if sched.idle() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    (load_ms, loaded_peak_kb)
+}
+
 fn status_kb(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
     status
@@ -278,55 +377,16 @@ async fn main() {
     let expected = 4 * ONCE + CRON * cron_boundaries(start_us, stop_us).len();
 
     let rss_events = status_kb("VmRSS:");
-    if std::env::var_os("MICRO").is_some() {
-        use ottd::schedule::phase::decide;
-        for e in [&events[0], &events[ONCE]] {
-            let t = e.spec.timing.as_ref();
-            let now = Utc::now();
-            let n = 100_000;
-            let clock = std::time::Instant::now();
-            let mut k = 0;
-            for j in 0..n {
-                let d = decide(t, true, now + chrono::Duration::microseconds(j), None);
-                k += d.next_boundary.is_some() as u32;
-            }
-            println!("decide {}: {:.3} us ({k})", e.spec.id, clock.elapsed().as_secs_f64() * 1e6 / n as f64);
-            let clock = std::time::Instant::now();
-            for _ in 0..n {
-                std::hint::black_box(e.clone());
-            }
-            println!("clone {}: {:.3} us", e.spec.id, clock.elapsed().as_secs_f64() * 1e6 / n as f64);
+    let (load_ms, loaded_peak_kb) = match std::env::var_os("BENCH_STORE") {
+        None => run(recorder.clone(), events, start_us, stop_us, None).await,
+        Some(_) => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let store = Arc::new(Store::open(&dir.path().join("ottd.db")).expect("state file"));
+            println!("state: SQLite (the engine actuator's reads, the main loop's 1 s poll)");
+            let stored = Arc::new(Stored { recorder: recorder.clone(), store: store.clone() });
+            run(stored, events, start_us, stop_us, Some(store)).await
         }
-        return;
-    }
-    tokio::time::sleep(Duration::from_micros((start_us - Utc::now().timestamp_micros()).max(0) as u64)).await;
-    let sched =
-        Scheduler::new(recorder.clone(), Arc::new(LogNotifier), Arc::new(Metrics::new()), Duration::from_secs(600));
-    sched.set_events(events);
-    let load_ms = (Utc::now().timestamp_micros() - start_us) as f64 / 1000.0;
-    assert!(
-        cron_boundaries(start_us, Utc::now().timestamp_micros()).is_empty(),
-        "the events took too long to load: a cron boundary passed"
-    );
-
-    // The daemon's main loop, minus signals, file polling and the watchdog.
-    let until =
-        tokio::time::Instant::now() + Duration::from_micros((stop_us - Utc::now().timestamp_micros()).max(0) as u64);
-    let mut resync = tokio::time::interval(RESYNC);
-    resync.tick().await;
-    loop {
-        tokio::select! {
-            _ = sched.drive() => {}
-            _ = resync.tick() => sched.reconcile_all(),
-            _ = tokio::time::sleep_until(until) => break,
-        }
-    }
-    for _ in 0..500 {
-        if sched.idle() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    };
 
     let peak_kb = status_kb("VmHWM:");
     let mut log = Log::default();
@@ -363,10 +423,13 @@ async fn main() {
     println!("fires={} expected={expected} catch_up={} unexpected={}", late.len(), log.catch_up, log.unexpected);
     println!("lateness_ms p50={p50:.3} p99={p99:.3} max={max:.3} over_10ms={over_10ms}");
     println!(
-        "rss_mb before_events={:.1} once_events=+{:.1} cron_events=+{:.1} peak={:.1}",
+        "rss_mb before_events={:.1} once_events=+{:.1} cron_events=+{:.1} peak_after_load={:.1} peak={:.1} (at the end: anon {:.1}, file {:.1})",
         rss_before as f64 / 1024.0,
         (rss_once - rss_before) as f64 / 1024.0,
         (rss_events - rss_once) as f64 / 1024.0,
+        loaded_peak_kb as f64 / 1024.0,
         peak_kb as f64 / 1024.0,
+        status_kb("RssAnon:") as f64 / 1024.0,
+        status_kb("RssFile:") as f64 / 1024.0,
     );
 }

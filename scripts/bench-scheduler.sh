@@ -7,7 +7,8 @@
 #  3. benches/daemon_idle.py: `ottd run` on the shipped configuration (its only event is
 #     on-demand, so no AWS call), state in a temp dir: start-to-ready time and idle RSS.
 # Then the comparison with the targets: p99 <= 10 ms and >= 10x better than APScheduler,
-# peak RSS <= 25 MB, idle RSS <= 15 MB, ready in <= 0.3 s.
+# peak RSS <= 25 MB, idle RSS <= 15 MB, ready in <= 0.3 s. WITH_STORE=1 adds a run of (1)
+# with the phases and overrides in a SQLite state file, read as the engine actuator does.
 set -euo pipefail
 OTTD_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$OTTD_ROOT"
@@ -34,6 +35,12 @@ cargo bench --quiet --bench scheduler --no-run 2>/dev/null
 echo
 echo "== ottd scheduler: 10,000 events, recorder engine (~72 s)"
 cargo bench --quiet --bench scheduler | tee "$work/ottd.out"
+
+if [ -n "${WITH_STORE:-}" ]; then
+  echo
+  echo "== ottd scheduler, phases and overrides in SQLite as the engine actuator reads them (~72 s)"
+  BENCH_STORE=1 cargo bench --quiet --bench scheduler | tee "$work/ottd-store.out"
+fi
 
 echo
 echo "== APScheduler $("$py" -c 'import apscheduler; print(apscheduler.__version__)'): the same 10,000 jobs (~71 s)"
@@ -63,12 +70,13 @@ assert conf["paths"]["state"] == f"{work}/ottd.db", conf.get("paths")
 open(dst, "w").write(text)
 EOF
 ottd="$CARGO_TARGET_DIR/release/ottd"
-# Dummy credentials, no profile files, no instance metadata, and an endpoint nobody listens
-# on: nothing can leave loopback even if the daemon tried to call AWS.
+# Dummy credentials, empty profile files, no instance metadata, and an endpoint nobody
+# listens on: nothing can leave loopback even if the daemon tried to call AWS.
+: >"$work/aws-empty"
 daemon_env=(env -u OTTD_STATE -u OTTD_CONFIG -u AWS_PROFILE
   AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1
   AWS_ENDPOINT_URL=http://127.0.0.1:9 AWS_EC2_METADATA_DISABLED=true
-  AWS_CONFIG_FILE="$work/none" AWS_SHARED_CREDENTIALS_FILE="$work/none")
+  AWS_CONFIG_FILE="$work/aws-empty" AWS_SHARED_CREDENTIALS_FILE="$work/aws-empty")
 "${daemon_env[@]}" "$ottd" --config "$work/ottd.toml" validate >/dev/null
 "${daemon_env[@]}" "$py" benches/daemon_idle.py --ottd "$ottd" --config "$work/ottd.toml" \
   --port "$port" --log "$work/daemon.log" --runs "${IDLE_RUNS:-3}" | tee "$work/idle.out"
