@@ -8,7 +8,6 @@ use ottd::config::doc::Source;
 use ottd::config::profile::{
     self, Entropy, InputMaxBitrate, InputResolution, OutputCodec, Profile, RateControl, SubGop, TimecodeSource,
 };
-use ottd::config::reader::Ctx;
 use ottd::config::workflow::{
     AdMarkers, ChannelClass, Codec, DashProfile, InputType, PeriodTrigger, PriceClass, SegmentTemplate,
     SourceEndBehavior, StreamOrder, Workflow,
@@ -26,14 +25,7 @@ fn read(path: &Path) -> String {
 /// Compile a workflow file the way `Catalog` does, returning every diagnostic as text.
 fn compile_workflow(path: &Path) -> Result<Workflow, String> {
     let src = Source::read(path).map_err(|d| d.to_string())?;
-    let root = src.parse().map_err(|d| d.to_string())?;
-    let ctx = Ctx::new(&src);
-    let wf = Workflow::compile(&ctx, &root);
-    let diags = ctx.into_diags();
-    match wf {
-        Some(w) if diags.is_empty() => Ok(w),
-        _ => Err(diags.to_string()),
-    }
+    Workflow::from_source(&src).map_err(|d| d.to_string())
 }
 
 /// 1-based line and column of the value of the first `key = ` line containing `needle`

@@ -158,6 +158,20 @@ pub struct Workflow {
 const MAX_BITS: i64 = i32::MAX as i64;
 
 impl Workflow {
+    /// Parse and compile a whole workflow document, every problem reported.
+    pub fn from_source(src: &super::doc::Source) -> Result<Workflow, super::doc::Diags> {
+        let root = src.parse()?;
+        let ctx = Ctx::new(src);
+        let wf = Workflow::compile(&ctx, &root);
+        let diags = ctx.into_diags();
+        match wf {
+            Some(w) if diags.is_empty() => Ok(w),
+            _ => Err(diags),
+        }
+    }
+}
+
+impl Workflow {
     /// Compile a parsed workflow document; problems are reported to `ctx`.
     /// `None` only when something was reported.
     pub fn compile(ctx: &Ctx<'_>, root: &Node) -> Option<Workflow> {
@@ -363,15 +377,7 @@ mod tests {
     use crate::config::doc::Source;
 
     fn compile(name: &str, text: &str) -> Result<Workflow, String> {
-        let src = Source::inline(name, text);
-        let root = src.parse().map_err(|d| d.to_string())?;
-        let ctx = Ctx::new(&src);
-        let wf = Workflow::compile(&ctx, &root);
-        let diags = ctx.into_diags();
-        match wf {
-            Some(w) if diags.is_empty() => Ok(w),
-            _ => Err(diags.to_string()),
-        }
+        Workflow::from_source(&Source::inline(name, text)).map_err(|d| d.to_string())
     }
 
     #[test]
