@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use ottd::config::{Catalog, Resolved};
-use ottd::daemon::actuator::{parse_override, Actual, Actuator, BoxFuture};
+use ottd::daemon::actuator::{recorded_actual, recorded_override, Actual, Actuator, BoxFuture};
 use ottd::daemon::scheduler::Scheduler;
 use ottd::metrics::Metrics;
 use ottd::notify::LogNotifier;
@@ -175,13 +175,11 @@ struct Stored {
 
 impl Actuator for Stored {
     fn actual(&self, event: &str) -> Result<Actual, String> {
-        let d = self.store.deployment(event).map_err(|e| e.to_string())?;
-        Ok(Actual { phase: d.as_ref().map(|d| d.phase), since: d.map(|d| d.phase_since) })
+        recorded_actual(&self.store, event)
     }
 
     fn override_of(&self, event: &str) -> Result<Option<Override>, String> {
-        let all = self.store.overrides().map_err(|e| e.to_string())?;
-        Ok(all.iter().find(|o| o.event == event).and_then(parse_override))
+        recorded_override(&self.store, event)
     }
 
     fn set_override(&self, _: &str, _: OverrideKind, _: Option<DateTime<Utc>>) -> Result<(), String> {
@@ -212,7 +210,7 @@ impl Actuator for Stored {
 /// Returns how long loading took, in ms, and the peak RSS once the first reconciles are done.
 async fn run<A: Actuator>(
     actuator: Arc<A>,
-    events: Vec<Resolved>,
+    events: Vec<Arc<Resolved>>,
     start_us: i64,
     stop_us: i64,
     store: Option<Arc<Store>>,
@@ -245,7 +243,7 @@ async fn run<A: Actuator>(
             _ = poll.tick(), if store.is_some() => {
                 if let Some(store) = &store {
                     let _ = store.overrides().expect("overrides");
-                    let _ = store.deployments().expect("deployments");
+                    let _ = store.phase_counts().expect("phase counts");
                 }
             }
             _ = tokio::time::sleep_until(until) => break,
@@ -313,7 +311,7 @@ fn pct(sorted: &[i64], q: f64) -> f64 {
 async fn main() {
     let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/ottd.toml");
     let catalog = Catalog::load(&config).expect("the shipped configuration loads");
-    let template = catalog.events.first().expect("the shipped schedule has an event").clone();
+    let template = Resolved::clone(catalog.events.first().expect("the shipped schedule has an event"));
     drop(catalog);
     let rss_before = status_kb("VmRSS:");
 
@@ -338,7 +336,7 @@ async fn main() {
         let start = at_us(on_air_us);
         let end = at_us(on_air_us + ON_AIR_S * SEC_US);
         e.spec.timing = Some(timing(When::Once { start, end }));
-        events.push(e);
+        events.push(Arc::new(e));
         expect.push(Expect::Once { on_air_us });
     }
     let rss_once = status_kb("VmRSS:");
@@ -346,12 +344,12 @@ async fn main() {
         let mut e = template.clone();
         e.spec.id = format!("cron-{i:04}");
         let when = When::Recurring {
-            cron: Box::new(cron.clone()),
+            cron: cron.clone(),
             expr: CRON_EXPR.to_string(),
             duration: Duration::from_secs(ON_AIR_S as u64),
         };
         e.spec.timing = Some(timing(when));
-        events.push(e);
+        events.push(Arc::new(e));
         expect.push(Expect::Cron);
     }
     let recorder = Arc::new(Recorder {

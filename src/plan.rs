@@ -174,7 +174,7 @@ pub struct Plan {
     pub event: String,
     pub names: Names,
     pub resources: Vec<Resource>,
-    pub workflow: Workflow,
+    pub workflow: Arc<Workflow>,
     #[serde(skip)]
     pub profile: Arc<Profile>,
     pub profile_name: String,

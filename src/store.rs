@@ -86,6 +86,17 @@ pub enum Phase {
 }
 
 impl Phase {
+    pub const ALL: [Phase; 8] = [
+        Phase::Deploying,
+        Phase::Deployed,
+        Phase::Starting,
+        Phase::Running,
+        Phase::Stopping,
+        Phase::Stopped,
+        Phase::TearingDown,
+        Phase::TornDown,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Phase::Deploying => "deploying",
@@ -99,17 +110,7 @@ impl Phase {
         }
     }
     pub fn parse(s: &str) -> Option<Phase> {
-        Some(match s {
-            "deploying" => Phase::Deploying,
-            "deployed" => Phase::Deployed,
-            "starting" => Phase::Starting,
-            "running" => Phase::Running,
-            "stopping" => Phase::Stopping,
-            "stopped" => Phase::Stopped,
-            "tearing-down" => Phase::TearingDown,
-            "torn-down" => Phase::TornDown,
-            _ => return None,
-        })
+        Phase::ALL.into_iter().find(|p| p.as_str() == s)
     }
 }
 
@@ -270,6 +271,16 @@ fn now() -> String {
     Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+fn override_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredOverride> {
+    Ok(StoredOverride {
+        event: r.get(0)?,
+        kind: r.get(1)?,
+        set_at: parse_time(&r.get::<_, String>(2)?),
+        until: r.get::<_, Option<String>>(3)?.map(|u| parse_time(&u)),
+        by: r.get(4)?,
+    })
+}
+
 impl Store {
     pub fn open(path: &Path) -> Result<Store> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -326,6 +337,36 @@ impl Store {
             })
         })
         .transpose()
+    }
+
+    /// The event's phase and since when, without the rest of the row: what the scheduler
+    /// reads on every reconcile.
+    pub fn phase(&self, event: &str) -> Result<Option<(Phase, DateTime<Utc>)>> {
+        let row = self.with(|c| {
+            c.prepare_cached("SELECT phase, phase_since FROM deployments WHERE event = ?1")?
+                .query_row(params![event], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .optional()
+        })?;
+        row.map(|(phase, since)| {
+            let phase = Phase::parse(&phase).ok_or(StoreError::Corrupt { what: "deployments.phase", value: phase })?;
+            Ok((phase, parse_time(&since)))
+        })
+        .transpose()
+    }
+
+    /// How many events are in each phase (the phase gauge).
+    pub fn phase_counts(&self) -> Result<Vec<(Phase, u64)>> {
+        let rows: Vec<(String, u64)> = self.with(|c| {
+            let mut st = c.prepare_cached("SELECT phase, COUNT(*) FROM deployments GROUP BY phase")?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect()
+        })?;
+        rows.into_iter()
+            .map(|(p, n)| {
+                let phase = Phase::parse(&p).ok_or(StoreError::Corrupt { what: "deployments.phase", value: p })?;
+                Ok((phase, n))
+            })
+            .collect()
     }
 
     pub fn deployments(&self) -> Result<Vec<Deployment>> {
@@ -501,17 +542,18 @@ impl Store {
 
     pub fn overrides(&self) -> Result<Vec<StoredOverride>> {
         self.with(|c| {
-            let mut st = c.prepare("SELECT event, kind, set_at, until, by FROM overrides ORDER BY event")?;
-            let rows = st.query_map([], |r| {
-                Ok(StoredOverride {
-                    event: r.get(0)?,
-                    kind: r.get(1)?,
-                    set_at: parse_time(&r.get::<_, String>(2)?),
-                    until: r.get::<_, Option<String>>(3)?.map(|u| parse_time(&u)),
-                    by: r.get(4)?,
-                })
-            })?;
+            let mut st = c.prepare_cached("SELECT event, kind, set_at, until, by FROM overrides ORDER BY event")?;
+            let rows = st.query_map([], override_row)?;
             rows.collect()
+        })
+    }
+
+    /// The event's override, if any.
+    pub fn override_of(&self, event: &str) -> Result<Option<StoredOverride>> {
+        self.with(|c| {
+            c.prepare_cached("SELECT event, kind, set_at, until, by FROM overrides WHERE event = ?1")?
+                .query_row(params![event], override_row)
+                .optional()
         })
     }
 
@@ -575,6 +617,34 @@ mod tests {
         assert_eq!(row.attr("url"), Some("x"));
         let d = store.deployment("final").expect("q").expect("deployment");
         assert_eq!((d.nonce.as_str(), d.phase), ("abcd1234", Phase::Deploying));
+    }
+
+    #[test]
+    fn the_schedulers_narrow_reads_agree_with_the_full_rows() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::open(&dir.path().join("ottd.db")).expect("open");
+        assert_eq!(store.phase("final").expect("q"), None);
+        for (event, phase) in [("final", Phase::Running), ("semi", Phase::Running), ("quali", Phase::Stopped)] {
+            store.begin_deployment(event, "abcd1234", "{}").expect("begin");
+            store.set_phase(event, phase, None).expect("phase");
+        }
+        let d = store.deployment("final").expect("q").expect("row");
+        assert_eq!(store.phase("final").expect("q"), Some((Phase::Running, d.phase_since)));
+        let mut counts = store.phase_counts().expect("counts");
+        counts.sort_by_key(|(p, _)| p.as_str());
+        assert_eq!(counts, vec![(Phase::Running, 2), (Phase::Stopped, 1)]);
+
+        assert_eq!(store.override_of("semi").expect("q"), None);
+        let o = StoredOverride {
+            event: "semi".into(),
+            kind: "hold".into(),
+            set_at: parse_time("2026-11-26T10:00:00Z"),
+            until: None,
+            by: "ops".into(),
+        };
+        store.set_override(&o).expect("set");
+        assert_eq!(store.override_of("semi").expect("q"), Some(o));
+        assert_eq!(store.override_of("final").expect("q"), None);
     }
 
     #[test]

@@ -111,7 +111,7 @@ fn resolved(id: &str, workflow: Workflow, profile: Arc<Profile>) -> Resolved {
     let spec = EventSpec {
         id: id.to_string(),
         title: id.to_string(),
-        file: PathBuf::from("matrix.toml"),
+        file: Arc::new(PathBuf::from("matrix.toml")),
         pos: Pos::default(),
         workflow: None,
         overrides: Node::table(Pos::default()),
@@ -119,7 +119,7 @@ fn resolved(id: &str, workflow: Workflow, profile: Arc<Profile>) -> Resolved {
         notify: Vec::new(),
         timing: None,
     };
-    Resolved { spec, workflow, profile }
+    Resolved { spec, workflow: Arc::new(workflow), profile }
 }
 
 const NONCE: &str = "0a1b2c3d";

@@ -2,6 +2,7 @@
 //! sample says, and broken variants of them are reported completely. Pure: no AWS, no network.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ottd::config::doc::Source;
@@ -620,4 +621,34 @@ fn two_timed_events_on_one_input_device_in_overlapping_windows_are_an_error() {
     );
     let (_dir, config) = broken_tree(&text);
     Catalog::load(&config).unwrap_or_else(|e| panic!("no conflict expected:\n{e}"));
+}
+
+#[test]
+fn events_with_the_same_workflow_share_one_compiled_copy() {
+    let events = r#"
+[[event]]
+id = "plain-a"
+[[event]]
+id = "plain-b"
+[[event]]
+id = "hd-a"
+[event.mediaLive]
+encodingProfile = "HD-1080p"
+[[event]]
+id = "hd-b"
+[event.mediaLive]
+encodingProfile = "HD-1080p"
+[[event]]
+id = "sd"
+[event.mediaLive]
+encodingProfile = "SD-540p"
+"#;
+    let (_dir, config) = broken_tree(events);
+    let catalog = Catalog::load(&config).unwrap_or_else(|e| panic!("loads:\n{e}"));
+    let wf = |id: &str| catalog.event(id).unwrap_or_else(|| panic!("event {id}")).workflow.clone();
+    assert!(Arc::ptr_eq(&wf("plain-a"), &wf("plain-b")), "same file, no overrides");
+    assert!(Arc::ptr_eq(&wf("hd-a"), &wf("hd-b")), "same overrides");
+    assert!(!Arc::ptr_eq(&wf("hd-a"), &wf("sd")) && !Arc::ptr_eq(&wf("plain-a"), &wf("hd-a")));
+    assert_eq!(wf("sd").media_live.encoding_profile, "SD-540p");
+    assert_eq!(catalog.event("sd").map(|e| e.profile.name.as_str()), Some("SD-540p"));
 }

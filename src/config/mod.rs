@@ -29,7 +29,8 @@ use reader::Ctx;
 #[derive(Debug, Clone)]
 pub struct Resolved {
     pub spec: EventSpec,
-    pub workflow: Workflow,
+    /// Shared by the events that use the same workflow file without overrides.
+    pub workflow: Arc<Workflow>,
     pub profile: Arc<Profile>,
 }
 
@@ -38,7 +39,8 @@ pub struct Resolved {
 pub struct Catalog {
     pub settings: Settings,
     pub profiles: Vec<Arc<Profile>>,
-    pub events: Vec<Resolved>,
+    /// Shared with the scheduler, which keeps the events in force across reloads.
+    pub events: Vec<Arc<Resolved>>,
 }
 
 impl Catalog {
@@ -52,8 +54,11 @@ impl Catalog {
         let (specs, schedule_diags) = schedule::file::load_dir_partial(&settings.schedules_dir);
         diags.extend(schedule_diags);
         let mut workflows: HashMap<PathBuf, Result<Node, Diags>> = HashMap::new();
+        // Events whose workflows come out the same share one (thousands of events may use a
+        // workflow file as it is): compiled workflows by their serialized form.
+        let mut compiled: HashMap<String, Arc<Workflow>> = HashMap::new();
         let mut events = Vec::new();
-        for spec in specs {
+        for mut spec in specs {
             let path = spec.workflow.clone().unwrap_or_else(|| settings.default_workflow.clone());
             let base = workflows.entry(path.clone()).or_insert_with(|| {
                 let src = Source::read(&path)?;
@@ -73,7 +78,15 @@ impl Catalog {
                 }
             };
             match resolve(&spec, base, &path, &profiles) {
-                Ok((workflow, profile)) => events.push(Resolved { spec, workflow, profile }),
+                Ok((workflow, profile)) => {
+                    let workflow = match serde_json::to_string(&workflow) {
+                        Ok(key) => compiled.entry(key).or_insert_with(|| Arc::new(workflow)).clone(),
+                        Err(_) => Arc::new(workflow),
+                    };
+                    // The overrides live on in the compiled workflow; the tree is not needed.
+                    spec.overrides = Node::table(spec.pos);
+                    events.push(Arc::new(Resolved { spec, workflow, profile }));
+                }
                 Err(d) => diags.extend(d),
             }
         }
@@ -81,7 +94,7 @@ impl Catalog {
         diags.finish(Catalog { settings, profiles, events })
     }
 
-    pub fn event(&self, id: &str) -> Option<&Resolved> {
+    pub fn event(&self, id: &str) -> Option<&Arc<Resolved>> {
         self.events.iter().find(|e| e.spec.id == id)
     }
 

@@ -6,16 +6,18 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
-
 use std::time::Duration;
 
-use crate::config::Resolved;
-use crate::engine::{Engine, EngineError};
+use chrono::{DateTime, Utc};
+use tokio::sync::OnceCell;
+
+use crate::aws::Aws;
+use crate::config::{Resolved, Settings};
+use crate::engine::{Engine, EngineError, TraceProgress};
 use crate::metrics::{ErrorLabel, Metrics};
 use crate::notify::{Level, Notice, Notifier};
 use crate::schedule::phase::{Action, Override, OverrideKind};
-use crate::store::{Phase, StoredOverride};
+use crate::store::{Phase, Store, StoredOverride};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -58,11 +60,28 @@ pub fn override_kind_str(k: OverrideKind) -> &'static str {
     }
 }
 
+/// What the state file says about an event, as the scheduler needs it (one narrow query).
+pub fn recorded_actual(store: &Store, event: &str) -> Result<Actual, String> {
+    let row = store.phase(event).map_err(|e| e.to_string())?;
+    Ok(Actual { phase: row.map(|(p, _)| p), since: row.map(|(_, s)| s) })
+}
+
+/// The event's operator override in the state file, if any.
+pub fn recorded_override(store: &Store, event: &str) -> Result<Option<Override>, String> {
+    Ok(store.override_of(event).map_err(|e| e.to_string())?.as_ref().and_then(parse_override))
+}
+
 /// The real thing: the workflow engine and its state file.
+///
+/// The engine, and with it the AWS SDK, is set up on the first action: a daemon whose events
+/// are on demand or days away neither loads the SDK's configuration nor carries its clients
+/// (about 12 MB of memory) until there is work for AWS.
 pub struct EngineActuator {
-    pub engine: Arc<Engine>,
-    pub metrics: Arc<Metrics>,
-    pub notifier: Arc<dyn Notifier>,
+    store: Arc<Store>,
+    settings: Settings,
+    engine: OnceCell<Arc<Engine>>,
+    metrics: Arc<Metrics>,
+    notifier: Arc<dyn Notifier>,
 }
 
 /// Measured runs needed before the adaptive lead-time check speaks.
@@ -95,6 +114,21 @@ pub fn lead_warning(step: &str, key: &str, lead: Duration, p95: Duration) -> Opt
 }
 
 impl EngineActuator {
+    pub fn new(store: Arc<Store>, settings: Settings, metrics: Arc<Metrics>, notifier: Arc<dyn Notifier>) -> Self {
+        EngineActuator { store, settings, engine: OnceCell::new(), metrics, notifier }
+    }
+
+    /// The engine, connected to AWS on first use.
+    pub async fn engine(&self) -> &Arc<Engine> {
+        self.engine
+            .get_or_init(|| async {
+                tracing::info!("connecting to AWS");
+                let aws = Aws::connect(&self.settings).await;
+                Arc::new(Engine::new(aws, self.store.clone(), self.settings.clone(), Arc::new(TraceProgress)))
+            })
+            .await
+    }
+
     /// Adaptive lead time: after a measured deploy or start, warn when the event's lead time
     /// is shorter than what such steps really take.
     fn check_lead(&self, event: &Resolved, action: Action) {
@@ -104,7 +138,7 @@ impl EngineActuator {
             Action::Deploy => ("deploy", "deploy_before", t.deploy_before.saturating_sub(t.start_before)),
             _ => return,
         };
-        let Ok(ms) = self.engine.store.step_durations(&event.spec.id, step, 20) else { return };
+        let Ok(ms) = self.store.step_durations(&event.spec.id, step, 20) else { return };
         if let Some(text) = p95(ms).and_then(|p| lead_warning(step, key, lead, p)) {
             self.notifier.notify(Notice {
                 event: event.spec.id.clone(),
@@ -118,13 +152,11 @@ impl EngineActuator {
 
 impl Actuator for EngineActuator {
     fn actual(&self, event: &str) -> Result<Actual, String> {
-        let d = self.engine.store.deployment(event).map_err(|e| e.to_string())?;
-        Ok(Actual { phase: d.as_ref().map(|d| d.phase), since: d.map(|d| d.phase_since) })
+        recorded_actual(&self.store, event)
     }
 
     fn override_of(&self, event: &str) -> Result<Option<Override>, String> {
-        let all = self.engine.store.overrides().map_err(|e| e.to_string())?;
-        Ok(all.iter().find(|o| o.event == event).and_then(parse_override))
+        recorded_override(&self.store, event)
     }
 
     fn set_override(&self, event: &str, kind: OverrideKind, until: Option<DateTime<Utc>>) -> Result<(), String> {
@@ -135,13 +167,13 @@ impl Actuator for EngineActuator {
             until,
             by: "daemon".to_string(),
         };
-        self.engine.store.set_override(&o).map_err(|e| e.to_string())
+        self.store.set_override(&o).map_err(|e| e.to_string())
     }
 
     fn act<'a>(&'a self, event: &'a Resolved, action: Action) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
             let id = &event.spec.id;
-            let engine = &self.engine;
+            let engine = self.engine().await;
             let r = match action {
                 Action::Deploy => engine.deploy(event).await.map(|_| ()),
                 Action::Start => engine.start(id).await,

@@ -16,9 +16,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::aws::Aws;
 use crate::config::{Catalog, Resolved};
-use crate::engine::{Engine, TraceProgress};
 use crate::http::{self, HttpState};
 use crate::metrics::{ActionLabel, Metrics, PhaseLabel};
 use crate::notify::LogNotifier;
@@ -87,7 +85,7 @@ fn load(opts: &Options) -> Result<Catalog, crate::config::Diags> {
 
 /// Events of the new configuration, plus live events whose definition disappeared: they run
 /// to their scheduled end (the old definition stays in force), with a warning.
-fn merge_retained(new: &Catalog, old: &HashMap<String, Resolved>, store: &Store) -> Vec<Resolved> {
+fn merge_retained(new: &Catalog, old: &HashMap<String, Arc<Resolved>>, store: &Store) -> Vec<Arc<Resolved>> {
     let mut events = new.events.clone();
     for (id, ev) in old {
         if new.event(id).is_some() {
@@ -112,11 +110,9 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let catalog = load(&opts).map_err(DaemonError::Config)?;
     let settings = catalog.settings.clone();
     let store = Arc::new(Store::open(&settings.state_path)?);
-    let aws = Aws::connect(&settings).await;
-    let engine = Arc::new(Engine::new(aws, store.clone(), settings.clone(), Arc::new(TraceProgress)));
     let metrics = Arc::new(Metrics::new());
     let notifier: Arc<dyn crate::notify::Notifier> = Arc::new(LogNotifier);
-    let actuator = EngineActuator { engine: engine.clone(), metrics: metrics.clone(), notifier: notifier.clone() };
+    let actuator = EngineActuator::new(store.clone(), settings.clone(), metrics.clone(), notifier.clone());
     let sched = Scheduler::new(Arc::new(actuator), notifier, metrics.clone(), settings.daemon.max_idle_running);
     let http_state = Arc::new(HttpState { metrics: metrics.clone(), ready: Default::default() });
     let listener = tokio::net::TcpListener::bind(settings.daemon.listen)
@@ -221,13 +217,9 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
 }
 
 fn update_phase_gauge(metrics: &Metrics, store: &Store) {
-    let Ok(deps) = store.deployments() else { return };
-    let mut counts: HashMap<&'static str, i64> = HashMap::new();
-    for d in &deps {
-        *counts.entry(d.phase.as_str()).or_default() += 1;
-    }
-    for phase in ["deploying", "deployed", "starting", "running", "stopping", "stopped", "tearing-down", "torn-down"] {
-        let n = counts.get(phase).copied().unwrap_or(0);
-        metrics.events_by_phase.get_or_create(&PhaseLabel { phase: phase.to_string() }).set(n);
+    let Ok(counts) = store.phase_counts() else { return };
+    for phase in Phase::ALL {
+        let n = counts.iter().find(|(p, _)| *p == phase).map_or(0, |(_, n)| *n as i64);
+        metrics.events_by_phase.get_or_create(&PhaseLabel { phase: phase.as_str().to_string() }).set(n);
     }
 }

@@ -84,7 +84,7 @@ const PREPARE_AHEAD: Duration = Duration::from_millis(500);
 #[derive(Clone, Default)]
 struct Snapshot {
     generation: u64,
-    map: Arc<HashMap<String, Resolved>>,
+    map: Arc<HashMap<String, Arc<Resolved>>>,
 }
 
 /// A reconcile to start: the event, the boundary that woke it, its prepared decision.
@@ -162,13 +162,13 @@ impl<A: Actuator> Scheduler<A> {
         })
     }
 
-    pub fn events(&self) -> Arc<HashMap<String, Resolved>> {
+    pub fn events(&self) -> Arc<HashMap<String, Arc<Resolved>>> {
         lock(&self.events).map.clone()
     }
 
     /// Put a new set of events in force and reconcile all of them.
-    pub fn set_events(self: &Arc<Self>, events: Vec<Resolved>) {
-        let map: HashMap<String, Resolved> = events.into_iter().map(|e| (e.spec.id.clone(), e)).collect();
+    pub fn set_events(self: &Arc<Self>, events: Vec<Arc<Resolved>>) {
+        let map: HashMap<String, Arc<Resolved>> = events.into_iter().map(|e| (e.spec.id.clone(), e)).collect();
         let map = Arc::new(map);
         {
             let mut current = lock(&self.events);
@@ -633,10 +633,10 @@ mod tests {
     }
 
     /// `n` copies of the shipped demo event, all on air from `start` to `end`, no lead times.
-    fn crowd(n: usize, start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<Resolved> {
+    fn crowd(n: usize, start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<Arc<Resolved>> {
         let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/ottd.toml");
         let catalog = crate::config::Catalog::load(&config).expect("shipped configuration");
-        let template = catalog.events.first().expect("an event").clone();
+        let template = Resolved::clone(catalog.events.first().expect("an event"));
         let timing = Timing {
             when: When::Once { start, end },
             tz: chrono_tz::UTC,
@@ -653,7 +653,7 @@ mod tests {
                 let mut e = template.clone();
                 e.spec.id = format!("ev-{i}");
                 e.spec.timing = Some(timing.clone());
-                e
+                Arc::new(e)
             })
             .collect()
     }

@@ -41,7 +41,7 @@ fn spans(e: &Resolved, now: DateTime<Utc>) -> Vec<(DateTime<Utc>, DateTime<Utc>)
         .collect()
 }
 
-pub fn check(events: &[Resolved], now: DateTime<Utc>) -> Vec<Diag> {
+pub fn check(events: &[Arc<Resolved>], now: DateTime<Utc>) -> Vec<Diag> {
     let inputs: Vec<(usize, Vec<String>)> = events
         .iter()
         .enumerate()
@@ -59,7 +59,7 @@ pub fn check(events: &[Resolved], now: DateTime<Utc>) -> Vec<Diag> {
                 sa.iter().find_map(|(s1, e1)| sb.iter().find(|(s2, e2)| s1 < e2 && s2 < e1).map(|(s2, _)| *s1.max(s2)));
             if let Some(at) = overlap {
                 out.push(Diag {
-                    file: Arc::new(ea.spec.file.clone()),
+                    file: ea.spec.file.clone(),
                     pos: ea.spec.pos,
                     field: "event.mediaLive".to_string(),
                     message: format!(

@@ -2,6 +2,7 @@
 //! events, when. Parsing only; occurrences and phases live in `schedule::timing` / `phase`.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::config::doc::{Diags, Node, Pos, Source};
 use crate::config::reader::{Ctx, Table};
@@ -13,11 +14,13 @@ use super::timing::Timing;
 pub struct EventSpec {
     pub id: String,
     pub title: String,
-    pub file: PathBuf,
+    /// The schedule file, shared by its events.
+    pub file: Arc<PathBuf>,
     pub pos: Pos,
     /// Workflow file; `None` = the default from ottd.toml.
     pub workflow: Option<PathBuf>,
     /// Workflow keys this event changes (`[event.mediaLive] encodingProfile = "HD-1080p"`).
+    /// Empty once [`crate::config::Catalog::load`] has compiled them into the event's workflow.
     pub overrides: Node,
     pub enabled: bool,
     /// Where notifications about this event go (used by the notifier; names only).
@@ -134,7 +137,7 @@ fn event(t: &Table<'_, '_, '_>, src: &Source) -> Option<EventSpec> {
     Some(EventSpec {
         title: title.unwrap_or_else(|| id.clone()),
         id,
-        file: src.file.as_ref().clone(),
+        file: src.file.clone(),
         pos: t.pos(),
         workflow,
         overrides,

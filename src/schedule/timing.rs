@@ -2,7 +2,8 @@
 //! lead and tail times. Every instant is computed here, in UTC, from the event's own zone
 //! (croner + chrono-tz handle DST); the cron library's scheduler only provides wake-ups.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::time::Duration;
 
 use chrono::{DateTime, LocalResult, NaiveDateTime, Offset, TimeZone, Timelike, Utc};
@@ -18,7 +19,8 @@ pub enum When {
     /// One window, `start` to `end`.
     Once { start: DateTime<Utc>, end: DateTime<Utc> },
     /// A window of `duration` at every cron occurrence (6 fields, seconds first), in `tz`.
-    Recurring { cron: Box<Cron>, expr: String, duration: Duration },
+    /// The parsed expression is shared by every event that uses it ([`parse_cron`]).
+    Recurring { cron: Arc<Cron>, expr: String, duration: Duration },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -53,7 +55,27 @@ pub struct Window {
     pub teardown_at: DateTime<Utc>,
 }
 
-pub fn parse_cron(expr: &str) -> Result<Cron, String> {
+/// Parsed cron expressions by their text. croner keeps a 5 KB table of years in every parsed
+/// expression and a schedule may give thousands of events the same one, so they share it; an
+/// entry lives as long as some event uses it.
+static PARSED: LazyLock<Mutex<HashMap<String, Weak<Cron>>>> = LazyLock::new(Mutex::default);
+
+/// Parse a 6-field cron expression (seconds first), or share the one already parsed.
+pub fn parse_cron(expr: &str) -> Result<Arc<Cron>, String> {
+    let mut parsed = PARSED.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(cron) = parsed.get(expr).and_then(Weak::upgrade) {
+        return Ok(cron);
+    }
+    let cron = Arc::new(parse_cron_text(expr)?);
+    // Forget the expressions no event uses any more, at each doubling of the table.
+    if parsed.len() >= 64 && parsed.len().is_power_of_two() {
+        parsed.retain(|_, c| c.strong_count() > 0);
+    }
+    parsed.insert(expr.to_string(), Arc::downgrade(&cron));
+    Ok(cron)
+}
+
+fn parse_cron_text(expr: &str) -> Result<Cron, String> {
     if expr.split_whitespace().count() != 6 && !expr.trim_start().starts_with('@') {
         return Err(format!("`{expr}` needs 6 fields: seconds minutes hours day-of-month month day-of-week"));
     }
@@ -180,7 +202,7 @@ pub fn read(t: &Table<'_, '_, '_>) -> Option<Option<Timing>> {
                 t.error("duration", "must be longer than zero");
             }
             let cron = expr.as_deref().map(parse_cron).transpose().map_err(|e| t.error("cron", e)).ok()?;
-            When::Recurring { cron: Box::new(cron?), expr: expr?, duration: duration? }
+            When::Recurring { cron: cron?, expr: expr?, duration: duration? }
         }
     };
     Some(Some(Timing {

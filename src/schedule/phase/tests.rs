@@ -46,7 +46,7 @@ fn once(start: DateTime<Utc>, end: DateTime<Utc>, leads: [u64; 4]) -> Timing {
 
 fn cron(expr: &str, tz: Tz, duration: u64, leads: [u64; 4], keep: bool) -> Timing {
     let c = parse_cron(expr).expect("test cron");
-    timing(When::Recurring { cron: Box::new(c), expr: expr.into(), duration: secs(duration) }, tz, leads, keep)
+    timing(When::Recurring { cron: c, expr: expr.into(), duration: secs(duration) }, tz, leads, keep)
 }
 
 /// A one-off show 20:00-22:00 UTC: deploy 30 min ahead, start 10 min ahead, stop 5 min after,
