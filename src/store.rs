@@ -525,6 +525,32 @@ impl Store {
         })
     }
 
+    /// Forget step log rows from before `before`, except each event's latest `keep` successful
+    /// runs of each step (the adaptive lead-time check reads those). Returns how many went.
+    pub fn prune_step_log(&self, before: DateTime<Utc>, keep: usize) -> Result<usize> {
+        let before = before.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM step_log WHERE at < ?1 AND id NOT IN (
+                     SELECT id FROM (
+                         SELECT id, ROW_NUMBER() OVER (PARTITION BY event, step ORDER BY id DESC) AS n
+                         FROM step_log WHERE outcome = 'ok'
+                     ) WHERE n <= ?2
+                 )",
+                params![before, keep as i64],
+            )
+        })
+    }
+
+    /// Fold the write-ahead log into the database file and refresh the query planner's
+    /// statistics.
+    pub fn checkpoint(&self) -> Result<()> {
+        self.with(|c| {
+            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            c.execute_batch("PRAGMA optimize")
+        })
+    }
+
     /// Record an operator override (hold, manual start/stop/teardown/deploy) for an event.
     pub fn set_override(&self, o: &StoredOverride) -> Result<()> {
         self.with(|c| {
@@ -645,6 +671,32 @@ mod tests {
         store.set_override(&o).expect("set");
         assert_eq!(store.override_of("semi").expect("q"), Some(o));
         assert_eq!(store.override_of("final").expect("q"), None);
+    }
+
+    #[test]
+    fn upkeep_prunes_old_step_log_rows_but_keeps_the_latest_successes_of_each_step() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::open(&dir.path().join("ottd.db")).expect("open");
+        for i in 0..5 {
+            store.log_step("final", "start", "ok", None, 1000 + i).expect("log");
+        }
+        store.log_step("final", "start", "error", Some("boom"), 5).expect("log");
+        store.log_step("final", "deploy", "ok", None, 9000).expect("log");
+        store.log_step("semi", "start", "ok", None, 2000).expect("log");
+        let count = || store.with(|c| c.query_row("SELECT COUNT(*) FROM step_log", [], |r| r.get::<_, i64>(0)));
+        assert_eq!(count().expect("n"), 8);
+        // Nothing is older than an hour ago.
+        assert_eq!(store.prune_step_log(Utc::now() - chrono::Duration::hours(1), 2).expect("prune"), 0);
+        // Everything is older than an hour from now: keep the latest 2 successes per step.
+        assert_eq!(store.prune_step_log(Utc::now() + chrono::Duration::hours(1), 2).expect("prune"), 4);
+        assert_eq!(store.step_durations("final", "start", 20).expect("q").len(), 2);
+        let mut kept = store.step_durations("final", "start", 20).expect("q");
+        kept.sort_unstable();
+        assert_eq!(kept, vec![1003, 1004], "the latest two starts stay");
+        assert_eq!(store.step_durations("final", "deploy", 20).expect("q"), vec![9000]);
+        assert_eq!(store.step_durations("semi", "start", 20).expect("q"), vec![2000]);
+        store.checkpoint().expect("checkpoint");
+        assert_eq!(count().expect("n"), 4);
     }
 
     #[test]

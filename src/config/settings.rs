@@ -51,7 +51,14 @@ pub struct DaemonSettings {
     pub max_idle_running: Duration,
     /// How often the daemon reconciles everything even without a wake-up.
     pub resync_interval: Duration,
+    /// When the state file's upkeep runs: a 6-field cron expression, UTC.
+    pub upkeep: String,
+    /// Step log rows older than this are pruned at upkeep (the latest few per step are kept).
+    pub keep_step_log: Duration,
 }
+
+/// The state file's upkeep: every day at 04:30 UTC.
+pub const DEFAULT_UPKEEP: &str = "0 30 4 * * *";
 
 const PREFIX_RULE: &str = "must be 1-12 characters of a-z, 0-9 and -, starting with a letter";
 
@@ -160,6 +167,15 @@ fn compile(t: &Table<'_, '_, '_>, base: &Path, file: &Path) -> Settings {
         listen: listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9180))),
         max_idle_running: dur(&daemon, "max_idle_running", 10 * 60),
         resync_interval: dur(&daemon, "resync_interval", 60),
+        upkeep: daemon
+            .as_ref()
+            .and_then(|d| {
+                let expr = d.str("upkeep")?;
+                crate::schedule::timing::parse_cron(&expr).map_err(|e| d.error("upkeep", e)).ok()?;
+                Some(expr)
+            })
+            .unwrap_or_else(|| DEFAULT_UPKEEP.to_string()),
+        keep_step_log: dur(&daemon, "keep_step_log", 90 * 24 * 3600),
     };
     Settings {
         file: file.to_path_buf(),
@@ -188,18 +204,23 @@ mod tests {
         let path = dir.path().join("ottd.toml");
         std::fs::write(
             &path,
-            "[naming]\nprefix = \"Bad_Prefix\"\n[roles]\nmedialive = \"nope\"\n[engine]\npoll_interval = \"soon\"\n",
+            "[naming]\nprefix = \"Bad_Prefix\"\n[roles]\nmedialive = \"nope\"\n[engine]\npoll_interval = \"soon\"\n[daemon]\nupkeep = \"0 30 4 * *\"\n",
         )
         .expect("write");
         let err = Settings::load(&path).expect_err("invalid").to_string();
         assert!(err.contains("ottd.toml:2:10: naming.prefix: must be 1-12 characters"), "{err}");
         assert!(err.contains("ottd.toml:4:13: roles.medialive: `nope` is not an IAM role ARN"), "{err}");
         assert!(err.contains("engine.poll_interval: `soon` is not a duration"), "{err}");
+        assert!(err.contains("ottd.toml:8:10: daemon.upkeep: `0 30 4 * *` needs 6 fields"), "{err}");
 
         std::fs::write(&path, "[paths]\nstate = \"state/ottd.db\"\n").expect("write");
         let s = Settings::load(&path).expect("valid");
         assert_eq!(s.state_path, dir.path().join("state/ottd.db"));
         assert_eq!(s.prefix, "ottd");
         assert_eq!(s.engine.start_timeout, Duration::from_secs(900));
+        assert_eq!(
+            (s.daemon.upkeep.as_str(), s.daemon.keep_step_log),
+            (DEFAULT_UPKEEP, Duration::from_secs(90 * 86400))
+        );
     }
 }

@@ -84,6 +84,9 @@ pub struct EngineActuator {
     notifier: Arc<dyn Notifier>,
 }
 
+/// How many of an event's latest measured runs of a step the adaptive lead-time check reads
+/// (the state file's upkeep keeps them, whatever their age).
+pub const LEAD_HISTORY: usize = 20;
 /// Measured runs needed before the adaptive lead-time check speaks.
 const LEAD_SAMPLES: usize = 3;
 /// Margin added to the measured p95 before a lead time counts as long enough.
@@ -138,7 +141,7 @@ impl EngineActuator {
             Action::Deploy => ("deploy", "deploy_before", t.deploy_before.saturating_sub(t.start_before)),
             _ => return,
         };
-        let Ok(ms) = self.store.step_durations(&event.spec.id, step, 20) else { return };
+        let Ok(ms) = self.store.step_durations(&event.spec.id, step, LEAD_HISTORY) else { return };
         if let Some(text) = p95(ms).and_then(|p| lead_warning(step, key, lead, p)) {
             self.notifier.notify(Notice {
                 event: event.spec.id.clone(),

@@ -6,6 +6,7 @@
 //! once), the resync tick and the systemd watchdog.
 
 pub mod actuator;
+pub mod housekeeping;
 pub mod scheduler;
 
 use std::collections::HashMap;
@@ -22,6 +23,7 @@ use crate::metrics::{ActionLabel, Metrics, PhaseLabel};
 use crate::notify::LogNotifier;
 use crate::store::{Phase, Store};
 use actuator::EngineActuator;
+use housekeeping::{Chore, Housekeeping};
 use scheduler::Scheduler;
 
 /// What the main loop reacts to besides timers.
@@ -41,6 +43,8 @@ pub enum DaemonError {
     Listen { addr: std::net::SocketAddr, source: std::io::Error },
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
+    #[error(transparent)]
+    Housekeeping(#[from] housekeeping::HousekeepingError),
 }
 
 /// The files whose change means a reload: ottd.toml, schedules, profiles, workflows in use.
@@ -145,7 +149,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let mut files = fingerprint(Some(&catalog), &opts.config);
     let mut seen_overrides = store.overrides()?;
     let mut poll = tokio::time::interval(Duration::from_secs(1));
-    let mut resync = tokio::time::interval(settings.daemon.resync_interval);
+    let mut chores = Housekeeping::start(settings.daemon.resync_interval, &settings.daemon.upkeep).await?;
     let mut dog = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
     loop {
         let control = tokio::select! {
@@ -154,7 +158,14 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             _ = hup.recv() => Some(Control::Reload),
             _ = term.recv() => Some(Control::Shutdown),
             _ = int.recv() => Some(Control::Shutdown),
-            _ = resync.tick() => { sched.reconcile_all(); None }
+            chore = chores.next() => {
+                match chore {
+                    Some(Chore::Resync) => sched.reconcile_all(),
+                    Some(Chore::Upkeep) => upkeep(&store, settings.daemon.keep_step_log),
+                    None => {}
+                }
+                None
+            }
             _ = dog.tick() => { if watchdog.is_some() { let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]); } None }
             _ = poll.tick() => {
                 let now_files = fingerprint(Some(&catalog), &opts.config);
@@ -212,8 +223,21 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     if !drained {
         tracing::warn!("stopped before in-flight steps finished; the next start resumes them from the state file");
     }
+    chores.stop().await;
     let _ = server.await;
     Ok(())
+}
+
+/// The state file's upkeep, on a blocking thread (the main loop keeps its timers).
+fn upkeep(store: &Arc<Store>, keep_step_log: Duration) {
+    let store = store.clone();
+    let before = chrono::Utc::now() - chrono::Duration::from_std(keep_step_log).unwrap_or(chrono::Duration::MAX);
+    tokio::task::spawn_blocking(move || {
+        match store.prune_step_log(before, actuator::LEAD_HISTORY).and_then(|n| store.checkpoint().map(|()| n)) {
+            Ok(n) => tracing::info!(pruned = n, "state file upkeep done"),
+            Err(e) => tracing::warn!("state file upkeep failed: {e}"),
+        }
+    });
 }
 
 fn update_phase_gauge(metrics: &Metrics, store: &Store) {

@@ -74,6 +74,8 @@ type Timers = BTreeMap<DateTime<Utc>, Vec<Arc<Cell>>>;
 const CROWD: usize = 64;
 /// How much of a wait [`Scheduler::drive`] sleeps on its thread rather than on tokio's timer.
 const FINE_WAIT: Duration = Duration::from_millis(2);
+/// The longest [`Scheduler::drive`] sleeps before looking at the wall clock again.
+const MAX_SLEEP: Duration = Duration::from_secs(1);
 /// How many reconciles of a crowd act before their follow-ups run.
 const SLICE: usize = 1024;
 /// How long before a crowded boundary its decisions are prepared: after the previous crowd,
@@ -206,7 +208,9 @@ impl<A: Actuator> Scheduler<A> {
                 Some(t) => (t - Utc::now()).to_std().unwrap_or_default(),
                 None => Duration::from_secs(3600),
             };
-            let coarse = if fine { sleep.saturating_sub(FINE_WAIT) } else { sleep };
+            // At most a second at a time: the queue is in wall-clock time, tokio's timer in
+            // monotonic time, so a clock step (NTP, a resumed VM) costs a second, not the wait.
+            let coarse = if fine { sleep.saturating_sub(FINE_WAIT) } else { sleep }.min(MAX_SLEEP);
             tokio::select! {
                 _ = tokio::time::sleep(coarse) => {}
                 _ = self.notified() => continue,
