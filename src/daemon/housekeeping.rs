@@ -1,13 +1,15 @@
-//! The daemon's periodic jobs, run by tokio-cron-scheduler: the resync (every event reconciled
-//! whatever the timer queue says, the safety net of a level-triggered daemon) and the state
-//! file's upkeep at a cron time. A job only tells the main loop; the loop does the work, so
-//! nothing here touches the scheduler or the state file.
+//! The daemon's cron jobs, run by tokio-cron-scheduler: today the state file's upkeep at a
+//! cron time (UTC). A job only tells the main loop; the loop does the work, so nothing here
+//! touches the scheduler or the state file. Running one twice is harmless.
 //!
-//! Phase boundaries are not jobs here: tokio-cron-scheduler looks at its jobs every 500 ms,
-//! and a boundary must fire within milliseconds. The scheduler's own timer queue does that
-//! (with croner, the same cron engine, reading the schedules' expressions).
-
-use std::time::Duration;
+//! What tokio-cron-scheduler does not do here, and why (its 0.15 source and issue tracker):
+//! - phase boundaries: it looks at its jobs every 500 ms, and a boundary must fire within
+//!   milliseconds; the scheduler's own timer queue does that, with croner (the cron engine
+//!   tokio-cron-scheduler uses) reading the schedules' expressions in their IANA zones;
+//! - the resync: a repeated job can stop for good when its next tick falls into the past under
+//!   load (issue #113), and the resync is the safety net; it is a tokio interval in the loop.
+//!
+//! Jobs are in UTC because a time-zoned job keeps the offset it was created with (#107).
 
 use tokio::sync::mpsc;
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
@@ -15,8 +17,6 @@ use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 /// What a job asks of the main loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Chore {
-    /// Reconcile every event.
-    Resync,
     /// Prune the step log, checkpoint the state file.
     Upkeep,
 }
@@ -40,16 +40,12 @@ fn send(tx: &mpsc::Sender<Chore>, chore: Chore) -> impl std::future::Future<Outp
 }
 
 impl Housekeeping {
-    /// Start the jobs: a resync every `resync`, the upkeep at the cron expression `upkeep`
-    /// (6 fields, UTC; checked when the settings were read).
-    pub async fn start(resync: Duration, upkeep: &str) -> Result<Housekeeping, HousekeepingError> {
+    /// Start the jobs: the upkeep at the cron expression `upkeep` (6 fields, UTC; checked
+    /// when the settings were read).
+    pub async fn start(upkeep: &str) -> Result<Housekeeping, HousekeepingError> {
         let (tx, chores) = mpsc::channel(4);
         let jobs = JobScheduler::new().await?;
-        let resync_tx = tx.clone();
-        jobs.add(Job::new_repeated_async(resync, move |_, _| Box::pin(send(&resync_tx, Chore::Resync)))?).await?;
-        let upkeep_tx = tx;
-        jobs.add(Job::new_async_tz(upkeep, chrono::Utc, move |_, _| Box::pin(send(&upkeep_tx, Chore::Upkeep)))?)
-            .await?;
+        jobs.add(Job::new_async_tz(upkeep, chrono::Utc, move |_, _| Box::pin(send(&tx, Chore::Upkeep)))?).await?;
         jobs.start().await?;
         Ok(Housekeeping { jobs, chores })
     }
@@ -70,22 +66,23 @@ impl Housekeeping {
 mod tests {
     use super::*;
 
+    use std::time::Duration;
+
     #[tokio::test]
-    async fn the_resync_job_asks_again_and_again_and_the_upkeep_waits_for_its_time() {
-        // Upkeep on 1 January at midnight: not during this test.
-        let mut hk = Housekeeping::start(Duration::from_secs(1), "0 0 0 1 1 *").await.expect("jobs start");
+    async fn the_upkeep_job_fires_at_its_cron_times() {
+        let mut hk = Housekeeping::start("* * * * * *").await.expect("jobs start");
         for _ in 0..2 {
             let chore = tokio::time::timeout(Duration::from_secs(5), hk.next()).await.expect("a chore within 5 s");
-            assert_eq!(chore, Some(Chore::Resync));
+            assert_eq!(chore, Some(Chore::Upkeep));
         }
         hk.stop().await;
     }
 
     #[tokio::test]
-    async fn the_upkeep_job_fires_at_its_cron_time() {
-        let mut hk = Housekeeping::start(Duration::from_secs(3600), "* * * * * *").await.expect("jobs start");
-        let chore = tokio::time::timeout(Duration::from_secs(5), hk.next()).await.expect("a chore within 5 s");
-        assert_eq!(chore, Some(Chore::Upkeep));
+    async fn the_upkeep_job_waits_for_its_time() {
+        // 1 January at midnight: not during this test.
+        let mut hk = Housekeeping::start("0 0 0 1 1 *").await.expect("jobs start");
+        assert!(tokio::time::timeout(Duration::from_millis(1500), hk.next()).await.is_err(), "no chore yet");
         hk.stop().await;
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! One `select!` loop owns the process: timer wake-ups, file changes and operator overrides
 //! (polled every second), SIGHUP → reload, SIGTERM/SIGINT → shutdown (a second one exits at
-//! once), the resync tick and the systemd watchdog.
+//! once), the resync tick, the cron jobs ([`housekeeping`]) and the systemd watchdog.
 
 pub mod actuator;
 pub mod housekeeping;
@@ -149,7 +149,8 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let mut files = fingerprint(Some(&catalog), &opts.config);
     let mut seen_overrides = store.overrides()?;
     let mut poll = tokio::time::interval(Duration::from_secs(1));
-    let mut chores = Housekeeping::start(settings.daemon.resync_interval, &settings.daemon.upkeep).await?;
+    let mut resync = tokio::time::interval(settings.daemon.resync_interval);
+    let mut chores = Housekeeping::start(&settings.daemon.upkeep).await?;
     let mut dog = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
     loop {
         let control = tokio::select! {
@@ -158,11 +159,10 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             _ = hup.recv() => Some(Control::Reload),
             _ = term.recv() => Some(Control::Shutdown),
             _ = int.recv() => Some(Control::Shutdown),
-            chore = chores.next() => {
+            _ = resync.tick() => { sched.reconcile_all(); None }
+            Some(chore) = chores.next() => {
                 match chore {
-                    Some(Chore::Resync) => sched.reconcile_all(),
-                    Some(Chore::Upkeep) => upkeep(&store, settings.daemon.keep_step_log),
-                    None => {}
+                    Chore::Upkeep => upkeep(&store, settings.daemon.keep_step_log),
                 }
                 None
             }
