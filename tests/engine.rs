@@ -8,9 +8,10 @@ use std::sync::Arc;
 
 use ottd::aws::Aws;
 use ottd::engine::{Engine, EngineError, FaultPoint, Faults};
-use ottd::store::Phase;
+use ottd::plan::Kind;
+use ottd::store::{Phase, Status};
 
-use common::{setup, Lines, Setup};
+use common::{setup, Lines, Proxy, Setup};
 
 const EVENTS: &str = r#"
 [[event]]
@@ -430,4 +431,75 @@ async fn teardown_tolerates_a_deploy_that_never_finished() {
         assert!(!t.pending);
         assert_eq!(census(&engine.aws, "full").await, nothing(), "after a deploy cut at {key}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_teardown_waiting_for_cloudfront_says_so_and_the_next_one_finishes() {
+    let s = setup(EVENTS);
+    // Wait one second for CloudFront, not ten: the emulator holds the disable anyway.
+    let config = std::fs::read_to_string(&s.config).expect("read config");
+    let held = config.replace("distribution_wait = \"10s\"", "distribution_wait = \"1s\"");
+    assert_ne!(config, held, "the test config sets distribution_wait");
+    std::fs::write(&s.config, held).expect("write config");
+    let engine = engine(&s).await;
+    let ev = s.catalog().event("udp").expect("event").clone();
+    engine.deploy(&ev).await.expect("deploy");
+
+    s.emu.hold_cloudfront();
+    let t = engine.teardown("udp").await.expect("teardown");
+    assert!(t.pending, "CloudFront is still disabling the distribution");
+    let left = census(&engine.aws, "udp").await;
+    assert_eq!(left, Census { distributions: 1, ..nothing() }, "everything else is gone");
+    let d = engine.store.deployment("udp").expect("q").expect("row");
+    assert_eq!(d.phase, Phase::TearingDown);
+    assert!(d.last_error.is_some_and(|e| e.contains("waiting for CloudFront")));
+    let row = engine.store.resources("udp").expect("q").into_iter().find(|r| r.kind == Kind::Distribution);
+    assert_eq!(row.map(|r| r.status), Some(Status::Disabling));
+
+    // The command says so with exit status 3, and changes nothing.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ottd"))
+        .args(["teardown", "udp"])
+        .envs(s.env())
+        .output()
+        .expect("run ottd teardown");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(text.contains("disabling"), "{text}");
+    assert_eq!(census(&engine.aws, "udp").await, left);
+
+    s.emu.settle_cloudfront();
+    let t = engine.teardown("udp").await.expect("teardown again");
+    assert!(!t.pending);
+    assert_eq!(census(&engine.aws, "udp").await, nothing());
+    assert_eq!(engine.store.deployment("udp").expect("q").map(|d| d.phase), Some(Phase::TornDown));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_aws_errors_are_retried_and_create_nothing_twice() {
+    let mut s = setup(EVENTS);
+    // 503 to the first creates of the MediaLive channel (twice), the MediaPackage channel and
+    // the distribution: the SDK's standard retry (engine.max_attempts = 5) gets through.
+    let proxy = Proxy::start(
+        &s.emu.url,
+        &["^POST /prod/channels$=2", "^POST /channels$=1", "^POST /2020-05-31/distribution$=1"],
+    );
+    s.endpoint = proxy.url.clone();
+    let engine = engine(&s).await;
+    let ev = s.catalog().event("udp").expect("event").clone();
+    engine.deploy(&ev).await.expect("the deploy gets through transient 503s");
+    let log = proxy.log();
+    assert_eq!(log.matches("delay_proxy: 503 for").count(), 4, "every rule fired:\n{log}");
+    let expected = Census {
+        channels: 1,
+        inputs: 1,
+        security_groups: 1,
+        package_channels: 1,
+        endpoints: 3,
+        distributions: 1,
+        buckets: 0,
+        secrets: 1,
+    };
+    assert_eq!(census(&engine.aws, "udp").await, expected, "exactly one of each");
+    engine.teardown("udp").await.expect("teardown");
+    assert_eq!(census(&engine.aws, "udp").await, nothing());
 }

@@ -37,6 +37,9 @@ pub fn python() -> PathBuf {
 pub struct Emulator {
     child: Child,
     pub url: String,
+    /// While this file exists, CloudFront keeps updated distributions InProgress.
+    settle_file: PathBuf,
+    _dir: tempfile::TempDir,
 }
 
 impl Emulator {
@@ -46,9 +49,13 @@ impl Emulator {
         // The emulator logs every request: a pipe nobody reads would fill and block it.
         let log = tempfile::tempfile().expect("emulator log file");
         let log_for_child = log.try_clone().expect("emulator log file");
+        let dir = tempfile::tempdir().expect("emulator temp dir");
+        let settle_file = dir.path().join("cloudfront-settling");
         let mut child = Command::new(&py)
             .arg(&script)
             .args(["--host", "127.0.0.1", "--port", "0"])
+            .arg("--cloudfront-settle-file")
+            .arg(&settle_file)
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_for_child))
             .spawn()
@@ -65,7 +72,7 @@ impl Emulator {
             }
         });
         match rx.recv_timeout(Duration::from_secs(90)) {
-            Ok(url) => Emulator { child, url },
+            Ok(url) => Emulator { child, url, settle_file, _dir: dir },
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -84,7 +91,75 @@ impl Emulator {
     }
 }
 
+impl Emulator {
+    /// Keep distributions updated from now on InProgress (a disable "taking minutes"), until
+    /// [`Emulator::settle_cloudfront`].
+    pub fn hold_cloudfront(&self) {
+        std::fs::write(&self.settle_file, b"").expect("write the settle file");
+    }
+
+    pub fn settle_cloudfront(&self) {
+        std::fs::remove_file(&self.settle_file).expect("remove the settle file");
+    }
+}
+
 impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `tests/emulator/delay_proxy.py` in front of an emulator, answering 503 to the requests
+/// its `--fail` rules name; killed on drop.
+pub struct Proxy {
+    child: Child,
+    pub url: String,
+    log: std::fs::File,
+}
+
+impl Proxy {
+    /// `fail`: rules `REGEX=N` on "METHOD /path" (see the script). No added delay.
+    pub fn start(upstream: &str, fail: &[&str]) -> Proxy {
+        let script = repo().join("tests/emulator/delay_proxy.py");
+        let log = tempfile::tempfile().expect("proxy log file");
+        let mut cmd = Command::new(python());
+        cmd.arg(&script).args(["--upstream", upstream, "--delay-ms", "0"]);
+        for rule in fail {
+            cmd.args(["--fail", rule]);
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log.try_clone().expect("proxy log file")))
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut first = String::new();
+        BufReader::new(stdout).read_line(&mut first).expect("proxy output");
+        match first.strip_prefix("OTTD_PROXY_READY ") {
+            Some(url) => Proxy { child, url: url.trim().to_string(), log },
+            None => {
+                let _ = child.kill();
+                panic!("the proxy did not start: {first:?}\n{}", read_all(&log));
+            }
+        }
+    }
+
+    /// What the proxy logged so far (one line per injected 503).
+    pub fn log(&self) -> String {
+        read_all(&self.log)
+    }
+}
+
+fn read_all(file: &std::fs::File) -> String {
+    use std::io::{Read, Seek};
+    let mut f = file;
+    let mut out = String::new();
+    let _ = f.seek(std::io::SeekFrom::Start(0)).and_then(|_| f.read_to_string(&mut out));
+    out
+}
+
+impl Drop for Proxy {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -107,6 +182,8 @@ pub struct Setup {
     pub dir: tempfile::TempDir,
     pub emu: Emulator,
     pub config: PathBuf,
+    /// Where ottd sends AWS requests: the emulator, or a proxy in front of it.
+    pub endpoint: String,
 }
 
 pub fn setup(schedule: &str) -> Setup {
@@ -124,7 +201,8 @@ pub fn setup(schedule: &str) -> Setup {
         prof = repo().join("encoding-profiles").display(),
     );
     std::fs::write(&config, toml).expect("write config");
-    Setup { dir, emu, config }
+    let endpoint = emu.url.clone();
+    Setup { dir, emu, config, endpoint }
 }
 
 impl Setup {
@@ -135,7 +213,7 @@ impl Setup {
     pub async fn aws(&self) -> Aws {
         let settings = self.catalog().settings;
         let creds = aws_sdk_medialive::config::Credentials::new("test", "test", None, None, "ottd-tests");
-        let conf = Aws::loader(&settings).endpoint_url(&self.emu.url).credentials_provider(creds).load().await;
+        let conf = Aws::loader(&settings).endpoint_url(&self.endpoint).credentials_provider(creds).load().await;
         Aws::from_conf(&conf)
     }
 
@@ -171,7 +249,7 @@ impl Setup {
     /// Environment for running the `ottd` binary against this emulator.
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![
-            ("AWS_ENDPOINT_URL", self.emu.url.clone()),
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
             ("AWS_ACCESS_KEY_ID", "test".into()),
             ("AWS_SECRET_ACCESS_KEY", "test".into()),
             ("AWS_REGION", "us-east-1".into()),

@@ -10,14 +10,19 @@ moto server) after sleeping --delay-ms, so tests see AWS-like round-trip latency
 * Upstream side: one fresh connection per request with "Connection: close"; the response
   is relayed as it arrives, keeping its framing (Content-Length or chunked). A response
   with neither is read to EOF and re-sent with a Content-Length.
+* --fail 'REGEX=N' (repeatable): the first N requests whose "METHOD /path" matches REGEX
+  get 503 ServiceUnavailableException without reaching the upstream, as AWS answers when it
+  is briefly overloaded (the SDK retries them). A 503 is logged on stderr.
 * Prints "OTTD_PROXY_READY http://127.0.0.1:<port>" on stdout once listening; on
   SIGTERM/SIGINT prints "delay_proxy: handled N requests" on stderr and exits 0.
 
 Usage: python delay_proxy.py --upstream http://127.0.0.1:PORT [--listen-port 0] [--delay-ms 100]
+       [--fail 'POST /prod/channels$=2']
 """
 
 import argparse
 import asyncio
+import re
 import signal
 import sys
 from urllib.parse import urlsplit
@@ -31,6 +36,20 @@ MAX_HEADER = 1 << 20
 class Stats:
     requests = 0
     errors = 0
+    injected = 0
+
+
+# [compiled regex, failures left], from --fail.
+FAILURES: list = []
+
+
+def injected_failure(method: str, target: str) -> bool:
+    line = f"{method} {target.split('?', 1)[0]}"
+    for rule in FAILURES:
+        if rule[1] > 0 and rule[0].search(line):
+            rule[1] -= 1
+            return True
+    return False
 
 
 def parse_head(raw: bytes):
@@ -95,6 +114,18 @@ async def handle_one(reader, writer, upstream, delay) -> bool:
 
     Stats.requests += 1
     await asyncio.sleep(delay)
+
+    if injected_failure(method, target):
+        Stats.injected += 1
+        print(f"delay_proxy: 503 for {method} {target}", file=sys.stderr, flush=True)
+        msg = b'{"message":"Service is unavailable, try again"}'
+        writer.write(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                     + b"x-amzn-ErrorType: ServiceUnavailableException\r\n"
+                     + f"Content-Length: {len(msg)}\r\n".encode()
+                     + (b"Connection: close\r\n" if client_close else b"Connection: keep-alive\r\n")
+                     + b"\r\n" + msg)
+        await writer.drain()
+        return not client_close
 
     out = [f"{method} {target} HTTP/1.1"]
     out += [f"{k}: {v}" for k, v in headers if k.lower() not in HOP_BY_HOP]
@@ -179,7 +210,8 @@ async def main_async(args) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     server.close()  # don't wait for idle keep-alive clients; asyncio.run cancels them
-    print(f"delay_proxy: handled {Stats.requests} requests ({Stats.errors} errors)", file=sys.stderr)
+    print(f"delay_proxy: handled {Stats.requests} requests ({Stats.errors} errors, "
+          f"{Stats.injected} injected 503s)", file=sys.stderr)
 
 
 def main() -> int:
@@ -187,7 +219,15 @@ def main() -> int:
     ap.add_argument("--upstream", required=True, help="http://127.0.0.1:PORT")
     ap.add_argument("--listen-port", type=int, default=0, help="0 = pick a free port")
     ap.add_argument("--delay-ms", type=float, default=100.0)
-    asyncio.run(main_async(ap.parse_args()))
+    ap.add_argument("--fail", action="append", default=[], metavar="REGEX=N",
+                    help="answer 503 to the first N requests matching 'METHOD /path'")
+    args = ap.parse_args()
+    for spec in args.fail:
+        pattern, _, count = spec.rpartition("=")
+        if not pattern or not count.isdigit():
+            raise SystemExit(f"--fail {spec!r}: expected REGEX=N")
+        FAILURES.append([re.compile(pattern), int(count)])
+    asyncio.run(main_async(args))
     return 0
 
 

@@ -17,6 +17,14 @@ It also makes unknown MediaLive input/channel ids answer NotFoundException (404)
 of moto's HTTP 500 (a KeyError), and fills MediaPackage (v1) CmafPackage.HlsManifests[].Url
 (<endpoint Url>/<ManifestName>.m3u8), which moto leaves out.
 
+CloudFront, as AWS does it (moto deploys an update at once and deletes anything):
+  * UpdateDistribution puts the distribution back to InProgress; it is Deployed again on a
+    later read (moto's state manager, "manual" progression), or, while the file given
+    with --cloudfront-settle-file exists, not before the file is removed (a test holds a
+    disable "in progress" that way, as real CloudFront does for many minutes).
+  * DeleteDistribution of an enabled distribution, or of one not yet Deployed, answers
+    DistributionNotDisabled (409).
+
 Input security group semantics implemented:
   * Id is a 7-digit numeric string, Arn arn:<partition>:medialive:<region>:<account>:inputSecurityGroup:<id>
   * State IDLE while no input references the group, IN_USE while one does (Inputs lists
@@ -35,11 +43,14 @@ listening, then serves until SIGTERM/SIGINT.
 """
 
 import argparse
+import os
 import signal
 import sys
 import threading
 from typing import Any
 
+from moto.cloudfront.exceptions import CloudFrontException
+from moto.cloudfront.models import CloudFrontBackend, Distribution
 from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult, EmptyResult, PaginatedResult
 from moto.core.utils import get_pagination_model
@@ -48,6 +59,7 @@ from moto.medialive.models import MediaLiveBackend
 from moto.medialive.responses import MediaLiveResponse
 from moto.mediapackage.models import MediaPackageBackend
 from moto.moto_api._internal import mock_random
+from moto.moto_api._internal.managed_state_model import ManagedState
 from moto.utilities.utils import get_partition
 
 
@@ -249,6 +261,51 @@ def r_delete_input_security_group(self: MediaLiveResponse) -> ActionResult:
     return EmptyResult()
 
 
+class DistributionNotDisabled(CloudFrontException):
+    # The HTTP status (409) comes from botocore's model of the error shape.
+    def __init__(self) -> None:
+        super().__init__(
+            "DistributionNotDisabled",
+            "The distribution you are trying to delete has not been disabled.",
+        )
+
+
+SETTLE_FILE: dict = {"path": None}
+
+
+def _distribution_status(self: Distribution) -> Any:
+    if getattr(self, "_ottd_settling", False):
+        path = SETTLE_FILE["path"]
+        if path and os.path.exists(path):
+            return "InProgress"
+        self._ottd_settling = False
+    return ManagedState.status.fget(self)
+
+
+def _update_distribution(orig: Any) -> Any:
+    def wrapper(self: CloudFrontBackend, *args: Any, **kwargs: Any) -> Any:
+        dist, location, etag = orig(self, *args, **kwargs)
+        # Back to InProgress until a later read (or until the settle file is removed).
+        dist._status = "InProgress"
+        dist._tick = 0
+        dist._ottd_settling = True
+        return dist, location, etag
+
+    return wrapper
+
+
+def _delete_distribution(orig: Any) -> Any:
+    def wrapper(self: CloudFrontBackend, distribution_id: str, if_match: Any) -> None:
+        dist = self.distributions.get(distribution_id)
+        if dist is not None:
+            enabled = str(getattr(dist.distribution_config, "Enabled", False)).lower() == "true"
+            if enabled or dist.status != "Deployed":
+                raise DistributionNotDisabled()
+        return orig(self, distribution_id, if_match)
+
+    return wrapper
+
+
 def install() -> None:
     MediaLiveBackend.create_input_security_group = create_input_security_group
     MediaLiveBackend.update_input_security_group = update_input_security_group
@@ -260,6 +317,9 @@ def install() -> None:
     for name in ("describe_channel", "delete_channel", "start_channel", "stop_channel", "update_channel"):
         orig = getattr(MediaLiveBackend, name)
         setattr(MediaLiveBackend, name, _not_found_wrapper(orig, "Channel", "channel_id", "_channels"))
+    Distribution.status = property(_distribution_status)
+    CloudFrontBackend.update_distribution = _update_distribution(CloudFrontBackend.update_distribution)
+    CloudFrontBackend.delete_distribution = _delete_distribution(CloudFrontBackend.delete_distribution)
     MediaPackageBackend.create_origin_endpoint = _with_hls_manifest_urls(MediaPackageBackend.create_origin_endpoint)
     MediaPackageBackend.update_origin_endpoint = _with_hls_manifest_urls(MediaPackageBackend.update_origin_endpoint)
     MediaLiveResponse.create_input_security_group = r_create_input_security_group
@@ -279,8 +339,10 @@ def main() -> int:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0, help="0 = pick a free port")
     ap.add_argument("--port-file", help="also write the URL to this file")
+    ap.add_argument("--cloudfront-settle-file", help="while this file exists, updated distributions stay InProgress")
     args = ap.parse_args()
 
+    SETTLE_FILE["path"] = args.cloudfront_settle_file
     install()
     from moto.server import ThreadedMotoServer
 

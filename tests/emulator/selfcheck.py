@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Self-check of ottd_moto.py's MediaLive input-security-group extension (no pytest).
+"""Self-check of ottd_moto.py's extension (no pytest): MediaLive input security groups and
+push inputs, CloudFront's disable-then-delete rules.
 
 Usage: python selfcheck.py http://127.0.0.1:PORT
 Exits 0 when every check passes, 1 otherwise. Needs boto3 (installed with moto).
@@ -97,8 +98,49 @@ def main(url):
     check("list no longer contains group",
           all(g["Id"] != sg_id for g in ml.list_input_security_groups()["InputSecurityGroups"]))
 
+    cloudfront_checks(url)
+
     print(f"selfcheck: {len(PASSED)} passed, {len(FAILED)} failed")
     return 1 if FAILED else 0
+
+
+def cloudfront_checks(url):
+    cf = boto3.client(
+        "cloudfront", endpoint_url=url, region_name="us-east-1",
+        aws_access_key_id="testing", aws_secret_access_key="testing",
+    )
+    config = {
+        "CallerReference": "selfcheck",
+        "Comment": "selfcheck",
+        "Enabled": True,
+        "Origins": {"Quantity": 1, "Items": [{
+            "Id": "origin", "DomainName": "origin.example.com",
+            "CustomOriginConfig": {"HTTPPort": 80, "HTTPSPort": 443, "OriginProtocolPolicy": "https-only"},
+        }]},
+        "DefaultCacheBehavior": {
+            "TargetOriginId": "origin", "ViewerProtocolPolicy": "redirect-to-https",
+            "CachePolicyId": "08627262-05a9-4f76-9ded-b50ca2e3a84f",
+        },
+    }
+    dist = cf.create_distribution(DistributionConfig=config)
+    dist_id = dist["Distribution"]["Id"]
+    got = cf.get_distribution(Id=dist_id)
+    check("cloudfront: created distribution Deployed on a later read",
+          got["Distribution"]["Status"] == "Deployed", got["Distribution"]["Status"])
+    check("cloudfront: delete while enabled -> DistributionNotDisabled 409",
+          error_of(cf.delete_distribution, Id=dist_id, IfMatch=got["ETag"]) == ("DistributionNotDisabled", 409))
+    disabled = dict(got["Distribution"]["DistributionConfig"], Enabled=False)
+    upd = cf.update_distribution(Id=dist_id, IfMatch=got["ETag"], DistributionConfig=disabled)
+    check("cloudfront: disabling puts it InProgress", upd["Distribution"]["Status"] == "InProgress",
+          upd["Distribution"]["Status"])
+    check("cloudfront: delete before Deployed -> DistributionNotDisabled 409",
+          error_of(cf.delete_distribution, Id=dist_id, IfMatch=upd["ETag"]) == ("DistributionNotDisabled", 409))
+    got = cf.get_distribution(Id=dist_id)
+    check("cloudfront: disabled distribution Deployed on a later read",
+          got["Distribution"]["Status"] == "Deployed", got["Distribution"]["Status"])
+    cf.delete_distribution(Id=dist_id, IfMatch=got["ETag"])
+    check("cloudfront: deleted once disabled and Deployed",
+          error_of(cf.get_distribution, Id=dist_id) == ("NoSuchDistribution", 404))
 
 
 if __name__ == "__main__":
