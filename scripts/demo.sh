@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# The demo: a whole event lifecycle of the `demo` event (schedules/demo.toml) against the
-# local AWS emulator -- no AWS account needed. validate -> bootstrap -> plan -> deploy ->
-# start -> status -> links -> stop -> teardown -> status, each step printed.
+# The demo, against the local AWS emulator (no AWS account needed), about two minutes:
+#  1. validate the shipped configuration, bootstrap the IAM roles;
+#  2. the daemon (`ottd run`) puts a timed event on air by itself: `tonight`, on air 45 s
+#     after the start for 30 s. It deploys it, starts the channel, stops it at the end and
+#     tears everything down, on time; the script follows the event's phase and shows the
+#     playback links while it is on air;
+#  3. the on-demand event `demo` (schedules/demo.toml) by hand: plan, deploy (its workflow
+#     says autoStart, so it starts), deploy again (nothing new), links, teardown.
 set -euo pipefail
 OTTD_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$OTTD_ROOT"
@@ -14,7 +19,15 @@ cargo build --quiet --bin ottd
 ottd="$CARGO_TARGET_DIR/debug/ottd"
 
 work=$(mktemp -d)
-trap 'stop_background; rm -rf "$work"' EXIT
+daemon_pid=""
+follow_pid=""
+cleanup() {
+  [ -n "$follow_pid" ] && kill "$follow_pid" 2>/dev/null || true
+  [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null || true
+  stop_background
+  rm -rf "$work"
+}
+trap cleanup EXIT
 start_emulator "$work"
 url=$EMULATOR_URL
 echo "AWS emulator on $url"
@@ -30,14 +43,96 @@ step() {
 }
 step validate
 step bootstrap
+
+# --- 2. the daemon ------------------------------------------------------------------------
+# The shipped configuration, with the schedules in a folder of the demo's own (the shipped
+# on-demand event plus `tonight`) and the HTTP listener on a free loopback port.
+schedules="$work/schedules"
+mkdir -p "$schedules"
+cp schedules/demo.toml "$schedules/"
+on_air=$(date -u -d '+45 seconds' +%Y-%m-%dT%H:%M:%SZ)
+off_air=$(date -u -d '+75 seconds' +%Y-%m-%dT%H:%M:%SZ)
+cat >"$schedules/tonight.toml" <<EOF
+[[event]]
+id = "tonight"
+title = "Demo match: on air for 30 s"
+start = "$on_air"
+end = "$off_air"
+deploy_before = "40s"
+start_before = "20s"
+teardown_after = "10s"
+[event.mediaLive]
+inputType = "URL_PULL"
+channelClass = "SINGLE_PIPELINE"
+encodingProfile = "HD-720p"
+priUrl = "https://example.com/live/tonight/index.m3u8"
+EOF
+config="$work/ottd.toml"
+sed -e "s|^workflow = .*|workflow = \"$OTTD_ROOT/config/workflow.toml\"|" \
+    -e "s|^schedules = .*|schedules = \"$schedules\"|" \
+    -e "s|^encoding_profiles = .*|encoding_profiles = \"$OTTD_ROOT/encoding-profiles\"|" \
+    -e "s|^# listen = .*|listen = \"127.0.0.1:0\"|" \
+    config/ottd.toml >"$config"
+grep -q "^schedules = \"$schedules\"" "$config" && grep -q '^listen = "127.0.0.1:0"' "$config" ||
+  { echo "demo: could not adapt config/ottd.toml" >&2; exit 1; }
+
+echo
+echo "== the daemon puts 'tonight' on air by itself: on air at $on_air, off air at $off_air"
+step --config "$config" schedule
+echo
+echo "\$ ottd run    (its log, prefixed 'daemon |')"
+"$ottd" --config "$config" run >"$work/daemon.log" 2>&1 &
+daemon_pid=$!
+tail -n +1 -f "$work/daemon.log" | sed -u 's/^/  daemon | /' &
+follow_pid=$!
+
+phase_of() {
+  "$ottd" --config "$config" status tonight 2>/dev/null | head -1 | sed 's/^tonight: //; s/ (deployment.*//'
+}
+last=""
+shown_links=""
+deadline=$((SECONDS + 180))
+while :; do
+  if ! kill -0 "$daemon_pid" 2>/dev/null; then
+    echo "demo: the daemon exited" >&2
+    exit 1
+  fi
+  now_phase=$(phase_of || true)
+  if [ -n "$now_phase" ] && [ "$now_phase" != "$last" ]; then
+    echo ">> $(date -u +%H:%M:%S) tonight: $now_phase"
+    last=$now_phase
+  fi
+  case "$now_phase" in
+    running*)
+      if [ -z "$shown_links" ]; then
+        shown_links=1
+        step --config "$config" links tonight
+      fi
+      ;;
+    torn-down*) break ;;
+  esac
+  if [ "$SECONDS" -gt "$deadline" ]; then
+    echo "demo: 'tonight' was not torn down in time; the daemon's log is above" >&2
+    exit 1
+  fi
+  sleep 1
+done
+kill -TERM "$daemon_pid"
+wait "$daemon_pid" || true
+daemon_pid=""
+sleep 0.2
+kill "$follow_pid" 2>/dev/null || true
+follow_pid=""
+step --config "$config" status tonight
+
+# --- 3. an on-demand event by hand ------------------------------------------------------------
+echo
+echo "== the on-demand event 'demo', by hand"
 step plan demo
 step deploy demo
 step deploy demo          # again: nothing new
-step start demo
-step status demo
 step links demo
-step stop demo
 step teardown demo
 step status demo
 echo
-echo "demo finished: the event was deployed, put on air, stopped and torn down."
+echo "demo finished: the daemon put 'tonight' on air and took it down on schedule; 'demo' was deployed, started and torn down by hand."
