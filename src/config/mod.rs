@@ -29,7 +29,7 @@ use reader::Ctx;
 #[derive(Debug, Clone)]
 pub struct Resolved {
     pub spec: EventSpec,
-    /// Shared by the events that use the same workflow file without overrides.
+    /// Shared by the events whose workflows compile to the same thing.
     pub workflow: Arc<Workflow>,
     pub profile: Arc<Profile>,
 }

@@ -5,7 +5,6 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
