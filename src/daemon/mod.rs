@@ -169,12 +169,17 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             _ = dog.tick() => { if watchdog.is_some() { let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]); } None }
             _ = poll.tick() => {
                 let now_files = fingerprint(Some(&catalog), &opts.config);
-                let overrides = store.overrides()?;
-                if overrides != seen_overrides {
-                    for o in overrides.iter().chain(seen_overrides.iter()) {
-                        sched.reconcile(&o.event, None);
+                // A state file busy or failing for a moment must not stop the daemon: the
+                // next poll tries again.
+                match store.overrides() {
+                    Ok(overrides) if overrides != seen_overrides => {
+                        for o in overrides.iter().chain(seen_overrides.iter()) {
+                            sched.reconcile(&o.event, None);
+                        }
+                        seen_overrides = overrides;
                     }
-                    seen_overrides = overrides;
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!("cannot read operator overrides from the state file: {e}"),
                 }
                 update_phase_gauge(&metrics, &store);
                 if now_files != files { files = now_files; Some(Control::Reload) } else { None }
@@ -191,7 +196,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
                             .reloads
                             .get_or_create(&ActionLabel { action: "reload".into(), outcome: "ok".into() })
                             .inc();
-                        store.set_meta("daemon.config_errors", "")?;
+                        record_config_errors(&store, "");
                         sched.set_events(events);
                         catalog = new;
                     }
@@ -204,7 +209,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
                             .reloads
                             .get_or_create(&ActionLabel { action: "reload".into(), outcome: "error".into() })
                             .inc();
-                        store.set_meta("daemon.config_errors", &diags.to_string())?;
+                        record_config_errors(&store, &diags.to_string());
                     }
                 }
                 files = fingerprint(Some(&catalog), &opts.config);
@@ -226,6 +231,14 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     chores.stop().await;
     let _ = server.await;
     Ok(())
+}
+
+/// Record the configuration errors `ottd status` shows (empty: none). The daemon goes on if
+/// the state file refuses the write; the log has the errors anyway.
+fn record_config_errors(store: &Store, text: &str) {
+    if let Err(e) = store.set_meta("daemon.config_errors", text) {
+        tracing::warn!("cannot record the configuration errors in the state file: {e}");
+    }
 }
 
 /// The state file's upkeep, on a blocking thread (the main loop keeps its timers).
