@@ -13,6 +13,7 @@ pub mod template;
 pub mod workflow;
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -54,9 +55,7 @@ impl Catalog {
         let (specs, schedule_diags) = schedule::file::load_dir_partial(&settings.schedules_dir);
         diags.extend(schedule_diags);
         let mut workflows: HashMap<PathBuf, Result<Node, Diags>> = HashMap::new();
-        // Events whose workflows come out the same share one (thousands of events may use a
-        // workflow file as it is): compiled workflows by their serialized form.
-        let mut compiled: HashMap<String, Arc<Workflow>> = HashMap::new();
+        let mut compiled = SharedWorkflows::default();
         let mut events = Vec::new();
         for mut spec in specs {
             let path = spec.workflow.clone().unwrap_or_else(|| settings.default_workflow.clone());
@@ -79,10 +78,7 @@ impl Catalog {
             };
             match resolve(&spec, base, &path, &profiles) {
                 Ok((workflow, profile)) => {
-                    let workflow = match serde_json::to_string(&workflow) {
-                        Ok(key) => compiled.entry(key).or_insert_with(|| Arc::new(workflow)).clone(),
-                        Err(_) => Arc::new(workflow),
-                    };
+                    let workflow = compiled.share(workflow);
                     // The overrides live on in the compiled workflow; the tree is not needed.
                     spec.overrides = Node::table(spec.pos);
                     events.push(Arc::new(Resolved { spec, workflow, profile }));
@@ -100,6 +96,27 @@ impl Catalog {
 
     pub fn profile(&self, name: &str) -> Option<&Arc<Profile>> {
         find_profile(&self.profiles, name)
+    }
+}
+
+/// Events whose workflows compile to the same thing share one (thousands of events may use a
+/// workflow file as it is). Compiled workflows by a hash of their serialized form; equal ones
+/// are found by comparison, so a hash collision shares nothing it should not.
+#[derive(Default)]
+struct SharedWorkflows(HashMap<u64, Vec<Arc<Workflow>>>);
+
+impl SharedWorkflows {
+    fn share(&mut self, workflow: Workflow) -> Arc<Workflow> {
+        let Ok(bytes) = serde_json::to_vec(&workflow) else { return Arc::new(workflow) };
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        bytes.hash(&mut hasher);
+        let same_hash = self.0.entry(hasher.finish()).or_default();
+        if let Some(w) = same_hash.iter().find(|w| ***w == workflow) {
+            return w.clone();
+        }
+        let w = Arc::new(workflow);
+        same_hash.push(w.clone());
+        w
     }
 }
 
