@@ -83,7 +83,7 @@ echo
 echo "\$ ottd run    (its log, prefixed 'daemon |')"
 "$ottd" --config "$config" run >"$work/daemon.log" 2>&1 &
 daemon_pid=$!
-tail -n +1 -f "$work/daemon.log" | sed -u 's/^/  daemon | /' &
+tail -n +1 -f --pid="$daemon_pid" "$work/daemon.log" | sed -u 's/^/  daemon | /' &
 follow_pid=$!
 
 phase_of() {
