@@ -267,8 +267,18 @@ fn process_alive(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// Instants as stored: RFC 3339, milliseconds, `Z` (so they also sort as text).
+fn time_str(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
 fn now() -> String {
-    Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    time_str(Utc::now())
+}
+
+/// A stored `deployments.phase`; anything else means the file was edited or is damaged.
+fn stored_phase(text: String) -> Result<Phase> {
+    Phase::parse(&text).ok_or(StoreError::Corrupt { what: "deployments.phase", value: text })
 }
 
 fn override_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredOverride> {
@@ -324,8 +334,7 @@ impl Store {
             .optional()
         })?;
         row.map(|(event, nonce, phase, plan_json, last_error, updated, since)| {
-            let phase =
-                Phase::parse(&phase).ok_or(StoreError::Corrupt { what: "deployments.phase", value: phase.clone() })?;
+            let phase = stored_phase(phase)?;
             Ok(Deployment {
                 event,
                 nonce,
@@ -347,11 +356,7 @@ impl Store {
                 .query_row(params![event], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
                 .optional()
         })?;
-        row.map(|(phase, since)| {
-            let phase = Phase::parse(&phase).ok_or(StoreError::Corrupt { what: "deployments.phase", value: phase })?;
-            Ok((phase, parse_time(&since)))
-        })
-        .transpose()
+        row.map(|(phase, since)| Ok((stored_phase(phase)?, parse_time(&since)))).transpose()
     }
 
     /// How many events are in each phase (the phase gauge).
@@ -361,12 +366,7 @@ impl Store {
             let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
             rows.collect()
         })?;
-        rows.into_iter()
-            .map(|(p, n)| {
-                let phase = Phase::parse(&p).ok_or(StoreError::Corrupt { what: "deployments.phase", value: p })?;
-                Ok((phase, n))
-            })
-            .collect()
+        rows.into_iter().map(|(p, n)| Ok((stored_phase(p)?, n))).collect()
     }
 
     pub fn deployments(&self) -> Result<Vec<Deployment>> {
@@ -528,7 +528,7 @@ impl Store {
     /// Forget step log rows from before `before`, except each event's latest `keep` successful
     /// runs of each step (the adaptive lead-time check reads those). Returns how many went.
     pub fn prune_step_log(&self, before: DateTime<Utc>, keep: usize) -> Result<usize> {
-        let before = before.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let before = time_str(before);
         self.with(|c| {
             c.execute(
                 "DELETE FROM step_log WHERE at < ?1 AND id NOT IN (

@@ -76,10 +76,7 @@ impl Emulator {
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                let mut out = String::new();
-                let mut log = log;
-                use std::io::{Read, Seek};
-                let _ = log.seek(std::io::SeekFrom::Start(0)).and_then(|_| log.read_to_string(&mut out));
+                let out = read_all(&log);
                 panic!(
                     "the AWS emulator did not start ({} {}). Is moto[server] installed? \
                      Run: python3 -m venv ~/.cache/ottd-venv && ~/.cache/ottd-venv/bin/pip install -r tests/emulator/requirements.txt\n{out}",
