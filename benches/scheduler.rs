@@ -25,14 +25,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use ottd::clock::SystemClock;
 use ottd::config::{Catalog, Resolved};
-use ottd::daemon::actuator::{recorded_actual, recorded_override, Actual, Actuator, BoxFuture};
+use ottd::daemon::actuator::{recorded_actual, recorded_override, Actual, Actuator, BoxFuture, Why};
 use ottd::daemon::scheduler::Scheduler;
+use ottd::lifecycle::Phase;
 use ottd::metrics::Metrics;
 use ottd::notify::LogNotifier;
-use ottd::schedule::phase::{Action, Override, OverrideKind};
+use ottd::ops::OpError;
+use ottd::schedule::phase::{Action, Override};
 use ottd::schedule::timing::{parse_cron, Timing, When};
-use ottd::store::{Phase, Store};
+use ottd::store::Store;
 
 const ONCE: usize = 5_000;
 const CRON: usize = 5_000;
@@ -121,21 +124,21 @@ fn index(id: &str) -> Option<usize> {
     }
 }
 
+fn unknown() -> OpError {
+    OpError::refused("unknown event")
+}
+
 impl Actuator for Recorder {
-    fn actual(&self, event: &str) -> Result<Actual, String> {
-        let i = index(event).ok_or("unknown event")?;
+    fn actual(&self, event: &str) -> Result<Actual, OpError> {
+        let i = index(event).ok_or_else(unknown)?;
         Ok(self.phases[i].lock().expect("phases").clone())
     }
 
-    fn override_of(&self, _event: &str) -> Result<Option<Override>, String> {
+    fn override_of(&self, _event: &str) -> Result<Option<Override>, OpError> {
         Ok(None)
     }
 
-    fn set_override(&self, _: &str, _: OverrideKind, _: Option<DateTime<Utc>>) -> Result<(), String> {
-        Ok(())
-    }
-
-    fn act<'a>(&'a self, event: &'a Resolved, action: Action) -> BoxFuture<'a, Result<(), String>> {
+    fn act<'a>(&'a self, event: &'a Resolved, action: Action, _: Why) -> BoxFuture<'a, Result<(), OpError>> {
         let fired = Utc::now();
         let fired_us = fired.timestamp_micros();
         let r = match index(&event.spec.id) {
@@ -160,7 +163,7 @@ impl Actuator for Recorder {
                 }
                 Ok(())
             }
-            None => Err("unknown event".to_string()),
+            None => Err(unknown()),
         };
         Box::pin(std::future::ready(r))
     }
@@ -174,20 +177,16 @@ struct Stored {
 }
 
 impl Actuator for Stored {
-    fn actual(&self, event: &str) -> Result<Actual, String> {
+    fn actual(&self, event: &str) -> Result<Actual, OpError> {
         recorded_actual(&self.store, event)
     }
 
-    fn override_of(&self, event: &str) -> Result<Option<Override>, String> {
+    fn override_of(&self, event: &str) -> Result<Option<Override>, OpError> {
         recorded_override(&self.store, event)
     }
 
-    fn set_override(&self, _: &str, _: OverrideKind, _: Option<DateTime<Utc>>) -> Result<(), String> {
-        Ok(())
-    }
-
-    fn act<'a>(&'a self, event: &'a Resolved, action: Action) -> BoxFuture<'a, Result<(), String>> {
-        let r = self.recorder.act(event, action);
+    fn act<'a>(&'a self, event: &'a Resolved, action: Action, why: Why) -> BoxFuture<'a, Result<(), OpError>> {
+        let r = self.recorder.act(event, action, why);
         let id = &event.spec.id;
         let written = match action {
             Action::Deploy => self
@@ -200,7 +199,7 @@ impl Actuator for Stored {
         };
         match written {
             Ok(()) => r,
-            Err(e) => Box::pin(std::future::ready(Err(e.to_string()))),
+            Err(e) => Box::pin(std::future::ready(Err(e.into()))),
         }
     }
 }
@@ -216,7 +215,13 @@ async fn run<A: Actuator>(
     store: Option<Arc<Store>>,
 ) -> (f64, u64) {
     tokio::time::sleep(Duration::from_micros((start_us - Utc::now().timestamp_micros()).max(0) as u64)).await;
-    let sched = Scheduler::new(actuator, Arc::new(LogNotifier), Arc::new(Metrics::new()), Duration::from_secs(600));
+    let sched = Scheduler::new(
+        actuator,
+        Arc::new(LogNotifier),
+        Arc::new(Metrics::new()),
+        Duration::from_secs(600),
+        Arc::new(SystemClock),
+    );
     sched.set_events(events);
     let load_ms = (Utc::now().timestamp_micros() - start_us) as f64 / 1000.0;
     for _ in 0..50 {

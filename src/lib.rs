@@ -2,11 +2,14 @@
 //!
 //! # Layout
 //! - [`config`]: ottd.toml, workflows, encoding profiles; every problem reported at once.
-//! - [`schedule`]: schedule files and event timing (pure).
+//! - [`lifecycle`]: the domain's lifecycle words: phases, resource statuses, overrides.
+//! - [`schedule`]: schedule files, event timing and the desired phase (pure).
 //! - [`plan`]: what one event's workflow is made of: resources, names, settings (pure).
 //! - [`store`]: the SQLite state file; every AWS create/delete is recorded before and after.
 //! - [`aws`]: one small adapter per AWS service, the only code that calls the SDK.
 //! - [`engine`]: deploy / start / stop / teardown of one event, resumable and idempotent.
+//! - [`ops`]: the operations layer: every actor's one path to act on events (policy,
+//!   overrides, one worker per event, audit trail, reply model).
 //! - [`daemon`]: `ottd run`, the scheduler daemon: reconcile loop, reload, signals.
 //! - [`http`]: the daemon's HTTP listener (health, readiness, metrics; chat later).
 //! - [`metrics`]: Prometheus metrics.
@@ -14,17 +17,21 @@
 //! - [`cli`]: the `ottd` command line.
 //! - [`logging`]: tracing output, human or JSON.
 //! - [`secret`]: a value that never shows in logs.
+//! - [`clock`]: the clock decisions read (system, manual or tokio-driven in tests).
 #![forbid(unsafe_code)]
 
 pub mod aws;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod engine;
 pub mod http;
+pub mod lifecycle;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
+pub mod ops;
 pub mod plan;
 pub mod schedule;
 pub mod secret;

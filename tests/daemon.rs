@@ -9,7 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use ottd::store::{Phase, Store};
+use ottd::lifecycle::Phase;
+use ottd::store::Store;
 
 use common::{setup, Setup};
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use ottd::aws::Aws;
 use ottd::engine::{Engine, EngineError, FaultPoint, Faults};
 use ottd::plan::Kind;
-use ottd::store::{Phase, Status};
+use ottd::lifecycle::{Phase, Status};
 
 use common::{setup, Lines, Proxy, Setup};
 

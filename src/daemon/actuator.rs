@@ -1,6 +1,6 @@
-//! What the scheduler moves: the engine in production, a recorder in benchmarks. The scheduler
-//! never calls AWS; it asks an [`Actuator`] for an event's recorded phase and overrides, and
-//! tells it which engine action to take.
+//! What the scheduler moves: the operations layer in production (as the `schedule` actor, or
+//! the cost guard), a recorder in benchmarks. The scheduler never calls AWS; it asks an
+//! [`Actuator`] for an event's recorded phase and override, and tells it which action to take.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -8,15 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::OnceCell;
 
-use crate::aws::Aws;
-use crate::config::{Resolved, Settings};
-use crate::engine::{Engine, EngineError, TraceProgress};
+use crate::config::Resolved;
+use crate::lifecycle::{Override, Phase};
 use crate::metrics::{ErrorLabel, Metrics};
 use crate::notify::{Level, Notice, Notifier};
-use crate::schedule::phase::{Action, Override, OverrideKind};
-use crate::store::{Phase, Store, StoredOverride};
+use crate::ops::{Actor, OpError, Operation, Ops};
+use crate::schedule::phase::Action;
+use crate::store::Store;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -29,56 +28,48 @@ pub struct Actual {
     pub since: Option<DateTime<Utc>>,
 }
 
+/// Why the scheduler acts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Why {
+    /// The schedule says so.
+    Schedule,
+    /// A channel running outside every window past `daemon.max_idle_running`.
+    CostGuard,
+    /// A channel running longer than the event's `max_runtime`.
+    MaxRuntime,
+}
+
 pub trait Actuator: Send + Sync + 'static {
-    fn actual(&self, event: &str) -> Result<Actual, String>;
-    fn override_of(&self, event: &str) -> Result<Option<Override>, String>;
-    /// Record an override the daemon itself sets (the cost guard's stop).
-    fn set_override(&self, event: &str, kind: OverrideKind, until: Option<DateTime<Utc>>) -> Result<(), String>;
-    fn act<'a>(&'a self, event: &'a Resolved, action: Action) -> BoxFuture<'a, Result<(), String>>;
-}
-
-pub fn parse_override(o: &StoredOverride) -> Option<Override> {
-    let kind = match o.kind.as_str() {
-        "hold" => OverrideKind::Hold,
-        "start" => OverrideKind::Start,
-        "stop" => OverrideKind::Stop,
-        "teardown" => OverrideKind::Teardown,
-        "deploy" => OverrideKind::Deploy,
-        _ => return None,
-    };
-    Some(Override { kind, set_at: o.set_at, until: o.until })
-}
-
-pub fn override_kind_str(k: OverrideKind) -> &'static str {
-    match k {
-        OverrideKind::Hold => "hold",
-        OverrideKind::Start => "start",
-        OverrideKind::Stop => "stop",
-        OverrideKind::Teardown => "teardown",
-        OverrideKind::Deploy => "deploy",
-    }
+    fn actual(&self, event: &str) -> Result<Actual, OpError>;
+    fn override_of(&self, event: &str) -> Result<Option<Override>, OpError>;
+    fn act<'a>(&'a self, event: &'a Resolved, action: Action, why: Why) -> BoxFuture<'a, Result<(), OpError>>;
 }
 
 /// What the state file says about an event, as the scheduler needs it (one narrow query).
-pub fn recorded_actual(store: &Store, event: &str) -> Result<Actual, String> {
-    let row = store.phase(event).map_err(|e| e.to_string())?;
+pub fn recorded_actual(store: &Store, event: &str) -> Result<Actual, OpError> {
+    let row = store.phase(event)?;
     Ok(Actual { phase: row.map(|(p, _)| p), since: row.map(|(_, s)| s) })
 }
 
 /// The event's operator override in the state file, if any.
-pub fn recorded_override(store: &Store, event: &str) -> Result<Option<Override>, String> {
-    Ok(store.override_of(event).map_err(|e| e.to_string())?.as_ref().and_then(parse_override))
+pub fn recorded_override(store: &Store, event: &str) -> Result<Option<Override>, OpError> {
+    Ok(store.override_of(event)?.map(|o| o.as_override()))
 }
 
-/// The real thing: the workflow engine and its state file.
-///
-/// The engine, and with it the AWS SDK, is set up on the first action: a daemon whose events
-/// are on demand or days away neither loads the SDK's configuration nor carries its clients
-/// (about 12 MB of memory) until there is work for AWS.
-pub struct EngineActuator {
-    store: Arc<Store>,
-    settings: Settings,
-    engine: OnceCell<Arc<Engine>>,
+/// The operation an action is.
+pub fn operation(event: &str, action: Action) -> Operation {
+    let event = event.to_string();
+    match action {
+        Action::Deploy => Operation::Deploy { event },
+        Action::Start => Operation::Start { event },
+        Action::Stop => Operation::Stop { event },
+        Action::Teardown => Operation::Teardown { event },
+    }
+}
+
+/// The real thing: every action through the operations layer, audited like anyone's.
+pub struct OpsActuator {
+    ops: Arc<Ops>,
     metrics: Arc<Metrics>,
     notifier: Arc<dyn Notifier>,
 }
@@ -101,47 +92,64 @@ pub fn p95(mut ms: Vec<u64>) -> Option<Duration> {
     ms.get(i.saturating_sub(1).min(ms.len() - 1)).map(|v| Duration::from_millis(*v))
 }
 
-/// Whether `lead` covers the measured p95 plus the margin; the message says what to set.
-pub fn lead_warning(step: &str, key: &str, lead: Duration, p95: Duration) -> Option<String> {
-    let need = p95 + LEAD_MARGIN;
-    (lead < need).then(|| {
+/// A lead time as the schedule file sets it, and how much of it the step may use.
+#[derive(Debug, Clone, Copy)]
+pub struct Lead {
+    /// The key in the schedule file (`start_before`, `deploy_before`).
+    pub key: &'static str,
+    /// Its value.
+    pub set: Duration,
+    /// The time the step has: for a deploy, `deploy_before - start_before` (it must be done
+    /// when the start begins).
+    pub available: Duration,
+}
+
+/// Whether the lead covers the measured p95 plus the margin; the message says what to set
+/// the key to (its value, not the gap it leaves).
+pub fn lead_warning(step: &str, lead: Lead, p95: Duration) -> Option<String> {
+    let need = p95.saturating_add(LEAD_MARGIN);
+    (lead.available < need).then(|| {
+        let suggest = lead.set.saturating_sub(lead.available).saturating_add(need);
+        let leaves = if lead.available == lead.set {
+            String::new()
+        } else {
+            format!(" leaves {} for the {step}, which", humantime::format_duration(lead.available))
+        };
         format!(
-            "{key} = {} is shorter than the measured p95 {step} time ({}) plus {}: set {key} to at least {}",
-            humantime::format_duration(lead),
+            "{} = {}{leaves} is shorter than the measured p95 {step} time ({}) plus {}: set {} to at least {}",
+            lead.key,
+            humantime::format_duration(lead.set),
             humantime::format_duration(Duration::from_secs(p95.as_secs())),
             humantime::format_duration(LEAD_MARGIN),
-            humantime::format_duration(Duration::from_secs(need.as_secs() + 1)),
+            lead.key,
+            humantime::format_duration(Duration::from_secs(suggest.as_secs().saturating_add(1))),
         )
     })
 }
 
-impl EngineActuator {
-    pub fn new(store: Arc<Store>, settings: Settings, metrics: Arc<Metrics>, notifier: Arc<dyn Notifier>) -> Self {
-        EngineActuator { store, settings, engine: OnceCell::new(), metrics, notifier }
-    }
-
-    /// The engine, connected to AWS on first use.
-    pub async fn engine(&self) -> &Arc<Engine> {
-        self.engine
-            .get_or_init(|| async {
-                tracing::info!("connecting to AWS");
-                let aws = Aws::connect(&self.settings).await;
-                Arc::new(Engine::new(aws, self.store.clone(), self.settings.clone(), Arc::new(TraceProgress)))
-            })
-            .await
+impl OpsActuator {
+    pub fn new(ops: Arc<Ops>, metrics: Arc<Metrics>, notifier: Arc<dyn Notifier>) -> Self {
+        OpsActuator { ops, metrics, notifier }
     }
 
     /// Adaptive lead time: after a measured deploy or start, warn when the event's lead time
     /// is shorter than what such steps really take.
     fn check_lead(&self, event: &Resolved, action: Action) {
         let Some(t) = event.spec.timing.as_ref().filter(|t| t.adaptive_lead) else { return };
-        let (step, key, lead) = match action {
-            Action::Start => ("start", "start_before", t.start_before),
-            Action::Deploy => ("deploy", "deploy_before", t.deploy_before.saturating_sub(t.start_before)),
+        let (step, lead) = match action {
+            Action::Start => ("start", Lead { key: "start_before", set: t.start_before, available: t.start_before }),
+            Action::Deploy => (
+                "deploy",
+                Lead {
+                    key: "deploy_before",
+                    set: t.deploy_before,
+                    available: t.deploy_before.saturating_sub(t.start_before),
+                },
+            ),
             _ => return,
         };
-        let Ok(ms) = self.store.step_durations(&event.spec.id, step, LEAD_HISTORY) else { return };
-        if let Some(text) = p95(ms).and_then(|p| lead_warning(step, key, lead, p)) {
+        let Ok(ms) = self.ops.store().step_durations(&event.spec.id, step, LEAD_HISTORY) else { return };
+        if let Some(text) = p95(ms).and_then(|p| lead_warning(step, lead, p)) {
             self.notifier.notify(Notice {
                 event: event.spec.id.clone(),
                 level: Level::Warning,
@@ -152,46 +160,32 @@ impl EngineActuator {
     }
 }
 
-impl Actuator for EngineActuator {
-    fn actual(&self, event: &str) -> Result<Actual, String> {
-        recorded_actual(&self.store, event)
+impl Actuator for OpsActuator {
+    fn actual(&self, event: &str) -> Result<Actual, OpError> {
+        recorded_actual(self.ops.store(), event)
     }
 
-    fn override_of(&self, event: &str) -> Result<Option<Override>, String> {
-        recorded_override(&self.store, event)
+    fn override_of(&self, event: &str) -> Result<Option<Override>, OpError> {
+        recorded_override(self.ops.store(), event)
     }
 
-    fn set_override(&self, event: &str, kind: OverrideKind, until: Option<DateTime<Utc>>) -> Result<(), String> {
-        let o = StoredOverride {
-            event: event.to_string(),
-            kind: override_kind_str(kind).to_string(),
-            set_at: Utc::now(),
-            until,
-            by: "daemon".to_string(),
-        };
-        self.store.set_override(&o).map_err(|e| e.to_string())
-    }
-
-    fn act<'a>(&'a self, event: &'a Resolved, action: Action) -> BoxFuture<'a, Result<(), String>> {
+    fn act<'a>(&'a self, event: &'a Resolved, action: Action, why: Why) -> BoxFuture<'a, Result<(), OpError>> {
         Box::pin(async move {
-            let id = &event.spec.id;
-            let engine = self.engine().await;
-            let r = match action {
-                Action::Deploy => engine.deploy(event).await.map(|_| ()),
-                Action::Start => engine.start(id).await,
-                Action::Stop => engine.stop(id).await,
-                Action::Teardown => engine.teardown(id).await.map(|_| ()),
+            let actor = match why {
+                Why::Schedule => Actor::Schedule,
+                Why::CostGuard => Actor::Guard { reason: "cost-guard".into() },
+                Why::MaxRuntime => Actor::Guard { reason: "max-runtime".into() },
             };
-            match r {
-                Ok(()) => {
+            match self.ops.execute(&actor, operation(&event.spec.id, action), None).await {
+                Ok(_) => {
                     self.check_lead(event, action);
                     Ok(())
                 }
                 Err(e) => {
-                    if let EngineError::Aws(a) = &e {
-                        self.metrics.aws_errors.get_or_create(&ErrorLabel { operation: a.op.to_string() }).inc();
+                    if let Some(op) = e.aws_operation {
+                        self.metrics.aws_errors.get_or_create(&ErrorLabel { operation: op.to_string() }).inc();
                     }
-                    Err(e.to_string())
+                    Err(e)
                 }
             }
         })
@@ -207,9 +201,22 @@ mod tests {
         assert_eq!(p95(vec![1_000, 2_000]), None);
         let p = p95(vec![100_000, 120_000, 90_000, 180_000]).expect("p95");
         assert_eq!(p, Duration::from_secs(180));
-        assert!(lead_warning("start", "start_before", Duration::from_secs(300), p).is_none());
-        let w = lead_warning("start", "start_before", Duration::from_secs(180), p).expect("warning");
+        let start =
+            |secs| Lead { key: "start_before", set: Duration::from_secs(secs), available: Duration::from_secs(secs) };
+        assert!(lead_warning("start", start(300), p).is_none());
+        let w = lead_warning("start", start(180), p).expect("warning");
         assert!(w.starts_with("start_before = 3m is shorter than the measured p95 start time (3m)"), "{w}");
         assert!(w.ends_with("set start_before to at least 4m 1s"), "{w}");
+    }
+
+    #[test]
+    fn the_deploy_warning_names_deploy_before_and_suggests_a_value_for_it_not_for_the_gap() {
+        // deploy_before 30m, start_before 10m: the deploy has 20m; it takes 25m at p95.
+        let lead =
+            Lead { key: "deploy_before", set: Duration::from_secs(30 * 60), available: Duration::from_secs(20 * 60) };
+        let w = lead_warning("deploy", lead, Duration::from_secs(25 * 60)).expect("warning");
+        assert!(w.starts_with("deploy_before = 30m leaves 20m for the deploy, which is shorter"), "{w}");
+        // 10m of start lead + 25m deploy + 1m margin.
+        assert!(w.ends_with("set deploy_before to at least 36m 1s"), "{w}");
     }
 }

@@ -17,12 +17,15 @@ use std::time::{Duration, SystemTime};
 
 use tokio::signal::unix::{signal, SignalKind};
 
+use crate::clock::SystemClock;
 use crate::config::{Catalog, Resolved};
 use crate::http::{self, HttpState};
+use crate::lifecycle::Phase;
 use crate::metrics::{ActionLabel, Metrics, PhaseLabel};
 use crate::notify::LogNotifier;
-use crate::store::{Phase, Store};
-use actuator::EngineActuator;
+use crate::ops::{EngineWorkflows, InForce, Ops};
+use crate::store::{KnownWindow, Store};
+use actuator::OpsActuator;
 use housekeeping::{Chore, Housekeeping};
 use scheduler::Scheduler;
 
@@ -116,8 +119,20 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let store = Arc::new(Store::open(&settings.state_path)?);
     let metrics = Arc::new(Metrics::new());
     let notifier: Arc<dyn crate::notify::Notifier> = Arc::new(LogNotifier);
-    let actuator = EngineActuator::new(store.clone(), settings.clone(), metrics.clone(), notifier.clone());
-    let sched = Scheduler::new(Arc::new(actuator), notifier, metrics.clone(), settings.daemon.max_idle_running);
+    let clock = Arc::new(SystemClock);
+    let definitions = Arc::new(InForce::new(settings.clone(), opts.state.clone()));
+    let hub = EngineWorkflows::traced_hub();
+    let workflows = Arc::new(EngineWorkflows::new(store.clone(), settings.clone(), hub.clone()));
+    let ops = Arc::new(Ops::new(store.clone(), workflows, definitions.clone(), clock.clone()).with_progress(hub));
+    let actuator = OpsActuator::new(ops.clone(), metrics.clone(), notifier.clone());
+    let sched = Scheduler::new(Arc::new(actuator), notifier, metrics.clone(), settings.daemon.max_idle_running, clock);
+    // An operation inside the daemon (chat, recovery) that changes an override: look now.
+    let weak = Arc::downgrade(&sched);
+    ops.on_override_change(move |event| {
+        if let Some(s) = weak.upgrade() {
+            s.reconcile(event, None);
+        }
+    });
     let http_state = Arc::new(HttpState { metrics: metrics.clone(), ready: Default::default() });
     let listener = tokio::net::TcpListener::bind(settings.daemon.listen)
         .await
@@ -133,15 +148,17 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         }
     });
     store.set_meta("daemon.config_errors", "")?;
-    sched.set_events(catalog.events.clone());
-    http_state.ready.store(true, Ordering::SeqCst);
-    tracing::info!(
-        listen = %local,
-        events = catalog.events.len(),
-        ready_ms = started.elapsed().as_millis() as u64,
-        "ottd daemon ready"
-    );
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    put_in_force(&sched, &definitions, &store, catalog.events.clone());
+    // Ready once every event has been decided: its timer filed or its first action begun.
+    {
+        let (sched, http_state, events) = (sched.clone(), http_state.clone(), catalog.events.len());
+        tokio::spawn(async move {
+            sched.ready().await;
+            http_state.ready.store(true, Ordering::SeqCst);
+            tracing::info!(listen = %local, events, ready_ms = started.elapsed().as_millis() as u64, "ottd daemon ready");
+            let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+        });
+    }
     // Ping at half the interval systemd gives, from the main loop, so a stuck loop is noticed.
     let watchdog = sd_notify::watchdog_enabled().map(|d| d / 2);
 
@@ -197,7 +214,8 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
                             .get_or_create(&ActionLabel { action: "reload".into(), outcome: "ok".into() })
                             .inc();
                         record_config_errors(&store, "");
-                        sched.set_events(events);
+                        definitions.set_problems(None);
+                        put_in_force(&sched, &definitions, &store, events);
                         catalog = new;
                     }
                     Err(diags) => {
@@ -210,6 +228,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
                             .get_or_create(&ActionLabel { action: "reload".into(), outcome: "error".into() })
                             .inc();
                         record_config_errors(&store, &diags.to_string());
+                        definitions.set_problems(Some(diags.to_string()));
                     }
                 }
                 files = fingerprint(Some(&catalog), &opts.config);
@@ -229,8 +248,41 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         tracing::warn!("stopped before in-flight steps finished; the next start resumes them from the state file");
     }
     chores.stop().await;
-    let _ = server.await;
+    // Open HTTP connections get a moment to finish; then the listener goes regardless.
+    if tokio::time::timeout(HTTP_DRAIN, server).await.is_err() {
+        tracing::warn!("HTTP connections still open after {}s; closing them", HTTP_DRAIN.as_secs());
+    }
     Ok(())
+}
+
+/// How long shutdown waits for open HTTP connections.
+const HTTP_DRAIN: Duration = Duration::from_secs(5);
+
+/// How many upcoming windows of each timed event the state file remembers (for overrides
+/// set while the files are broken).
+const KNOWN_WINDOWS: usize = 4;
+
+/// Put a set of events in force: for the operations layer, in the state file (their coming
+/// windows, so a manual command while the files are broken still gets a bounded override),
+/// and for the scheduler, which reconciles them all.
+fn put_in_force(sched: &Arc<Scheduler<OpsActuator>>, definitions: &InForce, store: &Store, events: Vec<Arc<Resolved>>) {
+    let now = chrono::Utc::now();
+    let windows: Vec<(String, Vec<KnownWindow>)> = events
+        .iter()
+        .filter_map(|e| {
+            let t = e.spec.timing.as_ref()?;
+            let w = t.windows_from(now, KNOWN_WINDOWS);
+            Some((
+                e.spec.id.clone(),
+                w.into_iter().map(|w| KnownWindow { deploy_at: w.deploy_at, teardown_at: w.teardown_at }).collect(),
+            ))
+        })
+        .collect();
+    if let Err(e) = store.set_known_windows(&windows) {
+        tracing::warn!("cannot record the events' windows in the state file: {e}");
+    }
+    definitions.set(Arc::new(events.iter().map(|e| (e.spec.id.clone(), e.clone())).collect()));
+    sched.set_events(events);
 }
 
 /// Record the configuration errors `ottd status` shows (empty: none). The daemon goes on if
@@ -246,7 +298,11 @@ fn upkeep(store: &Arc<Store>, keep_step_log: Duration) {
     let store = store.clone();
     let before = chrono::Utc::now() - chrono::Duration::from_std(keep_step_log).unwrap_or(chrono::Duration::MAX);
     tokio::task::spawn_blocking(move || {
-        match store.prune_step_log(before, actuator::LEAD_HISTORY).and_then(|n| store.checkpoint().map(|()| n)) {
+        let pruned = store
+            .prune_step_log(before, actuator::LEAD_HISTORY)
+            .and_then(|n| Ok(n + store.prune_audit(before)?))
+            .and_then(|n| store.checkpoint().map(|()| n));
+        match pruned {
             Ok(n) => tracing::info!(pruned = n, "state file upkeep done"),
             Err(e) => tracing::warn!("state file upkeep failed: {e}"),
         }

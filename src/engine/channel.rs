@@ -6,8 +6,8 @@ use tracing::Instrument;
 
 use super::{Engine, EngineError, Outcome, Result};
 use crate::aws::medialive;
+use crate::lifecycle::{Phase, Status};
 use crate::plan;
-use crate::store::{Phase, Status};
 
 impl Engine {
     /// The channel id of a deployed event.
@@ -29,7 +29,7 @@ impl Engine {
     pub async fn start(&self, event: &str) -> Result<()> {
         let span = tracing::info_span!("start", event = %event);
         async move {
-            let _lease = self.lease(event).await?;
+            let _lease = self.lease(event, "start").await?;
             let id = self.channel_id(event)?;
             let started = Instant::now();
             let step = format!("start MediaLive channel {id}");
@@ -71,7 +71,7 @@ impl Engine {
     pub async fn stop(&self, event: &str) -> Result<()> {
         let span = tracing::info_span!("stop", event = %event);
         async move {
-            let _lease = self.lease(event).await?;
+            let _lease = self.lease(event, "stop").await?;
             let id = self.channel_id(event)?;
             let started = Instant::now();
             let step = format!("stop MediaLive channel {id}");

@@ -16,9 +16,9 @@ use super::dag::{self, Step};
 use super::{Engine, EngineError, FaultPoint, Outcome, Result, WaitVerdict};
 use crate::aws::{cloudfront, medialive, mediapackage, s3, secrets};
 use crate::config::Resolved;
+use crate::lifecycle::{Phase, Status};
 use crate::plan::{self, Kind, Packaging, Plan, Resource};
 use crate::secret::Redacted;
-use crate::store::{Phase, Status};
 
 /// What a create or lookup learned about a resource.
 struct Made {
@@ -77,7 +77,7 @@ impl Engine {
         let span = tracing::info_span!("deploy", event = %id);
         let started = Instant::now();
         async move {
-            let _lease = self.lease(&id).await?;
+            let _lease = self.lease(&id, "deploy").await?;
             let plan = match self.store.deployment(&id)? {
                 Some(d) if d.phase == Phase::TearingDown => return Err(EngineError::TearingDown { event: id }),
                 Some(d) if d.phase != Phase::TornDown => {

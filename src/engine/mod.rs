@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use crate::aws::{Aws, AwsError};
 use crate::config::Settings;
-use crate::store::{Store, StoreError};
+use crate::store::{Holder, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -48,8 +48,8 @@ pub enum EngineError {
     BadPlan { event: String, message: String },
     #[error("step {step} was not run because {failed} failed")]
     Skipped { step: String, failed: String },
-    #[error("event `{event}` is being worked on by another ottd process (pid {pid}); try again when it is done")]
-    Busy { event: String, pid: u32 },
+    #[error("event `{event}` is busy: {doing} by ottd pid {pid} since {since}; try again when it is done")]
+    Busy { event: String, pid: u32, doing: String, since: chrono::DateTime<chrono::Utc> },
     #[error("injected fault at {0}")]
     Injected(String),
 }
@@ -183,16 +183,22 @@ impl Engine {
         self.faults.check(p)
     }
 
-    /// One process at a time works on an event (the daemon and a CLI command, say): the
-    /// lease lives in the state file and dies with its process.
-    /// A holder finishing a short step is waited for, briefly.
-    pub(crate) async fn lease(&self, event: &str) -> Result<Lease<'_>> {
+    /// One holder at a time works on an event (the daemon and a CLI command, or two tasks of
+    /// one daemon): the lease lives in the state file, belongs to this call alone and dies
+    /// with its process. A holder finishing a short step is waited for, briefly.
+    pub(crate) async fn lease(&self, event: &str, doing: &str) -> Result<Lease<'_>> {
         let started = Instant::now();
+        let me = Holder::new(doing);
         loop {
-            match self.store.take_lease(event)? {
-                Ok(()) => return Ok(Lease { store: &self.store, event: event.to_string() }),
-                Err(pid) if started.elapsed() >= LEASE_WAIT => {
-                    return Err(EngineError::Busy { event: event.to_string(), pid })
+            match self.store.take_lease(event, &me)? {
+                Ok(()) => return Ok(Lease { store: &self.store, event: event.to_string(), me }),
+                Err(held) if started.elapsed() >= LEASE_WAIT => {
+                    return Err(EngineError::Busy {
+                        event: event.to_string(),
+                        pid: held.pid,
+                        doing: held.doing,
+                        since: held.since,
+                    })
                 }
                 Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
             }
@@ -261,11 +267,12 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(15);
 pub(crate) struct Lease<'a> {
     store: &'a Store,
     event: String,
+    me: Holder,
 }
 
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
-        if let Err(e) = self.store.release_lease(&self.event) {
+        if let Err(e) = self.store.release_lease(&self.event, &self.me) {
             tracing::warn!(event = %self.event, "cannot release the event's lease: {e}");
         }
     }

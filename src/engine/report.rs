@@ -6,8 +6,9 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::Serialize;
 
 use super::{Engine, EngineError, Result};
+use crate::lifecycle::{Phase, Status};
 use crate::plan::{self, Packaging};
-use crate::store::{Deployment, Phase, ResourceRow, Status};
+use crate::store::{Deployment, ResourceRow};
 
 /// Characters left as they are in a query value: RFC 3986 unreserved.
 const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');

@@ -21,8 +21,9 @@ use tracing::Instrument;
 use super::dag::{self, Step};
 use super::{Engine, EngineError, FaultPoint, Outcome, Result, WaitVerdict};
 use crate::aws::{cloudfront, has_tag, medialive, mediapackage, s3, secrets};
+use crate::lifecycle::{Phase, Status};
 use crate::plan::{self, Kind, TAG_DEPLOYMENT};
-use crate::store::{Phase, ResourceRow, Status};
+use crate::store::ResourceRow;
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct TeardownSummary {
@@ -65,7 +66,7 @@ impl Engine {
     pub async fn teardown(&self, event: &str) -> Result<TeardownSummary> {
         let span = tracing::info_span!("teardown", event = %event);
         async move {
-            let _lease = self.lease(event).await?;
+            let _lease = self.lease(event, "teardown").await?;
             let Some(dep) = self.store.deployment(event)? else {
                 return Ok(TeardownSummary { event: event.to_string(), deleted: 0, pending: false });
             };

@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::phase::{decide, next_boundaries};
-use crate::config::Catalog;
+use std::sync::Arc;
+
+use crate::config::Resolved;
 
 #[derive(Debug, Serialize)]
 pub struct Change {
@@ -25,9 +27,8 @@ pub struct Entry {
     pub next: Vec<Change>,
 }
 
-pub fn entries(c: &Catalog, now: DateTime<Utc>, limit: usize) -> Vec<Entry> {
-    let mut out: Vec<Entry> = c
-        .events
+pub fn entries(events: &[Arc<Resolved>], now: DateTime<Utc>, limit: usize) -> Vec<Entry> {
+    let mut out: Vec<Entry> = events
         .iter()
         .map(|e| {
             let t = e.spec.timing.as_ref();
@@ -53,21 +54,4 @@ pub fn entries(c: &Catalog, now: DateTime<Utc>, limit: usize) -> Vec<Entry> {
         .collect();
     out.sort_by(|a, b| a.next.first().map(|c| c.utc.clone()).cmp(&b.next.first().map(|c| c.utc.clone())));
     out
-}
-
-pub fn print(c: &Catalog, now: DateTime<Utc>, json: bool) -> Result<(), serde_json::Error> {
-    let list = entries(c, now, 5);
-    if json {
-        println!("{}", serde_json::to_string_pretty(&list)?);
-        return Ok(());
-    }
-    for e in &list {
-        let state = e.now.unwrap_or("on demand");
-        let off = if e.enabled { "" } else { " (disabled)" };
-        println!("{} — {}{off}: now {state} [{}]", e.event, e.title, e.timing);
-        for ch in &e.next {
-            println!("  {:<10} {}   ({})", ch.phase, ch.local, ch.utc);
-        }
-    }
-    Ok(())
 }

@@ -36,7 +36,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::timing::{Timing, When, Window};
-use crate::store::Phase;
+use crate::lifecycle::Phase;
+pub use crate::lifecycle::{Override, OverrideKind};
 
 /// What should exist for an event at a given instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -74,33 +75,6 @@ impl Desired {
             Desired::Deployed | Desired::Stopped => 1,
             Desired::Running => 2,
         }
-    }
-}
-
-/// What an operator asked for, by hand, for one event (stored in SQLite by the CLI).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum OverrideKind {
-    /// The daemon must not act on this event.
-    Hold,
-    Start,
-    Stop,
-    Teardown,
-    Deploy,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Override {
-    pub kind: OverrideKind,
-    /// When the operator acted (audit and `status`; the rules do not use it).
-    pub set_at: DateTime<Utc>,
-    /// When the schedule takes over again; `None` = until the operator clears it.
-    pub until: Option<DateTime<Utc>>,
-}
-
-impl Override {
-    pub fn in_force(&self, now: DateTime<Utc>) -> bool {
-        self.until.is_none_or(|u| now < u)
     }
 }
 

@@ -14,27 +14,36 @@
 //! of its own only to a reconcile that waits (`start_all`). `decide` answers the same until
 //! its `next_boundary`, so a decision made for the boundary instant holds when it fires; a
 //! changed override or configuration voids it.
+//!
+//! Layout: this file holds the timer queue and the tasks; [`reconcile`] one event's pass and
+//! what a failure leads to. Time comes from an injected [`Clock`], so tests run on tokio's
+//! paused clock.
+
+mod reconcile;
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures::FutureExt;
 use prometheus_client::metrics::counter::Counter;
 use tokio::sync::Notify;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::actuator::Actuator;
+use crate::clock::Clock;
 use crate::config::Resolved;
-use crate::metrics::{ActionLabel, Metrics};
+use crate::metrics::Metrics;
 use crate::notify::{Level, Notice, Notifier};
-use crate::schedule::phase::{decide, override_until, step_toward, Action, Decision, Desired, Override, OverrideKind};
-use crate::store::Phase;
+use crate::ops::{ErrorKind, OpError};
+use crate::schedule::phase::{decide, Action, Decision, Override};
 
 /// One event's bookkeeping, shared by its timer entries and its reconcile task, so neither
 /// looks the event up by name nor takes a lock other events need.
@@ -55,6 +64,10 @@ struct Slot {
     failures: u32,
     /// The decision for `next_at`, worked out ahead when that boundary is crowded.
     prepared: Option<Box<Prepared>>,
+    /// A reconcile has decided for this event at least once (readiness).
+    decided: bool,
+    /// Counted in [`Scheduler::undecided`].
+    counted: bool,
 }
 
 /// A decision made ahead of its boundary; see the module documentation.
@@ -111,20 +124,24 @@ pub struct Scheduler<A: Actuator> {
     transitions: [[OnceLock<Counter>; 2]; 4],
     /// Channels running outside every window longer than this are stopped.
     max_idle_running: Duration,
+    clock: Arc<dyn Clock>,
+    /// Events in force not yet decided once; the daemon is ready at zero.
+    undecided: AtomicUsize,
+    all_decided: Notify,
 }
 
 /// How long to wait before retrying an event whose action failed.
-fn backoff(failures: u32) -> chrono::Duration {
+pub(crate) fn backoff(failures: u32) -> chrono::Duration {
     let secs = 5u64.saturating_mul(1 << failures.min(7)).min(600);
     chrono::Duration::seconds(secs as i64)
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// An action's name in logs and metrics, and its index in [`Scheduler::transitions`].
-fn action_name(action: Action) -> (&'static str, usize) {
+pub(crate) fn action_name(action: Action) -> (&'static str, usize) {
     match action {
         Action::Deploy => ("deploy", 0),
         Action::Start => ("start", 1),
@@ -149,6 +166,7 @@ impl<A: Actuator> Scheduler<A> {
         notifier: Arc<dyn Notifier>,
         metrics: Arc<Metrics>,
         max_idle_running: Duration,
+        clock: Arc<dyn Clock>,
     ) -> Arc<Self> {
         Arc::new(Scheduler {
             actuator,
@@ -161,6 +179,9 @@ impl<A: Actuator> Scheduler<A> {
             tracker: TaskTracker::new(),
             transitions: Default::default(),
             max_idle_running,
+            clock,
+            undecided: AtomicUsize::new(0),
+            all_decided: Notify::new(),
         })
     }
 
@@ -177,12 +198,46 @@ impl<A: Actuator> Scheduler<A> {
             current.generation += 1;
             current.map = map.clone();
         }
+        for id in map.keys() {
+            let cell = self.cell(id);
+            let mut slot = lock(&cell.slot);
+            if !slot.decided && !slot.counted {
+                slot.counted = true;
+                self.undecided.fetch_add(1, Ordering::SeqCst);
+            }
+        }
         self.reconcile_many(map.keys().map(String::as_str));
     }
 
     pub fn reconcile_all(self: &Arc<Self>) {
         let events = self.events();
         self.reconcile_many(events.keys().map(String::as_str));
+    }
+
+    /// Wait until every event in force has been decided once (its timer filed, or its first
+    /// action begun): what `/readyz` and systemd's READY wait for.
+    pub async fn ready(&self) {
+        loop {
+            let notified = self.all_decided.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.undecided.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Count the event as decided (once).
+    fn decided(&self, cell: &Cell) {
+        let mut slot = lock(&cell.slot);
+        if slot.decided {
+            return;
+        }
+        slot.decided = true;
+        if slot.counted && self.undecided.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.all_decided.notify_waiters();
+        }
     }
 
     /// The earliest timer entry, if any.
@@ -205,7 +260,7 @@ impl<A: Actuator> Scheduler<A> {
         let fine = tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread;
         loop {
             let sleep = match self.next_wake() {
-                Some(t) => (t - Utc::now()).to_std().unwrap_or_default(),
+                Some(t) => (t - self.clock.now()).to_std().unwrap_or_default(),
                 None => Duration::from_secs(3600),
             };
             // At most a second at a time: the queue is in wall-clock time, tokio's timer in
@@ -215,14 +270,14 @@ impl<A: Actuator> Scheduler<A> {
                 _ = tokio::time::sleep(coarse) => {}
                 _ = self.notified() => continue,
             }
-            if let Some(rest) = self.next_wake().and_then(|t| (t - Utc::now()).to_std().ok()).filter(|_| fine) {
+            if let Some(rest) = self.next_wake().and_then(|t| (t - self.clock.now()).to_std().ok()).filter(|_| fine) {
                 if rest <= FINE_WAIT {
                     std::thread::sleep(rest);
                 } else {
                     continue;
                 }
             }
-            self.fire_due(Utc::now());
+            self.fire_due(self.clock.now());
         }
     }
 
@@ -319,7 +374,7 @@ impl<A: Actuator> Scheduler<A> {
     /// Work out the decisions of the crowd due at `at`, shortly before it, in a task of its
     /// own (untracked: it acts on nothing, so shutdown need not wait for it).
     fn prepare(self: &Arc<Self>, at: DateTime<Utc>) {
-        let now = Utc::now();
+        let now = self.clock.now();
         let ahead = chrono::Duration::from_std(PREPARE_AHEAD).unwrap_or_default();
         let begin = (at - ahead).max(now + ahead / 5);
         // Too close: the work would compete with the boundary it is meant to speed up.
@@ -403,7 +458,22 @@ impl<A: Actuator> Scheduler<A> {
             let Start { cell, mut boundary, mut prepared } = start;
             let mut pause = crowd;
             loop {
-                self.reconcile_once(&cell, boundary.take(), prepared.take(), std::mem::take(&mut pause)).await;
+                let pass = self.reconcile_once(&cell, boundary.take(), prepared.take(), std::mem::take(&mut pause));
+                // A panic in one pass must not leave the event marked running for good (it
+                // would never be reconciled again): report it and retry as a failure.
+                if let Err(panic) = AssertUnwindSafe(pass).catch_unwind().await {
+                    let text = panic_text(&*panic);
+                    tracing::error!("reconcile panicked: {text}");
+                    self.decided(&cell);
+                    let event = lock(&self.events).map.get(&cell.id).cloned();
+                    match event {
+                        Some(event) => {
+                            let error = OpError::new(ErrorKind::Transient, format!("internal error (panic): {text}"));
+                            self.failed(&cell, &event, "reconcile", &error, None);
+                        }
+                        None => self.schedule_at(&cell, None, false),
+                    }
+                }
                 let mut slot = lock(&cell.slot);
                 if slot.dirty {
                     slot.dirty = false;
@@ -414,139 +484,6 @@ impl<A: Actuator> Scheduler<A> {
             }
         }
         .instrument(span)
-    }
-
-    async fn reconcile_once(
-        self: &Arc<Self>,
-        cell: &Arc<Cell>,
-        boundary: Option<DateTime<Utc>>,
-        prepared: Option<Box<Prepared>>,
-        mut pause: bool,
-    ) {
-        let id = cell.id.as_str();
-        // The snapshot keeps the definition alive through the awaits; no copy of the event.
-        let snapshot = lock(&self.events).clone();
-        let Some(event) = snapshot.map.get(id) else {
-            self.schedule_at(cell, None, false);
-            return;
-        };
-        let timing = event.spec.timing.as_ref();
-        // The last decision, when it was made and on which override: `decide` promises the
-        // same answer until its `next_boundary`, so a later pass reuses it.
-        let mut last = prepared.filter(|p| p.generation == snapshot.generation).map(|p| (p.at, p.ov, p.decision));
-        // Each pass re-reads state and decides again; a few passes cover deploy+start or
-        // finishing an interrupted teardown before a redeploy.
-        for _ in 0..4 {
-            let now = Utc::now();
-            let ov = match self.actuator.override_of(id) {
-                Ok(o) => o,
-                Err(e) => return self.failed(cell, event, "read overrides", &e),
-            };
-            let decision = match last.take() {
-                Some((at, last_ov, d)) if at <= now && last_ov == ov && d.next_boundary.is_none_or(|b| now < b) => d,
-                _ => decide(timing, event.spec.enabled, now, ov.as_ref()),
-            };
-            let actual = match self.actuator.actual(id) {
-                Ok(a) => a,
-                Err(e) => return self.failed(cell, event, "read state", &e),
-            };
-            let mut next = decision.next_boundary;
-            let mut desired = decision.desired;
-            // Cost guard: a channel running outside every window, even by an operator's
-            // manual start, is stopped once it has idled there longer than the limit.
-            if let (Some(t), Some(Phase::Running), Some(since)) = (timing, actual.phase, actual.since) {
-                // The schedule's own answer: the decision above when nothing changed it.
-                let scheduled = if event.spec.enabled && ov.is_none() {
-                    decision.desired
-                } else {
-                    decide(Some(t), true, now, None).desired
-                };
-                let held = ov.as_ref().is_some_and(|o| o.kind == OverrideKind::Hold && o.in_force(now));
-                if scheduled != Some(Desired::Running) && !held {
-                    let outside_from =
-                        decision.window.map(|w| w.stop_at).filter(|s| *s <= now).map_or(since, |s| s.max(since));
-                    let limit = chrono::Duration::from_std(self.max_idle_running).unwrap_or(chrono::Duration::MAX);
-                    let deadline = outside_from + limit;
-                    if now >= deadline {
-                        self.notice(
-                            event,
-                            Level::Warning,
-                            format!(
-                                "channel RUNNING outside its schedule for over {}; stopping it (cost guard)",
-                                humantime::format_duration(self.max_idle_running)
-                            ),
-                        );
-                        let _ = self.actuator.set_override(id, OverrideKind::Stop, override_until(Some(t), now));
-                        desired = Some(Desired::Stopped);
-                    } else {
-                        next = Some(next.map_or(deadline, |n| n.min(deadline)));
-                    }
-                }
-                if let Some(max) = t.max_runtime {
-                    let deadline = since + chrono::Duration::from_std(max).unwrap_or(chrono::Duration::MAX);
-                    if now >= deadline {
-                        self.notice(
-                            event,
-                            Level::Warning,
-                            format!("channel reached max_runtime {}; stopping it", humantime::format_duration(max)),
-                        );
-                        let _ = self.actuator.set_override(id, OverrideKind::Stop, override_until(Some(t), now));
-                        desired = Some(Desired::Stopped);
-                    } else {
-                        next = Some(next.map_or(deadline, |n| n.min(deadline)));
-                    }
-                }
-            }
-            let Some(desired) = desired else {
-                self.schedule_at(cell, next, false);
-                return;
-            };
-            let actions = step_toward(actual.phase, desired);
-            if actions.is_empty() {
-                self.schedule_at(cell, next, true);
-                return;
-            }
-            for action in actions {
-                let (name, index) = action_name(action);
-                if let Some(b) = boundary {
-                    let late = (Utc::now() - b).to_std().unwrap_or_default();
-                    self.metrics.fire_lateness.observe(late.as_secs_f64());
-                }
-                tracing::info!(action = %name, desired = desired.as_str(), "acting");
-                let outcome = self.actuator.act(event, action).await;
-                let (result, r) = if outcome.is_ok() { ("ok", 0) } else { ("error", 1) };
-                self.transitions[index][r]
-                    .get_or_init(|| {
-                        let label = ActionLabel { action: name.to_string(), outcome: result.to_string() };
-                        self.metrics.transitions.get_or_create(&label).clone()
-                    })
-                    .inc();
-                if let Err(e) = outcome {
-                    return self.failed(cell, event, name, &e);
-                }
-            }
-            last = Some((now, ov, decision));
-            if std::mem::take(&mut pause) {
-                PauseOnce(false).await;
-            }
-        }
-        // Still not there after several passes: look again soon.
-        self.schedule_at(cell, Some(Utc::now() + chrono::Duration::seconds(1)), false);
-    }
-
-    fn failed(self: &Arc<Self>, cell: &Arc<Cell>, event: &Resolved, what: &str, error: &str) {
-        let failures = {
-            let mut slot = lock(&cell.slot);
-            slot.failures += 1;
-            slot.failures
-        };
-        let retry = backoff(failures - 1);
-        self.notice(
-            event,
-            Level::Error,
-            format!("{what} failed (attempt {failures}, retrying in {}s): {error}", retry.num_seconds()),
-        );
-        self.schedule_at(cell, Some(Utc::now() + retry), false);
     }
 
     fn notice(&self, event: &Resolved, level: Level, text: String) {
@@ -563,6 +500,15 @@ impl<A: Actuator> Scheduler<A> {
     pub fn idle(&self) -> bool {
         self.tracker.is_empty()
     }
+}
+
+/// What a panic said, when it said something.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".to_string())
 }
 
 /// Pending once (waking its task at once), then ready: lets the rest of a crowd act first.
@@ -582,125 +528,4 @@ impl Future for PauseOnce {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::daemon::actuator::{Actual, BoxFuture};
-    use crate::notify::LogNotifier;
-    use crate::schedule::{Timing, When};
-
-    #[test]
-    fn retries_back_off_to_a_ceiling() {
-        assert_eq!(backoff(0).num_seconds(), 5);
-        assert_eq!(backoff(1).num_seconds(), 10);
-        assert_eq!(backoff(20).num_seconds(), 600);
-    }
-
-    /// The engine in memory: every action, in order, per event; acts wait `delay` when set.
-    #[derive(Default)]
-    struct Fake {
-        delay: Option<Duration>,
-        phases: Mutex<HashMap<String, Phase>>,
-        log: Mutex<Vec<(String, Action, DateTime<Utc>)>>,
-    }
-
-    impl Actuator for Fake {
-        fn actual(&self, event: &str) -> Result<Actual, String> {
-            let phase = lock(&self.phases).get(event).copied();
-            Ok(Actual { phase, since: phase.map(|_| Utc::now()) })
-        }
-
-        fn override_of(&self, _: &str) -> Result<Option<Override>, String> {
-            Ok(None)
-        }
-
-        fn set_override(&self, _: &str, _: OverrideKind, _: Option<DateTime<Utc>>) -> Result<(), String> {
-            Ok(())
-        }
-
-        fn act<'a>(&'a self, event: &'a Resolved, action: Action) -> BoxFuture<'a, Result<(), String>> {
-            Box::pin(async move {
-                let id = event.spec.id.clone();
-                lock(&self.log).push((id.clone(), action, Utc::now()));
-                if let Some(d) = self.delay {
-                    tokio::time::sleep(d).await;
-                }
-                let phase = match action {
-                    Action::Deploy => Phase::Deployed,
-                    Action::Start => Phase::Running,
-                    Action::Stop => Phase::Stopped,
-                    Action::Teardown => Phase::TornDown,
-                };
-                lock(&self.phases).insert(id, phase);
-                Ok(())
-            })
-        }
-    }
-
-    /// `n` copies of the shipped demo event, all on air from `start` to `end`, no lead times.
-    fn crowd(n: usize, start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<Arc<Resolved>> {
-        let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/ottd.toml");
-        let catalog = crate::config::Catalog::load(&config).expect("shipped configuration");
-        let template = Resolved::clone(catalog.events.first().expect("an event"));
-        let timing = Timing {
-            when: When::Once { start, end },
-            tz: chrono_tz::UTC,
-            deploy_before: Duration::ZERO,
-            start_before: Duration::ZERO,
-            stop_after: Duration::ZERO,
-            teardown_after: Duration::ZERO,
-            keep_deployed: false,
-            max_runtime: None,
-            adaptive_lead: false,
-        };
-        (0..n)
-            .map(|i| {
-                let mut e = template.clone();
-                e.spec.id = format!("ev-{i}");
-                e.spec.timing = Some(timing.clone());
-                Arc::new(e)
-            })
-            .collect()
-    }
-
-    /// Every event of a crowd goes through its window once, in order, on time, whether its
-    /// actions finish at once (run inline by the crowd's task) or wait (tasks of their own).
-    async fn crowd_goes_through_its_window(delay: Option<Duration>) {
-        let n = 3 * CROWD;
-        let start = Utc::now() + chrono::Duration::milliseconds(700);
-        let end = start + chrono::Duration::milliseconds(500);
-        let fake = Arc::new(Fake { delay, ..Fake::default() });
-        let sched =
-            Scheduler::new(fake.clone(), Arc::new(LogNotifier), Arc::new(Metrics::new()), Duration::from_secs(600));
-        sched.set_events(crowd(n, start, end));
-        let limit = tokio::time::sleep(Duration::from_secs(3));
-        tokio::pin!(limit);
-        loop {
-            tokio::select! {
-                _ = sched.drive() => {}
-                _ = &mut limit => break,
-            }
-        }
-        assert!(sched.drain(Duration::from_secs(2)).await, "reconciles still running");
-        let log = lock(&fake.log).clone();
-        for i in 0..n {
-            let id = format!("ev-{i}");
-            let mine: Vec<_> = log.iter().filter(|(e, _, _)| *e == id).collect();
-            let actions: Vec<Action> = mine.iter().map(|(_, a, _)| *a).collect();
-            assert_eq!(actions, [Action::Deploy, Action::Start, Action::Stop, Action::Teardown], "{id}");
-            assert!(mine[0].2 >= start && mine[2].2 >= end, "{id} acted before its boundary");
-            // Loose: a loaded test machine; the benchmark measures the real figure.
-            assert!(mine[0].2 - start < chrono::Duration::milliseconds(400), "{id} deployed late");
-        }
-        assert_eq!(lock(&fake.phases).values().filter(|p| **p == Phase::TornDown).count(), n);
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_crowd_whose_actions_finish_at_once_goes_through_its_window() {
-        crowd_goes_through_its_window(None).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_crowd_whose_actions_wait_goes_through_its_window() {
-        crowd_goes_through_its_window(Some(Duration::from_millis(30))).await;
-    }
-}
+mod tests;

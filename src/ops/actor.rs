@@ -1,0 +1,74 @@
+//! Who asks for an operation. Every actor goes through the same operations and the same
+//! audit trail; what differs is whether its manual action implies an operator override.
+
+use serde::Serialize;
+
+/// A chat platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    Slack,
+    Discord,
+}
+
+impl Platform {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Slack => "slack",
+            Platform::Discord => "discord",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Actor {
+    /// The `ottd` command line, run by this OS user.
+    Cli { user: String },
+    /// The daemon putting events on air as their schedules say.
+    Schedule,
+    /// The daemon stopping a channel that runs where no schedule wants it (cost guard,
+    /// `max_runtime`); `reason` says which.
+    Guard { reason: String },
+    /// The daemon fixing what an alert reported.
+    Recovery,
+    /// Someone in chat.
+    Chat { platform: Platform, user: String },
+}
+
+impl Actor {
+    /// The CLI as run by the current OS user.
+    pub fn cli() -> Actor {
+        let user = std::env::var("SUDO_USER")
+            .ok()
+            .or_else(|| std::env::var("USER").ok())
+            .or_else(|| std::env::var("LOGNAME").ok())
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| "unknown".to_string());
+        Actor::Cli { user }
+    }
+
+    /// A person (rather than the daemon itself): their start/stop/deploy/teardown of a timed
+    /// event is an override the schedule respects.
+    pub fn is_human(&self) -> bool {
+        matches!(self, Actor::Cli { .. } | Actor::Chat { .. })
+    }
+
+    /// How the audit trail and overrides name it: `cli:alice`, `schedule`,
+    /// `guard:cost-guard`, `recovery`, `slack:U123`.
+    pub fn label(&self) -> String {
+        match self {
+            Actor::Cli { user } => format!("cli:{user}"),
+            Actor::Schedule => "schedule".to_string(),
+            Actor::Guard { reason } => format!("guard:{reason}"),
+            Actor::Recovery => "recovery".to_string(),
+            Actor::Chat { platform, user } => format!("{}:{user}", platform.as_str()),
+        }
+    }
+}
+
+impl std::fmt::Display for Actor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.label())
+    }
+}

@@ -1,0 +1,451 @@
+//! The operations layer: the one path every actor takes to act on events. The CLI, the
+//! scheduler, recovery and chat users all call [`Ops::execute`] with an [`Actor`] and an
+//! [`Operation`]; it decides whether the operation is allowed now ([`policy`]), records the
+//! operator override a person's action on a timed event implies, queues the action behind any
+//! other on the same event ([`worker`]), writes the audit row, calls the engine through
+//! [`Workflows`], and answers a [`Reply`] each front end renders its own way. Errors come back
+//! classified ([`ErrorKind`]) so callers know whether to retry, wait or call a human.
+//!
+//! It owns command semantics; it may not render text for a particular front end beyond the
+//! reply's plain lines, and it never calls AWS itself.
+
+pub mod actor;
+pub mod definitions;
+pub mod error;
+pub mod operation;
+pub mod policy;
+pub mod reply;
+pub mod worker;
+pub mod workflows;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use tracing::Instrument;
+
+pub use actor::{Actor, Platform};
+pub use definitions::{Definitions, Files, InForce};
+pub use error::{ErrorKind, OpError};
+pub use operation::Operation;
+pub use reply::{Outcome, Reply};
+pub use workflows::{EngineWorkflows, ProgressHub, Workflows};
+
+use crate::clock::Clock;
+use crate::engine::{EngineError, Progress};
+use crate::lifecycle::{OverrideKind, Phase};
+use crate::plan::Plan;
+use crate::store::{AuditEnd, AuditEntry, Store, StoredOverride};
+use policy::Known;
+use worker::{Admission, Doing, Workers};
+
+/// How many audit rows `audit` shows at most.
+pub const AUDIT_LIMIT: usize = 500;
+
+type Changed = Arc<dyn Fn(&str) + Send + Sync>;
+
+pub struct Ops {
+    store: Arc<Store>,
+    workflows: Arc<dyn Workflows>,
+    definitions: Arc<dyn Definitions>,
+    clock: Arc<dyn Clock>,
+    /// Where a caller's progress sink is attached while its operation runs.
+    progress: Option<Arc<ProgressHub>>,
+    workers: Workers,
+    /// Told when an event's override changed, so an in-process scheduler looks again now.
+    changed: Mutex<Option<Changed>>,
+}
+
+impl Ops {
+    pub fn new(
+        store: Arc<Store>,
+        workflows: Arc<dyn Workflows>,
+        definitions: Arc<dyn Definitions>,
+        clock: Arc<dyn Clock>,
+    ) -> Ops {
+        Ops {
+            store,
+            workflows,
+            definitions,
+            clock,
+            progress: None,
+            workers: Workers::default(),
+            changed: Mutex::default(),
+        }
+    }
+
+    pub fn with_progress(mut self, hub: Arc<ProgressHub>) -> Ops {
+        self.progress = Some(hub);
+        self
+    }
+
+    /// Call `f(event)` whenever an operation changes an event's override.
+    pub fn on_override_change(&self, f: impl Fn(&str) + Send + Sync + 'static) {
+        *self.changed.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(f));
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// What `event`'s worker in this process is doing now, if anything.
+    pub fn doing(&self, event: &str) -> Option<Doing> {
+        self.workers.doing(event)
+    }
+
+    /// Run `op` for `actor`: the one entry point. `sink` receives the engine's progress lines
+    /// for the event while the operation runs.
+    pub async fn execute(
+        &self,
+        actor: &Actor,
+        op: Operation,
+        sink: Option<Arc<dyn Progress>>,
+    ) -> Result<Reply, OpError> {
+        let span = tracing::info_span!("op", op = op.name(), event = op.event().unwrap_or(""), actor = %actor);
+        async move {
+            let started = Instant::now();
+            let now = self.clock.now();
+            let mut entry = AuditEntry {
+                at: now,
+                actor: actor.label(),
+                event: op.event().map(str::to_string),
+                operation: op.name().to_string(),
+                args: op.args_json(),
+                decision: "allowed".to_string(),
+            };
+            let Some(event) = op.event().filter(|_| op.changes_aws()).map(str::to_string) else {
+                let r = self.quick(actor, &op, now).await;
+                self.audit_once(&entry, &r, started);
+                return r;
+            };
+            let ov = self.store.override_of(&event).map_err(OpError::from)?;
+            if let Err(e) = policy::admit(actor, &op, ov.as_ref().map(StoredOverride::as_override).as_ref(), now) {
+                entry.decision = "refused".to_string();
+                self.audit_once(&entry, &Err(e.clone()), started);
+                return Err(e);
+            }
+            let mut notes = Vec::new();
+            if actor.is_human() || matches!(actor, Actor::Guard { .. }) {
+                if let Some(kind) = op.implied_override() {
+                    notes.extend(self.record_override(actor, &event, kind, ov.as_ref(), now)?);
+                }
+            }
+            let doing = Doing { actor: actor.label(), operation: op.name(), since: now };
+            let (turn, queued) = match self.workers.admit(&event, doing) {
+                Admission::Now(turn) => (Ok(turn), None),
+                Admission::Queued { behind, ticket } => (Err(ticket), Some(behind)),
+            };
+            if let Some(behind) = &queued {
+                entry.decision = "queued".to_string();
+                let what = behind.as_ref().map_or_else(|| "another action".to_string(), |d| d.to_string());
+                notes.push(format!("{event} is busy ({what}): queued behind it"));
+            }
+            let audit = match self.store.audit_open(&entry) {
+                Ok(id) => Some(id),
+                Err(e) => {
+                    tracing::warn!("cannot write the audit row: {e}");
+                    None
+                }
+            };
+            let _turn = match turn {
+                Ok(t) => t,
+                Err(ticket) => ticket.wait().await,
+            };
+            let _following = match (&self.progress, sink) {
+                (Some(hub), Some(sink)) => Some(hub.follow(&event, sink)),
+                _ => None,
+            };
+            let r = self.act(actor, &op, &event, started).await.map(|mut reply| {
+                notes.append(&mut reply.notes);
+                reply.notes = notes;
+                reply
+            });
+            if let Some(id) = audit {
+                let (result, error) = outcome(&r);
+                let end =
+                    AuditEnd { result, duration_ms: started.elapsed().as_millis() as u64, error: error.as_deref() };
+                if let Err(e) = self.store.audit_close(id, &end) {
+                    tracing::warn!("cannot close the audit row: {e}");
+                }
+            }
+            r
+        }
+        .instrument(span)
+        .await
+    }
+
+    fn audit_once(&self, entry: &AuditEntry, r: &Result<Reply, OpError>, started: Instant) {
+        let (result, error) = outcome(r);
+        let end = AuditEnd { result, duration_ms: started.elapsed().as_millis() as u64, error: error.as_deref() };
+        if let Err(e) = self.store.audit_record(entry, &end) {
+            tracing::warn!("cannot write the audit row: {e}");
+        }
+    }
+
+    fn changed(&self, event: &str) {
+        let f = self.changed.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some(f) = f {
+            f(event);
+        }
+    }
+
+    /// Record the override a person's (or the cost guard's) action implies; the notes say
+    /// how long it lasts. A hold in force stays: the person acts, the daemon still waits.
+    fn record_override(
+        &self,
+        actor: &Actor,
+        event: &str,
+        kind: OverrideKind,
+        current: Option<&StoredOverride>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, OpError> {
+        if current.is_some_and(|o| o.kind == OverrideKind::Hold && o.as_override().in_force(now)) {
+            return Ok(vec![format!("{event} stays on hold: the daemon leaves it alone until `ottd resume {event}`")]);
+        }
+        let windows;
+        let definition = self.definitions.event(event);
+        let known = match &definition {
+            Some(ev) => Known::Defined(ev.spec.timing.as_ref()),
+            None => {
+                windows = self.store.known_windows(event)?;
+                Known::Recorded(&windows)
+            }
+        };
+        let Some(until) = policy::override_end(known, now) else { return Ok(Vec::new()) };
+        self.store.set_override(&StoredOverride {
+            event: event.to_string(),
+            kind,
+            set_at: now,
+            until: Some(until),
+            by: actor.label(),
+        })?;
+        self.changed(event);
+        Ok(vec![format!(
+            "the daemon keeps {event} this way until {} (`ottd resume {event}` hands it back now)",
+            until.format("%Y-%m-%d %H:%M:%S UTC")
+        )])
+    }
+
+    /// The operations that change AWS, on the event's worker.
+    async fn act(&self, actor: &Actor, op: &Operation, event: &str, started: Instant) -> Result<Reply, OpError> {
+        let secs = || started.elapsed().as_secs_f64();
+        match op {
+            Operation::Deploy { .. } => {
+                let ev = self.definitions.event(event).ok_or_else(|| self.unknown(event))?;
+                let s = self.workflows.deploy(&ev).await?;
+                let mut reply = Reply::new(format!(
+                    "deployed {} (deployment {}): {} created, deploy took {:.3}s",
+                    s.event,
+                    s.nonce,
+                    s.created,
+                    secs()
+                ))
+                .field("deployment", &s.nonce)
+                .field("phase", Phase::Deployed.as_str());
+                // The sample's autoStart, done properly: start and wait for RUNNING. The
+                // schedule starts its events itself, at their start time.
+                if ev.workflow.media_live.auto_start && actor.is_human() {
+                    self.workflows.start(event).await?;
+                    reply.lines.push(format!("autoStart: {event} is RUNNING ({:.2}s)", secs()));
+                    reply.fields.retain(|f| f.name != "phase");
+                    reply = reply.field("phase", Phase::Running.as_str());
+                    self.add_links(&mut reply, event).await;
+                }
+                Ok(reply)
+            }
+            Operation::Start { .. } => {
+                self.workflows.start(event).await?;
+                let mut reply =
+                    Reply::new(format!("{event} is RUNNING ({:.2}s)", secs())).field("phase", Phase::Running.as_str());
+                self.add_links(&mut reply, event).await;
+                Ok(reply)
+            }
+            Operation::Stop { .. } => {
+                self.workflows.stop(event).await?;
+                Ok(Reply::new(format!("{event} is IDLE ({:.2}s)", secs())).field("phase", Phase::Stopped.as_str()))
+            }
+            Operation::Teardown { .. } => {
+                let s = self.workflows.teardown(event).await?;
+                if s.pending {
+                    return Err(OpError::new(
+                        ErrorKind::Pending,
+                        format!(
+                            "{event}: {} deleted; CloudFront is still disabling the distribution: run `ottd teardown {event}` again later",
+                            s.deleted
+                        ),
+                    ));
+                }
+                Ok(Reply::new(format!("{event} torn down: {} deleted in {:.2}s", s.deleted, secs()))
+                    .field("phase", Phase::TornDown.as_str()))
+            }
+            other => Err(OpError::new(ErrorKind::Permanent, format!("{} is not an action", other.name()))),
+        }
+    }
+
+    /// Playback links for a reply that puts an event on air (best effort: the start worked).
+    async fn add_links(&self, reply: &mut Reply, event: &str) {
+        if let Ok(l) = self.workflows.links(event).await {
+            for p in &l.playback {
+                reply.link(p.format, &p.url);
+                if let Some(player) = &p.player {
+                    reply.link(format!("{} player", p.format), player);
+                }
+            }
+        }
+    }
+
+    fn unknown(&self, event: &str) -> OpError {
+        match self.definitions.problems() {
+            Some(p) => OpError::refused(format!(
+                "event `{event}` is not in any schedule file that loads; the configuration has errors:\n{p}"
+            )),
+            None => OpError::refused(format!("event `{event}` is not in any schedule file")),
+        }
+    }
+
+    /// Operations that read, or only write an override: no worker needed.
+    async fn quick(&self, actor: &Actor, op: &Operation, now: DateTime<Utc>) -> Result<Reply, OpError> {
+        match op {
+            Operation::Validate => {
+                let c = self.definitions.reload().map_err(|d| OpError::new(ErrorKind::Permanent, d))?;
+                Ok(Reply::new(format!(
+                    "ok: {} ({} encoding profiles, {} events)",
+                    c.settings.file.display(),
+                    c.profiles.len(),
+                    c.events.len()
+                )))
+            }
+            Operation::Bootstrap => {
+                let roles = self.workflows.bootstrap().await.map_err(|e| OpError::from(EngineError::Aws(e)))?;
+                self.store.set_meta("roles.medialive", &roles.medialive)?;
+                self.store.set_meta("roles.mediapackage", &roles.mediapackage)?;
+                let mut reply = Reply::new(format!("recorded in {}", self.definitions.settings().state_path.display()));
+                reply.lines = vec![];
+                reply.notes = vec![
+                    format!("MediaLive role:    {}", roles.medialive),
+                    format!("MediaPackage role: {}", roles.mediapackage),
+                ];
+                Ok(reply.field("medialive_role", &roles.medialive).field("mediapackage_role", &roles.mediapackage))
+            }
+            Operation::Plan { event } => {
+                let ev = self.definitions.event(event).ok_or_else(|| self.unknown(event))?;
+                let nonce = match self.store.deployment(event)? {
+                    Some(d) if d.phase != Phase::TornDown => d.nonce,
+                    _ => "<new>".to_string(),
+                };
+                let plan = Plan::build(&ev, self.definitions.settings(), &nonce);
+                let mut reply = Reply::new(format!("event {} (deployment {})", plan.event, plan.names.nonce));
+                reply.lines = render::plan(&plan);
+                Ok(reply.with_data(&plan))
+            }
+            Operation::Status { event } => self.status(event.as_deref()).await,
+            Operation::Links { event } => {
+                let l = self.workflows.links(event).await?;
+                let mut reply = Reply::new(format!("{} on {}", l.event, l.domain));
+                reply.lines = render::links(&l);
+                for p in &l.playback {
+                    reply.link(p.format, &p.url);
+                    if let Some(player) = &p.player {
+                        reply.link(format!("{} player", p.format), player);
+                    }
+                }
+                Ok(reply.with_data(&l))
+            }
+            Operation::Hold { event } => {
+                self.store.set_override(&StoredOverride {
+                    event: event.clone(),
+                    kind: OverrideKind::Hold,
+                    set_at: now,
+                    until: None,
+                    by: actor.label(),
+                })?;
+                self.changed(event);
+                Ok(Reply::new(format!("{event} is on hold: the daemon leaves it as it is until `ottd resume {event}`")))
+            }
+            Operation::Resume { event } => {
+                let cleared = self.store.clear_override(event)?;
+                self.changed(event);
+                Ok(Reply::new(if cleared {
+                    format!("{event}: override cleared, the schedule is in control")
+                } else {
+                    format!("{event} had no override")
+                }))
+            }
+            Operation::Schedule => {
+                let events = self.definitions.events();
+                let list = crate::schedule::listing::entries(&events, now, 5);
+                let mut reply = Reply::new(String::new());
+                reply.lines = render::schedule(&list);
+                Ok(reply.with_data(&list))
+            }
+            Operation::Audit { event, since } => {
+                let since =
+                    since.and_then(|d| chrono::Duration::from_std(d).ok()).and_then(|d| now.checked_sub_signed(d));
+                let rows = self.store.audit(event.as_deref(), since, AUDIT_LIMIT)?;
+                let mut reply = Reply::new(String::new());
+                reply.lines = render::audit(&rows);
+                Ok(reply.with_data(&rows))
+            }
+            Operation::Deploy { .. }
+            | Operation::Start { .. }
+            | Operation::Stop { .. }
+            | Operation::Teardown { .. } => {
+                Err(OpError::new(ErrorKind::Permanent, format!("{} needs an event", op.name())))
+            }
+        }
+    }
+
+    async fn status(&self, event: Option<&str>) -> Result<Reply, OpError> {
+        let events: Vec<String> = match event {
+            Some(e) => vec![e.to_string()],
+            None => self.store.deployments()?.into_iter().map(|d| d.event).collect(),
+        };
+        let mut reply = Reply::new(String::new());
+        let mut all = Vec::new();
+        for e in &events {
+            match self.workflows.status(e).await {
+                Ok(st) => all.push(st),
+                Err(EngineError::NotDeployed(_)) => reply.notes.push(format!("{e}: not deployed")),
+                Err(err) => return Err(err.into()),
+            }
+        }
+        if let Some(errors) = self.store.meta("daemon.config_errors")?.filter(|e| !e.is_empty()) {
+            reply.notes.push(format!(
+                "the daemon could not load the configuration (the last good one is in force):\n{errors}\n"
+            ));
+        }
+        for o in self.store.overrides()?.iter().filter(|o| event.is_none_or(|e| e == o.event)) {
+            reply.notes.push(render::override_line(o));
+        }
+        if all.is_empty() && event.is_none() {
+            reply.headline = "no event is deployed".to_string();
+        }
+        for s in &all {
+            reply.lines.extend(render::status(s));
+        }
+        if let [one] = all.as_slice() {
+            reply = reply.field("phase", one.phase.as_str()).field("deployment", &one.deployment);
+            if let Some(c) = &one.channel_state {
+                reply = reply.field("channel", c);
+            }
+        }
+        Ok(match event {
+            Some(_) => reply.with_data(&all.first()),
+            None => reply.with_data(&all),
+        })
+    }
+}
+
+/// An operation's result as the audit trail records it: `ok` or the error's class, and the
+/// error's text.
+fn outcome(r: &Result<Reply, OpError>) -> (&'static str, Option<String>) {
+    match r {
+        Ok(_) => ("ok", None),
+        Err(e) => (e.kind.as_str(), Some(e.message.clone())),
+    }
+}
+
+pub mod render;

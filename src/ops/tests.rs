@@ -1,0 +1,388 @@
+//! The operations layer with a recording engine over a temp state file: each operation for
+//! each actor, overrides, audit rows, and two actors racing on one event in one process.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::workflows::BoxFuture;
+use super::*;
+use crate::aws::{iam, AwsError};
+use crate::clock::ManualClock;
+use crate::config::{Catalog, Resolved};
+use crate::engine::deploy::DeploySummary;
+use crate::engine::report::{EventStatus, Links, Playback};
+use crate::engine::teardown::TeardownSummary;
+use crate::lifecycle::{OverrideKind, Phase};
+use crate::schedule::{Timing, When};
+use crate::store::Store;
+
+/// The engine as a recorder: phases in the temp state file, every call with when it began
+/// and ended, and how many ran at once.
+struct Recorder {
+    store: Arc<Store>,
+    /// How long each action takes (tokio time).
+    delay: Duration,
+    active: AtomicUsize,
+    most_at_once: AtomicUsize,
+    calls: Mutex<Vec<String>>,
+    /// Teardowns answer "CloudFront still disabling" while set.
+    pending: Mutex<bool>,
+}
+
+impl Recorder {
+    fn new(store: Arc<Store>, delay: Duration) -> Arc<Recorder> {
+        Arc::new(Recorder {
+            store,
+            delay,
+            active: AtomicUsize::new(0),
+            most_at_once: AtomicUsize::new(0),
+            calls: Mutex::default(),
+            pending: Mutex::new(false),
+        })
+    }
+
+    fn calls(&self) -> Vec<String> {
+        self.calls.lock().expect("calls").clone()
+    }
+
+    async fn action(&self, what: &str, event: &str, phase: Phase) -> crate::engine::Result<()> {
+        let n = self.active.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_at_once.fetch_max(n, Ordering::SeqCst);
+        self.calls.lock().expect("calls").push(format!("{what} {event}"));
+        tokio::time::sleep(self.delay).await;
+        let r = match (what, self.store.deployment(event)?) {
+            ("deploy", _) => {
+                self.store.begin_deployment(event, "abcd1234", "{}")?;
+                self.store.set_phase(event, phase, None).map_err(Into::into)
+            }
+            (_, None) => Err(crate::engine::EngineError::NotDeployed(event.to_string())),
+            (_, Some(_)) => self.store.set_phase(event, phase, None).map_err(Into::into),
+        };
+        self.active.fetch_sub(1, Ordering::SeqCst);
+        r
+    }
+}
+
+impl Workflows for Recorder {
+    fn deploy<'a>(&'a self, event: &'a Resolved) -> BoxFuture<'a, crate::engine::Result<DeploySummary>> {
+        Box::pin(async move {
+            let id = &event.spec.id;
+            self.action("deploy", id, Phase::Deployed).await?;
+            Ok(DeploySummary { event: id.clone(), nonce: "abcd1234".into(), created: 9, critical_path: 5 })
+        })
+    }
+    fn start<'a>(&'a self, event: &'a str) -> BoxFuture<'a, crate::engine::Result<()>> {
+        Box::pin(self.action("start", event, Phase::Running))
+    }
+    fn stop<'a>(&'a self, event: &'a str) -> BoxFuture<'a, crate::engine::Result<()>> {
+        Box::pin(self.action("stop", event, Phase::Stopped))
+    }
+    fn teardown<'a>(&'a self, event: &'a str) -> BoxFuture<'a, crate::engine::Result<TeardownSummary>> {
+        Box::pin(async move {
+            let pending = *self.pending.lock().expect("pending");
+            let phase = if pending { Phase::TearingDown } else { Phase::TornDown };
+            self.action("teardown", event, phase).await?;
+            Ok(TeardownSummary { event: event.to_string(), deleted: 9, pending })
+        })
+    }
+    fn status<'a>(&'a self, event: &'a str) -> BoxFuture<'a, crate::engine::Result<EventStatus>> {
+        Box::pin(async move {
+            let d = self
+                .store
+                .deployment(event)?
+                .ok_or_else(|| crate::engine::EngineError::NotDeployed(event.to_string()))?;
+            Ok(EventStatus {
+                event: d.event,
+                phase: d.phase,
+                deployment: d.nonce,
+                last_error: d.last_error,
+                updated_at: d.updated_at.to_rfc3339(),
+                channel_state: None,
+                ingest: vec![],
+                resources: vec![],
+            })
+        })
+    }
+    fn links<'a>(&'a self, event: &'a str) -> BoxFuture<'a, crate::engine::Result<Links>> {
+        Box::pin(async move {
+            match self.store.deployment(event)? {
+                Some(d) if d.phase != Phase::TornDown => {}
+                _ => return Err(crate::engine::EngineError::NotDeployed(event.to_string())),
+            }
+            Ok(Links {
+                event: event.to_string(),
+                domain: "d111.cloudfront.net".into(),
+                playback: vec![Playback {
+                    format: "HLS",
+                    url: "https://d111.cloudfront.net/out/v1/x/index.m3u8".into(),
+                    player: Some("https://player.example/?src=x".into()),
+                }],
+                ingest: vec![],
+            })
+        })
+    }
+    fn bootstrap(&self) -> BoxFuture<'_, Result<iam::Roles, AwsError>> {
+        Box::pin(async move {
+            Ok(iam::Roles {
+                medialive: "arn:aws:iam::123456789012:role/ottd-medialive".into(),
+                mediapackage: "arn:aws:iam::123456789012:role/ottd-mediapackage".into(),
+            })
+        })
+    }
+}
+
+fn t(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).expect("time").with_timezone(&Utc)
+}
+
+/// On air 20:00-22:00 UTC on 2026-12-18, deployed 30 min before, torn down 5 min after.
+fn timed(id: &str, template: &Resolved) -> Arc<Resolved> {
+    let mut e = template.clone();
+    e.spec.id = id.to_string();
+    e.spec.timing = Some(Timing {
+        when: When::Once { start: t("2026-12-18T20:00:00Z"), end: t("2026-12-18T22:00:00Z") },
+        tz: chrono_tz::UTC,
+        deploy_before: Duration::from_secs(30 * 60),
+        start_before: Duration::from_secs(10 * 60),
+        stop_after: Duration::ZERO,
+        teardown_after: Duration::from_secs(5 * 60),
+        keep_deployed: false,
+        max_runtime: None,
+        adaptive_lead: false,
+    });
+    Arc::new(e)
+}
+
+struct World {
+    ops: Arc<Ops>,
+    store: Arc<Store>,
+    engine: Arc<Recorder>,
+    clock: Arc<ManualClock>,
+    definitions: Arc<InForce>,
+    _dir: tempfile::TempDir,
+}
+
+/// Events: `final` (timed, above) and `demo` (the shipped on-demand event); the clock at
+/// 20:30, inside final's window.
+fn world(delay: Duration) -> World {
+    let dir = tempfile::tempdir().expect("tmp");
+    let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/ottd.toml");
+    let catalog = Catalog::load(&config).expect("shipped configuration");
+    let demo = catalog.event("demo").expect("demo event").clone();
+    let store = Arc::new(Store::open(&dir.path().join("ottd.db")).expect("state file"));
+    let engine = Recorder::new(store.clone(), delay);
+    let definitions = Arc::new(InForce::new(catalog.settings.clone(), None));
+    let events: HashMap<String, Arc<Resolved>> =
+        [("final".to_string(), timed("final", &demo)), ("demo".to_string(), demo)].into_iter().collect();
+    definitions.set(Arc::new(events));
+    let clock = Arc::new(ManualClock::new(t("2026-12-18T20:30:00Z")));
+    let ops = Arc::new(Ops::new(store.clone(), engine.clone(), definitions.clone(), clock.clone()));
+    World { ops, store, engine, clock, definitions, _dir: dir }
+}
+
+fn cli() -> Actor {
+    Actor::Cli { user: "alice".into() }
+}
+
+fn chat() -> Actor {
+    Actor::Chat { platform: Platform::Slack, user: "U42".into() }
+}
+
+#[tokio::test]
+async fn a_persons_action_on_a_timed_event_is_an_override_until_the_windows_end_the_daemons_is_not() {
+    for actor in [cli(), chat()] {
+        let w = world(Duration::ZERO);
+        let r = w.ops.execute(&actor, Operation::Deploy { event: "final".into() }, None).await.expect("deploy");
+        assert!(r.headline.starts_with("deployed final (deployment abcd1234)"), "{}", r.headline);
+        let o = w.store.override_of("final").expect("q").expect("an override");
+        assert_eq!(
+            (o.kind, o.until, o.by.clone()),
+            (OverrideKind::Deploy, Some(t("2026-12-18T22:05:00Z")), actor.label())
+        );
+        assert!(r.notes.iter().any(|n| n.contains("until 2026-12-18 22:05:00 UTC")), "{:?}", r.notes);
+        w.ops.execute(&actor, Operation::Stop { event: "final".into() }, None).await.expect("stop");
+        assert_eq!(w.store.override_of("final").expect("q").map(|o| o.kind), Some(OverrideKind::Stop));
+    }
+    for actor in [Actor::Schedule, Actor::Recovery] {
+        let w = world(Duration::ZERO);
+        w.ops.execute(&actor, Operation::Deploy { event: "final".into() }, None).await.expect("deploy");
+        assert_eq!(w.store.override_of("final").expect("q"), None, "{actor} acts for the schedule: no override");
+        assert_eq!(w.engine.calls(), ["deploy final"]);
+    }
+    // The cost guard's stop keeps the daemon from starting it again.
+    let w = world(Duration::ZERO);
+    w.ops.execute(&cli(), Operation::Deploy { event: "final".into() }, None).await.expect("deploy");
+    let guard = Actor::Guard { reason: "cost-guard".into() };
+    w.ops.execute(&guard, Operation::Stop { event: "final".into() }, None).await.expect("stop");
+    let o = w.store.override_of("final").expect("q").expect("override");
+    assert_eq!((o.kind, o.by.as_str()), (OverrideKind::Stop, "guard:cost-guard"));
+}
+
+#[tokio::test]
+async fn on_demand_events_get_no_override_and_auto_start_is_a_persons_deploy_only() {
+    let w = world(Duration::ZERO);
+    let auto = w.definitions.event("demo").expect("demo").workflow.media_live.auto_start;
+    let r = w.ops.execute(&cli(), Operation::Deploy { event: "demo".into() }, None).await.expect("deploy");
+    assert_eq!(w.store.override_of("demo").expect("q"), None);
+    let expected: Vec<&str> = if auto { vec!["deploy demo", "start demo"] } else { vec!["deploy demo"] };
+    assert_eq!(w.engine.calls(), expected);
+    assert_eq!(!r.links.is_empty(), auto, "on air: the reply carries the links");
+    let w = world(Duration::ZERO);
+    w.ops.execute(&Actor::Schedule, Operation::Deploy { event: "demo".into() }, None).await.expect("deploy");
+    assert_eq!(w.engine.calls(), ["deploy demo"], "the schedule starts at its start time, not on deploy");
+}
+
+#[tokio::test]
+async fn every_operation_by_every_actor_is_audited_with_its_decision_and_result() {
+    let w = world(Duration::ZERO);
+    let ops: Vec<Operation> = vec![
+        Operation::Validate,
+        Operation::Bootstrap,
+        Operation::Plan { event: "final".into() },
+        Operation::Deploy { event: "final".into() },
+        Operation::Start { event: "final".into() },
+        Operation::Status { event: Some("final".into()) },
+        Operation::Links { event: "final".into() },
+        Operation::Schedule,
+        Operation::Stop { event: "final".into() },
+        Operation::Hold { event: "final".into() },
+        Operation::Resume { event: "final".into() },
+        Operation::Teardown { event: "final".into() },
+        Operation::Audit { event: None, since: None },
+    ];
+    let actors = [cli(), Actor::Schedule, Actor::Recovery, chat()];
+    let mut expected = 0;
+    for actor in &actors {
+        for op in &ops {
+            let r = w.ops.execute(actor, op.clone(), None).await;
+            assert!(r.is_ok(), "{} by {actor}: {:?}", op.name(), r.err());
+            expected += 1;
+        }
+    }
+    let rows = w.store.audit(None, None, 1000).expect("audit");
+    assert_eq!(rows.len(), expected, "one row per operation");
+    for (row, (actor, op)) in rows.iter().zip(actors.iter().flat_map(|a| ops.iter().map(move |o| (a, o)))) {
+        assert_eq!((row.actor.as_str(), row.operation.as_str()), (actor.label().as_str(), op.name()));
+        assert_eq!((row.decision.as_str(), row.result.as_deref()), ("allowed", Some("ok")), "{row:?}");
+        assert_eq!(row.event.as_deref(), op.event());
+        assert!(row.duration_ms.is_some());
+    }
+    let links = w.ops.execute(&chat(), Operation::Links { event: "final".into() }, None).await;
+    assert!(links.is_err(), "torn down: no links");
+    let last = w.store.audit(None, None, 1).expect("audit").remove(0);
+    assert_eq!((last.result.as_deref(), last.actor.as_str()), (Some("refused"), "slack:U42"));
+}
+
+#[tokio::test]
+async fn the_daemon_never_acts_on_a_held_event_and_says_so_in_the_audit() {
+    let w = world(Duration::ZERO);
+    w.ops.execute(&cli(), Operation::Hold { event: "final".into() }, None).await.expect("hold");
+    for actor in [Actor::Schedule, Actor::Recovery] {
+        let e = w.ops.execute(&actor, Operation::Deploy { event: "final".into() }, None).await.expect_err("held");
+        assert_eq!(e.kind, ErrorKind::Refused, "{e}");
+    }
+    assert!(w.engine.calls().is_empty());
+    let rows = w.store.audit(Some("final"), None, 10).expect("audit");
+    assert_eq!(rows.iter().filter(|r| r.decision == "refused").count(), 2);
+    // A person may act; the hold stays.
+    let r = w.ops.execute(&cli(), Operation::Deploy { event: "final".into() }, None).await.expect("deploy");
+    assert_eq!(w.store.override_of("final").expect("q").map(|o| o.kind), Some(OverrideKind::Hold));
+    assert!(r.notes.iter().any(|n| n.contains("stays on hold")), "{:?}", r.notes);
+}
+
+#[tokio::test]
+async fn a_manual_command_while_the_files_are_broken_gets_an_override_bounded_by_the_last_good_windows() {
+    let w = world(Duration::ZERO);
+    // The last good configuration recorded final's window; now the files are broken.
+    w.store
+        .set_known_windows(&[(
+            "final".to_string(),
+            vec![crate::store::KnownWindow {
+                deploy_at: t("2026-12-18T19:30:00Z"),
+                teardown_at: t("2026-12-18T22:05:00Z"),
+            }],
+        )])
+        .expect("windows");
+    w.definitions.set(Arc::new(HashMap::new()));
+    w.store.begin_deployment("final", "abcd1234", "{}").expect("deployed");
+    w.ops.execute(&cli(), Operation::Stop { event: "final".into() }, None).await.expect("stop");
+    let o = w.store.override_of("final").expect("q").expect("override");
+    assert_eq!(o.until, Some(t("2026-12-18T22:05:00Z")));
+    // Nothing recorded for this one: twelve hours, never unbounded.
+    w.store.begin_deployment("other", "abcd1234", "{}").expect("deployed");
+    w.ops.execute(&cli(), Operation::Stop { event: "other".into() }, None).await.expect("stop");
+    let o = w.store.override_of("other").expect("q").expect("override");
+    assert_eq!(o.until, Some(w.clock.now() + policy::FALLBACK_OVERRIDE));
+    // Deploy needs the definition: refused, with the reason.
+    let e = w.ops.execute(&cli(), Operation::Deploy { event: "final".into() }, None).await.expect_err("unknown");
+    assert_eq!(e.kind, ErrorKind::Refused);
+}
+
+#[tokio::test]
+async fn a_teardown_still_waiting_on_cloudfront_is_pending_not_failed() {
+    let w = world(Duration::ZERO);
+    w.ops.execute(&cli(), Operation::Deploy { event: "final".into() }, None).await.expect("deploy");
+    *w.engine.pending.lock().expect("pending") = true;
+    let e = w.ops.execute(&cli(), Operation::Teardown { event: "final".into() }, None).await.expect_err("pending");
+    assert_eq!(e.kind, ErrorKind::Pending);
+    assert!(e.message.contains("run `ottd teardown final` again later"), "{e}");
+    let last = w.store.audit(Some("final"), None, 1).expect("audit").remove(0);
+    assert_eq!(last.result.as_deref(), Some("pending"));
+}
+
+/// Two actors on one event in one process: the second is queued behind the first, told so,
+/// and never runs beside it; `first` and `second` in both orders.
+async fn race(first: (Actor, Operation), second: (Actor, Operation)) -> (World, Result<Reply, OpError>) {
+    let w = world(Duration::from_secs(60));
+    w.store.begin_deployment("final", "abcd1234", "{}").expect("deployed");
+    w.store.set_phase("final", Phase::Deployed, None).expect("phase");
+    let ops = w.ops.clone();
+    let (a1, o1) = first;
+    let one = tokio::spawn(async move { ops.execute(&a1, o1, None).await });
+    // Let the first reach its engine call (paused time: runs until every task waits).
+    while w.ops.doing("final").is_none() {
+        tokio::task::yield_now().await;
+    }
+    let (a2, o2) = second;
+    let two = w.ops.execute(&a2, o2, None).await;
+    one.await.expect("first task").expect("first operation");
+    (w, two)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_chat_stop_during_the_schedules_start_waits_for_it_and_never_runs_beside_it() {
+    let (w, second) = race(
+        (Actor::Schedule, Operation::Start { event: "final".into() }),
+        (chat(), Operation::Stop { event: "final".into() }),
+    )
+    .await;
+    let reply = second.expect("stop");
+    assert!(reply.notes.iter().any(|n| n.contains("busy (start by schedule since")), "{:?}", reply.notes);
+    assert_eq!(w.engine.calls(), ["start final", "stop final"]);
+    assert_eq!(w.engine.most_at_once.load(Ordering::SeqCst), 1, "never two actions at once");
+    assert_eq!(w.store.phase("final").expect("q").map(|p| p.0), Some(Phase::Stopped));
+    let rows = w.store.audit(Some("final"), None, 10).expect("audit");
+    let decisions: Vec<(&str, &str)> = rows.iter().map(|r| (r.actor.as_str(), r.decision.as_str())).collect();
+    assert_eq!(decisions, [("schedule", "allowed"), ("slack:U42", "queued")]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_schedules_start_during_a_chat_stop_waits_for_it_and_never_runs_beside_it() {
+    let (w, second) = race(
+        (chat(), Operation::Stop { event: "final".into() }),
+        (Actor::Schedule, Operation::Start { event: "final".into() }),
+    )
+    .await;
+    second.expect("start");
+    assert_eq!(w.engine.calls(), ["stop final", "start final"]);
+    assert_eq!(w.engine.most_at_once.load(Ordering::SeqCst), 1, "never two actions at once");
+    let rows = w.store.audit(Some("final"), None, 10).expect("audit");
+    let decisions: Vec<(&str, &str)> = rows.iter().map(|r| (r.actor.as_str(), r.decision.as_str())).collect();
+    assert_eq!(decisions, [("slack:U42", "allowed"), ("schedule", "queued")]);
+    // The person's stop recorded an override first: the scheduler's next pass sees it.
+    assert_eq!(w.store.override_of("final").expect("q").map(|o| o.kind), Some(OverrideKind::Stop));
+}

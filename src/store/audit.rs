@@ -1,0 +1,182 @@
+//! The audit trail: every operation anyone asked for (CLI user, schedule, recovery, chat
+//! user), what was decided, how it ended and how long it took. A row is opened when the
+//! operation is admitted and closed when it ends, so an operation cut short by a crash still
+//! shows, with no result.
+
+use chrono::{DateTime, Utc};
+use rusqlite::params;
+use serde::Serialize;
+
+use super::{parse_time, time_str, Result, Store, StoreError};
+
+/// What is known when an operation is admitted (or refused).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntry {
+    pub at: DateTime<Utc>,
+    /// `cli:alice`, `schedule`, `recovery`, `slack:U123`…
+    pub actor: String,
+    pub event: Option<String>,
+    pub operation: String,
+    /// The operation's arguments as JSON.
+    pub args: String,
+    /// `allowed`, `queued` or `refused`.
+    pub decision: String,
+}
+
+/// How an operation ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEnd<'a> {
+    /// `ok`, or the error's class (`transient`, `permanent`, `pending`, `busy`, `refused`).
+    pub result: &'a str,
+    pub duration_ms: u64,
+    pub error: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditRow {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub event: Option<String>,
+    pub operation: String,
+    pub args: serde_json::Value,
+    pub decision: String,
+    /// `None` while it runs (or when its process died before it ended).
+    pub result: Option<String>,
+    pub duration_ms: Option<u64>,
+    pub error: Option<String>,
+}
+
+type RawRow =
+    (i64, String, String, Option<String>, String, String, String, Option<String>, Option<i64>, Option<String>);
+
+impl Store {
+    /// Record an admitted operation; close it with [`Store::audit_close`].
+    pub fn audit_open(&self, e: &AuditEntry) -> Result<i64> {
+        self.with(|c| {
+            c.prepare_cached(
+                "INSERT INTO audit (at, actor, event, operation, args, decision) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![time_str(e.at), e.actor, e.event, e.operation, e.args, e.decision])?;
+            Ok(c.last_insert_rowid())
+        })
+    }
+
+    pub fn audit_close(&self, id: i64, end: &AuditEnd<'_>) -> Result<()> {
+        self.with(|c| {
+            c.prepare_cached("UPDATE audit SET result = ?2, duration_ms = ?3, error = ?4 WHERE id = ?1")?
+                .execute(params![id, end.result, end.duration_ms as i64, end.error])
+        })?;
+        Ok(())
+    }
+
+    /// Record an operation that is over as soon as it is decided (a refusal, a read).
+    pub fn audit_record(&self, e: &AuditEntry, end: &AuditEnd<'_>) -> Result<i64> {
+        self.with(|c| {
+            c.prepare_cached(
+                "INSERT INTO audit (at, actor, event, operation, args, decision, result, duration_ms, error)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                time_str(e.at),
+                e.actor,
+                e.event,
+                e.operation,
+                e.args,
+                e.decision,
+                end.result,
+                end.duration_ms as i64,
+                end.error
+            ])?;
+            Ok(c.last_insert_rowid())
+        })
+    }
+
+    /// Audit rows, oldest first: of one event or all, from `since` on, the latest `limit`.
+    pub fn audit(&self, event: Option<&str>, since: Option<DateTime<Utc>>, limit: usize) -> Result<Vec<AuditRow>> {
+        let since = since.map(time_str).unwrap_or_default();
+        let rows: Vec<RawRow> = self.with(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT id, at, actor, event, operation, args, decision, result, duration_ms, error FROM (
+                     SELECT * FROM audit WHERE (?1 IS NULL OR event = ?1) AND at >= ?2 ORDER BY id DESC LIMIT ?3
+                 ) ORDER BY id",
+            )?;
+            let rows = st.query_map(params![event, since, limit as i64], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                    r.get(9)?,
+                ))
+            })?;
+            rows.collect()
+        })?;
+        rows.into_iter()
+            .map(|(id, at, actor, event, operation, args, decision, result, ms, error)| {
+                Ok(AuditRow {
+                    id,
+                    at: parse_time(&at, "audit.at")?,
+                    actor,
+                    event,
+                    operation,
+                    args: serde_json::from_str(&args)
+                        .map_err(|_| StoreError::Corrupt { what: "audit.args", value: args.clone() })?,
+                    decision,
+                    result,
+                    duration_ms: ms.map(|m| m.max(0) as u64),
+                    error,
+                })
+            })
+            .collect()
+    }
+
+    /// Forget audit rows from before `before`. Returns how many went.
+    pub fn prune_audit(&self, before: DateTime<Utc>) -> Result<usize> {
+        self.with(|c| c.execute("DELETE FROM audit WHERE at < ?1", params![time_str(before)]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(actor: &str, event: &str, op: &str, at: &str) -> AuditEntry {
+        AuditEntry {
+            at: parse_time(at, "test").expect("time"),
+            actor: actor.into(),
+            event: Some(event.into()),
+            operation: op.into(),
+            args: "{}".into(),
+            decision: "allowed".into(),
+        }
+    }
+
+    #[test]
+    fn an_audit_row_is_opened_then_closed_and_read_back_by_event_and_time() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::open(&dir.path().join("ottd.db")).expect("open");
+        let id = store.audit_open(&entry("cli:ops", "final", "start", "2026-11-30T10:00:00Z")).expect("open");
+        assert_eq!(store.audit(None, None, 10).expect("q")[0].result, None, "running: no result yet");
+        store.audit_close(id, &AuditEnd { result: "ok", duration_ms: 1500, error: None }).expect("close");
+        let refused =
+            AuditEntry { decision: "refused".into(), ..entry("slack:U1", "semi", "teardown", "2026-11-30T11:00:00Z") };
+        store
+            .audit_record(&refused, &AuditEnd { result: "refused", duration_ms: 0, error: Some("on hold") })
+            .expect("record");
+        let all = store.audit(None, None, 10).expect("q");
+        assert_eq!(all.len(), 2);
+        assert_eq!((all[0].result.as_deref(), all[0].duration_ms), (Some("ok"), Some(1500)));
+        assert_eq!(all[1].error.as_deref(), Some("on hold"));
+        assert_eq!(store.audit(Some("semi"), None, 10).expect("q").len(), 1);
+        let since = parse_time("2026-11-30T10:30:00Z", "t").expect("t");
+        assert_eq!(store.audit(None, Some(since), 10).expect("q")[0].event.as_deref(), Some("semi"));
+        assert_eq!(store.audit(None, None, 1).expect("q")[0].id, all[1].id, "the latest, when limited");
+        assert_eq!(store.prune_audit(since).expect("prune"), 1);
+    }
+}

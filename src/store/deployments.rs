@@ -1,0 +1,324 @@
+//! Deployments and their resources: what the engine created for each event, with each
+//! resource's ids and status, written before and after every AWS create and delete.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, OptionalExtension};
+use serde::Serialize;
+
+use super::{now, parse_time, Result, Store, StoreError};
+use crate::lifecycle::{Phase, Status};
+use crate::plan::Kind;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Deployment {
+    pub event: String,
+    pub nonce: String,
+    pub phase: Phase,
+    /// When the phase last changed (the cost guard measures running time from it).
+    pub phase_since: DateTime<Utc>,
+    /// The plan as deployed (JSON), so teardown works even if the config changed since.
+    pub plan_json: String,
+    pub updated_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ResourceRow {
+    pub event: String,
+    pub key: String,
+    pub kind: Kind,
+    pub name: String,
+    pub status: Status,
+    pub aws_id: Option<String>,
+    pub arn: Option<String>,
+    /// Service-specific facts learned at creation (URLs, domain, ETag…), as JSON.
+    pub attrs: serde_json::Value,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ResourceRow {
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs.get(name).and_then(|v| v.as_str())
+    }
+}
+
+fn kind_str(k: Kind) -> &'static str {
+    match k {
+        Kind::Channel => "channel",
+        Kind::Input => "input",
+        Kind::SecurityGroup => "security-group",
+        Kind::Distribution => "distribution",
+        Kind::LogBucket => "log-bucket",
+        Kind::Endpoint => "endpoint",
+        Kind::PackageChannel => "package-channel",
+        Kind::Secret => "secret",
+    }
+}
+
+fn parse_kind(s: &str) -> Result<Kind> {
+    Ok(match s {
+        "channel" => Kind::Channel,
+        "input" => Kind::Input,
+        "security-group" => Kind::SecurityGroup,
+        "distribution" => Kind::Distribution,
+        "log-bucket" => Kind::LogBucket,
+        "endpoint" => Kind::Endpoint,
+        "package-channel" => Kind::PackageChannel,
+        "secret" => Kind::Secret,
+        other => return Err(StoreError::Corrupt { what: "resources.kind", value: other.into() }),
+    })
+}
+
+/// A stored `deployments.phase`; anything else means the file was edited or is damaged.
+fn stored_phase(text: String) -> Result<Phase> {
+    Phase::parse(&text).ok_or(StoreError::Corrupt { what: "deployments.phase", value: text })
+}
+
+fn stored_status(text: String) -> Result<Status> {
+    Status::parse(&text).ok_or(StoreError::Corrupt { what: "resources.status", value: text })
+}
+
+impl Store {
+    pub fn deployment(&self, event: &str) -> Result<Option<Deployment>> {
+        let row = self.with(|c| {
+            c.query_row(
+                "SELECT event, nonce, phase, plan_json, last_error, updated_at, phase_since FROM deployments WHERE event = ?1",
+                params![event],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, String>(6)?,
+                    ))
+                },
+            )
+            .optional()
+        })?;
+        row.map(|(event, nonce, phase, plan_json, last_error, updated, since)| {
+            let phase = stored_phase(phase)?;
+            Ok(Deployment {
+                event,
+                nonce,
+                phase,
+                phase_since: parse_time(&since, "deployments.phase_since")?,
+                plan_json,
+                last_error,
+                updated_at: parse_time(&updated, "deployments.updated_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// The event's phase and since when, without the rest of the row: what the scheduler
+    /// reads on every reconcile.
+    pub fn phase(&self, event: &str) -> Result<Option<(Phase, DateTime<Utc>)>> {
+        let row = self.with(|c| {
+            c.prepare_cached("SELECT phase, phase_since FROM deployments WHERE event = ?1")?
+                .query_row(params![event], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .optional()
+        })?;
+        row.map(|(phase, since)| Ok((stored_phase(phase)?, parse_time(&since, "deployments.phase_since")?))).transpose()
+    }
+
+    /// How many events are in each phase (the phase gauge).
+    pub fn phase_counts(&self) -> Result<Vec<(Phase, u64)>> {
+        let rows: Vec<(String, u64)> = self.with(|c| {
+            let mut st = c.prepare_cached("SELECT phase, COUNT(*) FROM deployments GROUP BY phase")?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect()
+        })?;
+        rows.into_iter().map(|(p, n)| Ok((stored_phase(p)?, n))).collect()
+    }
+
+    pub fn deployments(&self) -> Result<Vec<Deployment>> {
+        let events: Vec<String> = self.with(|c| {
+            let mut st = c.prepare("SELECT event FROM deployments ORDER BY event")?;
+            let rows = st.query_map([], |r| r.get(0))?;
+            rows.collect()
+        })?;
+        let mut out = Vec::new();
+        for e in events {
+            if let Some(d) = self.deployment(&e)? {
+                out.push(d);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Start a new deployment: forget the rows of a torn-down one and record the nonce.
+    pub fn begin_deployment(&self, event: &str, nonce: &str, plan_json: &str) -> Result<()> {
+        self.with(|c| {
+            let tx = c.unchecked_transaction()?;
+            tx.execute("DELETE FROM resources WHERE event = ?1", params![event])?;
+            tx.execute(
+                "INSERT OR REPLACE INTO deployments (event, nonce, phase, phase_since, plan_json, last_error, updated_at)
+                 VALUES (?1, ?2, 'deploying', ?4, ?3, NULL, ?4)",
+                params![event, nonce, plan_json, now()],
+            )?;
+            tx.commit()
+        })
+    }
+
+    pub fn update_plan(&self, event: &str, plan_json: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE deployments SET plan_json = ?2, updated_at = ?3 WHERE event = ?1",
+                params![event, plan_json, now()],
+            )
+        })?;
+        Ok(())
+    }
+
+    pub fn set_phase(&self, event: &str, phase: Phase, error: Option<&str>) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE deployments SET phase_since = CASE WHEN phase = ?2 THEN phase_since ELSE ?4 END,
+                    phase = ?2, last_error = ?3, updated_at = ?4 WHERE event = ?1",
+                params![event, phase.as_str(), error, now()],
+            )
+        })?;
+        Ok(())
+    }
+
+    pub fn set_error(&self, event: &str, error: Option<&str>) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE deployments SET last_error = ?2, updated_at = ?3 WHERE event = ?1",
+                params![event, error, now()],
+            )
+        })?;
+        Ok(())
+    }
+
+    pub fn resources(&self, event: &str) -> Result<Vec<ResourceRow>> {
+        let rows = self.with(|c| {
+            let mut st = c.prepare(
+                "SELECT event, key, kind, name, status, aws_id, arn, attrs, updated_at
+                 FROM resources WHERE event = ?1 ORDER BY rowid",
+            )?;
+            let rows = st.query_map(params![event], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                    r.get::<_, Option<String>>(6)?,
+                    r.get::<_, String>(7)?,
+                    r.get::<_, String>(8)?,
+                ))
+            })?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })?;
+        rows.into_iter()
+            .map(|(event, key, kind, name, status, aws_id, arn, attrs, updated)| {
+                Ok(ResourceRow {
+                    event,
+                    key,
+                    kind: parse_kind(&kind)?,
+                    name,
+                    status: stored_status(status)?,
+                    aws_id,
+                    arn,
+                    attrs: serde_json::from_str(&attrs)
+                        .map_err(|_| StoreError::Corrupt { what: "resources.attrs", value: attrs.clone() })?,
+                    updated_at: parse_time(&updated, "resources.updated_at")?,
+                })
+            })
+            .collect()
+    }
+
+    pub fn resource(&self, event: &str, key: &str) -> Result<Option<ResourceRow>> {
+        Ok(self.resources(event)?.into_iter().find(|r| r.key == key))
+    }
+
+    /// Record a resource's status and what is known of it (None keeps the stored value).
+    #[allow(clippy::too_many_arguments)]
+    pub fn record(
+        &self,
+        event: &str,
+        key: &str,
+        kind: Kind,
+        name: &str,
+        status: Status,
+        aws_id: Option<&str>,
+        arn: Option<&str>,
+        attrs: Option<&serde_json::Value>,
+    ) -> Result<()> {
+        let attrs = attrs.map(|a| a.to_string());
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO resources (event, key, kind, name, status, aws_id, arn, attrs, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, COALESCE(?8, '{}'), ?9)
+                 ON CONFLICT (event, key) DO UPDATE SET
+                    status = excluded.status,
+                    name = excluded.name,
+                    aws_id = COALESCE(excluded.aws_id, resources.aws_id),
+                    arn = COALESCE(excluded.arn, resources.arn),
+                    attrs = CASE WHEN ?8 IS NULL THEN resources.attrs ELSE excluded.attrs END,
+                    updated_at = excluded.updated_at",
+                params![event, key, kind_str(kind), name, status.as_str(), aws_id, arn, attrs, now()],
+            )
+        })?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lifecycle::OverrideKind;
+    use crate::store::StoredOverride;
+
+    #[test]
+    fn record_keeps_known_ids_when_a_later_write_omits_them() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::open(&dir.path().join("s/ottd.db")).expect("open");
+        store.begin_deployment("final", "abcd1234", "{}").expect("begin");
+        store.record("final", "input", Kind::Input, "n", Status::Creating, None, None, None).expect("intent");
+        let attrs = serde_json::json!({"url": "x"});
+        store
+            .record("final", "input", Kind::Input, "n", Status::Created, Some("123"), Some("arn:1"), Some(&attrs))
+            .expect("done");
+        store.record("final", "input", Kind::Input, "n", Status::Deleting, None, None, None).expect("deleting");
+        let row = store.resource("final", "input").expect("query").expect("row");
+        assert_eq!(row.status, Status::Deleting);
+        assert_eq!(row.aws_id.as_deref(), Some("123"));
+        assert_eq!(row.attr("url"), Some("x"));
+        let d = store.deployment("final").expect("q").expect("deployment");
+        assert_eq!((d.nonce.as_str(), d.phase), ("abcd1234", Phase::Deploying));
+    }
+
+    #[test]
+    fn the_schedulers_narrow_reads_agree_with_the_full_rows() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::open(&dir.path().join("ottd.db")).expect("open");
+        assert_eq!(store.phase("final").expect("q"), None);
+        for (event, phase) in [("final", Phase::Running), ("semi", Phase::Running), ("quali", Phase::Stopped)] {
+            store.begin_deployment(event, "abcd1234", "{}").expect("begin");
+            store.set_phase(event, phase, None).expect("phase");
+        }
+        let d = store.deployment("final").expect("q").expect("row");
+        assert_eq!(store.phase("final").expect("q"), Some((Phase::Running, d.phase_since)));
+        let mut counts = store.phase_counts().expect("counts");
+        counts.sort_by_key(|(p, _)| p.as_str());
+        assert_eq!(counts, vec![(Phase::Running, 2), (Phase::Stopped, 1)]);
+
+        assert_eq!(store.override_of("semi").expect("q"), None);
+        let o = StoredOverride {
+            event: "semi".into(),
+            kind: OverrideKind::Hold,
+            set_at: parse_time("2026-11-26T10:00:00Z", "t").expect("t"),
+            until: None,
+            by: "ops".into(),
+        };
+        store.set_override(&o).expect("set");
+        assert_eq!(store.override_of("semi").expect("q"), Some(o));
+        assert_eq!(store.override_of("final").expect("q"), None);
+    }
+}

@@ -1,0 +1,262 @@
+//! The state file: one SQLite database (WAL) holding every event's deployment, each resource's
+//! ids and step status, the step log, operator overrides, leases, the audit trail, and
+//! settings written by `ottd bootstrap`.
+//!
+//! The engine writes a resource's row *before* each AWS create or delete (`creating`,
+//! `deleting`) and again after it (`created`, `deleted`), so a process killed in between
+//! leaves a row that says exactly which outcome is unknown.
+//!
+//! Layout: [`deployments`] (deployments and resources), [`steps`] (step log, upkeep),
+//! [`overrides`] (operator overrides, known windows), [`leases`] (who works on an event),
+//! [`audit`] (the audit trail). The rest of ottd sees only [`Store`]'s methods, never SQL, so
+//! the file can be swapped for a shared store later.
+
+pub mod audit;
+pub mod deployments;
+pub mod leases;
+pub mod overrides;
+pub mod steps;
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+
+pub use audit::{AuditEnd, AuditEntry, AuditRow};
+pub use deployments::{Deployment, ResourceRow};
+pub use leases::{Held, Holder};
+pub use overrides::{KnownWindow, StoredOverride};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open state file {path}: {source}")]
+    Open {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("cannot create the state file's folder {path}: {source}")]
+    Folder {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("state file query failed: {0}")]
+    Query(#[from] rusqlite::Error),
+    #[error("state file holds a bad value in {what}: {value}")]
+    Corrupt { what: &'static str, value: String },
+}
+
+impl StoreError {
+    /// Another process holds the file's write lock past the busy timeout: worth a retry.
+    pub fn is_busy(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Query(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS deployments (
+    event TEXT PRIMARY KEY,
+    nonce TEXT NOT NULL,
+    phase TEXT NOT NULL,
+    phase_since TEXT NOT NULL,
+    plan_json TEXT NOT NULL,
+    last_error TEXT,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS resources (
+    event TEXT NOT NULL,
+    key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    aws_id TEXT,
+    arn TEXT,
+    attrs TEXT NOT NULL DEFAULT '{}',
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (event, key)
+);
+CREATE TABLE IF NOT EXISTS step_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    event TEXT NOT NULL,
+    step TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    detail TEXT,
+    duration_ms INTEGER NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS overrides (
+    event TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    set_at TEXT NOT NULL,
+    until TEXT,
+    by TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS known_windows (
+    event TEXT PRIMARY KEY,
+    windows TEXT NOT NULL,
+    recorded_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS leases (
+    event TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    doing TEXT NOT NULL DEFAULT '',
+    taken_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    event TEXT,
+    operation TEXT NOT NULL,
+    args TEXT NOT NULL DEFAULT '{}',
+    decision TEXT NOT NULL,
+    result TEXT,
+    duration_ms INTEGER,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS audit_by_event ON audit (event, id);
+CREATE INDEX IF NOT EXISTS audit_by_time ON audit (at);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+";
+
+/// Bring a state file written by an earlier ottd up to this schema (`PRAGMA user_version`).
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version < 1 {
+        // Version 0 files may predate `deployments.phase_since`.
+        let mut st =
+            conn.prepare("SELECT COUNT(*) FROM pragma_table_info('deployments') WHERE name = 'phase_since'")?;
+        let has: i64 = st.query_row([], |r| r.get(0))?;
+        if has == 0 {
+            conn.execute_batch(
+                "ALTER TABLE deployments ADD COLUMN phase_since TEXT NOT NULL DEFAULT '';
+                 UPDATE deployments SET phase_since = updated_at;",
+            )?;
+        }
+        conn.pragma_update(None, "user_version", 1)?;
+    }
+    if version < 2 {
+        // Leases were per process (pid); now per holder. A lease lives only as long as its
+        // process, so the old rows carry nothing worth keeping.
+        let mut st = conn.prepare("SELECT COUNT(*) FROM pragma_table_info('leases') WHERE name = 'holder'")?;
+        let has: i64 = st.query_row([], |r| r.get(0))?;
+        if has == 0 {
+            conn.execute_batch(
+                "DROP TABLE leases;
+                 CREATE TABLE leases (event TEXT PRIMARY KEY, holder TEXT NOT NULL, pid INTEGER NOT NULL,
+                     doing TEXT NOT NULL DEFAULT '', taken_at TEXT NOT NULL);",
+            )?;
+        }
+        conn.pragma_update(None, "user_version", 2)?;
+    }
+    Ok(())
+}
+
+/// Instants as stored: RFC 3339, milliseconds, `Z` (so they also sort as text).
+pub(crate) fn time_str(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// A stored instant; anything else means the file was edited or is damaged, as for a phase.
+pub(crate) fn parse_time(s: &str, what: &'static str) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| StoreError::Corrupt { what, value: s.to_string() })
+}
+
+pub(crate) fn now() -> String {
+    time_str(Utc::now())
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|source| StoreError::Folder { path: dir.display().to_string(), source })?;
+        }
+        let open_err = |source| StoreError::Open { path: path.display().to_string(), source };
+        let conn = Connection::open(path).map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(open_err)?;
+        conn.execute_batch(SCHEMA).map_err(open_err)?;
+        migrate(&conn).map_err(open_err)?;
+        Ok(Store { conn: Mutex::new(conn) })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        // A poisoned lock only means another thread panicked mid-call; SQLite itself is
+        // transactional, so the connection is still consistent.
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(f(&conn)?)
+    }
+
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        self.with(|c| c.query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| r.get(0)).optional())
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.with(|c| c.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", params![key, value]))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lifecycle::Phase;
+
+    #[test]
+    fn a_state_file_from_before_phase_since_and_holders_is_migrated() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("old.db");
+        {
+            let c = Connection::open(&path).expect("open");
+            c.execute_batch(
+                "CREATE TABLE deployments (event TEXT PRIMARY KEY, nonce TEXT NOT NULL, phase TEXT NOT NULL,
+                 plan_json TEXT NOT NULL, last_error TEXT, updated_at TEXT NOT NULL);
+                 INSERT INTO deployments VALUES ('final', 'abcd1234', 'running', '{}', NULL, '2026-11-26T10:00:00Z');
+                 CREATE TABLE leases (event TEXT PRIMARY KEY, pid INTEGER NOT NULL, taken_at TEXT NOT NULL);
+                 INSERT INTO leases VALUES ('final', 1, '2026-11-26T10:00:00Z');",
+            )
+            .expect("old schema");
+        }
+        let store = Store::open(&path).expect("migrates");
+        let d = store.deployment("final").expect("q").expect("row");
+        assert_eq!(d.phase, Phase::Running);
+        assert_eq!(d.phase_since, d.updated_at);
+        assert_eq!(store.take_lease("final", &Holder::new("deploy")).expect("q"), Ok(()), "old leases are gone");
+        drop(store);
+        Store::open(&path).expect("opens again");
+    }
+
+    #[test]
+    fn a_corrupt_instant_is_an_error_like_a_corrupt_phase_never_1970() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::open(&dir.path().join("ottd.db")).expect("open");
+        store.begin_deployment("final", "abcd1234", "{}").expect("begin");
+        store.with(|c| c.execute("UPDATE deployments SET phase_since = 'yesterday'", [])).expect("damage");
+        let err = store.phase("final").expect_err("corrupt instant");
+        assert!(
+            matches!(&err, StoreError::Corrupt { what: "deployments.phase_since", value } if value == "yesterday"),
+            "{err}"
+        );
+        assert!(store.deployment("final").is_err());
+    }
+}

@@ -1,0 +1,119 @@
+//! Operator overrides of the schedule, and each timed event's upcoming windows as the last
+//! good configuration gave them (so a manual command while the schedule files are broken
+//! still gets an override that ends).
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, OptionalExtension};
+use serde::{Deserialize, Serialize};
+
+use super::{parse_time, time_str, Result, Store, StoreError};
+use crate::lifecycle::{Override, OverrideKind};
+
+/// An override as stored: what, since when, until when (`None` = until `ottd resume`), by whom.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredOverride {
+    pub event: String,
+    pub kind: OverrideKind,
+    pub set_at: DateTime<Utc>,
+    pub until: Option<DateTime<Utc>>,
+    /// Who set it, as the audit trail names actors (`cli:alice`, `schedule`, `slack:U123`).
+    pub by: String,
+}
+
+impl StoredOverride {
+    /// The override as the phase function reads it.
+    pub fn as_override(&self) -> Override {
+        Override { kind: self.kind, set_at: self.set_at, until: self.until }
+    }
+}
+
+/// One window of a timed event, reduced to what an override's end needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KnownWindow {
+    pub deploy_at: DateTime<Utc>,
+    pub teardown_at: DateTime<Utc>,
+}
+
+type RawOverride = (String, String, String, Option<String>, String);
+
+fn override_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawOverride> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+}
+
+fn typed((event, kind, set_at, until, by): RawOverride) -> Result<StoredOverride> {
+    let kind = OverrideKind::parse(&kind).ok_or(StoreError::Corrupt { what: "overrides.kind", value: kind })?;
+    Ok(StoredOverride {
+        event,
+        kind,
+        set_at: parse_time(&set_at, "overrides.set_at")?,
+        until: until.map(|u| parse_time(&u, "overrides.until")).transpose()?,
+        by,
+    })
+}
+
+impl Store {
+    /// Record an override (hold, manual start/stop/teardown/deploy) for an event.
+    pub fn set_override(&self, o: &StoredOverride) -> Result<()> {
+        self.with(|c| {
+            c.prepare_cached(
+                "INSERT OR REPLACE INTO overrides (event, kind, set_at, until, by) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![o.event, o.kind.as_str(), time_str(o.set_at), o.until.map(time_str), o.by])
+        })?;
+        Ok(())
+    }
+
+    pub fn clear_override(&self, event: &str) -> Result<bool> {
+        Ok(self.with(|c| c.execute("DELETE FROM overrides WHERE event = ?1", params![event]))? > 0)
+    }
+
+    pub fn overrides(&self) -> Result<Vec<StoredOverride>> {
+        let rows = self.with(|c| {
+            let mut st = c.prepare_cached("SELECT event, kind, set_at, until, by FROM overrides ORDER BY event")?;
+            let rows = st.query_map([], override_row)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })?;
+        rows.into_iter().map(typed).collect()
+    }
+
+    /// The event's override, if any.
+    pub fn override_of(&self, event: &str) -> Result<Option<StoredOverride>> {
+        let row = self.with(|c| {
+            c.prepare_cached("SELECT event, kind, set_at, until, by FROM overrides WHERE event = ?1")?
+                .query_row(params![event], override_row)
+                .optional()
+        })?;
+        row.map(typed).transpose()
+    }
+
+    /// Remember the upcoming windows of timed events, as the configuration now in force says.
+    pub fn set_known_windows(&self, windows: &[(String, Vec<KnownWindow>)]) -> Result<()> {
+        let at = super::now();
+        self.with(|c| {
+            let tx = c.unchecked_transaction()?;
+            {
+                let mut st = tx.prepare_cached(
+                    "INSERT OR REPLACE INTO known_windows (event, windows, recorded_at) VALUES (?1, ?2, ?3)",
+                )?;
+                for (event, w) in windows {
+                    let json = serde_json::to_string(w).unwrap_or_else(|_| "[]".into());
+                    st.execute(params![event, json, at])?;
+                }
+            }
+            tx.commit()
+        })
+    }
+
+    /// The upcoming windows last recorded for `event` (empty: none known).
+    pub fn known_windows(&self, event: &str) -> Result<Vec<KnownWindow>> {
+        let json: Option<String> = self.with(|c| {
+            c.query_row("SELECT windows FROM known_windows WHERE event = ?1", params![event], |r| r.get(0)).optional()
+        })?;
+        match json {
+            None => Ok(Vec::new()),
+            Some(j) => {
+                serde_json::from_str(&j).map_err(|_| StoreError::Corrupt { what: "known_windows.windows", value: j })
+            }
+        }
+    }
+}

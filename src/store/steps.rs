@@ -1,0 +1,88 @@
+//! The step log: one row per engine step with its outcome and duration (the adaptive
+//! lead-time check reads it), and the state file's upkeep.
+
+use chrono::{DateTime, Utc};
+use rusqlite::params;
+
+use super::{now, time_str, Result, Store};
+
+impl Store {
+    pub fn log_step(&self, event: &str, step: &str, outcome: &str, detail: Option<&str>, ms: u128) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO step_log (event, step, outcome, detail, duration_ms, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![event, step, outcome, detail, ms as i64, now()],
+            )
+        })?;
+        Ok(())
+    }
+
+    /// Durations (ms) of the last `limit` successful runs of `step` for `event`, newest first.
+    pub fn step_durations(&self, event: &str, step: &str, limit: usize) -> Result<Vec<u64>> {
+        self.with(|c| {
+            let mut st = c.prepare(
+                "SELECT duration_ms FROM step_log WHERE event = ?1 AND step = ?2 AND outcome = 'ok'
+                 ORDER BY id DESC LIMIT ?3",
+            )?;
+            let rows = st.query_map(params![event, step, limit as i64], |r| r.get::<_, i64>(0))?;
+            rows.map(|r| r.map(|v| v.max(0) as u64)).collect()
+        })
+    }
+
+    /// Forget step log rows from before `before`, except each event's latest `keep` successful
+    /// runs of each step (the adaptive lead-time check reads those). Returns how many went.
+    pub fn prune_step_log(&self, before: DateTime<Utc>, keep: usize) -> Result<usize> {
+        let before = time_str(before);
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM step_log WHERE at < ?1 AND id NOT IN (
+                     SELECT id FROM (
+                         SELECT id, ROW_NUMBER() OVER (PARTITION BY event, step ORDER BY id DESC) AS n
+                         FROM step_log WHERE outcome = 'ok'
+                     ) WHERE n <= ?2
+                 )",
+                params![before, keep as i64],
+            )
+        })
+    }
+
+    /// Fold the write-ahead log into the database file and refresh the query planner's
+    /// statistics.
+    pub fn checkpoint(&self) -> Result<()> {
+        self.with(|c| {
+            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            c.execute_batch("PRAGMA optimize")
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upkeep_prunes_old_step_log_rows_but_keeps_the_latest_successes_of_each_step() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::open(&dir.path().join("ottd.db")).expect("open");
+        for i in 0..5 {
+            store.log_step("final", "start", "ok", None, 1000 + i).expect("log");
+        }
+        store.log_step("final", "start", "error", Some("boom"), 5).expect("log");
+        store.log_step("final", "deploy", "ok", None, 9000).expect("log");
+        store.log_step("semi", "start", "ok", None, 2000).expect("log");
+        let count = || store.with(|c| c.query_row("SELECT COUNT(*) FROM step_log", [], |r| r.get::<_, i64>(0)));
+        assert_eq!(count().expect("n"), 8);
+        // Nothing is older than an hour ago.
+        assert_eq!(store.prune_step_log(Utc::now() - chrono::Duration::hours(1), 2).expect("prune"), 0);
+        // Everything is older than an hour from now: keep the latest 2 successes per step.
+        assert_eq!(store.prune_step_log(Utc::now() + chrono::Duration::hours(1), 2).expect("prune"), 4);
+        assert_eq!(store.step_durations("final", "start", 20).expect("q").len(), 2);
+        let mut kept = store.step_durations("final", "start", 20).expect("q");
+        kept.sort_unstable();
+        assert_eq!(kept, vec![1003, 1004], "the latest two starts stay");
+        assert_eq!(store.step_durations("final", "deploy", 20).expect("q"), vec![9000]);
+        assert_eq!(store.step_durations("semi", "start", 20).expect("q"), vec![2000]);
+        store.checkpoint().expect("checkpoint");
+        assert_eq!(count().expect("n"), 4);
+    }
+}
