@@ -4,12 +4,14 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use ottd::aws::Aws;
 use ottd::engine::{Engine, EngineError, FaultPoint, Faults};
-use ottd::plan::Kind;
 use ottd::lifecycle::{Phase, Status};
+use ottd::plan::Kind;
 
 use common::{setup, Lines, Proxy, Setup};
 
@@ -478,17 +480,24 @@ async fn a_teardown_waiting_for_cloudfront_says_so_and_the_next_one_finishes() {
 async fn transient_aws_errors_are_retried_and_create_nothing_twice() {
     let mut s = setup(EVENTS);
     // 503 to the first creates of the MediaLive channel (twice), the MediaPackage channel and
-    // the distribution: the SDK's standard retry (engine.max_attempts = 5) gets through.
+    // the distribution: the SDK's standard retry (engine.max_attempts = 5) gets through. The
+    // input security group's create is not retried by the SDK (it has no idempotency token):
+    // its adapter finds no group by tag after the 503 and creates it again.
     let proxy = Proxy::start(
         &s.emu.url,
-        &["^POST /prod/channels$=2", "^POST /channels$=1", "^POST /2020-05-31/distribution$=1"],
+        &[
+            "^POST /prod/channels$=2",
+            "^POST /channels$=1",
+            r"^POST /2020-05-31/distribution\?WithTags$=1",
+            "^POST /prod/inputSecurityGroups$=1",
+        ],
     );
     s.endpoint = proxy.url.clone();
     let engine = engine(&s).await;
     let ev = s.catalog().event("udp").expect("event").clone();
     engine.deploy(&ev).await.expect("the deploy gets through transient 503s");
     let log = proxy.log();
-    assert_eq!(log.matches("delay_proxy: 503 for").count(), 4, "every rule fired:\n{log}");
+    assert_eq!(log.matches("delay_proxy: 503 for").count(), 5, "every rule fired:\n{log}");
     let expected = Census {
         channels: 1,
         inputs: 1,
@@ -502,4 +511,146 @@ async fn transient_aws_errors_are_retried_and_create_nothing_twice() {
     assert_eq!(census(&engine.aws, "udp").await, expected, "exactly one of each");
     engine.teardown("udp").await.expect("teardown");
     assert_eq!(census(&engine.aws, "udp").await, nothing());
+}
+
+/// The creates of a deploy of `rtmp` (one resource of every kind), as the proxy keys their
+/// requests (see `tests/emulator/delay_proxy.py`), with how many matching requests a rule
+/// loses: one per resource the operation creates or configures.
+const CREATES: &[(&str, &str, usize)] = &[
+    ("CreateSecret", r"^POST / secretsmanager\.CreateSecret$", 1),
+    ("MediaPackage CreateChannel", r"^POST /channels$", 1),
+    ("CreateOriginEndpoint, each of 3", r"^POST /origin_endpoints$", 3),
+    ("CreateBucket", r"^PUT /[^/?]+-cf-logs/$", 1),
+    ("PutBucket*, each of 5", r"^PUT /[^/?]+-cf-logs/\?", 5),
+    ("CreateDistributionWithTags", r"^POST /2020-05-31/distribution\?WithTags$", 1),
+    ("CreateInputSecurityGroup", r"^POST /prod/inputSecurityGroups$", 1),
+    ("CreateInput", r"^POST /prod/inputs$", 1),
+    ("MediaLive CreateChannel", r"^POST /prod/channels$", 1),
+];
+
+/// What AWS holds for one event, by kind: each resource by the identifier the state file
+/// keeps for it (its id; for the secret, its ARN), sorted.
+async fn live(aws: &Aws, event: &str) -> BTreeMap<Kind, Vec<String>> {
+    let prefix = format!("ottd-{event}-");
+    let ours = |tags| tag_is(tags, "ottd:event", event);
+    let mut found: Vec<(Kind, Option<&str>)> = Vec::new();
+    let chans = aws.medialive.list_channels().send().await.expect("list channels");
+    let gone = |s: Option<&str>| matches!(s, Some("DELETED" | "DELETING"));
+    for ch in chans.channels().iter().filter(|ch| ours(ch.tags()) && !gone(ch.state().map(|s| s.as_str()))) {
+        found.push((Kind::Channel, ch.id()));
+    }
+    let inputs = aws.medialive.list_inputs().send().await.expect("list inputs");
+    for i in inputs.inputs().iter().filter(|i| ours(i.tags()) && !gone(i.state().map(|s| s.as_str()))) {
+        found.push((Kind::Input, i.id()));
+    }
+    let sgs = aws.medialive.list_input_security_groups().send().await.expect("list security groups");
+    for g in sgs.input_security_groups().iter().filter(|g| ours(g.tags())) {
+        found.push((Kind::SecurityGroup, g.id()));
+    }
+    let mp = aws.mediapackage.list_channels().send().await.expect("list package channels");
+    for ch in mp.channels().iter().filter(|ch| ch.id().is_some_and(|i| i.starts_with(&prefix))) {
+        found.push((Kind::PackageChannel, ch.id()));
+    }
+    let eps = aws.mediapackage.list_origin_endpoints().send().await.expect("list endpoints");
+    for e in eps.origin_endpoints().iter().filter(|e| e.id().is_some_and(|i| i.starts_with(&prefix))) {
+        found.push((Kind::Endpoint, e.id()));
+    }
+    let dists = aws.cloudfront.list_distributions().send().await.expect("list distributions");
+    for d in dists.distribution_list().map(|l| l.items()).unwrap_or_default() {
+        if d.comment().starts_with(&format!("ottd {event} ")) {
+            found.push((Kind::Distribution, Some(d.id())));
+        }
+    }
+    let buckets = aws.s3.list_buckets().send().await.expect("list buckets");
+    for b in buckets.buckets().iter().filter(|b| b.name().is_some_and(|n| n.starts_with(&prefix))) {
+        found.push((Kind::LogBucket, b.name()));
+    }
+    let secrets = aws.secrets.list_secrets().send().await.expect("list secrets");
+    let secret_prefix = format!("ottd/{event}/");
+    for s in secrets.secret_list().iter().filter(|s| s.name().is_some_and(|n| n.starts_with(&secret_prefix))) {
+        found.push((Kind::Secret, s.arn()));
+    }
+    let mut by_kind: BTreeMap<Kind, Vec<String>> = BTreeMap::new();
+    for (kind, id) in found {
+        by_kind.entry(kind).or_default().push(id.unwrap_or("(no id)").to_string());
+    }
+    by_kind.values_mut().for_each(|ids| ids.sort());
+    by_kind
+}
+
+/// Deploy `rtmp` through a proxy that loses the answer to the first `times` requests matching
+/// `rule`: with the SDK's standard retry (`sdk_retries`), or with a single attempt, so the
+/// lost answer fails the deploy and the next deploy resumes from the state file. Either way
+/// AWS must end up holding exactly what the state file records, one of each, by real id.
+async fn deploy_losing(op: &'static str, rule: &'static str, times: usize, sdk_retries: bool) {
+    let mut s = setup(EVENTS);
+    if !sdk_retries {
+        let config = std::fs::read_to_string(&s.config).expect("read config");
+        let once = config.replace("[engine]\n", "[engine]\nmax_attempts = 1\n");
+        assert_ne!(config, once, "the test config has an [engine] table");
+        std::fs::write(&s.config, once).expect("write config");
+    }
+    let proxy = Proxy::start_args(&s.emu.url, &["--lose", &format!("{rule}={times}")]);
+    s.endpoint = proxy.url.clone();
+    let engine = engine(&s).await;
+    let ev = s.catalog().event("rtmp").expect("event").clone();
+    let first = engine.deploy(&ev).await;
+    // The proxy logs a lost answer before it closes the connection the SDK waits on.
+    let log = proxy.log();
+    assert_eq!(log.matches("delay_proxy: lost the answer").count(), times, "{op}: the rule fired:\n{log}");
+    match (first, sdk_retries) {
+        (Ok(_), true) => {}
+        (Ok(_), false) => panic!("{op}: with one attempt, a lost answer fails the deploy"),
+        (Err(e), _) => {
+            eprintln!("{op}: the first deploy failed ({e}); deploying again");
+            engine.deploy(&ev).await.unwrap_or_else(|e| panic!("{op}: the next deploy failed: {e}"));
+        }
+    }
+    let deployment = engine.store.deployment("rtmp").expect("deployment").expect("a deployment");
+    assert_eq!(deployment.phase, Phase::Deployed, "{op}");
+    let rows = engine.store.resources("rtmp").expect("rows");
+    let unfinished: Vec<_> = rows.iter().filter(|r| r.status != Status::Created).map(|r| &r.key).collect();
+    assert!(unfinished.is_empty(), "{op}: not recorded as created: {unfinished:?}");
+    assert_eq!(
+        rows.len(),
+        10,
+        "{op}: secret, package channel, 3 endpoints, bucket, distribution, group, input, channel"
+    );
+    let mut recorded: BTreeMap<Kind, Vec<String>> = BTreeMap::new();
+    for r in &rows {
+        let id = if r.kind == Kind::Secret { r.arn.clone() } else { r.aws_id.clone() };
+        recorded.entry(r.kind).or_default().push(id.unwrap_or_else(|| panic!("{op}: {} has no id", r.key)));
+    }
+    recorded.values_mut().for_each(|ids| ids.sort());
+    assert_eq!(live(&engine.aws, "rtmp").await, recorded, "{op}: AWS (left) holds what the state file (right) records");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_whose_answer_is_lost_is_not_made_twice() {
+    let started = Instant::now();
+    let mut failures = Vec::new();
+    for &(op, rule, times) in CREATES {
+        for sdk_retries in [true, false] {
+            let how = if sdk_retries { "retried by the SDK" } else { "resumed by the next deploy" };
+            let case = Instant::now();
+            // Every case runs to the end, so one run says which creates are made twice.
+            if let Err(e) = tokio::spawn(deploy_losing(op, rule, times, sdk_retries)).await {
+                let panic = e.into_panic();
+                let msg = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|m| m.to_string()));
+                failures.push(format!("{op}, {how}: {}", msg.unwrap_or_default()));
+            }
+            eprintln!("  {op}, {how}: {:.1}s", case.elapsed().as_secs_f64());
+        }
+    }
+    eprintln!("{} cases in {:.1}s", CREATES.len() * 2, started.elapsed().as_secs_f64());
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        CREATES.len() * 2,
+        failures.join("\n\n")
+    );
 }

@@ -2,13 +2,17 @@
 //!
 //! MediaLive names are not unique and the idempotency token is not honoured everywhere, so
 //! every create carries ottd's tags and `find_*` looks resources up by name and deployment tag.
+//! CreateInput and CreateChannel carry a `RequestId` (the SDK's retries reuse it, so a retry
+//! returns the first resource); CreateInputSecurityGroup has none, see [`create_security_group`].
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
+use aws_sdk_medialive::config::retry::RetryConfig;
 use aws_sdk_medialive::types as ml;
 
 use super::encoder;
-use super::{err, has_tag, or_absent, AwsError, Tags};
+use super::{err, has_tag, or_absent, AwsError, ErrorClass, Tags};
 use crate::config::profile::Profile;
 use crate::config::workflow::Workflow;
 use crate::plan::{InputWiring, TAG_DEPLOYMENT};
@@ -23,17 +27,70 @@ fn tags_of(m: Option<&HashMap<String, String>>) -> Vec<(String, String)> {
 
 // ---- input security group -------------------------------------------------------------
 
+/// Create the deployment's input security group, or adopt the one an attempt whose answer
+/// was lost created. Returns its id.
+///
+/// CreateInputSecurityGroup has no name and no idempotency token, so a blind retry of an
+/// attempt that did create a group (its answer lost to a timeout or a dropped connection)
+/// creates a second one, and the first is orphaned. So the call goes out with the SDK's
+/// retries off, and after a transient failure the group is looked up by the deployment tag
+/// it carries ([`find_security_group`], as a deploy resuming a `creating` row does): adopted
+/// if found, created again if not. At most the client's `max_attempts` creates
+/// (`engine.max_attempts`), with the SDK's backoff between them, and no new attempt once its
+/// operation timeout (`engine.call_timeout`) has passed; the last transient error is
+/// returned. Without a deployment tag in `tags` nothing could be found, so nothing is retried.
 pub async fn create_security_group(c: &aws_sdk_medialive::Client, cidr: &str, tags: &Tags) -> Result<String, AwsError> {
+    let tags = tag_map(tags);
+    let nonce = tags.get(TAG_DEPLOYMENT).cloned();
+    let retry = c.config().retry_config().cloned().unwrap_or_else(RetryConfig::disabled);
+    let started = Instant::now();
+    let within = |wait: Duration| {
+        let limit = c.config().timeout_config().and_then(|t| t.operation_timeout());
+        limit.is_none_or(|limit| started.elapsed() + wait < limit)
+    };
+    let mut attempt = 1;
+    loop {
+        let e = match create_security_group_once(c, cidr, &tags).await {
+            Err(e) if e.class == ErrorClass::Transient && attempt < retry.max_attempts() => e,
+            done => return done,
+        };
+        let wait = backoff(&retry, attempt);
+        let Some(nonce) = nonce.as_deref().filter(|_| within(wait)) else { return Err(e) };
+        tokio::time::sleep(wait).await;
+        attempt += 1;
+        if let Some(id) = find_security_group(c, nonce).await? {
+            tracing::info!(id = %id, error = %e, "adopted the input security group an unanswered create made");
+            return Ok(id);
+        }
+        tracing::info!(error = %e, attempt, "no input security group found after a failed create; creating it again");
+    }
+}
+
+/// One CreateInputSecurityGroup call, never retried by the SDK.
+async fn create_security_group_once(
+    c: &aws_sdk_medialive::Client,
+    cidr: &str,
+    tags: &HashMap<String, String>,
+) -> Result<String, AwsError> {
     let out = c
         .create_input_security_group()
         .whitelist_rules(ml::InputWhitelistRuleCidr::builder().cidr(cidr).build())
-        .set_tags(Some(tag_map(tags)))
+        .set_tags(Some(tags.clone()))
+        .customize()
+        .config_override(aws_sdk_medialive::config::Builder::default().retry_config(RetryConfig::disabled()))
         .send()
         .await
         .map_err(|e| err("CreateInputSecurityGroup", format!("input security group for {cidr}"), e))?;
     out.security_group
         .and_then(|g| g.id)
         .ok_or_else(|| AwsError::invalid("CreateInputSecurityGroup", "input security group", "no id in the response"))
+}
+
+/// The wait before attempt `attempt + 1`, as the SDK's standard retry computes it: a random
+/// fraction of `initial_backoff * 2^(attempt - 1)`, at most `max_backoff`.
+fn backoff(retry: &RetryConfig, attempt: u32) -> Duration {
+    let ceiling = retry.initial_backoff().as_secs_f64() * 2f64.powi(attempt.saturating_sub(1).min(30) as i32);
+    Duration::from_secs_f64((rand::random::<f64>() * ceiling).min(retry.max_backoff().as_secs_f64()))
 }
 
 /// The deployment's security group, found by its tags (the API offers no name or token).

@@ -4,6 +4,10 @@
 //! Adapters take plain values (names, plan data) and return plain values (ids, ARNs, URLs);
 //! they never touch the state file. Retries of throttling, 5xx and timeouts are the SDK's
 //! standard retry with backoff, bounded by `engine.max_attempts` and `engine.call_timeout`.
+//! The exception is a create with neither a unique name nor an idempotency token (MediaLive's
+//! CreateInputSecurityGroup): the SDK must not repeat it blindly, so its adapter turns the
+//! SDK's retries off for that call and looks for what an unanswered attempt made before it
+//! creates again.
 
 pub mod cloudfront;
 pub mod encoder;

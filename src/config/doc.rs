@@ -206,16 +206,26 @@ impl Source {
             return Err(Diags(diags));
         }
         let mut diags = Diags::default();
-        let node = self.toml_table(root.get_ref(), root.span().start, &mut diags);
+        let node = self.toml_table(root.get_ref(), root.span().start, "", &mut diags);
         diags.finish(node)
     }
 
-    fn toml_table(&self, table: &toml::de::DeTable<'_>, start: usize, diags: &mut Diags) -> Node {
-        let entries = table.iter().map(|(k, v)| (k.get_ref().to_string(), self.toml_value(v, diags))).collect();
+    /// `path` is the dotted key of the table (as the readers name fields), for the few
+    /// problems found while building the tree.
+    fn toml_table(&self, table: &toml::de::DeTable<'_>, start: usize, path: &str, diags: &mut Diags) -> Node {
+        let entries = table
+            .iter()
+            .map(|(k, v)| {
+                let key = k.get_ref().to_string();
+                let field = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                let node = self.toml_value(v, &field, diags);
+                (key, node)
+            })
+            .collect();
         Node { pos: self.pos_at(start), value: Value::Table(entries), origin: None }
     }
 
-    fn toml_value(&self, v: &toml::Spanned<toml::de::DeValue<'_>>, diags: &mut Diags) -> Node {
+    fn toml_value(&self, v: &toml::Spanned<toml::de::DeValue<'_>>, field: &str, diags: &mut Diags) -> Node {
         use toml::de::DeValue;
         let pos = self.pos_at(v.span().start);
         let value = match v.get_ref() {
@@ -225,7 +235,8 @@ impl Source {
                 match i64::from_str_radix(&digits, i.radix()) {
                     Ok(n) => Value::Int(n),
                     Err(_) => {
-                        diags.0.push(self.diag(pos, "", "integer out of range"));
+                        let message = format!("`{}` is out of range for an integer", i.as_str());
+                        diags.0.push(self.diag(pos, field, message));
                         Value::Null
                     }
                 }
@@ -236,8 +247,10 @@ impl Source {
             },
             DeValue::Boolean(b) => Value::Bool(*b),
             DeValue::Datetime(d) => Value::Datetime(d.to_string()),
-            DeValue::Array(a) => Value::Array(a.iter().map(|x| self.toml_value(x, diags)).collect()),
-            DeValue::Table(t) => return self.toml_table(t, v.span().start, diags),
+            DeValue::Array(a) => Value::Array(
+                a.iter().enumerate().map(|(i, x)| self.toml_value(x, &format!("{field}[{i}]"), diags)).collect(),
+            ),
+            DeValue::Table(t) => return self.toml_table(t, v.span().start, field, diags),
         };
         Node { pos, value, origin: None }
     }
@@ -318,6 +331,13 @@ mod tests {
         let err = src.parse_toml().expect_err("must fail");
         assert_eq!(err.0[0].pos.line, 2);
         assert!(err.to_string().starts_with("b.toml:2:"), "{err}");
+    }
+
+    #[test]
+    fn an_integer_too_large_for_64_bits_names_its_key() {
+        let src = Source::inline("i.toml", "[[event]]\nid = \"x\"\n[event.mediaPackage]\nhls = 99999999999999999999\n");
+        let err = src.parse_toml().expect_err("out of range").to_string();
+        assert_eq!(err, "i.toml:4:7: event[0].mediaPackage.hls: `99999999999999999999` is out of range for an integer");
     }
 
     #[test]

@@ -19,6 +19,73 @@ str_enum!(InputResolution { Sd = "SD", Hd = "HD", Uhd = "UHD" });
 str_enum!(InputMaxBitrate { Max10 = "MAX_10_MBPS", Max20 = "MAX_20_MBPS", Max50 = "MAX_50_MBPS" });
 str_enum!(TimecodeSource { Embedded = "EMBEDDED", SystemClock = "SYSTEMCLOCK", ZeroBased = "ZEROBASED" });
 
+/// What each number of a profile (TOML or console template) may be, inclusive: what MediaLive
+/// accepts, narrowed where a value is legal but never sane for live OTT. `ottd validate`
+/// refuses anything else, naming the key.
+pub mod limits {
+    use std::ops::RangeInclusive;
+
+    /// H.264 `bitrate` / `max_bitrate` (`bitrate` / `maxBitrate`), bits per second.
+    pub const AVC_BITRATE: RangeInclusive<i64> = 1_000..=80_000_000;
+    /// H.265 `bitrate` / `max_bitrate`: MediaLive's H.265 range.
+    pub const HEVC_BITRATE: RangeInclusive<i64> = 100_000..=40_000_000;
+    /// AAC `[audio] bitrate` (`aacSettings.bitrate`).
+    pub const AUDIO_BITRATE: RangeInclusive<i64> = 16_000..=576_000;
+    /// AAC sample rates MediaLive offers.
+    pub const SAMPLE_RATES: [i64; 3] = [32_000, 44_100, 48_000];
+    /// Width of `size = "WxH"` (`width`), even.
+    pub const WIDTH: RangeInclusive<i64> = 32..=4096;
+    /// Height of `size = "WxH"` (`height`), even.
+    pub const HEIGHT: RangeInclusive<i64> = 32..=2160;
+    /// Frame rate, frames per second (`framerate`, or numerator / denominator).
+    pub const FPS: RangeInclusive<f64> = 1.0..=120.0;
+    /// `framerateNumerator` (`120000/1001` is 119.88 fps).
+    pub const FRAMERATE_NUMERATOR: RangeInclusive<i64> = 1..=120_000;
+    /// `framerateDenominator` (1001 for the NTSC rates, 1000 for `12.5`).
+    pub const FRAMERATE_DENOMINATOR: RangeInclusive<i64> = 1..=1001;
+    /// `gop_seconds` (`gopSize`, in seconds or converted from frames).
+    pub const GOP_SECONDS: RangeInclusive<f64> = 0.1..=30.0;
+    /// `qvbr_quality` (`qvbrQualityLevel`).
+    pub const QVBR_QUALITY: RangeInclusive<i64> = 1..=10;
+    /// `b_frames` (`gopNumBFrames`).
+    pub const B_FRAMES: RangeInclusive<i64> = 0..=7;
+    /// `ref_frames` (`numRefFrames`).
+    pub const REF_FRAMES: RangeInclusive<i64> = 1..=6;
+    /// Template `timecodeConfig.syncThreshold`, frames.
+    pub const SYNC_THRESHOLD: RangeInclusive<i64> = 1..=1_000_000;
+    /// Template `scte35SpliceInsert.adAvailOffset`, milliseconds.
+    pub const AD_AVAIL_OFFSET: RangeInclusive<i64> = -1000..=1000;
+
+    pub fn video_bitrate(codec: super::OutputCodec) -> &'static RangeInclusive<i64> {
+        match codec {
+            super::OutputCodec::Avc => &AVC_BITRATE,
+            super::OutputCodec::Hevc => &HEVC_BITRATE,
+        }
+    }
+}
+
+/// Why a frame rate `num/den` is out of [`limits`], if it is.
+pub fn framerate_problem(num: i64, den: i64) -> Option<String> {
+    let (n, d) = (&limits::FRAMERATE_NUMERATOR, &limits::FRAMERATE_DENOMINATOR);
+    let rate = num as f64 / den as f64;
+    if n.contains(&num) && d.contains(&den) && limits::FPS.contains(&rate) {
+        return None;
+    }
+    let fps = &limits::FPS;
+    Some(format!(
+        "{num}/{den} is out of range: must be between {} and {} fps, numerator {n:?}, denominator {d:?}",
+        fps.start(),
+        fps.end()
+    ))
+}
+
+/// Why a GOP of `seconds` is out of [`limits`], if it is.
+pub fn gop_problem(seconds: f64) -> Option<String> {
+    let r = &limits::GOP_SECONDS;
+    (!r.contains(&seconds))
+        .then(|| format!("{seconds} s is out of range: must be between {} and {} s", r.start(), r.end()))
+}
+
 /// H.264 profiles MediaLive offers.
 pub const AVC_PROFILES: &[&str] = &["BASELINE", "MAIN", "HIGH", "HIGH_10BIT", "HIGH_422", "HIGH_422_10BIT"];
 /// H.265 profiles MediaLive offers.
@@ -157,10 +224,11 @@ pub fn parse_framerate(s: &str) -> Option<(i32, i32)> {
     }
     // 29.97 and friends are the NTSC rates n*1000/1001.
     let ntsc = (f * 1.001).round();
-    if (ntsc / 1.001 - f).abs() < 0.005 {
+    if ntsc >= 1.0 && (ntsc / 1.001 - f).abs() < 0.005 {
         return Some((ntsc as i32 * 1000, 1001));
     }
-    Some(((f * 1000.0).round() as i32, 1000))
+    let millis = (f * 1000.0).round();
+    (millis >= 1.0).then_some((millis as i32, 1000))
 }
 
 /// `400k`, `2.7M` or a plain number of bits per second.
@@ -181,12 +249,17 @@ pub fn parse_bitrate(node: &Node) -> Option<i64> {
     }
 }
 
-fn bitrate(t: &Table<'_, '_, '_>, key: &str) -> Option<i32> {
+fn bitrate(t: &Table<'_, '_, '_>, key: &str, range: &std::ops::RangeInclusive<i64>) -> Option<i32> {
     let node = t.raw(key)?;
-    match parse_bitrate(node) {
-        Some(b) if (1_000..=80_000_000).contains(&b) => Some(b as i32),
+    let Some(b) = parse_bitrate(node) else {
+        t.error(key, "expected a bitrate such as 2700000, \"2700k\" or \"2.7M\"");
+        return None;
+    };
+    match i32::try_from(b) {
+        Ok(b) if range.contains(&i64::from(b)) => Some(b),
         _ => {
-            t.error(key, "expected a bitrate such as 2700000, \"2700k\" or \"2.7M\" (1k to 80M)");
+            let (lo, hi) = (range.start(), range.end());
+            t.error(key, format!("{b} bits/s is out of range: must be between {lo} and {hi}"));
             None
         }
     }
@@ -195,6 +268,8 @@ fn bitrate(t: &Table<'_, '_, '_>, key: &str) -> Option<i32> {
 /// Per-rendition settings that may also stand at the top of the file as defaults.
 struct Defaults {
     framerate: Option<(i32, i32)>,
+    /// `framerate` is written here (refused when `framerate` is `None`: already reported).
+    framerate_written: bool,
     gop_seconds: Option<f64>,
     rate_control: Option<RateControl>,
     profile: Option<String>,
@@ -226,12 +301,18 @@ fn text_or_number(t: &Table<'_, '_, '_>, key: &str) -> Option<String> {
 
 fn read_defaults(t: &Table<'_, '_, '_>, codec: OutputCodec) -> Defaults {
     let framerate = text_or_number(t, "framerate");
-    let framerate = framerate.and_then(|f| {
-        let r = parse_framerate(&f);
-        if r.is_none() {
+    let framerate = framerate.and_then(|f| match parse_framerate(&f) {
+        None => {
             t.error("framerate", format!("`{f}` is not a frame rate such as 25, 29.97 or 30000/1001"));
+            None
         }
-        r
+        Some((n, d)) => match framerate_problem(n.into(), d.into()) {
+            Some(problem) => {
+                t.error("framerate", format!("`{f}` = {problem}"));
+                None
+            }
+            None => Some((n, d)),
+        },
     });
     let profiles = match codec {
         OutputCodec::Avc => AVC_PROFILES,
@@ -245,23 +326,24 @@ fn read_defaults(t: &Table<'_, '_, '_>, codec: OutputCodec) -> Defaults {
     }
     Defaults {
         framerate,
-        gop_seconds: t.float("gop_seconds").filter(|g| {
-            let ok = *g > 0.0 && *g <= 30.0;
-            if !ok {
-                t.error("gop_seconds", "must be between 0 and 30 seconds");
+        framerate_written: t.has("framerate"),
+        gop_seconds: t.float("gop_seconds").filter(|g| match gop_problem(*g) {
+            Some(problem) => {
+                t.error("gop_seconds", problem);
+                false
             }
-            ok
+            None => true,
         }),
         rate_control: t.one_of("rate_control", RateControl::ALL).and_then(|s| RateControl::parse(&s)),
         profile: t.one_of("profile", profiles),
         level,
         tier: t.one_of("tier", &["MAIN", "HIGH"]),
         entropy: t.one_of("entropy", Entropy::ALL).and_then(|s| Entropy::parse(&s)),
-        b_frames: t.int_in("b_frames", 0, 7).map(|n| n as i32),
+        b_frames: t.int_within("b_frames", &limits::B_FRAMES).map(|n| n as i32),
         b_reference: t.bool("b_reference"),
         sub_gop: t.one_of("sub_gop", SubGop::ALL).and_then(|s| SubGop::parse(&s)),
         scene_change_detect: t.bool("scene_change_detect"),
-        ref_frames: t.int_in("ref_frames", 1, 6).map(|n| n as i32),
+        ref_frames: t.int_within("ref_frames", &limits::REF_FRAMES).map(|n| n as i32),
     }
 }
 
@@ -337,13 +419,12 @@ pub(super) fn default_audio() -> Audio {
 
 fn read_audio(a: &Table<'_, '_, '_>) -> Option<Audio> {
     let d = default_audio();
+    // A refused bitrate is reported; the other keys are still read.
+    let rate = if a.has("bitrate") { bitrate(a, "bitrate", &limits::AUDIO_BITRATE) } else { None };
     Some(Audio {
-        bitrate: match a.has("bitrate") {
-            true => bitrate(a, "bitrate")?,
-            false => d.bitrate,
-        },
+        bitrate: rate.unwrap_or(d.bitrate),
         sample_rate: match a.int("sample_rate") {
-            Some(r @ (32_000 | 44_100 | 48_000)) => r as i32,
+            Some(r) if limits::SAMPLE_RATES.contains(&r) => r as i32,
             Some(r) => {
                 a.error("sample_rate", format!("{r} is not an AAC sample rate MediaLive offers (32000, 44100, 48000)"));
                 d.sample_rate
@@ -358,39 +439,46 @@ fn read_audio(a: &Table<'_, '_, '_>) -> Option<Audio> {
 fn read_rendition(r: &Table<'_, '_, '_>, codec: OutputCodec, d: &Defaults) -> Option<Rendition> {
     let own = read_defaults(r, codec);
     let size = r.req_str("size");
-    let (width, height) = match size.as_deref().map(parse_size) {
-        Some(Some(wh)) => wh,
+    // No early return: the keys below still count as read, whatever is wrong with this one.
+    let size = match size.as_deref().map(parse_size) {
         Some(None) => {
-            r.error("size", "expected WIDTHxHEIGHT such as 1280x720 (even numbers)");
-            return None;
+            let (w, h) = (&limits::WIDTH, &limits::HEIGHT);
+            r.error("size", format!("expected WIDTHxHEIGHT such as 1280x720: even numbers, width {w:?}, height {h:?}"));
+            None
         }
-        None => return None,
+        wh => wh.flatten(),
     };
+    let range = limits::video_bitrate(codec);
     let bitrate_v = if r.has("bitrate") {
-        bitrate(r, "bitrate")
+        bitrate(r, "bitrate", range)
     } else {
         r.error("bitrate", "required key is missing");
         None
     };
-    let max_bitrate = if r.has("max_bitrate") { bitrate(r, "max_bitrate") } else { bitrate_v };
-    let qvbr = r.int_in("qvbr_quality", 1, 10).map(|n| n as i32);
+    let max_bitrate = if r.has("max_bitrate") { bitrate(r, "max_bitrate", range) } else { bitrate_v };
+    if let (Some(b), Some(m)) = (bitrate_v, max_bitrate) {
+        if m < b {
+            r.error("max_bitrate", format!("{m} is below the rendition's bitrate ({b})"));
+        }
+    }
+    let qvbr = r.int_within("qvbr_quality", &limits::QVBR_QUALITY).map(|n| n as i32);
     let audio = r.bool("audio");
-    let name = r.str("name").unwrap_or_else(|| format!("{width}x{height}"));
+    let name = r.str("name");
     let pick = |a: &Option<String>, b: &Option<String>, dflt: &str| {
         a.clone().or_else(|| b.clone()).unwrap_or_else(|| dflt.to_string())
     };
     let framerate = own.framerate.or(d.framerate);
-    if framerate.is_none() {
+    if framerate.is_none() && !own.framerate_written && !d.framerate_written {
         r.error("framerate", "no frame rate: set it on the rendition or at the top of the file");
     }
-    let (fnum, fden) = framerate?;
     let profile = pick(&own.profile, &d.profile, "MAIN");
     let b_frames = own.b_frames.or(d.b_frames).unwrap_or(3);
     if profile == "BASELINE" && b_frames > 0 {
         r.error("b_frames", "the BASELINE profile has no B-frames: set b_frames = 0");
     }
+    let ((width, height), (fnum, fden)) = (size?, framerate?);
     Some(Rendition {
-        name,
+        name: name.unwrap_or_else(|| format!("{width}x{height}")),
         width,
         height,
         bitrate: bitrate_v?,
@@ -420,7 +508,7 @@ fn read_rendition(r: &Table<'_, '_, '_>, codec: OutputCodec, d: &Defaults) -> Op
 pub fn parse_size(s: &str) -> Option<(i32, i32)> {
     let (w, h) = s.trim().split_once(['x', 'X'])?;
     let (w, h): (i32, i32) = (w.trim().parse().ok()?, h.trim().parse().ok()?);
-    let ok = (32..=4096).contains(&w) && (32..=2160).contains(&h) && w % 2 == 0 && h % 2 == 0;
+    let ok = limits::WIDTH.contains(&w.into()) && limits::HEIGHT.contains(&h.into()) && w % 2 == 0 && h % 2 == 0;
     ok.then_some((w, h))
 }
 
@@ -467,6 +555,7 @@ mod tests {
         assert_eq!(parse_framerate("59.94"), Some((60000, 1001)));
         assert_eq!(parse_framerate("12.5"), Some((12500, 1000)));
         assert_eq!(parse_framerate("0"), None);
+        assert_eq!(parse_framerate("0.0001"), None, "no rate rounds to a zero numerator");
         assert_eq!(parse_framerate("fast"), None);
     }
 

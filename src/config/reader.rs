@@ -5,6 +5,7 @@
 //! and bad enum values are reported with the key's dotted path and position.
 
 use std::cell::RefCell;
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use super::doc::{Diag, Diags, Node, Pos, Source, Value};
@@ -33,8 +34,11 @@ impl<'s> Ctx<'s> {
         self.diags.borrow_mut().push(d);
     }
 
+    /// Everything reported, in file order (readers report in the order they ask for keys).
     pub fn into_diags(self) -> Diags {
-        Diags(self.diags.into_inner())
+        let mut diags = self.diags.into_inner();
+        diags.sort_by(|a, b| (&a.file, a.pos.line, a.pos.col).cmp(&(&b.file, b.pos.line, b.pos.col)));
+        Diags(diags)
     }
 
     pub fn has_errors(&self) -> bool {
@@ -194,6 +198,11 @@ impl<'c, 's, 'n> Table<'c, 's, 'n> {
         Some(v)
     }
 
+    /// An integer within `range` (the `limits` of each config module).
+    pub fn int_within(&self, key: &str, range: &RangeInclusive<i64>) -> Option<i64> {
+        self.int_in(key, *range.start(), *range.end())
+    }
+
     pub fn float(&self, key: &str) -> Option<f64> {
         let node = self.raw(key)?;
         match &node.value {
@@ -219,9 +228,24 @@ impl<'c, 's, 'n> Table<'c, 's, 'n> {
 
     /// A humane duration such as `30m`, `1h 30m` or `90s`.
     pub fn duration(&self, key: &str) -> Option<Duration> {
+        self.duration_text(key).map(|(_, d)| d)
+    }
+
+    /// A humane duration within `range`: a value the daemon could not live with (a zero
+    /// interval, a timeout of centuries) is refused here, where `ottd validate` reports it.
+    pub fn duration_in(&self, key: &str, range: &RangeInclusive<Duration>) -> Option<Duration> {
+        let (v, d) = self.duration_text(key)?;
+        if !range.contains(&d) {
+            self.error(key, format!("`{v}` is out of range: must be between {}", between(range)));
+            return None;
+        }
+        Some(d)
+    }
+
+    fn duration_text(&self, key: &str) -> Option<(String, Duration)> {
         let v = self.str(key)?;
         match humantime::parse_duration(&v) {
-            Ok(d) => Some(d),
+            Ok(d) => Some((v, d)),
             Err(e) => {
                 self.error(key, format!("`{v}` is not a duration like 30m or 1h30m: {e}"));
                 None
@@ -276,6 +300,11 @@ impl<'c, 's, 'n> Table<'c, 's, 'n> {
     }
 }
 
+/// `1s and 1day`: the bounds of a duration range as the messages and the README write them.
+pub fn between(range: &RangeInclusive<Duration>) -> String {
+    format!("{} and {}", humantime::format_duration(*range.start()), humantime::format_duration(*range.end()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -299,5 +328,29 @@ mod tests {
         assert!(diags.contains("missing: required key is missing"), "{diags}");
         assert!(diags.contains("w.toml:4:6: zz: unknown key"), "{diags}");
         assert!(diags.contains("w.toml:6:5: t.q: unknown key"), "{diags}");
+    }
+
+    #[test]
+    fn durations_out_of_their_range_name_the_value_and_the_bounds() {
+        let src = Source::inline("d.toml", "a = \"0s\"\nb = \"999999999999d\"\nc = \"1.5s\"\nd = \"soon\"\n");
+        let root = src.parse_toml().expect("parse");
+        let ctx = Ctx::new(&src);
+        let range = Duration::from_secs(1)..=Duration::from_secs(3600);
+        {
+            let t = ctx.root(&root);
+            assert_eq!(t.duration_in("a", &range), None);
+            assert_eq!(t.duration_in("b", &range), None);
+            assert_eq!(t.duration_in("c", &range), Some(Duration::from_millis(1500)));
+            assert_eq!(t.duration_in("d", &range), None);
+        }
+        let diags: Vec<String> = ctx.into_diags().0.iter().map(|d| d.to_string()).collect();
+        assert_eq!(
+            diags,
+            [
+                "d.toml:1:5: a: `0s` is out of range: must be between 1s and 1h",
+                "d.toml:2:5: b: `999999999999d` is out of range: must be between 1s and 1h",
+                "d.toml:4:5: d: `soon` is not a duration like 30m or 1h30m: expected number at 0",
+            ]
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! `config/ottd.toml`: where things are, how to reach AWS, naming, roles and time limits.
 
 use std::net::SocketAddr;
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -46,6 +47,8 @@ pub struct EngineSettings {
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct DaemonSettings {
+    /// Any address:port the parser takes (port 0..=65535; 0 = a free port the OS picks, which
+    /// the daemon logs: for tests and the demo).
     pub listen: SocketAddr,
     /// A managed channel RUNNING outside every window longer than this is stopped.
     pub max_idle_running: Duration,
@@ -59,6 +62,44 @@ pub struct DaemonSettings {
 
 /// The state file's upkeep: every day at 04:30 UTC.
 pub const DEFAULT_UPKEEP: &str = "0 30 4 * * *";
+
+/// What each number of `ottd.toml` may be (inclusive). `ottd validate` refuses anything else,
+/// naming the key, so the daemon never starts with a value it cannot live with (a zero
+/// interval panics tokio; a timeout of centuries overflows the clock arithmetic).
+pub mod limits {
+    use std::ops::RangeInclusive;
+    use std::time::Duration;
+
+    const S: u64 = 1;
+    const M: u64 = 60 * S;
+    const H: u64 = 60 * M;
+    const D: u64 = 24 * H;
+    /// humantime's year (365.25 days), so `10y` is the bound itself.
+    const Y: u64 = 31_557_600;
+
+    const fn secs(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
+
+    /// `engine.start_timeout`: MediaLive starts in under 3 minutes, a STANDARD channel up to 10.
+    pub const START_TIMEOUT: RangeInclusive<Duration> = secs(10 * S)..=secs(2 * H);
+    /// `engine.stop_timeout`.
+    pub const STOP_TIMEOUT: RangeInclusive<Duration> = secs(10 * S)..=secs(2 * H);
+    /// `engine.poll_interval`: below 100 ms the engine would poll AWS in a busy loop.
+    pub const POLL_INTERVAL: RangeInclusive<Duration> = Duration::from_millis(100)..=secs(5 * M);
+    /// `engine.distribution_wait`: 0 leaves every distribution deletion to the next teardown.
+    pub const DISTRIBUTION_WAIT: RangeInclusive<Duration> = secs(0)..=secs(2 * H);
+    /// `engine.max_attempts`: attempts per AWS call.
+    pub const MAX_ATTEMPTS: RangeInclusive<i64> = 1..=10;
+    /// `engine.call_timeout`: one AWS call with its retries (each attempt gets half).
+    pub const CALL_TIMEOUT: RangeInclusive<Duration> = secs(S)..=secs(10 * M);
+    /// `daemon.max_idle_running`: the cost guard's patience.
+    pub const MAX_IDLE_RUNNING: RangeInclusive<Duration> = secs(M)..=secs(7 * D);
+    /// `daemon.resync_interval`: tokio refuses a zero interval.
+    pub const RESYNC_INTERVAL: RangeInclusive<Duration> = secs(S)..=secs(D);
+    /// `daemon.keep_step_log`: the upkeep's horizon.
+    pub const KEEP_STEP_LOG: RangeInclusive<Duration> = secs(D)..=secs(10 * Y);
+}
 
 const PREFIX_RULE: &str = "must be 1-12 characters of a-z, 0-9 and -, starting with a letter";
 
@@ -141,16 +182,20 @@ fn compile(t: &Table<'_, '_, '_>, base: &Path, file: &Path) -> Settings {
     let mediapackage_role_arn = arn("mediapackage");
 
     let engine = t.table("engine");
-    let dur = |t: &Option<Table<'_, '_, '_>>, key: &str, dflt: u64| {
-        t.as_ref().and_then(|e| e.duration(key)).unwrap_or(Duration::from_secs(dflt))
+    let dur = |t: &Option<Table<'_, '_, '_>>, key: &str, range: &RangeInclusive<Duration>, dflt: u64| {
+        t.as_ref().and_then(|e| e.duration_in(key, range)).unwrap_or(Duration::from_secs(dflt))
     };
     let engine_settings = EngineSettings {
-        start_timeout: dur(&engine, "start_timeout", 15 * 60),
-        stop_timeout: dur(&engine, "stop_timeout", 10 * 60),
-        poll_interval: dur(&engine, "poll_interval", 5),
-        distribution_wait: dur(&engine, "distribution_wait", 30 * 60),
-        max_attempts: engine.as_ref().and_then(|e| e.int_in("max_attempts", 1, 10)).unwrap_or(5) as u32,
-        call_timeout: dur(&engine, "call_timeout", 60),
+        start_timeout: dur(&engine, "start_timeout", &limits::START_TIMEOUT, 15 * 60),
+        stop_timeout: dur(&engine, "stop_timeout", &limits::STOP_TIMEOUT, 10 * 60),
+        poll_interval: dur(&engine, "poll_interval", &limits::POLL_INTERVAL, 5),
+        distribution_wait: dur(&engine, "distribution_wait", &limits::DISTRIBUTION_WAIT, 30 * 60),
+        max_attempts: engine
+            .as_ref()
+            .and_then(|e| e.int_within("max_attempts", &limits::MAX_ATTEMPTS))
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(5),
+        call_timeout: dur(&engine, "call_timeout", &limits::CALL_TIMEOUT, 60),
     };
     let daemon = t.table("daemon");
     let listen = daemon.as_ref().and_then(|d| {
@@ -165,8 +210,8 @@ fn compile(t: &Table<'_, '_, '_>, base: &Path, file: &Path) -> Settings {
     });
     let daemon_settings = DaemonSettings {
         listen: listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9180))),
-        max_idle_running: dur(&daemon, "max_idle_running", 10 * 60),
-        resync_interval: dur(&daemon, "resync_interval", 60),
+        max_idle_running: dur(&daemon, "max_idle_running", &limits::MAX_IDLE_RUNNING, 10 * 60),
+        resync_interval: dur(&daemon, "resync_interval", &limits::RESYNC_INTERVAL, 60),
         upkeep: daemon
             .as_ref()
             .and_then(|d| {
@@ -175,7 +220,7 @@ fn compile(t: &Table<'_, '_, '_>, base: &Path, file: &Path) -> Settings {
                 Some(expr)
             })
             .unwrap_or_else(|| DEFAULT_UPKEEP.to_string()),
-        keep_step_log: dur(&daemon, "keep_step_log", 90 * 24 * 3600),
+        keep_step_log: dur(&daemon, "keep_step_log", &limits::KEEP_STEP_LOG, 90 * 24 * 3600),
     };
     Settings {
         file: file.to_path_buf(),
@@ -222,5 +267,48 @@ mod tests {
             (s.daemon.upkeep.as_str(), s.daemon.keep_step_log),
             (DEFAULT_UPKEEP, Duration::from_secs(90 * 86400))
         );
+    }
+
+    #[test]
+    fn values_the_daemon_cannot_live_with_are_refused_at_load() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("ottd.toml");
+        let text = "[engine]\npoll_interval = \"0s\"\ncall_timeout = \"1ns\"\nmax_attempts = 0\n[daemon]\nresync_interval = \"0s\"\nmax_idle_running = \"999999999999d\"\nkeep_step_log = \"11y\"\n";
+        std::fs::write(&path, text).expect("write");
+        let err = Settings::load(&path).expect_err("invalid").to_string();
+        let name = path.display();
+        let want = [
+            format!("{name}:2:17: engine.poll_interval: `0s` is out of range: must be between 100ms and 5m"),
+            format!("{name}:3:16: engine.call_timeout: `1ns` is out of range: must be between 1s and 10m"),
+            format!("{name}:4:16: engine.max_attempts: 0 is out of range 1..=10"),
+            format!("{name}:6:19: daemon.resync_interval: `0s` is out of range: must be between 1s and 1day"),
+            format!(
+                "{name}:7:20: daemon.max_idle_running: `999999999999d` is out of range: must be between 1m and 7days"
+            ),
+            format!("{name}:8:17: daemon.keep_step_log: `11y` is out of range: must be between 1day and 10years"),
+        ];
+        assert_eq!(err.lines().collect::<Vec<_>>(), want, "{err}");
+    }
+
+    #[test]
+    fn the_defaults_lie_within_their_ranges_and_the_bounds_themselves_are_accepted() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("ottd.toml");
+        std::fs::write(&path, "").expect("write");
+        let s = Settings::load(&path).expect("defaults");
+        let (e, d) = (&s.engine, &s.daemon);
+        assert!(limits::START_TIMEOUT.contains(&e.start_timeout) && limits::STOP_TIMEOUT.contains(&e.stop_timeout));
+        assert!(limits::POLL_INTERVAL.contains(&e.poll_interval) && limits::CALL_TIMEOUT.contains(&e.call_timeout));
+        assert!(limits::DISTRIBUTION_WAIT.contains(&e.distribution_wait));
+        assert!(limits::MAX_ATTEMPTS.contains(&i64::from(e.max_attempts)));
+        assert!(limits::MAX_IDLE_RUNNING.contains(&d.max_idle_running));
+        assert!(limits::RESYNC_INTERVAL.contains(&d.resync_interval));
+        assert!(limits::KEEP_STEP_LOG.contains(&d.keep_step_log));
+
+        let text = "[engine]\npoll_interval = \"100ms\"\nstart_timeout = \"2h\"\n[daemon]\nresync_interval = \"1s\"\nkeep_step_log = \"10y\"\n";
+        std::fs::write(&path, text).expect("write");
+        let s = Settings::load(&path).unwrap_or_else(|e| panic!("bounds are valid: {e}"));
+        assert_eq!(s.engine.poll_interval, Duration::from_millis(100));
+        assert_eq!(s.daemon.keep_step_log, *limits::KEEP_STEP_LOG.end());
     }
 }

@@ -8,8 +8,8 @@ use std::path::Path;
 
 use super::doc::{Node, Value};
 use super::profile::{
-    default_audio, derive_input_spec, finish_audio_placement, Audio, Entropy, OutputCodec, Profile, RateControl,
-    Rendition, SubGop, TimecodeSource,
+    default_audio, derive_input_spec, finish_audio_placement, framerate_problem, gop_problem, limits, Audio, Entropy,
+    OutputCodec, Profile, RateControl, Rendition, SubGop, TimecodeSource,
 };
 use super::reader::{Ctx, Table};
 
@@ -79,8 +79,16 @@ pub(super) fn compile(ctx: &Ctx<'_>, root: &Node, stem: &str, path: &Path) -> Op
     };
     let mut codec = None;
     let mut renditions = Vec::new();
+    // Names of the descriptions that did not compile (reported): outputs may name them.
+    let mut broken = Vec::new();
     for vd in t.tables("videoDescriptions") {
-        if let Some((c, r)) = video_description(&vd) {
+        let compiled = video_description(&vd);
+        if compiled.is_none() {
+            if let Some(Value::Str(name)) = vd.node().get("name").map(|n| &n.value) {
+                broken.push(name.clone());
+            }
+        }
+        if let Some((c, r)) = compiled {
             if codec.is_some_and(|k| k != c) {
                 vd.error("codecSettings", "all renditions of a profile must use one codec");
             }
@@ -93,18 +101,18 @@ pub(super) fn compile(ctx: &Ctx<'_>, root: &Node, stem: &str, path: &Path) -> Op
     }
     let audio = audio_descriptions(t);
     let timecode_source = t.table("timecodeConfig").and_then(|tc| {
-        let _ = tc.int("syncThreshold");
+        let _ = tc.int_within("syncThreshold", &limits::SYNC_THRESHOLD);
         tc.one_of("source", TimecodeSource::ALL).and_then(|s| TimecodeSource::parse(&s))
     });
     if let Some(avail) = t.table("availConfiguration") {
         if let Some(settings) = avail.table("availSettings") {
             if let Some(scte) = settings.table("scte35SpliceInsert") {
                 check_fixed(&scte, &[("webDeliveryAllowedFlag", "FOLLOW"), ("noRegionalBlackoutFlag", "FOLLOW")]);
-                let _ = scte.int("adAvailOffset");
+                let _ = scte.int_within("adAvailOffset", &limits::AD_AVAIL_OFFSET);
             }
         }
     }
-    outputs(t, &mut renditions);
+    outputs(t, &mut renditions, &broken);
     drop(outer);
     finish_audio_placement(&mut renditions);
     let (input_resolution, input_max_bitrate) = derive_input_spec(&renditions);
@@ -125,8 +133,14 @@ pub(super) fn compile(ctx: &Ctx<'_>, root: &Node, stem: &str, path: &Path) -> Op
 
 fn video_description(vd: &Table<'_, '_, '_>) -> Option<(OutputCodec, Rendition)> {
     let name = vd.req_str("name");
-    let width = vd.int_in("width", 32, 4096);
-    let height = vd.int_in("height", 32, 2160);
+    let even = |key: &str, v: i64| {
+        if v % 2 != 0 {
+            vd.error(key, format!("{v} is odd: MediaLive takes even sizes"));
+        }
+        v
+    };
+    let width = vd.int_within("width", &limits::WIDTH).map(|w| even("width", w));
+    let height = vd.int_within("height", &limits::HEIGHT).map(|h| even("height", h));
     check_fixed(vd, FIXED_DESCRIPTION);
     let cs = vd.table("codecSettings")?;
     let (codec, key) = if cs.has("h264Settings") {
@@ -139,31 +153,43 @@ fn video_description(vd: &Table<'_, '_, '_>) -> Option<(OutputCodec, Rendition)>
     };
     let s = cs.table(key)?;
     check_fixed(&s, FIXED_VIDEO);
-    let bitrate = s.int_in("bitrate", 1_000, 80_000_000).map(|n| n as i32);
-    let max_bitrate = s.int_in("maxBitrate", 1_000, 80_000_000).map(|n| n as i32);
+    let rates = limits::video_bitrate(codec);
+    let bitrate = s.int_within("bitrate", rates).map(|n| n as i32);
+    let max_bitrate = s.int_within("maxBitrate", rates).map(|n| n as i32);
     let buf_size = s.int("bufSize");
     let rate_control = s.one_of("rateControlMode", RateControl::ALL).and_then(|m| RateControl::parse(&m));
     let gop = s.float("gopSize");
     let gop_units = s.one_of("gopSizeUnits", &["SECONDS", "FRAMES"]);
-    let fnum = s.int_in("framerateNumerator", 1, 120_000).map(|n| n as i32);
-    let fden = s.int_in("framerateDenominator", 1, 1001).map(|n| n as i32);
+    let fnum = s.int_within("framerateNumerator", &limits::FRAMERATE_NUMERATOR).map(|n| n as i32);
+    let fden = s.int_within("framerateDenominator", &limits::FRAMERATE_DENOMINATOR).map(|n| n as i32);
     let profile = s.str("profile");
     let level =
         s.str("level").map(|l| l.trim_start_matches("H264_LEVEL_").trim_start_matches("H265_LEVEL_").replace('_', "."));
     let entropy = s.one_of("entropyEncoding", Entropy::ALL).and_then(|e| Entropy::parse(&e));
-    let b_frames = s.int_in("gopNumBFrames", 0, 7).map(|n| n as i32);
+    let b_frames = s.int_within("gopNumBFrames", &limits::B_FRAMES).map(|n| n as i32);
     let b_reference = s.one_of("gopBReference", &["ENABLED", "DISABLED"]).map(|v| v == "ENABLED");
     let sub_gop = s.one_of("subgopLength", SubGop::ALL).and_then(|v| SubGop::parse(&v));
     let scene = s.one_of("sceneChangeDetect", &["ENABLED", "DISABLED"]).map(|v| v == "ENABLED");
-    let ref_frames = s.int_in("numRefFrames", 1, 6).map(|n| n as i32);
-    let qvbr = s.int_in("qvbrQualityLevel", 1, 10).map(|n| n as i32);
+    let ref_frames = s.int_within("numRefFrames", &limits::REF_FRAMES).map(|n| n as i32);
+    let qvbr = s.int_within("qvbrQualityLevel", &limits::QVBR_QUALITY).map(|n| n as i32);
     let tier = s.one_of("tier", &["MAIN", "HIGH"]);
     let (fnum, fden) = (fnum.unwrap_or(30), fden.unwrap_or(1));
+    if let Some(problem) = framerate_problem(fnum.into(), fden.into()) {
+        s.error("framerateNumerator", problem);
+    }
     let gop_seconds = match (gop, gop_units.as_deref()) {
         (Some(g), Some("FRAMES")) => g * fden as f64 / fnum as f64,
         (Some(g), _) => g,
         (None, _) => 2.0,
     };
+    if let Some(problem) = gop_problem(gop_seconds) {
+        s.error("gopSize", problem);
+    }
+    if let (Some(b), Some(m)) = (bitrate, max_bitrate) {
+        if m < b {
+            s.error("maxBitrate", format!("{m} is below the bitrate ({b})"));
+        }
+    }
     let bitrate = bitrate.or(max_bitrate)?;
     if let Some(b) = buf_size {
         if b != 2 * bitrate as i64 {
@@ -221,8 +247,8 @@ fn audio_descriptions(t: &Table<'_, '_, '_>) -> Option<Audio> {
     let d = default_audio();
     let coding_mode = aac.one_of("codingMode", &["CODING_MODE_1_0", "CODING_MODE_2_0"]);
     Some(Audio {
-        bitrate: aac.int_in("bitrate", 16_000, 576_000).map(|n| n as i32).unwrap_or(d.bitrate),
-        sample_rate: aac.int_in("sampleRate", 32_000, 48_000).map(|n| n as i32).unwrap_or(d.sample_rate),
+        bitrate: aac.int_within("bitrate", &limits::AUDIO_BITRATE).map(|n| n as i32).unwrap_or(d.bitrate),
+        sample_rate: sample_rate(&aac).unwrap_or(d.sample_rate),
         coding_mode: coding_mode
             .map(|m| if m.ends_with("1_0") { "1.0".to_string() } else { "2.0".to_string() })
             .unwrap_or(d.coding_mode),
@@ -230,8 +256,17 @@ fn audio_descriptions(t: &Table<'_, '_, '_>) -> Option<Audio> {
     })
 }
 
+fn sample_rate(aac: &Table<'_, '_, '_>) -> Option<i32> {
+    let r = aac.int("sampleRate")?;
+    if !limits::SAMPLE_RATES.contains(&r) {
+        aac.error("sampleRate", format!("{r} is not an AAC sample rate MediaLive offers (32000, 44100, 48000)"));
+        return None;
+    }
+    i32::try_from(r).ok()
+}
+
 /// Outputs say which rendition carries audio; their group must be a MediaPackage group.
-fn outputs(t: &Table<'_, '_, '_>, renditions: &mut [Rendition]) {
+fn outputs(t: &Table<'_, '_, '_>, renditions: &mut [Rendition], broken: &[String]) {
     let groups = t.tables("outputGroups");
     if groups.len() > 1 {
         t.error("outputGroups", "ottd maps one MediaPackage output group; this template has several");
@@ -253,8 +288,16 @@ fn outputs(t: &Table<'_, '_, '_>, renditions: &mut [Rendition]) {
             let video = o.str("videoDescriptionName");
             let audio = o.strings("audioDescriptionNames").unwrap_or_default();
             let _ = o.strings("captionDescriptionNames");
-            match video.and_then(|v| renditions.iter_mut().find(|r| r.name == v)) {
+            let Some(video) = video else {
+                // A name of the wrong type is reported already.
+                if !o.has("videoDescriptionName") {
+                    o.error("videoDescriptionName", "names no video description of this template");
+                }
+                continue;
+            };
+            match renditions.iter_mut().find(|r| r.name == video) {
                 Some(r) => r.audio = !audio.is_empty(),
+                None if broken.contains(&video) => {}
                 None => o.error("videoDescriptionName", "names no video description of this template"),
             }
         }

@@ -155,7 +155,26 @@ pub struct Workflow {
     pub cloud_front: CloudFrontParams,
 }
 
-const MAX_BITS: i64 = i32::MAX as i64;
+/// What each number of a workflow may be (inclusive); `ottd validate` refuses anything else,
+/// naming the key. MediaPackage's and CloudFront's own limits.
+pub mod limits {
+    use std::ops::RangeInclusive;
+
+    /// `*_segment_duration_seconds` (HLS, DASH, CMAF, MSS).
+    pub const SEGMENT_SECONDS: RangeInclusive<i64> = 1..=30;
+    /// `hls_playlist_window_seconds`, `dash_manifest_window_seconds`,
+    /// `cmaf_playlist_window_seconds`, `mss_manifest_window_seconds`.
+    pub const WINDOW_SECONDS: RangeInclusive<i64> = 1..=5400;
+    /// `hls_program_date_interval`, `cmaf_program_date_interval` (0 = never).
+    pub const PROGRAM_DATE_INTERVAL: RangeInclusive<i64> = 0..=3600;
+    /// `*_min_video_bits_per_second` and `*_max_video_bits_per_second` (min must not exceed
+    /// max): MediaPackage takes any 32-bit count.
+    pub const VIDEO_BITS_PER_SECOND: RangeInclusive<i64> = 0..=i32::MAX as i64;
+    /// `cloudFront.error_caching_min_ttl`, seconds (CloudFront's limit: a year).
+    pub const ERROR_CACHING_MIN_TTL: RangeInclusive<i64> = 0..=31_536_000;
+}
+
+const MAX_BITS: i64 = *limits::VIDEO_BITS_PER_SECOND.end();
 
 impl Workflow {
     /// Parse and compile a whole workflow document, every problem reported.
@@ -307,8 +326,15 @@ pub fn check_cidr(cidr: &str) -> Result<(), String> {
 }
 
 fn stream_selection(t: &Table<'_, '_, '_>, prefix: &str) -> Option<StreamSelection> {
-    let max = t.int_in(&format!("{prefix}_max_video_bits_per_second"), 0, MAX_BITS);
-    let min = t.int_in(&format!("{prefix}_min_video_bits_per_second"), 0, MAX_BITS);
+    let bits = &limits::VIDEO_BITS_PER_SECOND;
+    let max = t.int_within(&format!("{prefix}_max_video_bits_per_second"), bits);
+    let min_key = format!("{prefix}_min_video_bits_per_second");
+    let min = t.int_within(&min_key, bits);
+    if let (Some(lo), hi) = (min, max.unwrap_or(MAX_BITS)) {
+        if lo > hi {
+            t.error(&min_key, format!("{lo} is above {prefix}_max_video_bits_per_second ({hi}): no rendition fits"));
+        }
+    }
     let order_key = format!("{prefix}_stream_order");
     let order = enum_or(t, &order_key, StreamOrder::ALL, StreamOrder::parse, StreamOrder::Original)?;
     Some(StreamSelection {
@@ -319,7 +345,9 @@ fn stream_selection(t: &Table<'_, '_, '_>, prefix: &str) -> Option<StreamSelecti
 }
 
 fn media_package(t: &Table<'_, '_, '_>) -> Option<MediaPackageParams> {
-    let secs = |k: &str, d: i64, max: i64| t.int_in(k, 1, max).unwrap_or(d) as i32;
+    // Every range ends below i32::MAX, so the narrowing cannot fail.
+    let secs = |k: &str, d: i64, range| t.int_within(k, range).unwrap_or(d) as i32;
+    let (seg, window, pdt) = (&limits::SEGMENT_SECONDS, &limits::WINDOW_SECONDS, &limits::PROGRAM_DATE_INTERVAL);
     let ad_markers = enum_or(t, "ad_markers", AdMarkers::ALL, AdMarkers::parse, AdMarkers::Passthrough);
     let dash_period_triggers =
         enum_or(t, "dash_period_triggers", PeriodTrigger::ALL, PeriodTrigger::parse, PeriodTrigger::Ads);
@@ -337,26 +365,26 @@ fn media_package(t: &Table<'_, '_, '_>) -> Option<MediaPackageParams> {
     let mss_stream = stream_selection(t, "mss");
     let p = MediaPackageParams {
         ad_markers: ad_markers?,
-        hls_segment_duration_seconds: secs("hls_segment_duration_seconds", 4, 30),
-        hls_playlist_window_seconds: secs("hls_playlist_window_seconds", 60, 5400),
-        hls_program_date_interval: t.int_in("hls_program_date_interval", 0, 3600).unwrap_or(60) as i32,
+        hls_segment_duration_seconds: secs("hls_segment_duration_seconds", 4, seg),
+        hls_playlist_window_seconds: secs("hls_playlist_window_seconds", 60, window),
+        hls_program_date_interval: secs("hls_program_date_interval", 60, pdt),
         hls_include_i_frame: t.bool("hls_include_I_frame").unwrap_or(false),
         hls_audio_rendition_group: t.bool("hls_audio_rendition_group").unwrap_or(true),
         hls_stream: hls_stream?,
         dash_period_triggers: dash_period_triggers?,
-        dash_segment_duration_seconds: secs("dash_segment_duration_seconds", 2, 30),
+        dash_segment_duration_seconds: secs("dash_segment_duration_seconds", 2, seg),
         dash_segment_template: dash_segment_template?,
         dash_profile: dash_profile?,
-        dash_manifest_window_seconds: secs("dash_manifest_window_seconds", 60, 5400),
+        dash_manifest_window_seconds: secs("dash_manifest_window_seconds", 60, window),
         dash_stream: dash_stream?,
-        cmaf_segment_duration_seconds: secs("cmaf_segment_duration_seconds", 4, 30),
-        cmaf_playlist_window_seconds: secs("cmaf_playlist_window_seconds", 60, 5400),
+        cmaf_segment_duration_seconds: secs("cmaf_segment_duration_seconds", 4, seg),
+        cmaf_playlist_window_seconds: secs("cmaf_playlist_window_seconds", 60, window),
         cmaf_include_i_frame: t.bool("cmaf_include_I_frame").unwrap_or(false),
-        cmaf_program_date_interval: t.int_in("cmaf_program_date_interval", 0, 3600).unwrap_or(60) as i32,
+        cmaf_program_date_interval: secs("cmaf_program_date_interval", 60, pdt),
         cmaf_stream: cmaf_stream?,
         mss_enabled: t.bool("mss_enabled").unwrap_or(false),
-        mss_segment_duration_seconds: secs("mss_segment_duration_seconds", 2, 30),
-        mss_manifest_window_seconds: secs("mss_manifest_window_seconds", 60, 5400),
+        mss_segment_duration_seconds: secs("mss_segment_duration_seconds", 2, seg),
+        mss_manifest_window_seconds: secs("mss_manifest_window_seconds", 60, window),
         mss_stream: mss_stream?,
     };
     Some(p)
@@ -367,7 +395,7 @@ fn cloud_front(t: &Table<'_, '_, '_>) -> Option<CloudFrontParams> {
     Some(CloudFrontParams {
         access_logs: t.bool("access_logs").unwrap_or(true),
         price_class: price_class?,
-        error_caching_min_ttl: t.int_in("error_caching_min_ttl", 0, 31_536_000).unwrap_or(1),
+        error_caching_min_ttl: t.int_within("error_caching_min_ttl", &limits::ERROR_CACHING_MIN_TTL).unwrap_or(1),
     })
 }
 
@@ -420,5 +448,18 @@ mod tests {
         let err = compile("w.toml", "[mediaLive]\ninputType = \"UDP_PUSH\"\ninputCidr = \"10.0.0.0/33\"\n")
             .expect_err("bad cidr");
         assert!(err.contains("is not an IPv4 CIDR"), "{err}");
+    }
+
+    #[test]
+    fn numbers_out_of_range_and_an_empty_stream_selection_are_named() {
+        let text = "[mediaLive]\nchannelClass = \"SINGLE_PIPELINE\"\npriUrl = \"https://a/x.m3u8\"\n[mediaPackage]\nhls_segment_duration_seconds = 0\ndash_manifest_window_seconds = 9223372036854775807\ncmaf_min_video_bits_per_second = 2000000\ncmaf_max_video_bits_per_second = 1000000\n[cloudFront]\nerror_caching_min_ttl = -1\n";
+        let err = compile("w.toml", text).expect_err("invalid");
+        let want = [
+            "w.toml:5:32: mediaPackage.hls_segment_duration_seconds: 0 is out of range 1..=30",
+            "w.toml:6:32: mediaPackage.dash_manifest_window_seconds: 9223372036854775807 is out of range 1..=5400",
+            "w.toml:7:34: mediaPackage.cmaf_min_video_bits_per_second: 2000000 is above cmaf_max_video_bits_per_second (1000000): no rendition fits",
+            "w.toml:10:25: cloudFront.error_caching_min_ttl: -1 is out of range 0..=31536000",
+        ];
+        assert_eq!(err.lines().collect::<Vec<_>>(), want, "{err}");
     }
 }

@@ -2,6 +2,7 @@
 //! the cost guard), a recorder in benchmarks. The scheduler never calls AWS; it asks an
 //! [`Actuator`] for an event's recorded phase and override, and tells it which action to take.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use crate::config::Resolved;
 use crate::lifecycle::{Override, Phase};
 use crate::metrics::{ErrorLabel, Metrics};
 use crate::notify::{Level, Notice, Notifier};
-use crate::ops::{Actor, OpError, Operation, Ops};
+use crate::ops::{Actor, Given, OpError, Operation, Ops};
 use crate::schedule::phase::Action;
 use crate::store::Store;
 
@@ -39,10 +40,29 @@ pub enum Why {
     MaxRuntime,
 }
 
+/// What the scheduler read about an event: its recorded phase and its override.
+#[derive(Debug, Clone, Default)]
+pub struct Seen {
+    pub actual: Actual,
+    pub ov: Option<Override>,
+}
+
 pub trait Actuator: Send + Sync + 'static {
     fn actual(&self, event: &str) -> Result<Actual, OpError>;
     fn override_of(&self, event: &str) -> Result<Option<Override>, OpError>;
-    fn act<'a>(&'a self, event: &'a Resolved, action: Action, why: Why) -> BoxFuture<'a, Result<(), OpError>>;
+    /// What many events' records say, read at once (a crowd at its boundary: two queries
+    /// instead of two per event). `None`: read them one by one.
+    fn read_many(&self, _events: &[&str]) -> Option<HashMap<String, Seen>> {
+        None
+    }
+    /// Take `action`; `ov` is the override the decision was made on, read just now.
+    fn act<'a>(
+        &'a self,
+        event: &'a Resolved,
+        action: Action,
+        why: Why,
+        ov: Option<&'a Override>,
+    ) -> BoxFuture<'a, Result<(), OpError>>;
 }
 
 /// What the state file says about an event, as the scheduler needs it (one narrow query).
@@ -169,14 +189,41 @@ impl Actuator for OpsActuator {
         recorded_override(self.ops.store(), event)
     }
 
-    fn act<'a>(&'a self, event: &'a Resolved, action: Action, why: Why) -> BoxFuture<'a, Result<(), OpError>> {
+    fn read_many(&self, events: &[&str]) -> Option<HashMap<String, Seen>> {
+        let store = self.ops.store();
+        let (phases, overrides) = match (store.phases_of(events), store.overrides()) {
+            (Ok(p), Ok(o)) => (p, o),
+            _ => return None,
+        };
+        let mut seen: HashMap<String, Seen> = events.iter().map(|e| (e.to_string(), Seen::default())).collect();
+        for (event, phase, since) in phases {
+            if let Some(s) = seen.get_mut(&event) {
+                s.actual = Actual { phase: Some(phase), since: Some(since) };
+            }
+        }
+        for o in overrides {
+            if let Some(s) = seen.get_mut(&o.event) {
+                s.ov = Some(o.as_override());
+            }
+        }
+        Some(seen)
+    }
+
+    fn act<'a>(
+        &'a self,
+        event: &'a Resolved,
+        action: Action,
+        why: Why,
+        ov: Option<&'a Override>,
+    ) -> BoxFuture<'a, Result<(), OpError>> {
         Box::pin(async move {
             let actor = match why {
                 Why::Schedule => Actor::Schedule,
                 Why::CostGuard => Actor::Guard { reason: "cost-guard".into() },
                 Why::MaxRuntime => Actor::Guard { reason: "max-runtime".into() },
             };
-            match self.ops.execute(&actor, operation(&event.spec.id, action), None).await {
+            let known = Given { progress: None, override_read: Some(ov.cloned()) };
+            match self.ops.execute_with(&actor, operation(&event.spec.id, action), known).await {
                 Ok(_) => {
                     self.check_lead(event, action);
                     Ok(())

@@ -147,7 +147,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             tracing::error!("HTTP server failed: {e}");
         }
     });
-    store.set_meta("daemon.config_errors", "")?;
+    store.set_meta("daemon.config_errors", "").await?;
     put_in_force(&sched, &definitions, &store, catalog.events.clone());
     // Ready once every event has been decided: its timer filed or its first action begun.
     {
@@ -248,6 +248,10 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         tracing::warn!("stopped before in-flight steps finished; the next start resumes them from the state file");
     }
     chores.stop().await;
+    // Queued writes (audit rows nobody waited for) reach the state file before the exit.
+    if let Err(e) = store.flush().await {
+        tracing::warn!("state file writes may be lost: {e}");
+    }
     // Open HTTP connections get a moment to finish; then the listener goes regardless.
     if tokio::time::timeout(HTTP_DRAIN, server).await.is_err() {
         tracing::warn!("HTTP connections still open after {}s; closing them", HTTP_DRAIN.as_secs());
@@ -278,9 +282,8 @@ fn put_in_force(sched: &Arc<Scheduler<OpsActuator>>, definitions: &InForce, stor
             ))
         })
         .collect();
-    if let Err(e) = store.set_known_windows(&windows) {
-        tracing::warn!("cannot record the events' windows in the state file: {e}");
-    }
+    // Not waited for: the writer applies it before any later write.
+    store.set_known_windows(windows).detach();
     definitions.set(Arc::new(events.iter().map(|e| (e.spec.id.clone(), e.clone())).collect()));
     sched.set_events(events);
 }
@@ -288,7 +291,7 @@ fn put_in_force(sched: &Arc<Scheduler<OpsActuator>>, definitions: &InForce, stor
 /// Record the configuration errors `ottd status` shows (empty: none). The daemon goes on if
 /// the state file refuses the write; the log has the errors anyway.
 fn record_config_errors(store: &Store, text: &str) {
-    if let Err(e) = store.set_meta("daemon.config_errors", text) {
+    if let Err(e) = store.set_meta("daemon.config_errors", text).wait() {
         tracing::warn!("cannot record the configuration errors in the state file: {e}");
     }
 }
@@ -296,12 +299,14 @@ fn record_config_errors(store: &Store, text: &str) {
 /// The state file's upkeep, on a blocking thread (the main loop keeps its timers).
 fn upkeep(store: &Arc<Store>, keep_step_log: Duration) {
     let store = store.clone();
-    let before = chrono::Utc::now() - chrono::Duration::from_std(keep_step_log).unwrap_or(chrono::Duration::MAX);
+    let keep = chrono::Duration::from_std(keep_step_log).unwrap_or(chrono::Duration::MAX);
+    let before = chrono::Utc::now().checked_sub_signed(keep).unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
     tokio::task::spawn_blocking(move || {
         let pruned = store
             .prune_step_log(before, actuator::LEAD_HISTORY)
-            .and_then(|n| Ok(n + store.prune_audit(before)?))
-            .and_then(|n| store.checkpoint().map(|()| n));
+            .wait()
+            .and_then(|n| Ok(n + store.prune_audit(before).wait()?))
+            .and_then(|n| store.checkpoint().wait().map(|()| n));
         match pruned {
             Ok(n) => tracing::info!(pruned = n, "state file upkeep done"),
             Err(e) => tracing::warn!("state file upkeep failed: {e}"),

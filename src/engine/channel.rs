@@ -36,7 +36,7 @@ impl Engine {
             let state = self.channel_state(&id).await?;
             match state.as_str() {
                 "RUNNING" => {
-                    self.store.set_phase(event, Phase::Running, None)?;
+                    self.store.set_phase(event, Phase::Running, None).await?;
                     self.report(event, &step, Outcome::Exists, "already RUNNING", started);
                     return Ok(());
                 }
@@ -47,17 +47,17 @@ impl Engine {
                 "STARTING" | "RECOVERING" => {}
                 _ => medialive::start_channel(&self.aws.medialive, &id).await?,
             }
-            self.store.set_phase(event, Phase::Starting, None)?;
+            self.store.set_phase(event, Phase::Starting, None).await?;
             self.report(event, &step, Outcome::Waiting, "waiting for RUNNING", started);
             match self.wait_channel(event, &id, "RUNNING").await {
                 Ok(_) => {
-                    self.store.set_phase(event, Phase::Running, None)?;
-                    self.store.log_step(event, "start", "ok", None, started.elapsed().as_millis())?;
+                    self.store.set_phase(event, Phase::Running, None).await?;
+                    self.store.log_step(event, "start", "ok", None, started.elapsed().as_millis()).await?;
                     self.report(event, &step, Outcome::Started, "RUNNING", started);
                     Ok(())
                 }
                 Err(e) => {
-                    self.store.set_error(event, Some(&e.to_string()))?;
+                    self.store.set_error(event, Some(&e.to_string())).await?;
                     self.report(event, &step, Outcome::Failed, e.to_string(), started);
                     Err(e)
                 }
@@ -75,10 +75,10 @@ impl Engine {
             let id = self.channel_id(event)?;
             let started = Instant::now();
             let step = format!("stop MediaLive channel {id}");
-            self.store.set_phase(event, Phase::Stopping, None)?;
+            self.store.set_phase(event, Phase::Stopping, None).await?;
             self.stop_channel(event, &id).await?;
-            self.store.set_phase(event, Phase::Stopped, None)?;
-            self.store.log_step(event, "stop", "ok", None, started.elapsed().as_millis())?;
+            self.store.set_phase(event, Phase::Stopped, None).await?;
+            self.store.log_step(event, "stop", "ok", None, started.elapsed().as_millis()).await?;
             self.report(event, &step, Outcome::Stopped, "IDLE", started);
             Ok(())
         }

@@ -82,12 +82,12 @@ impl Engine {
                 Some(d) if d.phase == Phase::TearingDown => return Err(EngineError::TearingDown { event: id }),
                 Some(d) if d.phase != Phase::TornDown => {
                     let plan = Plan::build(event, &self.settings, &d.nonce);
-                    self.store.update_plan(&id, &plan_json(&plan))?;
+                    self.store.update_plan(&id, &plan_json(&plan)).await?;
                     plan
                 }
                 _ => {
                     let plan = Plan::build(event, &self.settings, &plan::new_nonce());
-                    self.store.begin_deployment(&id, &plan.names.nonce, &plan_json(&plan))?;
+                    self.store.begin_deployment(&id, &plan.names.nonce, &plan_json(&plan)).await?;
                     plan
                 }
             };
@@ -116,14 +116,14 @@ impl Engine {
                         Some(p @ (Phase::Running | Phase::Starting | Phase::Stopped | Phase::Stopping)) => p,
                         _ => Phase::Deployed,
                     };
-                    self.store.set_phase(&id, phase, None)?;
+                    self.store.set_phase(&id, phase, None).await?;
                 }
-                Err(e) => self.store.set_error(&id, Some(&e.to_string()))?,
+                Err(e) => self.store.set_error(&id, Some(&e.to_string())).await?,
             }
             result?;
             if before < plan.resources.len() {
                 // Measured deploys feed the daemon's adaptive lead-time check.
-                self.store.log_step(&id, "deploy", "ok", None, started.elapsed().as_millis())?;
+                self.store.log_step(&id, "deploy", "ok", None, started.elapsed().as_millis()).await?;
             }
             let after = self.store.resources(&id)?.iter().filter(|r| r.status == Status::Created).count();
             Ok(DeploySummary {
@@ -154,7 +154,7 @@ impl Engine {
             }
         }
         self.fault(FaultPoint::BeforeCreate(&res.key))?;
-        self.store.record(event, &res.key, res.kind, &res.name, Status::Creating, None, None, None)?;
+        self.store.record(event, &res.key, res.kind, &res.name, Status::Creating, None, None, None).await?;
         let made = match self.create(plan, run, res).await {
             Ok(m) => m,
             Err(EngineError::Aws(e)) if e.is_conflict() => match self.lookup(plan, res).await? {
@@ -181,16 +181,18 @@ impl Engine {
         started: Instant,
     ) -> Result<()> {
         let event = &plan.event;
-        self.store.record(
-            event,
-            &res.key,
-            res.kind,
-            &res.name,
-            Status::Created,
-            made.id.as_deref(),
-            made.arn.as_deref(),
-            Some(&made.attrs),
-        )?;
+        self.store
+            .record(
+                event,
+                &res.key,
+                res.kind,
+                &res.name,
+                Status::Created,
+                made.id.as_deref(),
+                made.arn.as_deref(),
+                Some(&made.attrs),
+            )
+            .await?;
         if res.kind == Kind::Channel {
             // Deploy ends with the channel ready to start.
             let id = made.id.clone().unwrap_or_default();

@@ -190,7 +190,7 @@ impl Engine {
         let started = Instant::now();
         let me = Holder::new(doing);
         loop {
-            match self.store.take_lease(event, &me)? {
+            match self.store.take_lease(event, &me).await? {
                 Ok(()) => return Ok(Lease { store: &self.store, event: event.to_string(), me }),
                 Err(held) if started.elapsed() >= LEASE_WAIT => {
                     return Err(EngineError::Busy {
@@ -272,7 +272,8 @@ pub(crate) struct Lease<'a> {
 
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
-        if let Err(e) = self.store.release_lease(&self.event, &self.me) {
+        // A short wait for the writer; a lease left behind dies with this process anyway.
+        if let Err(e) = self.store.release_lease(&self.event, &self.me).wait() {
             tracing::warn!(event = %self.event, "cannot release the event's lease: {e}");
         }
     }

@@ -73,7 +73,7 @@ impl Engine {
             if dep.phase == Phase::TornDown {
                 return Ok(TeardownSummary { event: event.to_string(), deleted: 0, pending: false });
             }
-            self.store.set_phase(event, Phase::TearingDown, None)?;
+            self.store.set_phase(event, Phase::TearingDown, None).await?;
             let rows = self.store.resources(event)?;
             let steps = teardown_steps(&rows);
             let pending = AtomicBool::new(false);
@@ -97,7 +97,7 @@ impl Engine {
             })
             .await;
             if let Err(e) = result {
-                self.store.set_error(event, Some(&e.to_string()))?;
+                self.store.set_error(event, Some(&e.to_string())).await?;
                 return Err(e);
             }
             let left = self.store.resources(event)?;
@@ -105,9 +105,9 @@ impl Engine {
             let deleted = live(&rows).saturating_sub(live(&left));
             let pending = pending.load(Ordering::SeqCst);
             if pending {
-                self.store.set_error(event, Some("waiting for CloudFront to disable the distribution"))?;
+                self.store.set_error(event, Some("waiting for CloudFront to disable the distribution")).await?;
             } else {
-                self.store.set_phase(event, Phase::TornDown, None)?;
+                self.store.set_phase(event, Phase::TornDown, None).await?;
             }
             Ok(TeardownSummary { event: event.to_string(), deleted, pending })
         }
@@ -133,14 +133,14 @@ impl Engine {
             (_, Some(id)) => Some(id.clone()),
         };
         let Some(id) = id else {
-            self.store.record(event, &row.key, row.kind, &row.name, Status::Deleted, None, None, None)?;
+            self.store.record(event, &row.key, row.kind, &row.name, Status::Deleted, None, None, None).await?;
             self.report(event, &step, Outcome::Absent, "", started);
             return Ok(());
         };
         match self.check_ours(nonce, row, &id).await {
             Ok(true) => {}
             Ok(false) => {
-                self.store.record(event, &row.key, row.kind, &row.name, Status::Deleted, None, None, None)?;
+                self.store.record(event, &row.key, row.kind, &row.name, Status::Deleted, None, None, None).await?;
                 self.report(event, &step, Outcome::Absent, "", started);
                 return Ok(());
             }
@@ -149,7 +149,7 @@ impl Engine {
         self.fault(FaultPoint::BeforeDelete(&row.key))?;
         let status = if row.kind == Kind::Distribution { Status::Disabling } else { Status::Deleting };
         let keep = if row.status == Status::Disabling { Status::Disabling } else { status };
-        self.store.record(event, &row.key, row.kind, &row.name, keep, Some(&id), None, None)?;
+        self.store.record(event, &row.key, row.kind, &row.name, keep, Some(&id), None, None).await?;
         if let Err(e) = self.delete(event, row, &id).await {
             if !e.is_pending() {
                 return Err(self.failed_step(event, &step, e, started));
@@ -164,7 +164,7 @@ impl Engine {
             return Err(e);
         }
         self.fault(FaultPoint::AfterDelete(&row.key))?;
-        self.store.record(event, &row.key, row.kind, &row.name, Status::Deleted, None, None, None)?;
+        self.store.record(event, &row.key, row.kind, &row.name, Status::Deleted, None, None, None).await?;
         self.report(event, &step, Outcome::Deleted, id, started);
         Ok(())
     }

@@ -36,7 +36,7 @@ pub use workflows::{EngineWorkflows, ProgressHub, Workflows};
 
 use crate::clock::Clock;
 use crate::engine::{EngineError, Progress};
-use crate::lifecycle::{OverrideKind, Phase};
+use crate::lifecycle::{Override, OverrideKind, Phase};
 use crate::plan::Plan;
 use crate::store::{AuditEnd, AuditEntry, Store, StoredOverride};
 use policy::Known;
@@ -46,6 +46,16 @@ use worker::{Admission, Doing, Workers};
 pub const AUDIT_LIMIT: usize = 500;
 
 type Changed = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// What the caller of an operation brings besides the operation.
+#[derive(Default)]
+pub struct Given {
+    /// Where the engine's progress lines for the event go while it runs.
+    pub progress: Option<Arc<dyn Progress>>,
+    /// The event's override as the caller read it just now (the scheduler decides on it):
+    /// spares a second read on a crowded boundary.
+    pub override_read: Option<Option<Override>>,
+}
 
 pub struct Ops {
     store: Arc<Store>,
@@ -104,6 +114,12 @@ impl Ops {
         op: Operation,
         sink: Option<Arc<dyn Progress>>,
     ) -> Result<Reply, OpError> {
+        self.execute_with(actor, op, Given { progress: sink, override_read: None }).await
+    }
+
+    /// [`Ops::execute`] with what the caller already knows.
+    pub async fn execute_with(&self, actor: &Actor, op: Operation, known: Given) -> Result<Reply, OpError> {
+        let sink = known.progress;
         let span = tracing::info_span!("op", op = op.name(), event = op.event().unwrap_or(""), actor = %actor);
         async move {
             let started = Instant::now();
@@ -121,8 +137,11 @@ impl Ops {
                 self.audit_once(&entry, &r, started);
                 return r;
             };
-            let ov = self.store.override_of(&event).map_err(OpError::from)?;
-            if let Err(e) = policy::admit(actor, &op, ov.as_ref().map(StoredOverride::as_override).as_ref(), now) {
+            let ov = match known.override_read {
+                Some(ov) => ov,
+                None => self.store.override_of(&event)?.map(|o| o.as_override()),
+            };
+            if let Err(e) = policy::admit(actor, &op, ov.as_ref(), now) {
                 entry.decision = "refused".to_string();
                 self.audit_once(&entry, &Err(e.clone()), started);
                 return Err(e);
@@ -130,7 +149,7 @@ impl Ops {
             let mut notes = Vec::new();
             if actor.is_human() || matches!(actor, Actor::Guard { .. }) {
                 if let Some(kind) = op.implied_override() {
-                    notes.extend(self.record_override(actor, &event, kind, ov.as_ref(), now)?);
+                    notes.extend(self.record_override(actor, &event, kind, ov.as_ref(), now).await?);
                 }
             }
             let doing = Doing { actor: actor.label(), operation: op.name(), since: now };
@@ -143,13 +162,7 @@ impl Ops {
                 let what = behind.as_ref().map_or_else(|| "another action".to_string(), |d| d.to_string());
                 notes.push(format!("{event} is busy ({what}): queued behind it"));
             }
-            let audit = match self.store.audit_open(&entry) {
-                Ok(id) => Some(id),
-                Err(e) => {
-                    tracing::warn!("cannot write the audit row: {e}");
-                    None
-                }
-            };
+            let audit = self.store.audit_open(&entry);
             let _turn = match turn {
                 Ok(t) => t,
                 Err(ticket) => ticket.wait().await,
@@ -163,14 +176,8 @@ impl Ops {
                 reply.notes = notes;
                 reply
             });
-            if let Some(id) = audit {
-                let (result, error) = outcome(&r);
-                let end =
-                    AuditEnd { result, duration_ms: started.elapsed().as_millis() as u64, error: error.as_deref() };
-                if let Err(e) = self.store.audit_close(id, &end) {
-                    tracing::warn!("cannot close the audit row: {e}");
-                }
-            }
+            let (result, error) = outcome(&r);
+            self.store.audit_close(&audit, AuditEnd { result, duration_ms: elapsed_ms(started), error });
             r
         }
         .instrument(span)
@@ -179,10 +186,7 @@ impl Ops {
 
     fn audit_once(&self, entry: &AuditEntry, r: &Result<Reply, OpError>, started: Instant) {
         let (result, error) = outcome(r);
-        let end = AuditEnd { result, duration_ms: started.elapsed().as_millis() as u64, error: error.as_deref() };
-        if let Err(e) = self.store.audit_record(entry, &end) {
-            tracing::warn!("cannot write the audit row: {e}");
-        }
+        self.store.audit_record(entry, AuditEnd { result, duration_ms: elapsed_ms(started), error });
     }
 
     fn changed(&self, event: &str) {
@@ -194,15 +198,15 @@ impl Ops {
 
     /// Record the override a person's (or the cost guard's) action implies; the notes say
     /// how long it lasts. A hold in force stays: the person acts, the daemon still waits.
-    fn record_override(
+    async fn record_override(
         &self,
         actor: &Actor,
         event: &str,
         kind: OverrideKind,
-        current: Option<&StoredOverride>,
+        current: Option<&Override>,
         now: DateTime<Utc>,
     ) -> Result<Vec<String>, OpError> {
-        if current.is_some_and(|o| o.kind == OverrideKind::Hold && o.as_override().in_force(now)) {
+        if current.is_some_and(|o| o.kind == OverrideKind::Hold && o.in_force(now)) {
             return Ok(vec![format!("{event} stays on hold: the daemon leaves it alone until `ottd resume {event}`")]);
         }
         let windows;
@@ -215,13 +219,15 @@ impl Ops {
             }
         };
         let Some(until) = policy::override_end(known, now) else { return Ok(Vec::new()) };
-        self.store.set_override(&StoredOverride {
-            event: event.to_string(),
-            kind,
-            set_at: now,
-            until: Some(until),
-            by: actor.label(),
-        })?;
+        self.store
+            .set_override(&StoredOverride {
+                event: event.to_string(),
+                kind,
+                set_at: now,
+                until: Some(until),
+                by: actor.label(),
+            })
+            .await?;
         self.changed(event);
         Ok(vec![format!(
             "the daemon keeps {event} this way until {} (`ottd resume {event}` hands it back now)",
@@ -320,8 +326,8 @@ impl Ops {
             }
             Operation::Bootstrap => {
                 let roles = self.workflows.bootstrap().await.map_err(|e| OpError::from(EngineError::Aws(e)))?;
-                self.store.set_meta("roles.medialive", &roles.medialive)?;
-                self.store.set_meta("roles.mediapackage", &roles.mediapackage)?;
+                self.store.set_meta("roles.medialive", &roles.medialive).await?;
+                self.store.set_meta("roles.mediapackage", &roles.mediapackage).await?;
                 let mut reply = Reply::new(format!("recorded in {}", self.definitions.settings().state_path.display()));
                 reply.lines = vec![];
                 reply.notes = vec![
@@ -355,18 +361,20 @@ impl Ops {
                 Ok(reply.with_data(&l))
             }
             Operation::Hold { event } => {
-                self.store.set_override(&StoredOverride {
-                    event: event.clone(),
-                    kind: OverrideKind::Hold,
-                    set_at: now,
-                    until: None,
-                    by: actor.label(),
-                })?;
+                self.store
+                    .set_override(&StoredOverride {
+                        event: event.clone(),
+                        kind: OverrideKind::Hold,
+                        set_at: now,
+                        until: None,
+                        by: actor.label(),
+                    })
+                    .await?;
                 self.changed(event);
                 Ok(Reply::new(format!("{event} is on hold: the daemon leaves it as it is until `ottd resume {event}`")))
             }
             Operation::Resume { event } => {
-                let cleared = self.store.clear_override(event)?;
+                let cleared = self.store.clear_override(event).await?;
                 self.changed(event);
                 Ok(Reply::new(if cleared {
                     format!("{event}: override cleared, the schedule is in control")
@@ -437,6 +445,10 @@ impl Ops {
             None => reply.with_data(&all),
         })
     }
+}
+
+fn elapsed_ms(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 /// An operation's result as the audit trail records it: `ok` or the error's class, and the

@@ -56,11 +56,11 @@ impl Recorder {
         tokio::time::sleep(self.delay).await;
         let r = match (what, self.store.deployment(event)?) {
             ("deploy", _) => {
-                self.store.begin_deployment(event, "abcd1234", "{}")?;
-                self.store.set_phase(event, phase, None).map_err(Into::into)
+                self.store.begin_deployment(event, "abcd1234", "{}").await?;
+                self.store.set_phase(event, phase, None).await.map_err(Into::into)
             }
             (_, None) => Err(crate::engine::EngineError::NotDeployed(event.to_string())),
-            (_, Some(_)) => self.store.set_phase(event, phase, None).map_err(Into::into),
+            (_, Some(_)) => self.store.set_phase(event, phase, None).await.map_err(Into::into),
         };
         self.active.fetch_sub(1, Ordering::SeqCst);
         r
@@ -299,21 +299,22 @@ async fn a_manual_command_while_the_files_are_broken_gets_an_override_bounded_by
     let w = world(Duration::ZERO);
     // The last good configuration recorded final's window; now the files are broken.
     w.store
-        .set_known_windows(&[(
+        .set_known_windows(vec![(
             "final".to_string(),
             vec![crate::store::KnownWindow {
                 deploy_at: t("2026-12-18T19:30:00Z"),
                 teardown_at: t("2026-12-18T22:05:00Z"),
             }],
         )])
+        .await
         .expect("windows");
     w.definitions.set(Arc::new(HashMap::new()));
-    w.store.begin_deployment("final", "abcd1234", "{}").expect("deployed");
+    w.store.begin_deployment("final", "abcd1234", "{}").await.expect("deployed");
     w.ops.execute(&cli(), Operation::Stop { event: "final".into() }, None).await.expect("stop");
     let o = w.store.override_of("final").expect("q").expect("override");
     assert_eq!(o.until, Some(t("2026-12-18T22:05:00Z")));
     // Nothing recorded for this one: twelve hours, never unbounded.
-    w.store.begin_deployment("other", "abcd1234", "{}").expect("deployed");
+    w.store.begin_deployment("other", "abcd1234", "{}").await.expect("deployed");
     w.ops.execute(&cli(), Operation::Stop { event: "other".into() }, None).await.expect("stop");
     let o = w.store.override_of("other").expect("q").expect("override");
     assert_eq!(o.until, Some(w.clock.now() + policy::FALLBACK_OVERRIDE));
@@ -338,8 +339,8 @@ async fn a_teardown_still_waiting_on_cloudfront_is_pending_not_failed() {
 /// and never runs beside it; `first` and `second` in both orders.
 async fn race(first: (Actor, Operation), second: (Actor, Operation)) -> (World, Result<Reply, OpError>) {
     let w = world(Duration::from_secs(60));
-    w.store.begin_deployment("final", "abcd1234", "{}").expect("deployed");
-    w.store.set_phase("final", Phase::Deployed, None).expect("phase");
+    w.store.begin_deployment("final", "abcd1234", "{}").await.expect("deployed");
+    w.store.set_phase("final", Phase::Deployed, None).await.expect("phase");
     let ops = w.ops.clone();
     let (a1, o1) = first;
     let one = tokio::spawn(async move { ops.execute(&a1, o1, None).await });

@@ -173,4 +173,41 @@ mod tests {
         assert!(err.contains("s.toml:3:10: event[0].colour: unknown key"), "{err}");
         assert!(err.contains("event[1].id: required key is missing"), "{err}");
     }
+
+    fn errors(text: &str) -> Vec<String> {
+        let src = Source::inline("s.toml", text);
+        parse(&src).expect_err("invalid").0.iter().map(|d| d.to_string()).collect()
+    }
+
+    #[test]
+    fn a_bad_timezone_is_the_only_error_of_its_event() {
+        let text = "[[event]]\nid = \"final\"\ntimezone = \"Mars/Olympus\"\nstart = 2026-12-18T20:00:00\nend = 2026-12-18T22:00:00\ndeploy_before = \"45m\"\nstart_before = \"15m\"\nstop_after = \"5m\"\nteardown_after = \"10m\"\nmax_runtime = \"4h\"\nadaptive_lead = true\n";
+        assert_eq!(
+            errors(text),
+            ["s.toml:3:12: event[0].timezone: `Mars/Olympus` is not an IANA time zone such as Europe/Paris"]
+        );
+        let recurring = "[[event]]\nid = \"mag\"\ntimezone = 7\ncron = \"0 0 19 * * MON-FRI\"\nduration = \"30m\"\nkeep_deployed = true\n";
+        assert_eq!(errors(recurring), ["s.toml:3:12: event[0].timezone: expected a string, found integer"]);
+    }
+
+    #[test]
+    fn start_with_cron_is_one_error_not_a_list_of_unknown_keys() {
+        let text = "[[event]]\nid = \"final\"\nstart = 2026-12-18T20:00:00Z\nend = 2026-12-18T22:00:00Z\ncron = \"0 0 19 * * *\"\nduration = \"30m\"\ntimezone = \"Europe/Paris\"\ndeploy_before = \"45m\"\n";
+        assert_eq!(
+            errors(text),
+            ["s.toml:5:8: event[0].cron: an event is either one-off (start/end) or recurring (cron/duration), not both"]
+        );
+    }
+
+    #[test]
+    fn a_refused_lead_time_is_not_compared_with_its_default() {
+        let text = "[[event]]\nid = \"final\"\nstart = 2026-12-18T20:00:00Z\nend = 2026-12-18T22:00:00Z\ndeploy_before = \"8d\"\nstart_before = \"1h\"\nmax_runtime = \"0s\"\n";
+        assert_eq!(
+            errors(text),
+            [
+                "s.toml:5:17: event[0].deploy_before: `8d` is out of range: must be between 0s and 7days",
+                "s.toml:7:15: event[0].max_runtime: `0s` is out of range: must be between 1m and 7days",
+            ]
+        );
+    }
 }

@@ -103,7 +103,38 @@ pub fn resolve_local(naive: NaiveDateTime, tz: Tz) -> Result<DateTime<Utc>, Stri
     }
 }
 
-fn instant(t: &Table<'_, '_, '_>, key: &str, tz: Option<Tz>) -> Option<DateTime<Utc>> {
+/// What each timing key may be (inclusive); `ottd validate` refuses anything else, naming the
+/// key. A week bounds every lead and tail time, so no window arithmetic comes near the ends of
+/// time (it saturates there anyway).
+pub mod limits {
+    use std::ops::RangeInclusive;
+    use std::time::Duration;
+
+    const DAY: u64 = 24 * 3600;
+
+    /// `deploy_before`, `start_before`, `stop_after`, `teardown_after`.
+    pub const LEAD: RangeInclusive<Duration> = Duration::ZERO..=Duration::from_secs(7 * DAY);
+    /// `duration` of a recurring event's occurrence.
+    pub const DURATION: RangeInclusive<Duration> = Duration::from_secs(1)..=Duration::from_secs(7 * DAY);
+    /// `max_runtime`.
+    pub const MAX_RUNTIME: RangeInclusive<Duration> = Duration::from_secs(60)..=Duration::from_secs(7 * DAY);
+}
+
+/// The event's `timezone`: `Ok(None)` when it has none, `Err` when it has a bad one (reported).
+type Zone = Result<Option<Tz>, ()>;
+
+fn zone(t: &Table<'_, '_, '_>) -> Zone {
+    let has = t.has("timezone");
+    match t.str("timezone") {
+        None if has => Err(()),
+        None => Ok(None),
+        Some(name) => name.parse::<Tz>().map(Some).map_err(|_| {
+            t.error("timezone", format!("`{name}` is not an IANA time zone such as Europe/Paris"));
+        }),
+    }
+}
+
+fn instant(t: &Table<'_, '_, '_>, key: &str, tz: Zone) -> Option<DateTime<Utc>> {
     let node = t.raw(key)?;
     let text = match &node.value {
         Value::Datetime(s) | Value::Str(s) => s.clone(),
@@ -119,11 +150,13 @@ fn instant(t: &Table<'_, '_, '_>, key: &str, tz: Option<Tz>) -> Option<DateTime<
         .or_else(|_| NaiveDateTime::parse_from_str(&text, "%Y-%m-%d %H:%M:%S"))
         .or_else(|_| NaiveDateTime::parse_from_str(&text, "%Y-%m-%dT%H:%M"));
     match (naive, tz) {
-        (Ok(n), Some(tz)) => resolve_local(n, tz).map_err(|e| t.error(key, e)).ok(),
-        (Ok(_), None) => {
+        (Ok(n), Ok(Some(tz))) => resolve_local(n, tz).map_err(|e| t.error(key, e)).ok(),
+        (Ok(_), Ok(None)) => {
             t.error(key, "a local time needs `timezone` (an IANA name such as Europe/Paris) or an offset");
             None
         }
+        // The zone is the problem, already reported.
+        (Ok(_), Err(())) => None,
         (Err(_), _) => {
             t.error(key, format!("`{text}` is not an RFC 3339 date-time or a local time YYYY-MM-DDTHH:MM:SS"));
             None
@@ -132,30 +165,29 @@ fn instant(t: &Table<'_, '_, '_>, key: &str, tz: Option<Tz>) -> Option<DateTime<
 }
 
 /// Read the timing keys of an `[[event]]` table. `Some(None)` = on-demand event.
+///
+/// Every key is read whatever else is wrong, so one problem (a bad zone, start with cron) is
+/// reported once instead of also as a list of "unknown" keys.
 pub fn read(t: &Table<'_, '_, '_>) -> Option<Option<Timing>> {
-    let tz_name = t.str("timezone");
-    let tz = match &tz_name {
-        Some(name) => match name.parse::<Tz>() {
-            Ok(tz) => Some(tz),
-            Err(_) => {
-                t.error("timezone", format!("`{name}` is not an IANA time zone such as Europe/Paris"));
-                return None;
-            }
-        },
-        None => None,
-    };
+    let tz = zone(t);
     let once = t.has("start") || t.has("end");
     let recurring = t.has("cron") || t.has("duration");
-    let dur = |k: &str, d: u64| t.duration(k).unwrap_or(Duration::from_secs(d));
-    let deploy_before = dur("deploy_before", 30 * 60);
-    let start_before = dur("start_before", 10 * 60);
-    let stop_after = dur("stop_after", 0);
-    let teardown_after = dur("teardown_after", 5 * 60);
+    // `None`: present but refused (reported); absent keys take their default.
+    let lead = |k: &str, dflt: u64| match t.has(k) {
+        true => t.duration_in(k, &limits::LEAD),
+        false => Some(Duration::from_secs(dflt)),
+    };
+    let deploy_before = lead("deploy_before", 30 * 60);
+    let start_before = lead("start_before", 10 * 60);
+    let stop_after = lead("stop_after", 0);
+    let teardown_after = lead("teardown_after", 5 * 60);
     let keep_deployed = t.bool("keep_deployed");
-    let max_runtime = t.duration("max_runtime");
+    let max_runtime = t.duration_in("max_runtime", &limits::MAX_RUNTIME);
     let adaptive_lead = t.bool("adaptive_lead").unwrap_or(false);
-    if start_before > deploy_before {
-        t.error("start_before", "must not be longer than deploy_before (a channel is deployed before it starts)");
+    if let (Some(start), Some(deploy)) = (start_before, deploy_before) {
+        if start > deploy {
+            t.error("start_before", "must not be longer than deploy_before (a channel is deployed before it starts)");
+        }
     }
     let when = match (once, recurring) {
         (false, false) => {
@@ -164,9 +196,12 @@ pub fn read(t: &Table<'_, '_, '_>) -> Option<Option<Timing>> {
                     t.error(k, "only timed events (start/end or cron/duration) take lead and tail times");
                 }
             }
-            return Some(None);
+            return tz.ok().map(|_| None);
         }
         (true, true) => {
+            for k in ["start", "end", "cron", "duration"] {
+                t.raw(k);
+            }
             t.error("cron", "an event is either one-off (start/end) or recurring (cron/duration), not both");
             return None;
         }
@@ -179,27 +214,27 @@ pub fn read(t: &Table<'_, '_, '_>) -> Option<Option<Timing>> {
             if !t.has("end") {
                 t.error("end", "required key is missing");
             }
+            if keep_deployed.is_some() {
+                t.error("keep_deployed", "only recurring events take keep_deployed");
+            }
             let (start, end) = (start?, end?);
             if end <= start {
                 t.error("end", "must be after start");
                 return None;
             }
-            if keep_deployed.is_some() {
-                t.error("keep_deployed", "only recurring events take keep_deployed");
-            }
             When::Once { start, end }
         }
         (false, true) => {
             let expr = t.req_str("cron");
-            let duration = t.duration("duration");
-            if !t.has("duration") {
-                t.error("duration", "required key is missing");
-            }
-            if tz.is_none() {
+            let duration = match t.has("duration") {
+                true => t.duration_in("duration", &limits::DURATION),
+                false => {
+                    t.error("duration", "required key is missing");
+                    None
+                }
+            };
+            if tz == Ok(None) {
                 t.error("timezone", "a recurring event needs a time zone (an IANA name such as Europe/Paris, or UTC)");
-            }
-            if duration == Some(Duration::ZERO) {
-                t.error("duration", "must be longer than zero");
             }
             let cron = expr.as_deref().map(parse_cron).transpose().map_err(|e| t.error("cron", e)).ok()?;
             When::Recurring { cron: cron?, expr: expr?, duration: duration? }
@@ -207,11 +242,11 @@ pub fn read(t: &Table<'_, '_, '_>) -> Option<Option<Timing>> {
     };
     Some(Some(Timing {
         when,
-        tz: tz.unwrap_or(chrono_tz::UTC),
-        deploy_before,
-        start_before,
-        stop_after,
-        teardown_after,
+        tz: tz.ok()?.unwrap_or(chrono_tz::UTC),
+        deploy_before: deploy_before?,
+        start_before: start_before?,
+        stop_after: stop_after?,
+        teardown_after: teardown_after?,
         keep_deployed: keep_deployed.unwrap_or(false),
         max_runtime,
         adaptive_lead,
@@ -236,7 +271,8 @@ impl Timing {
     /// How long one occurrence is on air.
     fn length(&self) -> chrono::Duration {
         match &self.when {
-            When::Once { start, end } => *end - *start,
+            // Both ends are instants chrono represents: their distance cannot overflow.
+            When::Once { start, end } => end.signed_duration_since(*start),
             When::Recurring { duration, .. } => chrono(*duration),
         }
     }

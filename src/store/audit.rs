@@ -3,11 +3,13 @@
 //! operation is admitted and closed when it ends, so an operation cut short by a crash still
 //! shows, with no result.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use chrono::{DateTime, Utc};
 use rusqlite::params;
 use serde::Serialize;
 
-use super::{parse_time, time_str, Result, Store, StoreError};
+use super::{parse_time, time_str, Result, Store, StoreError, Write};
 
 /// What is known when an operation is admitted (or refused).
 #[derive(Debug, Clone, PartialEq)]
@@ -25,11 +27,23 @@ pub struct AuditEntry {
 
 /// How an operation ended.
 #[derive(Debug, Clone, PartialEq)]
-pub struct AuditEnd<'a> {
+pub struct AuditEnd {
     /// `ok`, or the error's class (`transient`, `permanent`, `pending`, `busy`, `refused`).
-    pub result: &'a str,
+    pub result: &'static str,
     pub duration_ms: u64,
-    pub error: Option<&'a str>,
+    pub error: Option<String>,
+}
+
+/// An open audit row, to close when its operation ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditKey(String);
+
+impl AuditKey {
+    fn new(at: DateTime<Utc>) -> AuditKey {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        AuditKey(format!("{}-{}-{n}", std::process::id(), at.timestamp_micros()))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -51,31 +65,39 @@ type RawRow =
     (i64, String, String, Option<String>, String, String, String, Option<String>, Option<i64>, Option<String>);
 
 impl Store {
-    /// Record an admitted operation; close it with [`Store::audit_close`].
-    pub fn audit_open(&self, e: &AuditEntry) -> Result<i64> {
-        self.with(|c| {
+    /// Record an admitted operation; close it with [`Store::audit_close`]. The write is
+    /// queued, not waited for: the audit trail never holds up the action it records.
+    pub fn audit_open(&self, e: &AuditEntry) -> AuditKey {
+        let key = AuditKey::new(e.at);
+        let (e, k) = (e.clone(), key.0.clone());
+        self.write(move |c| {
             c.prepare_cached(
-                "INSERT INTO audit (at, actor, event, operation, args, decision) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO audit (at, actor, event, operation, args, decision, key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
-            .execute(params![time_str(e.at), e.actor, e.event, e.operation, e.args, e.decision])?;
-            Ok(c.last_insert_rowid())
+            .execute(params![time_str(e.at), e.actor, e.event, e.operation, e.args, e.decision, k])
+            .map(drop)
         })
+        .detach();
+        key
     }
 
-    pub fn audit_close(&self, id: i64, end: &AuditEnd<'_>) -> Result<()> {
-        self.with(|c| {
-            c.prepare_cached("UPDATE audit SET result = ?2, duration_ms = ?3, error = ?4 WHERE id = ?1")?
-                .execute(params![id, end.result, end.duration_ms as i64, end.error])
-        })?;
-        Ok(())
+    pub fn audit_close(&self, key: &AuditKey, end: AuditEnd) {
+        let k = key.0.clone();
+        self.write(move |c| {
+            c.prepare_cached("UPDATE audit SET result = ?2, duration_ms = ?3, error = ?4 WHERE key = ?1")?
+                .execute(params![k, end.result, i64::try_from(end.duration_ms).unwrap_or(i64::MAX), end.error])
+                .map(drop)
+        })
+        .detach();
     }
 
     /// Record an operation that is over as soon as it is decided (a refusal, a read).
-    pub fn audit_record(&self, e: &AuditEntry, end: &AuditEnd<'_>) -> Result<i64> {
-        self.with(|c| {
+    pub fn audit_record(&self, e: &AuditEntry, end: AuditEnd) {
+        let (e, k) = (e.clone(), AuditKey::new(e.at).0);
+        self.write(move |c| {
             c.prepare_cached(
-                "INSERT INTO audit (at, actor, event, operation, args, decision, result, duration_ms, error)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT INTO audit (at, actor, event, operation, args, decision, key, result, duration_ms, error)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?
             .execute(params![
                 time_str(e.at),
@@ -84,16 +106,20 @@ impl Store {
                 e.operation,
                 e.args,
                 e.decision,
+                k,
                 end.result,
-                end.duration_ms as i64,
+                i64::try_from(end.duration_ms).unwrap_or(i64::MAX),
                 end.error
-            ])?;
-            Ok(c.last_insert_rowid())
+            ])
+            .map(drop)
         })
+        .detach();
     }
 
     /// Audit rows, oldest first: of one event or all, from `since` on, the latest `limit`.
     pub fn audit(&self, event: Option<&str>, since: Option<DateTime<Utc>>, limit: usize) -> Result<Vec<AuditRow>> {
+        // Rows still queued for the writer count too.
+        self.flush().wait()?;
         let since = since.map(time_str).unwrap_or_default();
         let rows: Vec<RawRow> = self.with(|c| {
             let mut st = c.prepare_cached(
@@ -137,8 +163,9 @@ impl Store {
     }
 
     /// Forget audit rows from before `before`. Returns how many went.
-    pub fn prune_audit(&self, before: DateTime<Utc>) -> Result<usize> {
-        self.with(|c| c.execute("DELETE FROM audit WHERE at < ?1", params![time_str(before)]))
+    pub fn prune_audit(&self, before: DateTime<Utc>) -> Write<usize> {
+        let before = time_str(before);
+        self.write(move |c| c.execute("DELETE FROM audit WHERE at < ?1", params![before]))
     }
 }
 
@@ -161,14 +188,12 @@ mod tests {
     fn an_audit_row_is_opened_then_closed_and_read_back_by_event_and_time() {
         let dir = tempfile::tempdir().expect("tmp");
         let store = Store::open(&dir.path().join("ottd.db")).expect("open");
-        let id = store.audit_open(&entry("cli:ops", "final", "start", "2026-11-30T10:00:00Z")).expect("open");
+        let key = store.audit_open(&entry("cli:ops", "final", "start", "2026-11-30T10:00:00Z"));
         assert_eq!(store.audit(None, None, 10).expect("q")[0].result, None, "running: no result yet");
-        store.audit_close(id, &AuditEnd { result: "ok", duration_ms: 1500, error: None }).expect("close");
+        store.audit_close(&key, AuditEnd { result: "ok", duration_ms: 1500, error: None });
         let refused =
             AuditEntry { decision: "refused".into(), ..entry("slack:U1", "semi", "teardown", "2026-11-30T11:00:00Z") };
-        store
-            .audit_record(&refused, &AuditEnd { result: "refused", duration_ms: 0, error: Some("on hold") })
-            .expect("record");
+        store.audit_record(&refused, AuditEnd { result: "refused", duration_ms: 0, error: Some("on hold".into()) });
         let all = store.audit(None, None, 10).expect("q");
         assert_eq!(all.len(), 2);
         assert_eq!((all[0].result.as_deref(), all[0].duration_ms), (Some("ok"), Some(1500)));
@@ -177,6 +202,6 @@ mod tests {
         let since = parse_time("2026-11-30T10:30:00Z", "t").expect("t");
         assert_eq!(store.audit(None, Some(since), 10).expect("q")[0].event.as_deref(), Some("semi"));
         assert_eq!(store.audit(None, None, 1).expect("q")[0].id, all[1].id, "the latest, when limited");
-        assert_eq!(store.prune_audit(since).expect("prune"), 1);
+        assert_eq!(store.prune_audit(since).wait().expect("prune"), 1);
     }
 }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
-use super::{now, parse_time, Result, Store, StoreError};
+use super::{now, parse_time, Result, Store, StoreError, Write};
 use crate::lifecycle::{Phase, Status};
 use crate::plan::Kind;
 
@@ -124,6 +124,29 @@ impl Store {
         row.map(|(phase, since)| Ok((stored_phase(phase)?, parse_time(&since, "deployments.phase_since")?))).transpose()
     }
 
+    /// The phase (and since when) of each of `events` that has a deployment: one query for a
+    /// crowd of events instead of one each.
+    pub fn phases_of(&self, events: &[&str]) -> Result<Vec<(String, Phase, DateTime<Utc>)>> {
+        let mut out = Vec::with_capacity(events.len());
+        // SQLite takes at most 32766 parameters; a crowd's slice is far below that.
+        for chunk in events.chunks(16_000) {
+            let rows: Vec<(String, String, String)> = self.with(|c| {
+                let sql = format!(
+                    "SELECT event, phase, phase_since FROM deployments WHERE event IN ({})",
+                    vec!["?"; chunk.len()].join(",")
+                );
+                let mut st = c.prepare(&sql)?;
+                let rows =
+                    st.query_map(rusqlite::params_from_iter(chunk.iter()), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+                rows.collect()
+            })?;
+            for (event, phase, since) in rows {
+                out.push((event, stored_phase(phase)?, parse_time(&since, "deployments.phase_since")?));
+            }
+        }
+        Ok(out)
+    }
+
     /// How many events are in each phase (the phase gauge).
     pub fn phase_counts(&self) -> Result<Vec<(Phase, u64)>> {
         let rows: Vec<(String, u64)> = self.with(|c| {
@@ -150,48 +173,51 @@ impl Store {
     }
 
     /// Start a new deployment: forget the rows of a torn-down one and record the nonce.
-    pub fn begin_deployment(&self, event: &str, nonce: &str, plan_json: &str) -> Result<()> {
-        self.with(|c| {
-            let tx = c.unchecked_transaction()?;
-            tx.execute("DELETE FROM resources WHERE event = ?1", params![event])?;
-            tx.execute(
+    pub fn begin_deployment(&self, event: &str, nonce: &str, plan_json: &str) -> Write<()> {
+        let (event, nonce, plan_json) = (event.to_string(), nonce.to_string(), plan_json.to_string());
+        self.write(move |c| {
+            c.execute("DELETE FROM resources WHERE event = ?1", params![event])?;
+            c.prepare_cached(
                 "INSERT OR REPLACE INTO deployments (event, nonce, phase, phase_since, plan_json, last_error, updated_at)
                  VALUES (?1, ?2, 'deploying', ?4, ?3, NULL, ?4)",
-                params![event, nonce, plan_json, now()],
-            )?;
-            tx.commit()
+            )?
+            .execute(params![event, nonce, plan_json, now()])
+            .map(drop)
         })
     }
 
-    pub fn update_plan(&self, event: &str, plan_json: &str) -> Result<()> {
-        self.with(|c| {
+    pub fn update_plan(&self, event: &str, plan_json: &str) -> Write<()> {
+        let (event, plan_json) = (event.to_string(), plan_json.to_string());
+        self.write(move |c| {
             c.execute(
                 "UPDATE deployments SET plan_json = ?2, updated_at = ?3 WHERE event = ?1",
                 params![event, plan_json, now()],
             )
-        })?;
-        Ok(())
+            .map(drop)
+        })
     }
 
-    pub fn set_phase(&self, event: &str, phase: Phase, error: Option<&str>) -> Result<()> {
-        self.with(|c| {
-            c.execute(
+    pub fn set_phase(&self, event: &str, phase: Phase, error: Option<&str>) -> Write<()> {
+        let (event, error) = (event.to_string(), error.map(str::to_string));
+        self.write(move |c| {
+            c.prepare_cached(
                 "UPDATE deployments SET phase_since = CASE WHEN phase = ?2 THEN phase_since ELSE ?4 END,
                     phase = ?2, last_error = ?3, updated_at = ?4 WHERE event = ?1",
-                params![event, phase.as_str(), error, now()],
-            )
-        })?;
-        Ok(())
+            )?
+            .execute(params![event, phase.as_str(), error, now()])
+            .map(drop)
+        })
     }
 
-    pub fn set_error(&self, event: &str, error: Option<&str>) -> Result<()> {
-        self.with(|c| {
+    pub fn set_error(&self, event: &str, error: Option<&str>) -> Write<()> {
+        let (event, error) = (event.to_string(), error.map(str::to_string));
+        self.write(move |c| {
             c.execute(
                 "UPDATE deployments SET last_error = ?2, updated_at = ?3 WHERE event = ?1",
                 params![event, error, now()],
             )
-        })?;
-        Ok(())
+            .map(drop)
+        })
     }
 
     pub fn resources(&self, event: &str) -> Result<Vec<ResourceRow>> {
@@ -249,10 +275,12 @@ impl Store {
         aws_id: Option<&str>,
         arn: Option<&str>,
         attrs: Option<&serde_json::Value>,
-    ) -> Result<()> {
+    ) -> Write<()> {
         let attrs = attrs.map(|a| a.to_string());
-        self.with(|c| {
-            c.execute(
+        let (event, key, name) = (event.to_string(), key.to_string(), name.to_string());
+        let (aws_id, arn) = (aws_id.map(str::to_string), arn.map(str::to_string));
+        self.write(move |c| {
+            c.prepare_cached(
                 "INSERT INTO resources (event, key, kind, name, status, aws_id, arn, attrs, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, COALESCE(?8, '{}'), ?9)
                  ON CONFLICT (event, key) DO UPDATE SET
@@ -262,10 +290,10 @@ impl Store {
                     arn = COALESCE(excluded.arn, resources.arn),
                     attrs = CASE WHEN ?8 IS NULL THEN resources.attrs ELSE excluded.attrs END,
                     updated_at = excluded.updated_at",
-                params![event, key, kind_str(kind), name, status.as_str(), aws_id, arn, attrs, now()],
-            )
-        })?;
-        Ok(())
+            )?
+            .execute(params![event, key, kind_str(kind), name, status.as_str(), aws_id, arn, attrs, now()])
+            .map(drop)
+        })
     }
 }
 
@@ -279,13 +307,14 @@ mod tests {
     fn record_keeps_known_ids_when_a_later_write_omits_them() {
         let dir = tempfile::tempdir().expect("tmp");
         let store = Store::open(&dir.path().join("s/ottd.db")).expect("open");
-        store.begin_deployment("final", "abcd1234", "{}").expect("begin");
-        store.record("final", "input", Kind::Input, "n", Status::Creating, None, None, None).expect("intent");
+        store.begin_deployment("final", "abcd1234", "{}").wait().expect("begin");
+        store.record("final", "input", Kind::Input, "n", Status::Creating, None, None, None).wait().expect("intent");
         let attrs = serde_json::json!({"url": "x"});
         store
             .record("final", "input", Kind::Input, "n", Status::Created, Some("123"), Some("arn:1"), Some(&attrs))
+            .wait()
             .expect("done");
-        store.record("final", "input", Kind::Input, "n", Status::Deleting, None, None, None).expect("deleting");
+        store.record("final", "input", Kind::Input, "n", Status::Deleting, None, None, None).wait().expect("deleting");
         let row = store.resource("final", "input").expect("query").expect("row");
         assert_eq!(row.status, Status::Deleting);
         assert_eq!(row.aws_id.as_deref(), Some("123"));
@@ -300,8 +329,8 @@ mod tests {
         let store = Store::open(&dir.path().join("ottd.db")).expect("open");
         assert_eq!(store.phase("final").expect("q"), None);
         for (event, phase) in [("final", Phase::Running), ("semi", Phase::Running), ("quali", Phase::Stopped)] {
-            store.begin_deployment(event, "abcd1234", "{}").expect("begin");
-            store.set_phase(event, phase, None).expect("phase");
+            store.begin_deployment(event, "abcd1234", "{}").wait().expect("begin");
+            store.set_phase(event, phase, None).wait().expect("phase");
         }
         let d = store.deployment("final").expect("q").expect("row");
         assert_eq!(store.phase("final").expect("q"), Some((Phase::Running, d.phase_since)));
@@ -317,7 +346,7 @@ mod tests {
             until: None,
             by: "ops".into(),
         };
-        store.set_override(&o).expect("set");
+        store.set_override(&o).wait().expect("set");
         assert_eq!(store.override_of("semi").expect("q"), Some(o));
         assert_eq!(store.override_of("final").expect("q"), None);
     }

@@ -16,6 +16,7 @@ pub mod deployments;
 pub mod leases;
 pub mod overrides;
 pub mod steps;
+pub mod writer;
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -23,10 +24,12 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
-pub use audit::{AuditEnd, AuditEntry, AuditRow};
+pub use audit::{AuditEnd, AuditEntry, AuditKey, AuditRow};
 pub use deployments::{Deployment, ResourceRow};
 pub use leases::{Held, Holder};
 pub use overrides::{KnownWindow, StoredOverride};
+pub use writer::Write;
+use writer::Writer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -46,6 +49,10 @@ pub enum StoreError {
     Query(#[from] rusqlite::Error),
     #[error("state file holds a bad value in {what}: {value}")]
     Corrupt { what: &'static str, value: String },
+    #[error("state file write not committed: {0}")]
+    Commit(String),
+    #[error("the state file's writer has stopped")]
+    WriterGone,
 }
 
 impl StoreError {
@@ -55,14 +62,17 @@ impl StoreError {
             self,
             StoreError::Query(rusqlite::Error::SqliteFailure(e, _))
                 if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-        )
+        ) || matches!(self, StoreError::Commit(m) if m.contains("locked") || m.contains("busy"))
     }
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// Reads go through one connection, writes through the [`Writer`]'s (WAL: neither waits for
+/// the other).
 pub struct Store {
-    conn: Mutex<Connection>,
+    reader: Mutex<Connection>,
+    writer: Writer,
 }
 
 const SCHEMA: &str = "
@@ -123,6 +133,7 @@ CREATE TABLE IF NOT EXISTS audit (
     operation TEXT NOT NULL,
     args TEXT NOT NULL DEFAULT '{}',
     decision TEXT NOT NULL,
+    key TEXT NOT NULL UNIQUE,
     result TEXT,
     duration_ms INTEGER,
     error TEXT
@@ -191,29 +202,50 @@ impl Store {
                 .map_err(|source| StoreError::Folder { path: dir.display().to_string(), source })?;
         }
         let open_err = |source| StoreError::Open { path: path.display().to_string(), source };
-        let conn = Connection::open(path).map_err(open_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(open_err)?;
-        conn.execute_batch(SCHEMA).map_err(open_err)?;
-        migrate(&conn).map_err(open_err)?;
-        Ok(Store { conn: Mutex::new(conn) })
+        let connect = || -> rusqlite::Result<Connection> {
+            let conn = Connection::open(path)?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            conn.busy_timeout(std::time::Duration::from_secs(10))?;
+            Ok(conn)
+        };
+        let write = connect().map_err(open_err)?;
+        write.execute_batch(SCHEMA).map_err(open_err)?;
+        migrate(&write).map_err(open_err)?;
+        let read = connect().map_err(open_err)?;
+        Ok(Store { reader: Mutex::new(read), writer: Writer::start(write) })
     }
 
+    /// A read (or, in tests, a direct poke) on the read connection.
     fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
         // A poisoned lock only means another thread panicked mid-call; SQLite itself is
         // transactional, so the connection is still consistent.
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let conn = self.reader.lock().unwrap_or_else(|p| p.into_inner());
         Ok(f(&conn)?)
+    }
+
+    /// A write, applied by the writer in its next transaction.
+    fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Write<T> {
+        self.writer.write(f)
+    }
+
+    /// Wait until every write queued so far is committed (for readers of detached writes).
+    pub fn flush(&self) -> Write<()> {
+        self.writer.write(|_| Ok(()))
     }
 
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
         self.with(|c| c.query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| r.get(0)).optional())
     }
 
-    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
-        self.with(|c| c.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", params![key, value]))?;
-        Ok(())
+    pub fn set_meta(&self, key: &str, value: &str) -> Write<()> {
+        let (key, value) = (key.to_string(), value.to_string());
+        self.write(move |c| {
+            c.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", params![key, value]).map(drop)
+        })
     }
 }
 
@@ -241,16 +273,43 @@ mod tests {
         let d = store.deployment("final").expect("q").expect("row");
         assert_eq!(d.phase, Phase::Running);
         assert_eq!(d.phase_since, d.updated_at);
-        assert_eq!(store.take_lease("final", &Holder::new("deploy")).expect("q"), Ok(()), "old leases are gone");
+        let lease = futures::executor::block_on(store.take_lease("final", &Holder::new("deploy")));
+        assert_eq!(lease.expect("q"), Ok(()), "old leases are gone");
         drop(store);
         Store::open(&path).expect("opens again");
+    }
+
+    #[test]
+    fn queued_writes_share_commits_and_a_failing_one_fails_alone() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::open(&dir.path().join("ottd.db")).expect("open");
+        // Queued back to back, not waited for: they share the writer's next transactions.
+        let writes: Vec<Write<()>> =
+            (0..200).map(|i| store.begin_deployment(&format!("ev-{i}"), "abcd1234", "{}")).collect();
+        let bad = store.write(|c| c.execute("INSERT INTO meta (key, value) VALUES (NULL, NULL)", []).map(drop));
+        let good = store.set_meta("after", "bad");
+        store.set_meta("detached", "yes").detach();
+        assert!(bad.wait().is_err(), "a constraint violation fails its own write");
+        good.wait().expect("the write after it commits");
+        for w in writes {
+            w.wait().expect("committed");
+        }
+        assert_eq!(store.deployments().expect("q").len(), 200);
+        store.flush().wait().expect("flush");
+        assert_eq!(store.meta("detached").expect("q").as_deref(), Some("yes"), "a detached write lands too");
+        store.checkpoint().wait().expect("a checkpoint runs outside any transaction");
+        let path = dir.path().join("ottd.db");
+        store.set_meta("last", "queued before the drop").detach();
+        drop(store);
+        let again = Store::open(&path).expect("reopen");
+        assert_eq!(again.meta("last").expect("q").as_deref(), Some("queued before the drop"));
     }
 
     #[test]
     fn a_corrupt_instant_is_an_error_like_a_corrupt_phase_never_1970() {
         let dir = tempfile::tempdir().expect("tmp");
         let store = Store::open(&dir.path().join("ottd.db")).expect("open");
-        store.begin_deployment("final", "abcd1234", "{}").expect("begin");
+        store.begin_deployment("final", "abcd1234", "{}").wait().expect("begin");
         store.with(|c| c.execute("UPDATE deployments SET phase_since = 'yesterday'", [])).expect("damage");
         let err = store.phase("final").expect_err("corrupt instant");
         assert!(

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
-use super::{parse_time, time_str, Result, Store, StoreError};
+use super::{parse_time, time_str, Result, Store, StoreError, Write};
 use crate::lifecycle::{Override, OverrideKind};
 
 /// An override as stored: what, since when, until when (`None` = until `ottd resume`), by whom.
@@ -53,18 +53,21 @@ fn typed((event, kind, set_at, until, by): RawOverride) -> Result<StoredOverride
 
 impl Store {
     /// Record an override (hold, manual start/stop/teardown/deploy) for an event.
-    pub fn set_override(&self, o: &StoredOverride) -> Result<()> {
-        self.with(|c| {
+    pub fn set_override(&self, o: &StoredOverride) -> Write<()> {
+        let o = o.clone();
+        self.write(move |c| {
             c.prepare_cached(
                 "INSERT OR REPLACE INTO overrides (event, kind, set_at, until, by) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?
             .execute(params![o.event, o.kind.as_str(), time_str(o.set_at), o.until.map(time_str), o.by])
-        })?;
-        Ok(())
+            .map(drop)
+        })
     }
 
-    pub fn clear_override(&self, event: &str) -> Result<bool> {
-        Ok(self.with(|c| c.execute("DELETE FROM overrides WHERE event = ?1", params![event]))? > 0)
+    /// Forget the event's override; `true` if it had one.
+    pub fn clear_override(&self, event: &str) -> Write<bool> {
+        let event = event.to_string();
+        self.write(move |c| Ok(c.execute("DELETE FROM overrides WHERE event = ?1", params![event])? > 0))
     }
 
     pub fn overrides(&self) -> Result<Vec<StoredOverride>> {
@@ -87,20 +90,17 @@ impl Store {
     }
 
     /// Remember the upcoming windows of timed events, as the configuration now in force says.
-    pub fn set_known_windows(&self, windows: &[(String, Vec<KnownWindow>)]) -> Result<()> {
+    pub fn set_known_windows(&self, windows: Vec<(String, Vec<KnownWindow>)>) -> Write<()> {
         let at = super::now();
-        self.with(|c| {
-            let tx = c.unchecked_transaction()?;
-            {
-                let mut st = tx.prepare_cached(
-                    "INSERT OR REPLACE INTO known_windows (event, windows, recorded_at) VALUES (?1, ?2, ?3)",
-                )?;
-                for (event, w) in windows {
-                    let json = serde_json::to_string(w).unwrap_or_else(|_| "[]".into());
-                    st.execute(params![event, json, at])?;
-                }
+        self.write(move |c| {
+            let mut st = c.prepare_cached(
+                "INSERT OR REPLACE INTO known_windows (event, windows, recorded_at) VALUES (?1, ?2, ?3)",
+            )?;
+            for (event, w) in &windows {
+                let json = serde_json::to_string(w).unwrap_or_else(|_| "[]".into());
+                st.execute(params![event, json, at])?;
             }
-            tx.commit()
+            Ok(())
         })
     }
 

@@ -4,17 +4,20 @@
 use chrono::{DateTime, Utc};
 use rusqlite::params;
 
-use super::{now, time_str, Result, Store};
+use super::{now, time_str, Result, Store, Write};
 
 impl Store {
-    pub fn log_step(&self, event: &str, step: &str, outcome: &str, detail: Option<&str>, ms: u128) -> Result<()> {
-        self.with(|c| {
-            c.execute(
+    pub fn log_step(&self, event: &str, step: &str, outcome: &str, detail: Option<&str>, ms: u128) -> Write<()> {
+        let (event, step, outcome, detail) =
+            (event.to_string(), step.to_string(), outcome.to_string(), detail.map(str::to_string));
+        let ms = i64::try_from(ms).unwrap_or(i64::MAX);
+        self.write(move |c| {
+            c.prepare_cached(
                 "INSERT INTO step_log (event, step, outcome, detail, duration_ms, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![event, step, outcome, detail, ms as i64, now()],
-            )
-        })?;
-        Ok(())
+            )?
+            .execute(params![event, step, outcome, detail, ms, now()])
+            .map(drop)
+        })
     }
 
     /// Durations (ms) of the last `limit` successful runs of `step` for `event`, newest first.
@@ -31,9 +34,9 @@ impl Store {
 
     /// Forget step log rows from before `before`, except each event's latest `keep` successful
     /// runs of each step (the adaptive lead-time check reads those). Returns how many went.
-    pub fn prune_step_log(&self, before: DateTime<Utc>, keep: usize) -> Result<usize> {
+    pub fn prune_step_log(&self, before: DateTime<Utc>, keep: usize) -> Write<usize> {
         let before = time_str(before);
-        self.with(|c| {
+        self.write(move |c| {
             c.execute(
                 "DELETE FROM step_log WHERE at < ?1 AND id NOT IN (
                      SELECT id FROM (
@@ -48,8 +51,8 @@ impl Store {
 
     /// Fold the write-ahead log into the database file and refresh the query planner's
     /// statistics.
-    pub fn checkpoint(&self) -> Result<()> {
-        self.with(|c| {
+    pub fn checkpoint(&self) -> Write<()> {
+        self.writer.alone(|c| {
             c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
             c.execute_batch("PRAGMA optimize")
         })
@@ -65,24 +68,24 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let store = Store::open(&dir.path().join("ottd.db")).expect("open");
         for i in 0..5 {
-            store.log_step("final", "start", "ok", None, 1000 + i).expect("log");
+            store.log_step("final", "start", "ok", None, 1000 + i).wait().expect("log");
         }
-        store.log_step("final", "start", "error", Some("boom"), 5).expect("log");
-        store.log_step("final", "deploy", "ok", None, 9000).expect("log");
-        store.log_step("semi", "start", "ok", None, 2000).expect("log");
+        store.log_step("final", "start", "error", Some("boom"), 5).wait().expect("log");
+        store.log_step("final", "deploy", "ok", None, 9000).wait().expect("log");
+        store.log_step("semi", "start", "ok", None, 2000).wait().expect("log");
         let count = || store.with(|c| c.query_row("SELECT COUNT(*) FROM step_log", [], |r| r.get::<_, i64>(0)));
         assert_eq!(count().expect("n"), 8);
         // Nothing is older than an hour ago.
-        assert_eq!(store.prune_step_log(Utc::now() - chrono::Duration::hours(1), 2).expect("prune"), 0);
+        assert_eq!(store.prune_step_log(Utc::now() - chrono::Duration::hours(1), 2).wait().expect("prune"), 0);
         // Everything is older than an hour from now: keep the latest 2 successes per step.
-        assert_eq!(store.prune_step_log(Utc::now() + chrono::Duration::hours(1), 2).expect("prune"), 4);
+        assert_eq!(store.prune_step_log(Utc::now() + chrono::Duration::hours(1), 2).wait().expect("prune"), 4);
         assert_eq!(store.step_durations("final", "start", 20).expect("q").len(), 2);
         let mut kept = store.step_durations("final", "start", 20).expect("q");
         kept.sort_unstable();
         assert_eq!(kept, vec![1003, 1004], "the latest two starts stay");
         assert_eq!(store.step_durations("final", "deploy", 20).expect("q"), vec![9000]);
         assert_eq!(store.step_durations("semi", "start", 20).expect("q"), vec![2000]);
-        store.checkpoint().expect("checkpoint");
+        store.checkpoint().wait().expect("checkpoint");
         assert_eq!(count().expect("n"), 4);
     }
 }

@@ -118,14 +118,19 @@ pub struct Proxy {
 impl Proxy {
     /// `fail`: rules `REGEX=N` on "METHOD /path" (see the script). No added delay.
     pub fn start(upstream: &str, fail: &[&str]) -> Proxy {
+        let args: Vec<&str> = fail.iter().flat_map(|rule| ["--fail", rule]).collect();
+        Proxy::start_args(upstream, &args)
+    }
+
+    /// The proxy with fault-rule arguments as the script takes them, e.g.
+    /// `["--lose", "^POST /prod/inputs$=1"]`. No added delay.
+    pub fn start_args(upstream: &str, args: &[&str]) -> Proxy {
         let script = repo().join("tests/emulator/delay_proxy.py");
         let log = tempfile::tempfile().expect("proxy log file");
-        let mut cmd = Command::new(python());
-        cmd.arg(&script).args(["--upstream", upstream, "--delay-ms", "0"]);
-        for rule in fail {
-            cmd.args(["--fail", rule]);
-        }
-        let mut child = cmd
+        let mut child = Command::new(python())
+            .arg(&script)
+            .args(["--upstream", upstream, "--delay-ms", "0"])
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log.try_clone().expect("proxy log file")))
             .spawn()
@@ -221,8 +226,8 @@ impl Setup {
         let aws = self.aws().await;
         if store.meta("roles.medialive").expect("meta").is_none() {
             let roles = ottd::aws::iam::bootstrap(&aws.iam, &settings.prefix).await.expect("bootstrap roles");
-            store.set_meta("roles.medialive", &roles.medialive).expect("meta");
-            store.set_meta("roles.mediapackage", &roles.mediapackage).expect("meta");
+            store.set_meta("roles.medialive", &roles.medialive).wait().expect("meta");
+            store.set_meta("roles.mediapackage", &roles.mediapackage).wait().expect("meta");
         }
         Engine::new(aws, store, settings, progress)
     }

@@ -10,14 +10,24 @@ moto server) after sleeping --delay-ms, so tests see AWS-like round-trip latency
 * Upstream side: one fresh connection per request with "Connection: close"; the response
   is relayed as it arrives, keeping its framing (Content-Length or chunked). A response
   with neither is read to EOF and re-sent with a Content-Length.
-* --fail 'REGEX=N' (repeatable): the first N requests whose "METHOD /path" matches REGEX
-  get 503 ServiceUnavailableException without reaching the upstream, as AWS answers when it
-  is briefly overloaded (the SDK retries them). A 503 is logged on stderr.
+* Fault rules match a request's key, "METHOD /path", with "?query" when the request has
+  one and " Target" when it has an X-Amz-Target header (JSON APIs such as Secrets Manager
+  send everything to "POST /"): "PUT /bucket/?encryption", "POST / secretsmanager.CreateSecret".
+  REGEX is searched in the key; each rule acts on its first N matches only.
+* --fail 'REGEX=N' (repeatable): the first N matching requests get 503
+  ServiceUnavailableException without reaching the upstream, as AWS answers when it is
+  briefly overloaded (the SDK retries them). A 503 is logged on stderr.
+* --lose 'REGEX=N' (repeatable): the first N matching requests are forwarded, the upstream
+  performs them and answers, the proxy reads that whole answer and then closes the client's
+  connection without sending a byte of it: the create happened, the caller never heard.
+  The SDK sees the connection closed before a response (hyper's IncompleteMessage), a
+  transient error its standard retry strategy retries. Logged on stderr as
+  "delay_proxy: lost the answer (HTTP <status>) to <key>".
 * Prints "OTTD_PROXY_READY http://127.0.0.1:<port>" on stdout once listening; on
   SIGTERM/SIGINT prints "delay_proxy: handled N requests" on stderr and exits 0.
 
 Usage: python delay_proxy.py --upstream http://127.0.0.1:PORT [--listen-port 0] [--delay-ms 100]
-       [--fail 'POST /prod/channels$=2']
+       [--fail '^POST /prod/channels$=2'] [--lose '^POST /prod/inputs$=1']
 """
 
 import argparse
@@ -37,19 +47,38 @@ class Stats:
     requests = 0
     errors = 0
     injected = 0
+    lost = 0
 
 
-# [compiled regex, failures left], from --fail.
+# [compiled regex, matches left], from --fail and --lose.
 FAILURES: list = []
+LOSSES: list = []
 
 
-def injected_failure(method: str, target: str) -> bool:
-    line = f"{method} {target.split('?', 1)[0]}"
-    for rule in FAILURES:
-        if rule[1] > 0 and rule[0].search(line):
+def request_key(method: str, target: str, headers) -> str:
+    """What fault rules match: "METHOD /path[?query][ X-Amz-Target]"."""
+    key = f"{method} {target}"
+    amz_target = header(headers, "x-amz-target")
+    return f"{key} {amz_target}" if amz_target else key
+
+
+def take(rules: list, key: str) -> bool:
+    """Whether a rule with matches left matches key (using up one of its matches)."""
+    for rule in rules:
+        if rule[1] > 0 and rule[0].search(key):
             rule[1] -= 1
             return True
     return False
+
+
+def parse_rules(flag: str, specs: list) -> list:
+    rules = []
+    for spec in specs:
+        pattern, _, count = spec.rpartition("=")
+        if not pattern or not count.isdigit():
+            raise SystemExit(f"{flag} {spec!r}: expected REGEX=N")
+        rules.append([re.compile(pattern), int(count)])
+    return rules
 
 
 def parse_head(raw: bytes):
@@ -114,10 +143,11 @@ async def handle_one(reader, writer, upstream, delay) -> bool:
 
     Stats.requests += 1
     await asyncio.sleep(delay)
+    key = request_key(method, target, headers)
 
-    if injected_failure(method, target):
+    if take(FAILURES, key):
         Stats.injected += 1
-        print(f"delay_proxy: 503 for {method} {target}", file=sys.stderr, flush=True)
+        print(f"delay_proxy: 503 for {key}", file=sys.stderr, flush=True)
         msg = b'{"message":"Service is unavailable, try again"}'
         writer.write(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
                      + b"x-amzn-ErrorType: ServiceUnavailableException\r\n"
@@ -126,6 +156,14 @@ async def handle_one(reader, writer, upstream, delay) -> bool:
                      + b"\r\n" + msg)
         await writer.drain()
         return not client_close
+
+    # Lose the answer: relay nothing of it to the client, then close the connection.
+    lose = take(LOSSES, key)
+
+    async def emit(data: bytes):
+        if not lose:
+            writer.write(data)
+            await writer.drain()
 
     out = [f"{method} {target} HTTP/1.1"]
     out += [f"{k}: {v}" for k, v in headers if k.lower() not in HOP_BY_HOP]
@@ -156,25 +194,27 @@ async def handle_one(reader, writer, upstream, delay) -> bool:
             data = await up_r.read()  # unframed: read to EOF, re-frame
             head.append(f"Content-Length: {len(data)}")
             head.append("Connection: close" if client_close else "Connection: keep-alive")
-            writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + data)
+            await emit(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + data)
         else:
             head.append("Connection: close" if client_close else "Connection: keep-alive")
-            writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+            await emit(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
             if not no_body:
                 if "chunked" in resp_te:
-                    async def relay(piece):
-                        writer.write(piece)
-                        await writer.drain()
-                    await read_chunked(up_r, relay)
+                    await read_chunked(up_r, emit)
                 else:
                     remaining = int(resp_len)
                     while remaining:
                         piece = await up_r.read(min(remaining, 65536))
                         if not piece:
                             raise asyncio.IncompleteReadError(b"", remaining)
-                        writer.write(piece)
+                        await emit(piece)
                         remaining -= len(piece)
-                        await writer.drain()
+        if lose:
+            # The upstream has answered in full, so the request was performed. Log first: a
+            # test that sees its call fail can then rely on the line being there.
+            Stats.lost += 1
+            print(f"delay_proxy: lost the answer (HTTP {status}) to {key}", file=sys.stderr, flush=True)
+            return False
         await writer.drain()
     finally:
         up_w.close()
@@ -211,7 +251,7 @@ async def main_async(args) -> None:
     await stop.wait()
     server.close()  # don't wait for idle keep-alive clients; asyncio.run cancels them
     print(f"delay_proxy: handled {Stats.requests} requests ({Stats.errors} errors, "
-          f"{Stats.injected} injected 503s)", file=sys.stderr)
+          f"{Stats.injected} injected 503s, {Stats.lost} lost answers)", file=sys.stderr)
 
 
 def main() -> int:
@@ -220,13 +260,13 @@ def main() -> int:
     ap.add_argument("--listen-port", type=int, default=0, help="0 = pick a free port")
     ap.add_argument("--delay-ms", type=float, default=100.0)
     ap.add_argument("--fail", action="append", default=[], metavar="REGEX=N",
-                    help="answer 503 to the first N requests matching 'METHOD /path'")
+                    help="answer 503 to the first N requests whose key matches, without forwarding them")
+    ap.add_argument("--lose", action="append", default=[], metavar="REGEX=N",
+                    help="forward the first N requests whose key matches, then close the connection "
+                         "instead of relaying the answer")
     args = ap.parse_args()
-    for spec in args.fail:
-        pattern, _, count = spec.rpartition("=")
-        if not pattern or not count.isdigit():
-            raise SystemExit(f"--fail {spec!r}: expected REGEX=N")
-        FAILURES.append([re.compile(pattern), int(count)])
+    FAILURES.extend(parse_rules("--fail", args.fail))
+    LOSSES.extend(parse_rules("--lose", args.lose))
     asyncio.run(main_async(args))
     return 0
 

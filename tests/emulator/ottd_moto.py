@@ -13,6 +13,10 @@ moto's CreateInput that ottd relies on:
   * the input's SecurityGroups were dropped (moto passed them under a wrong kwarg);
   * push inputs (UDP_PUSH / RTP_PUSH / RTMP_PUSH) came back without Destinations[].Url.
     Synthesized URLs use 127.0.1.x addresses: they are data only, nothing listens there.
+MediaLive CreateInput and CreateChannel honour their RequestId idempotency token, as AWS
+documents ("needed to prevent retries from creating multiple resources"); moto ignores it.
+A create repeating a RequestId already used for that operation (same account and region)
+creates nothing and answers with the resource the first create made, as it is now.
 It also makes unknown MediaLive input/channel ids answer NotFoundException (404) instead
 of moto's HTTP 500 (a KeyError), and fills MediaPackage (v1) CmafPackage.HlsManifests[].Url
 (<endpoint Url>/<ManifestName>.m3u8), which moto leaves out.
@@ -261,6 +265,47 @@ def r_delete_input_security_group(self: MediaLiveResponse) -> ActionResult:
     return EmptyResult()
 
 
+# --- RequestId: MediaLive's idempotency token on CreateInput / CreateChannel -------------
+
+# One lock for every backend: a check-then-create must not interleave with a concurrent
+# create carrying the same token (ThreadedMotoServer serves requests on several threads).
+_REQUEST_ID_LOCK = threading.Lock()
+
+
+def _request_ids(backend: MediaLiveBackend) -> dict:
+    """(operation, RequestId) -> id of the resource that request created."""
+    if not hasattr(backend, "_ottd_request_ids"):
+        backend._ottd_request_ids = {}  # type: ignore[attr-defined]
+    return backend._ottd_request_ids  # type: ignore[attr-defined]
+
+
+def _honour_request_id(orig: Any, result_key: str, store: str) -> Any:
+    """Wrap a MediaLiveResponse create so a repeated RequestId returns the first resource.
+
+    The request's parameters are not compared with the first one's (AWS documents no
+    mismatch error for MediaLive). The first resource is returned in its current state,
+    even DELETED: moto keeps deleted inputs and channels, and AWS documents no expiry.
+    """
+
+    def wrapper(self: MediaLiveResponse) -> Any:
+        request_id = self._get_param("RequestId")
+        if not request_id:
+            return orig(self)
+        backend = self.medialive_backend
+        with _REQUEST_ID_LOCK:
+            seen = _request_ids(backend)
+            first = getattr(backend, store).get(seen.get((result_key, request_id)))
+            if first is not None:
+                return ActionResult({result_key: first})
+            result = orig(self)
+            made = result.result.get(result_key) if isinstance(result.result, dict) else None
+            if made is not None:
+                seen[(result_key, request_id)] = made.id
+            return result
+
+    return wrapper
+
+
 class DistributionNotDisabled(CloudFrontException):
     # The HTTP status (409) comes from botocore's model of the error shape.
     def __init__(self) -> None:
@@ -322,6 +367,8 @@ def install() -> None:
     CloudFrontBackend.delete_distribution = _delete_distribution(CloudFrontBackend.delete_distribution)
     MediaPackageBackend.create_origin_endpoint = _with_hls_manifest_urls(MediaPackageBackend.create_origin_endpoint)
     MediaPackageBackend.update_origin_endpoint = _with_hls_manifest_urls(MediaPackageBackend.update_origin_endpoint)
+    MediaLiveResponse.create_input = _honour_request_id(MediaLiveResponse.create_input, "Input", "_inputs")
+    MediaLiveResponse.create_channel = _honour_request_id(MediaLiveResponse.create_channel, "Channel", "_channels")
     MediaLiveResponse.create_input_security_group = r_create_input_security_group
     MediaLiveResponse.list_input_security_groups = r_list_input_security_groups
     MediaLiveResponse.describe_input_security_group = r_describe_input_security_group

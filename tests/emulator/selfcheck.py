@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Self-check of ottd_moto.py's extension (no pytest): MediaLive input security groups and
-push inputs, CloudFront's disable-then-delete rules.
+"""Self-check of ottd_moto.py's extension (no pytest): MediaLive input security groups,
+push inputs and the RequestId of CreateInput / CreateChannel, CloudFront's
+disable-then-delete rules.
 
 Usage: python selfcheck.py http://127.0.0.1:PORT
 Exits 0 when every check passes, 1 otherwise. Needs boto3 (installed with moto).
@@ -98,10 +99,55 @@ def main(url):
     check("list no longer contains group",
           all(g["Id"] != sg_id for g in ml.list_input_security_groups()["InputSecurityGroups"]))
 
+    request_id_checks(ml)
     cloudfront_checks(url)
 
     print(f"selfcheck: {len(PASSED)} passed, {len(FAILED)} failed")
     return 1 if FAILED else 0
+
+
+def request_id_checks(ml):
+    """CreateInput / CreateChannel repeating a RequestId return the first resource."""
+    def named(items, name):
+        return [x["Id"] for x in items if x.get("Name") == name and x.get("State") != "DELETED"]
+
+    def create_input(request_id=None):
+        extra = {"RequestId": request_id} if request_id else {}
+        return ml.create_input(Name="selfcheck-rid", Type="UDP_PUSH", Tags={"k": "v"}, **extra)["Input"]
+
+    first = create_input("selfcheck-rid-input")
+    again = create_input("selfcheck-rid-input")
+    check("request id: CreateInput again returns the first input", again["Id"] == first["Id"], (first["Id"], again["Id"]))
+    check("request id: the repeat keeps the first input's destinations",
+          again.get("Destinations") == first.get("Destinations"), again.get("Destinations"))
+    listed = named(ml.list_inputs()["Inputs"], "selfcheck-rid")
+    check("request id: one input listed", listed == [first["Id"]], listed)
+    other = create_input("selfcheck-rid-input-2")
+    check("request id: another RequestId creates another input", other["Id"] != first["Id"], other["Id"])
+    # boto3 fills in a fresh RequestId (an idempotency token) when the caller gives none.
+    fresh = [create_input()["Id"] for _ in range(2)]
+    check("request id: creates without one are distinct", len(set(fresh) | {first["Id"], other["Id"]}) == 4, fresh)
+
+    def create_channel(request_id):
+        return ml.create_channel(
+            Name="selfcheck-rid", ChannelClass="SINGLE_PIPELINE", RoleArn="arn:aws:iam::123456789012:role/x",
+            InputAttachments=[{"InputId": first["Id"], "InputAttachmentName": "selfcheck-rid"}],
+            Tags={"k": "v"}, RequestId=request_id,
+        )["Channel"]
+
+    ch = create_channel("selfcheck-rid-channel")
+    ch_again = create_channel("selfcheck-rid-channel")
+    check("request id: CreateChannel again returns the first channel", ch_again["Id"] == ch["Id"], (ch["Id"], ch_again["Id"]))
+    listed = named(ml.list_channels()["Channels"], "selfcheck-rid")
+    check("request id: one channel listed", listed == [ch["Id"]], listed)
+    check("request id: a RequestId of CreateInput is not one of CreateChannel",
+          create_channel("selfcheck-rid-input")["Id"] not in (ch["Id"], first["Id"]))
+
+    for c in ml.list_channels()["Channels"]:
+        if c.get("Name") == "selfcheck-rid":
+            ml.delete_channel(ChannelId=c["Id"])
+    for i in named(ml.list_inputs()["Inputs"], "selfcheck-rid"):
+        ml.delete_input(InputId=i)
 
 
 def cloudfront_checks(url):

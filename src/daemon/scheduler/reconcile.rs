@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::{action_name, backoff, lock, Cell, PauseOnce, Prepared, Scheduler};
 use crate::config::Resolved;
-use crate::daemon::actuator::{Actuator, Why};
+use crate::daemon::actuator::{Actuator, Seen, Why};
 use crate::lifecycle::{OverrideKind, Phase};
 use crate::metrics::ActionLabel;
 use crate::notify::Level;
@@ -31,6 +31,7 @@ impl<A: Actuator> Scheduler<A> {
         cell: &Arc<Cell>,
         boundary: Option<chrono::DateTime<chrono::Utc>>,
         prepared: Option<Box<Prepared>>,
+        mut seen: Option<Seen>,
         mut pause: bool,
     ) {
         let id = cell.id.as_str();
@@ -49,17 +50,25 @@ impl<A: Actuator> Scheduler<A> {
         // finishing an interrupted teardown before a redeploy.
         for _ in 0..4 {
             let now = self.clock.now();
-            let ov = match self.actuator.override_of(id) {
-                Ok(o) => o,
-                Err(e) => return self.failed(cell, event, "read overrides", &e, None),
+            // The first pass of a crowd's reconcile uses what was read for the whole crowd.
+            let seen = seen.take();
+            let ov = match seen.as_ref().map(|s| s.ov.clone()) {
+                Some(o) => o,
+                None => match self.actuator.override_of(id) {
+                    Ok(o) => o,
+                    Err(e) => return self.failed(cell, event, "read overrides", &e, None),
+                },
             };
             let decision = match last.take() {
                 Some((at, last_ov, d)) if at <= now && last_ov == ov && d.next_boundary.is_none_or(|b| now < b) => d,
                 _ => decide(timing, event.spec.enabled, now, ov.as_ref()),
             };
-            let actual = match self.actuator.actual(id) {
-                Ok(a) => a,
-                Err(e) => return self.failed(cell, event, "read state", &e, decision.next_boundary),
+            let actual = match seen.map(|s| s.actual) {
+                Some(a) => a,
+                None => match self.actuator.actual(id) {
+                    Ok(a) => a,
+                    Err(e) => return self.failed(cell, event, "read state", &e, decision.next_boundary),
+                },
             };
             self.decided(cell);
             let mut next = decision.next_boundary;
@@ -130,7 +139,7 @@ impl<A: Actuator> Scheduler<A> {
                     self.metrics.fire_lateness.observe(late.as_secs_f64());
                 }
                 tracing::info!(action = %name, desired = desired.as_str(), "acting");
-                let outcome = self.actuator.act(event, action, why).await;
+                let outcome = self.actuator.act(event, action, why, ov.as_ref()).await;
                 let (result, r) = if outcome.is_ok() { ("ok", 0) } else { ("error", 1) };
                 self.transitions[index][r]
                     .get_or_init(|| {

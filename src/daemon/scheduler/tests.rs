@@ -45,7 +45,13 @@ impl Actuator for Fake {
         Ok(None)
     }
 
-    fn act<'a>(&'a self, event: &'a Resolved, action: Action, _: Why) -> BoxFuture<'a, Result<(), OpError>> {
+    fn act<'a>(
+        &'a self,
+        event: &'a Resolved,
+        action: Action,
+        _: Why,
+        _: Option<&'a Override>,
+    ) -> BoxFuture<'a, Result<(), OpError>> {
         Box::pin(async move {
             let id = event.spec.id.clone();
             lock(&self.log).push((id.clone(), action, self.clock.now()));
