@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use ottd::aws::{iam, AwsError};
+use ottd::aws::AwsError;
 use ottd::clock::SystemClock;
 use ottd::config::{Catalog, Resolved};
 use ottd::daemon::actuator::{Actual, Actuator, BoxFuture, OpsActuator, Why};
@@ -236,13 +236,16 @@ impl Workflows for BenchEngine {
             Ok(TeardownSummary { event: event.to_string(), deleted: 0, pending: false })
         })
     }
+    fn restart_pipeline<'a>(&'a self, event: &'a str, _: u8) -> BoxFuture<'a, EngineResult<()>> {
+        Box::pin(std::future::ready(Err(EngineError::NotDeployed(event.to_string()))))
+    }
     fn status<'a>(&'a self, event: &'a str) -> BoxFuture<'a, EngineResult<EventStatus>> {
         Box::pin(std::future::ready(Err(EngineError::NotDeployed(event.to_string()))))
     }
     fn links<'a>(&'a self, event: &'a str) -> BoxFuture<'a, EngineResult<Links>> {
         Box::pin(std::future::ready(Err(EngineError::NotDeployed(event.to_string()))))
     }
-    fn bootstrap(&self) -> BoxFuture<'_, Result<iam::Roles, AwsError>> {
+    fn bootstrap(&self) -> BoxFuture<'_, Result<ottd::ops::workflows::Bootstrapped, AwsError>> {
         Box::pin(std::future::ready(Err(AwsError::invalid("Bootstrap", "bench", "not in the benchmark"))))
     }
 }
@@ -439,7 +442,7 @@ async fn main() {
             let r = run(actuator, events, start_us, stop_us, Some(store.clone())).await;
             // The peak before reading the audit trail back (that read holds every row).
             let peak_kb = status_kb("VmHWM:");
-            let audit = store.audit(None, None, usize::MAX >> 1).expect("audit rows");
+            let audit = store.audit(None, None, true, usize::MAX >> 1).expect("audit rows");
             let closed = audit.iter().filter(|a| a.result.as_deref() == Some("ok")).count();
             println!("audit_rows={} closed_ok={closed}", audit.len());
             drop(audit);

@@ -6,7 +6,8 @@
 #     tears everything down, on time; the script follows the event's phase and shows the
 #     playback links while it is on air;
 #  3. the on-demand event `demo` (schedules/demo.toml) by hand: plan, deploy (its workflow
-#     says autoStart, so it starts), deploy again (nothing new), links, teardown.
+#     says autoStart, so it starts), deploy again (nothing new), links, teardown;
+#  4. `ottd audit`: who did what (the schedule, then you), with results and durations.
 set -euo pipefail
 OTTD_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$OTTD_ROOT"
@@ -134,5 +135,10 @@ step deploy demo          # again: nothing new
 step links demo
 step teardown demo
 step status demo
+
+# --- 4. who did what ----------------------------------------------------------------------
+echo
+echo "== the audit trail: the schedule's actions and yours, with their results"
+step audit
 echo
 echo "demo finished: the daemon put 'tonight' on air and took it down on schedule; 'demo' was deployed, started and torn down by hand."

@@ -68,12 +68,23 @@ pub enum Command {
     Hold { event: String },
     /// Clear any operator override of EVENT: the schedule is in control again.
     Resume { event: String },
+    /// Active MediaLive alerts (with --all, the history too), of one event or all.
+    Alerts {
+        event: Option<String>,
+        #[arg(long)]
+        all: bool,
+    },
+    /// Say a human has ALERT (its number in `ottd alerts`): no more repeat notifications.
+    Ack { alert: i64 },
     /// Who did what, when, and how it ended: CLI users, the schedule, recovery, chat users.
     Audit {
         event: Option<String>,
         /// Only rows from this long ago on, e.g. 2h or 7d.
         #[arg(long, value_parser = humantime::parse_duration)]
         since: Option<std::time::Duration>,
+        /// Reads too (status, links, plan…), not only what changed something.
+        #[arg(long)]
+        all: bool,
     },
 }
 
@@ -116,7 +127,9 @@ fn operation(c: &Command) -> Option<Operation> {
         Command::Schedule => Operation::Schedule,
         Command::Hold { event } => Operation::Hold { event: e(event) },
         Command::Resume { event } => Operation::Resume { event: e(event) },
-        Command::Audit { event, since } => Operation::Audit { event: event.clone(), since: *since },
+        Command::Audit { event, since, all } => Operation::Audit { event: event.clone(), since: *since, all: *all },
+        Command::Alerts { event, all } => Operation::Alerts { event: event.clone(), all: *all },
+        Command::Ack { alert } => Operation::Ack { alert: *alert },
         Command::Run { .. } => return None,
     })
 }

@@ -7,6 +7,7 @@
 //! - [`plan`]: what one event's workflow is made of: resources, names, settings (pure).
 //! - [`store`]: the SQLite state file; every AWS create/delete is recorded before and after.
 //! - [`aws`]: one small adapter per AWS service, the only code that calls the SDK.
+//! - [`alerts`]: MediaLive alerts in (SQS), recovery (a pure policy) and its actions out.
 //! - [`engine`]: deploy / start / stop / teardown of one event, resumable and idempotent.
 //! - [`ops`]: the operations layer: every actor's one path to act on events (policy,
 //!   overrides, one worker per event, audit trail, reply model).
@@ -20,6 +21,7 @@
 //! - [`clock`]: the clock decisions read (system, manual or tokio-driven in tests).
 #![forbid(unsafe_code)]
 
+pub mod alerts;
 pub mod aws;
 pub mod cli;
 pub mod clock;

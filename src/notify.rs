@@ -1,6 +1,7 @@
-//! Notifications to people: the seam alerts and chat will plug into. The daemon reports what
-//! it did or could not do through a [`Notifier`]; today the only implementation writes to the
-//! log. Slack, Discord and SNS notifiers come with the alerts and chat work.
+//! Notifications to people. The daemon reports what it did or could not do through a
+//! [`Notifier`]: always to the log ([`LogNotifier`]), and to the alert SNS topic when
+//! `bootstrap` made one ([`SnsNotifier`]: email and SMS subscribers). Slack and Discord come
+//! with the chat work. Delivery never blocks the caller.
 
 use serde::Serialize;
 
@@ -37,6 +38,63 @@ impl Notifier for LogNotifier {
             Level::Info => tracing::info!(event = %n.event, targets = ?n.targets, "{}", n.text),
             Level::Warning => tracing::warn!(event = %n.event, targets = ?n.targets, "{}", n.text),
             Level::Error => tracing::error!(event = %n.event, targets = ?n.targets, "{}", n.text),
+        }
+    }
+}
+
+/// Every notice to each of several notifiers.
+pub struct Fanout(pub Vec<std::sync::Arc<dyn Notifier>>);
+
+impl Notifier for Fanout {
+    fn notify(&self, n: Notice) {
+        for sink in &self.0 {
+            sink.notify(n.clone());
+        }
+    }
+}
+
+/// Notices queued for SNS at most.
+const SNS_QUEUE: usize = 1024;
+/// Publish attempts per notice (each is itself retried by the SDK on throttling and 5xx).
+const SNS_ATTEMPTS: u32 = 3;
+
+/// Notices published to an SNS topic by a task of their own: a slow or failing SNS never
+/// holds up the daemon; a full queue drops the notice (the log has it).
+pub struct SnsNotifier {
+    queue: tokio::sync::mpsc::Sender<Notice>,
+}
+
+impl SnsNotifier {
+    /// Start the publishing task (on the current tokio runtime).
+    pub fn start(client: aws_sdk_sns::Client, topic_arn: String) -> SnsNotifier {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Notice>(SNS_QUEUE);
+        tokio::spawn(async move {
+            while let Some(n) = rx.recv().await {
+                let level = match n.level {
+                    Level::Info => "info",
+                    Level::Warning => "warning",
+                    Level::Error => "ACTION NEEDED",
+                };
+                let subject = format!("ottd {level}: {}", n.event);
+                for attempt in 1..=SNS_ATTEMPTS {
+                    match crate::aws::alerting::publish(&client, &topic_arn, &subject, &n.text).await {
+                        Ok(()) => break,
+                        Err(e) if attempt == SNS_ATTEMPTS => {
+                            tracing::warn!(event = %n.event, "notification not delivered to SNS: {e}")
+                        }
+                        Err(_) => tokio::time::sleep(std::time::Duration::from_millis(500 * u64::from(attempt))).await,
+                    }
+                }
+            }
+        });
+        SnsNotifier { queue: tx }
+    }
+}
+
+impl Notifier for SnsNotifier {
+    fn notify(&self, n: Notice) {
+        if let Err(e) = self.queue.try_send(n) {
+            tracing::warn!("SNS notification queue full or closed; notice dropped (it is in the log): {e}");
         }
     }
 }

@@ -356,6 +356,23 @@ pub async fn start_channel(c: &aws_sdk_medialive::Client, id: &str) -> Result<()
         .map_err(|e| err("StartChannel", format!("MediaLive channel {id}"), e))
 }
 
+/// Restart one pipeline of a running channel (MediaLive refuses it for a channel that is not
+/// RUNNING: a conflict).
+pub async fn restart_pipeline(c: &aws_sdk_medialive::Client, id: &str, pipeline: u8) -> Result<(), AwsError> {
+    let p = if pipeline == 0 {
+        ml::ChannelPipelineIdToRestart::Pipeline0
+    } else {
+        ml::ChannelPipelineIdToRestart::Pipeline1
+    };
+    c.restart_channel_pipelines()
+        .channel_id(id)
+        .pipeline_ids(p)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| err("RestartChannelPipelines", format!("MediaLive channel {id} pipeline {pipeline}"), e))
+}
+
 pub async fn stop_channel(c: &aws_sdk_medialive::Client, id: &str) -> Result<(), AwsError> {
     c.stop_channel()
         .channel_id(id)

@@ -9,6 +9,7 @@
 //! SDK's retries off for that call and looks for what an unanswered attempt made before it
 //! creates again.
 
+pub mod alerting;
 pub mod cloudfront;
 pub mod encoder;
 pub mod iam;
@@ -207,6 +208,9 @@ pub struct Aws {
     pub secrets: aws_sdk_secretsmanager::Client,
     pub s3: aws_sdk_s3::Client,
     pub iam: aws_sdk_iam::Client,
+    pub events: aws_sdk_eventbridge::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub sns: aws_sdk_sns::Client,
     pub region: String,
 }
 
@@ -250,6 +254,9 @@ impl Aws {
             secrets: aws_sdk_secretsmanager::Client::new(conf),
             s3: aws_sdk_s3::Client::from_conf(s3_conf),
             iam: aws_sdk_iam::Client::new(conf),
+            events: aws_sdk_eventbridge::Client::new(conf),
+            sqs: aws_sdk_sqs::Client::new(conf),
+            sns: aws_sdk_sns::Client::new(conf),
             region,
         }
     }

@@ -5,6 +5,7 @@
 //! Files are parsed into a positioned tree ([`doc`]) and compiled by a collecting reader
 //! ([`reader`]), so a load reports every problem at once as `file:line:col: field: message`.
 
+pub mod alerts;
 pub mod doc;
 pub mod profile;
 pub mod reader;

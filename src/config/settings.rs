@@ -27,6 +27,8 @@ pub struct Settings {
     pub mediapackage_role_arn: Option<String>,
     pub engine: EngineSettings,
     pub daemon: DaemonSettings,
+    /// `[alerts]`: the alert plumbing and recovery policies.
+    pub alerts: super::alerts::AlertSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -236,6 +238,7 @@ fn compile(t: &Table<'_, '_, '_>, base: &Path, file: &Path) -> Settings {
         mediapackage_role_arn,
         engine: engine_settings,
         daemon: daemon_settings,
+        alerts: super::alerts::compile(t.table("alerts").as_ref()),
     }
 }
 

@@ -118,14 +118,39 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let settings = catalog.settings.clone();
     let store = Arc::new(Store::open(&settings.state_path)?);
     let metrics = Arc::new(Metrics::new());
-    let notifier: Arc<dyn crate::notify::Notifier> = Arc::new(LogNotifier);
+    // Alerts: the queue and topic `ottd bootstrap` made, if it did and alerts are on. Reading
+    // them needs AWS from the start; without them the daemon connects on its first action.
+    let plumbing = match (settings.alerts.enabled, store.meta("alerts.queue_url")?, store.meta("alerts.topic_arn")?) {
+        (true, Some(queue), topic) => Some((queue, topic)),
+        _ => None,
+    };
+    let aws_conf = match &plumbing {
+        Some(_) => Some(crate::aws::Aws::loader(&settings).load().await),
+        None => {
+            tracing::info!("alerts: off (no queue: run `ottd bootstrap` with [alerts] enabled)");
+            None
+        }
+    };
+    let notifier: Arc<dyn crate::notify::Notifier> = match (&aws_conf, plumbing.as_ref().and_then(|p| p.1.clone())) {
+        (Some(conf), Some(topic)) => Arc::new(crate::notify::Fanout(vec![
+            Arc::new(LogNotifier),
+            Arc::new(crate::notify::SnsNotifier::start(aws_sdk_sns::Client::new(conf), topic)),
+        ])),
+        _ => Arc::new(LogNotifier),
+    };
     let clock = Arc::new(SystemClock);
     let definitions = Arc::new(InForce::new(settings.clone(), opts.state.clone()));
     let hub = EngineWorkflows::traced_hub();
     let workflows = Arc::new(EngineWorkflows::new(store.clone(), settings.clone(), hub.clone()));
     let ops = Arc::new(Ops::new(store.clone(), workflows, definitions.clone(), clock.clone()).with_progress(hub));
     let actuator = OpsActuator::new(ops.clone(), metrics.clone(), notifier.clone());
-    let sched = Scheduler::new(Arc::new(actuator), notifier, metrics.clone(), settings.daemon.max_idle_running, clock);
+    let sched = Scheduler::new(
+        Arc::new(actuator),
+        notifier.clone(),
+        metrics.clone(),
+        settings.daemon.max_idle_running,
+        clock.clone(),
+    );
     // An operation inside the daemon (chat, recovery) that changes an override: look now.
     let weak = Arc::downgrade(&sched);
     ops.on_override_change(move |event| {
@@ -168,6 +193,25 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let mut poll = tokio::time::interval(Duration::from_secs(1));
     let mut resync = tokio::time::interval(settings.daemon.resync_interval);
     let mut chores = Housekeeping::start(&settings.daemon.upkeep).await?;
+    if let (Some(conf), Some((queue_url, _))) = (&aws_conf, &plumbing) {
+        let (tx, rx) = tokio::sync::mpsc::channel(1024);
+        let intake = Arc::new(crate::alerts::intake::Intake {
+            sqs: aws_sdk_sqs::Client::new(conf),
+            queue_url: queue_url.clone(),
+            store: store.clone(),
+            changed: tx,
+        });
+        let runner = Arc::new(crate::alerts::runner::Runner {
+            ops: ops.clone(),
+            definitions: definitions.clone(),
+            policies: settings.alerts.policies.clone(),
+            notifier: notifier.clone(),
+            clock: clock.clone(),
+        });
+        tracing::info!(queue = %queue_url, "alerts: reading MediaLive events");
+        tokio::spawn(intake.run(shutdown.clone()));
+        tokio::spawn(runner.run(rx, shutdown.clone()));
+    }
     let mut dog = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
     loop {
         let control = tokio::select! {

@@ -100,6 +100,30 @@ impl Engine {
         self.wait_channel(event, id, "IDLE").await.map(|_| ())
     }
 
+    /// Restart one pipeline of the event's running channel (alert recovery).
+    pub async fn restart_pipeline(&self, event: &str, pipeline: u8) -> Result<()> {
+        let span = tracing::info_span!("restart-pipeline", event = %event, pipeline);
+        async move {
+            let _lease = self.lease(event, "restart-pipeline").await?;
+            let id = self.channel_id(event)?;
+            let started = Instant::now();
+            let step = format!("restart pipeline {pipeline} of MediaLive channel {id}");
+            match medialive::restart_pipeline(&self.aws.medialive, &id, pipeline).await {
+                Ok(()) => {
+                    self.store.log_step(event, "restart-pipeline", "ok", None, started.elapsed().as_millis()).await?;
+                    self.report(event, &step, Outcome::Started, "restarted", started);
+                    Ok(())
+                }
+                Err(e) => {
+                    self.report(event, &step, Outcome::Failed, e.to_string(), started);
+                    Err(e.into())
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
     pub async fn channel_state(&self, id: &str) -> Result<String> {
         Ok(medialive::describe_channel(&self.aws.medialive, id)
             .await?

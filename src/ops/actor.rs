@@ -37,13 +37,13 @@ pub enum Actor {
 }
 
 impl Actor {
-    /// The CLI as run by the current OS user.
+    /// The CLI as run by the current OS user (the one behind `sudo`, if any).
     pub fn cli() -> Actor {
-        let user = std::env::var("SUDO_USER")
-            .ok()
-            .or_else(|| std::env::var("USER").ok())
-            .or_else(|| std::env::var("LOGNAME").ok())
-            .filter(|u| !u.is_empty())
+        let user = ["SUDO_USER", "USER", "LOGNAME"]
+            .iter()
+            .filter_map(|v| std::env::var(v).ok())
+            .find(|u| !u.is_empty())
+            .or_else(os_user)
             .unwrap_or_else(|| "unknown".to_string());
         Actor::Cli { user }
     }
@@ -65,6 +65,20 @@ impl Actor {
             Actor::Chat { platform, user } => format!("{}:{user}", platform.as_str()),
         }
     }
+}
+
+/// The name of this process's real user from /proc and /etc/passwd (services and cron jobs
+/// often run without USER set); `uid:N` when the name is unknown.
+fn os_user() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uid = status.lines().find_map(|l| l.strip_prefix("Uid:"))?.split_whitespace().next()?.to_string();
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let name = passwd.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        (f.nth(1)? == uid).then(|| name.to_string())
+    });
+    Some(name.unwrap_or_else(|| format!("uid:{uid}")))
 }
 
 impl std::fmt::Display for Actor {

@@ -131,6 +131,7 @@ impl Ops {
                 operation: op.name().to_string(),
                 args: op.args_json(),
                 decision: "allowed".to_string(),
+                changes: op.changes_something(),
             };
             let Some(event) = op.event().filter(|_| op.changes_aws()).map(str::to_string) else {
                 let r = self.quick(actor, &op, now).await;
@@ -287,6 +288,10 @@ impl Ops {
                 Ok(Reply::new(format!("{event} torn down: {} deleted in {:.2}s", s.deleted, secs()))
                     .field("phase", Phase::TornDown.as_str()))
             }
+            Operation::RestartPipeline { pipeline, .. } => {
+                self.workflows.restart_pipeline(event, *pipeline).await?;
+                Ok(Reply::new(format!("{event}: pipeline {pipeline} restarted ({:.2}s)", secs())))
+            }
             other => Err(OpError::new(ErrorKind::Permanent, format!("{} is not an action", other.name()))),
         }
     }
@@ -325,16 +330,35 @@ impl Ops {
                 )))
             }
             Operation::Bootstrap => {
-                let roles = self.workflows.bootstrap().await.map_err(|e| OpError::from(EngineError::Aws(e)))?;
+                let done = self.workflows.bootstrap().await.map_err(|e| OpError::from(EngineError::Aws(e)))?;
+                let roles = done.roles;
                 self.store.set_meta("roles.medialive", &roles.medialive).await?;
                 self.store.set_meta("roles.mediapackage", &roles.mediapackage).await?;
                 let mut reply = Reply::new(format!("recorded in {}", self.definitions.settings().state_path.display()));
-                reply.lines = vec![];
                 reply.notes = vec![
                     format!("MediaLive role:    {}", roles.medialive),
                     format!("MediaPackage role: {}", roles.mediapackage),
                 ];
-                Ok(reply.field("medialive_role", &roles.medialive).field("mediapackage_role", &roles.mediapackage))
+                reply = reply.field("medialive_role", &roles.medialive).field("mediapackage_role", &roles.mediapackage);
+                match done.alerts {
+                    Some(p) => {
+                        for (key, value) in [
+                            ("alerts.rule_arn", &p.rule_arn),
+                            ("alerts.queue_url", &p.queue_url),
+                            ("alerts.dlq_url", &p.dlq_url),
+                            ("alerts.topic_arn", &p.topic_arn),
+                        ] {
+                            self.store.set_meta(key, value).await?;
+                        }
+                        reply.notes.push(format!("alert rule:        {}", p.rule_arn));
+                        reply.notes.push(format!("alert queue:       {} (dead letters: {})", p.queue_url, p.dlq_url));
+                        reply.notes.push(format!("alert topic:       {}", p.topic_arn));
+                        reply = reply.field("alert_rule", &p.rule_arn).field("alert_queue", &p.queue_url);
+                        reply = reply.field("alert_topic", &p.topic_arn);
+                    }
+                    None => reply.notes.push("alerts: off ([alerts] enabled = false)".to_string()),
+                }
+                Ok(reply)
             }
             Operation::Plan { event } => {
                 let ev = self.definitions.event(event).ok_or_else(|| self.unknown(event))?;
@@ -389,18 +413,35 @@ impl Ops {
                 reply.lines = render::schedule(&list);
                 Ok(reply.with_data(&list))
             }
-            Operation::Audit { event, since } => {
+            Operation::Audit { event, since, all } => {
                 let since =
                     since.and_then(|d| chrono::Duration::from_std(d).ok()).and_then(|d| now.checked_sub_signed(d));
-                let rows = self.store.audit(event.as_deref(), since, AUDIT_LIMIT)?;
+                let rows = self.store.audit(event.as_deref(), since, *all, AUDIT_LIMIT)?;
                 let mut reply = Reply::new(String::new());
                 reply.lines = render::audit(&rows);
                 Ok(reply.with_data(&rows))
             }
+            Operation::Alerts { event, all } => {
+                let rows = self.store.alerts(event.as_deref(), *all)?;
+                let mut reply = Reply::new(String::new());
+                reply.lines = render::alerts(&rows);
+                Ok(reply.with_data(&rows))
+            }
+            Operation::Ack { alert } => {
+                let Some(row) = self.store.alert(*alert)? else {
+                    return Err(OpError::refused(format!("there is no alert {alert}")));
+                };
+                self.store.ack_alert(*alert, &actor.label()).await?;
+                Ok(Reply::new(format!(
+                    "alert {alert} ({} on {} pipeline {}) acknowledged by {actor}: no more repeat notifications",
+                    row.alert_type, row.event, row.pipeline
+                )))
+            }
             Operation::Deploy { .. }
             | Operation::Start { .. }
             | Operation::Stop { .. }
-            | Operation::Teardown { .. } => {
+            | Operation::Teardown { .. }
+            | Operation::RestartPipeline { .. } => {
                 Err(OpError::new(ErrorKind::Permanent, format!("{} needs an event", op.name())))
             }
         }

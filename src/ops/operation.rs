@@ -41,10 +41,26 @@ pub enum Operation {
         event: String,
     },
     Schedule,
+    /// Restart one pipeline of a running channel (recovery; chat later).
+    RestartPipeline {
+        event: String,
+        pipeline: u8,
+    },
+    /// Active alerts (all, with `all`), of one event or all.
+    Alerts {
+        event: Option<String>,
+        all: bool,
+    },
+    /// A human has the alert: no more repeat notifications.
+    Ack {
+        alert: i64,
+    },
     Audit {
         event: Option<String>,
         #[serde(with = "humantime_opt")]
         since: Option<Duration>,
+        /// Reads (status, links…) too, not only what changed something.
+        all: bool,
     },
 }
 
@@ -75,6 +91,9 @@ impl Operation {
             Operation::Resume { .. } => "resume",
             Operation::Schedule => "schedule",
             Operation::Audit { .. } => "audit",
+            Operation::RestartPipeline { .. } => "restart-pipeline",
+            Operation::Alerts { .. } => "alerts",
+            Operation::Ack { .. } => "ack",
         }
     }
 
@@ -88,9 +107,12 @@ impl Operation {
             | Operation::Teardown { event }
             | Operation::Links { event }
             | Operation::Hold { event }
-            | Operation::Resume { event } => Some(event),
-            Operation::Status { event } | Operation::Audit { event, .. } => event.as_deref(),
-            Operation::Validate | Operation::Bootstrap | Operation::Schedule => None,
+            | Operation::Resume { event }
+            | Operation::RestartPipeline { event, .. } => Some(event),
+            Operation::Status { event } | Operation::Audit { event, .. } | Operation::Alerts { event, .. } => {
+                event.as_deref()
+            }
+            Operation::Validate | Operation::Bootstrap | Operation::Schedule | Operation::Ack { .. } => None,
         }
     }
 
@@ -98,8 +120,21 @@ impl Operation {
     pub fn changes_aws(&self) -> bool {
         matches!(
             self,
-            Operation::Deploy { .. } | Operation::Start { .. } | Operation::Stop { .. } | Operation::Teardown { .. }
+            Operation::Deploy { .. }
+                | Operation::Start { .. }
+                | Operation::Stop { .. }
+                | Operation::Teardown { .. }
+                | Operation::RestartPipeline { .. }
         )
+    }
+
+    /// Whether it changes anything (AWS, an override, the recorded roles); reads do not.
+    pub fn changes_something(&self) -> bool {
+        self.changes_aws()
+            || matches!(
+                self,
+                Operation::Bootstrap | Operation::Hold { .. } | Operation::Resume { .. } | Operation::Ack { .. }
+            )
     }
 
     /// The override a person's operation implies on a timed event: the daemon keeps the

@@ -3,6 +3,7 @@
 use crate::engine::report::{EventStatus, Links};
 use crate::plan::Plan;
 use crate::schedule::listing::Entry;
+use crate::store::alerts::AlertRow;
 use crate::store::{AuditRow, StoredOverride};
 
 pub fn plan(plan: &Plan) -> Vec<String> {
@@ -79,6 +80,30 @@ pub fn schedule(list: &[Entry]) -> Vec<String> {
         }
     }
     out
+}
+
+pub fn alerts(rows: &[AlertRow]) -> Vec<String> {
+    if rows.is_empty() {
+        return vec!["no alerts".to_string()];
+    }
+    rows.iter()
+        .map(|a| {
+            let state = match a.cleared_at {
+                Some(c) => format!("cleared {}", c.format("%H:%M:%S")),
+                None => "SET".to_string(),
+            };
+            let acted = a.action.as_deref().map(|x| format!("  recovery: {x}")).unwrap_or_default();
+            let acked = a.acked_by.as_deref().map(|x| format!("  acked by {x}")).unwrap_or_default();
+            format!(
+                "#{:<5} {}  {:<10} p{}  {:<40} {state}{acted}{acked}",
+                a.id,
+                a.set_at.format("%Y-%m-%d %H:%M:%S"),
+                a.event,
+                a.pipeline,
+                a.alert_type
+            )
+        })
+        .collect()
 }
 
 pub fn audit(rows: &[AuditRow]) -> Vec<String> {

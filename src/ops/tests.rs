@@ -89,6 +89,12 @@ impl Workflows for Recorder {
             Ok(TeardownSummary { event: event.to_string(), deleted: 9, pending })
         })
     }
+    fn restart_pipeline<'a>(&'a self, event: &'a str, pipeline: u8) -> BoxFuture<'a, crate::engine::Result<()>> {
+        Box::pin(async move {
+            self.calls.lock().expect("calls").push(format!("restart-pipeline {event} {pipeline}"));
+            Ok(())
+        })
+    }
     fn status<'a>(&'a self, event: &'a str) -> BoxFuture<'a, crate::engine::Result<EventStatus>> {
         Box::pin(async move {
             let d = self
@@ -125,12 +131,13 @@ impl Workflows for Recorder {
             })
         })
     }
-    fn bootstrap(&self) -> BoxFuture<'_, Result<iam::Roles, AwsError>> {
+    fn bootstrap(&self) -> BoxFuture<'_, Result<super::workflows::Bootstrapped, AwsError>> {
         Box::pin(async move {
-            Ok(iam::Roles {
+            let roles = iam::Roles {
                 medialive: "arn:aws:iam::123456789012:role/ottd-medialive".into(),
                 mediapackage: "arn:aws:iam::123456789012:role/ottd-mediapackage".into(),
-            })
+            };
+            Ok(super::workflows::Bootstrapped { roles, alerts: None })
         })
     }
 }
@@ -252,7 +259,7 @@ async fn every_operation_by_every_actor_is_audited_with_its_decision_and_result(
         Operation::Hold { event: "final".into() },
         Operation::Resume { event: "final".into() },
         Operation::Teardown { event: "final".into() },
-        Operation::Audit { event: None, since: None },
+        Operation::Audit { event: None, since: None, all: true },
     ];
     let actors = [cli(), Actor::Schedule, Actor::Recovery, chat()];
     let mut expected = 0;
@@ -263,7 +270,7 @@ async fn every_operation_by_every_actor_is_audited_with_its_decision_and_result(
             expected += 1;
         }
     }
-    let rows = w.store.audit(None, None, 1000).expect("audit");
+    let rows = w.store.audit(None, None, true, 1000).expect("audit");
     assert_eq!(rows.len(), expected, "one row per operation");
     for (row, (actor, op)) in rows.iter().zip(actors.iter().flat_map(|a| ops.iter().map(move |o| (a, o)))) {
         assert_eq!((row.actor.as_str(), row.operation.as_str()), (actor.label().as_str(), op.name()));
@@ -273,7 +280,7 @@ async fn every_operation_by_every_actor_is_audited_with_its_decision_and_result(
     }
     let links = w.ops.execute(&chat(), Operation::Links { event: "final".into() }, None).await;
     assert!(links.is_err(), "torn down: no links");
-    let last = w.store.audit(None, None, 1).expect("audit").remove(0);
+    let last = w.store.audit(None, None, true, 1).expect("audit").remove(0);
     assert_eq!((last.result.as_deref(), last.actor.as_str()), (Some("refused"), "slack:U42"));
 }
 
@@ -286,7 +293,7 @@ async fn the_daemon_never_acts_on_a_held_event_and_says_so_in_the_audit() {
         assert_eq!(e.kind, ErrorKind::Refused, "{e}");
     }
     assert!(w.engine.calls().is_empty());
-    let rows = w.store.audit(Some("final"), None, 10).expect("audit");
+    let rows = w.store.audit(Some("final"), None, true, 10).expect("audit");
     assert_eq!(rows.iter().filter(|r| r.decision == "refused").count(), 2);
     // A person may act; the hold stays.
     let r = w.ops.execute(&cli(), Operation::Deploy { event: "final".into() }, None).await.expect("deploy");
@@ -331,7 +338,7 @@ async fn a_teardown_still_waiting_on_cloudfront_is_pending_not_failed() {
     let e = w.ops.execute(&cli(), Operation::Teardown { event: "final".into() }, None).await.expect_err("pending");
     assert_eq!(e.kind, ErrorKind::Pending);
     assert!(e.message.contains("run `ottd teardown final` again later"), "{e}");
-    let last = w.store.audit(Some("final"), None, 1).expect("audit").remove(0);
+    let last = w.store.audit(Some("final"), None, true, 1).expect("audit").remove(0);
     assert_eq!(last.result.as_deref(), Some("pending"));
 }
 
@@ -366,7 +373,7 @@ async fn a_chat_stop_during_the_schedules_start_waits_for_it_and_never_runs_besi
     assert_eq!(w.engine.calls(), ["start final", "stop final"]);
     assert_eq!(w.engine.most_at_once.load(Ordering::SeqCst), 1, "never two actions at once");
     assert_eq!(w.store.phase("final").expect("q").map(|p| p.0), Some(Phase::Stopped));
-    let rows = w.store.audit(Some("final"), None, 10).expect("audit");
+    let rows = w.store.audit(Some("final"), None, true, 10).expect("audit");
     let decisions: Vec<(&str, &str)> = rows.iter().map(|r| (r.actor.as_str(), r.decision.as_str())).collect();
     assert_eq!(decisions, [("schedule", "allowed"), ("slack:U42", "queued")]);
 }
@@ -381,7 +388,7 @@ async fn the_schedules_start_during_a_chat_stop_waits_for_it_and_never_runs_besi
     second.expect("start");
     assert_eq!(w.engine.calls(), ["stop final", "start final"]);
     assert_eq!(w.engine.most_at_once.load(Ordering::SeqCst), 1, "never two actions at once");
-    let rows = w.store.audit(Some("final"), None, 10).expect("audit");
+    let rows = w.store.audit(Some("final"), None, true, 10).expect("audit");
     let decisions: Vec<(&str, &str)> = rows.iter().map(|r| (r.actor.as_str(), r.decision.as_str())).collect();
     assert_eq!(decisions, [("slack:U42", "allowed"), ("schedule", "queued")]);
     // The person's stop recorded an override first: the scheduler's next pass sees it.

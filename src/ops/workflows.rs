@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::OnceCell;
 
-use crate::aws::{iam, Aws, AwsError};
+use crate::aws::{alerting, iam, Aws, AwsError};
 use crate::config::{Resolved, Settings};
 use crate::engine::deploy::DeploySummary;
 use crate::engine::report::{EventStatus, Links};
@@ -29,11 +29,19 @@ pub trait Workflows: Send + Sync {
     fn start<'a>(&'a self, event: &'a str) -> BoxFuture<'a, EngineResult<()>>;
     fn stop<'a>(&'a self, event: &'a str) -> BoxFuture<'a, EngineResult<()>>;
     fn teardown<'a>(&'a self, event: &'a str) -> BoxFuture<'a, EngineResult<TeardownSummary>>;
+    fn restart_pipeline<'a>(&'a self, event: &'a str, pipeline: u8) -> BoxFuture<'a, EngineResult<()>>;
     /// The event's status; the live channel state from AWS too.
     fn status<'a>(&'a self, event: &'a str) -> BoxFuture<'a, EngineResult<EventStatus>>;
     fn links<'a>(&'a self, event: &'a str) -> BoxFuture<'a, EngineResult<Links>>;
-    /// The one-time AWS set-up: the IAM service roles.
-    fn bootstrap(&self) -> BoxFuture<'_, Result<iam::Roles, AwsError>>;
+    /// The one-time AWS set-up: the IAM service roles, and the alert plumbing (`None` when
+    /// alerts are off).
+    fn bootstrap(&self) -> BoxFuture<'_, Result<Bootstrapped, AwsError>>;
+}
+
+/// What `bootstrap` set up.
+pub struct Bootstrapped {
+    pub roles: iam::Roles,
+    pub alerts: Option<alerting::Plumbing>,
 }
 
 /// Progress lines to the log and to the current caller of each event's operation.
@@ -119,13 +127,26 @@ impl Workflows for EngineWorkflows {
     fn teardown<'a>(&'a self, event: &'a str) -> BoxFuture<'a, EngineResult<TeardownSummary>> {
         Box::pin(async move { self.engine().await.teardown(event).await })
     }
+    fn restart_pipeline<'a>(&'a self, event: &'a str, pipeline: u8) -> BoxFuture<'a, EngineResult<()>> {
+        Box::pin(async move { self.engine().await.restart_pipeline(event, pipeline).await })
+    }
     fn status<'a>(&'a self, event: &'a str) -> BoxFuture<'a, EngineResult<EventStatus>> {
         Box::pin(async move { self.engine().await.status(event, true).await })
     }
     fn links<'a>(&'a self, event: &'a str) -> BoxFuture<'a, EngineResult<Links>> {
         Box::pin(async move { self.engine().await.links(event) })
     }
-    fn bootstrap(&self) -> BoxFuture<'_, Result<iam::Roles, AwsError>> {
-        Box::pin(async move { iam::bootstrap(&self.engine().await.aws.iam, &self.settings.prefix).await })
+    fn bootstrap(&self) -> BoxFuture<'_, Result<Bootstrapped, AwsError>> {
+        Box::pin(async move {
+            let aws = &self.engine().await.aws;
+            let roles = iam::bootstrap(&aws.iam, &self.settings.prefix).await?;
+            let alerts = if self.settings.alerts.enabled {
+                let names = alerting::Names::new(&self.settings.prefix);
+                Some(alerting::ensure(&aws.events, &aws.sqs, &aws.sns, &names, self.settings.alerts.sns_target).await?)
+            } else {
+                None
+            };
+            Ok(Bootstrapped { roles, alerts })
+        })
     }
 }

@@ -23,6 +23,9 @@ pub struct AuditEntry {
     pub args: String,
     /// `allowed`, `queued` or `refused`.
     pub decision: String,
+    /// Whether the operation changes anything (a read does not): `ottd audit` hides reads
+    /// unless asked.
+    pub changes: bool,
 }
 
 /// How an operation ended.
@@ -72,9 +75,10 @@ impl Store {
         let (e, k) = (e.clone(), key.0.clone());
         self.write(move |c| {
             c.prepare_cached(
-                "INSERT INTO audit (at, actor, event, operation, args, decision, key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO audit (at, actor, event, operation, args, decision, changes, key)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?
-            .execute(params![time_str(e.at), e.actor, e.event, e.operation, e.args, e.decision, k])
+            .execute(params![time_str(e.at), e.actor, e.event, e.operation, e.args, e.decision, e.changes, k])
             .map(drop)
         })
         .detach();
@@ -96,8 +100,8 @@ impl Store {
         let (e, k) = (e.clone(), AuditKey::new(e.at).0);
         self.write(move |c| {
             c.prepare_cached(
-                "INSERT INTO audit (at, actor, event, operation, args, decision, key, result, duration_ms, error)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                "INSERT INTO audit (at, actor, event, operation, args, decision, key, result, duration_ms, error, changes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )?
             .execute(params![
                 time_str(e.at),
@@ -109,25 +113,35 @@ impl Store {
                 k,
                 end.result,
                 i64::try_from(end.duration_ms).unwrap_or(i64::MAX),
-                end.error
+                end.error,
+                e.changes
             ])
             .map(drop)
         })
         .detach();
     }
 
-    /// Audit rows, oldest first: of one event or all, from `since` on, the latest `limit`.
-    pub fn audit(&self, event: Option<&str>, since: Option<DateTime<Utc>>, limit: usize) -> Result<Vec<AuditRow>> {
+    /// Audit rows, oldest first: of one event or all, from `since` on, reads too or not, the
+    /// latest `limit`.
+    pub fn audit(
+        &self,
+        event: Option<&str>,
+        since: Option<DateTime<Utc>>,
+        reads: bool,
+        limit: usize,
+    ) -> Result<Vec<AuditRow>> {
         // Rows still queued for the writer count too.
         self.flush().wait()?;
         let since = since.map(time_str).unwrap_or_default();
         let rows: Vec<RawRow> = self.with(|c| {
             let mut st = c.prepare_cached(
                 "SELECT id, at, actor, event, operation, args, decision, result, duration_ms, error FROM (
-                     SELECT * FROM audit WHERE (?1 IS NULL OR event = ?1) AND at >= ?2 ORDER BY id DESC LIMIT ?3
+                     SELECT * FROM audit WHERE (?1 IS NULL OR event = ?1) AND at >= ?2 AND (?4 OR changes)
+                     ORDER BY id DESC LIMIT ?3
                  ) ORDER BY id",
             )?;
-            let rows = st.query_map(params![event, since, limit as i64], |r| {
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let rows = st.query_map(params![event, since, limit, reads], |r| {
                 Ok((
                     r.get(0)?,
                     r.get(1)?,
@@ -181,6 +195,7 @@ mod tests {
             operation: op.into(),
             args: "{}".into(),
             decision: "allowed".into(),
+            changes: true,
         }
     }
 
@@ -189,19 +204,27 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let store = Store::open(&dir.path().join("ottd.db")).expect("open");
         let key = store.audit_open(&entry("cli:ops", "final", "start", "2026-11-30T10:00:00Z"));
-        assert_eq!(store.audit(None, None, 10).expect("q")[0].result, None, "running: no result yet");
+        assert_eq!(store.audit(None, None, true, 10).expect("q")[0].result, None, "running: no result yet");
         store.audit_close(&key, AuditEnd { result: "ok", duration_ms: 1500, error: None });
         let refused =
             AuditEntry { decision: "refused".into(), ..entry("slack:U1", "semi", "teardown", "2026-11-30T11:00:00Z") };
         store.audit_record(&refused, AuditEnd { result: "refused", duration_ms: 0, error: Some("on hold".into()) });
-        let all = store.audit(None, None, 10).expect("q");
+        let all = store.audit(None, None, true, 10).expect("q");
         assert_eq!(all.len(), 2);
         assert_eq!((all[0].result.as_deref(), all[0].duration_ms), (Some("ok"), Some(1500)));
         assert_eq!(all[1].error.as_deref(), Some("on hold"));
-        assert_eq!(store.audit(Some("semi"), None, 10).expect("q").len(), 1);
+        assert_eq!(store.audit(Some("semi"), None, true, 10).expect("q").len(), 1);
         let since = parse_time("2026-11-30T10:30:00Z", "t").expect("t");
-        assert_eq!(store.audit(None, Some(since), 10).expect("q")[0].event.as_deref(), Some("semi"));
-        assert_eq!(store.audit(None, None, 1).expect("q")[0].id, all[1].id, "the latest, when limited");
+        assert_eq!(store.audit(None, Some(since), true, 10).expect("q")[0].event.as_deref(), Some("semi"));
+        assert_eq!(store.audit(None, None, true, 1).expect("q")[0].id, all[1].id, "the latest, when limited");
+        let read = AuditEntry {
+            changes: false,
+            operation: "status".into(),
+            ..entry("cli:ops", "final", "x", "2026-11-30T12:00:00Z")
+        };
+        store.audit_record(&read, AuditEnd { result: "ok", duration_ms: 3, error: None });
+        assert_eq!(store.audit(None, None, false, 10).expect("q").len(), 2, "reads hidden unless asked");
+        assert_eq!(store.audit(None, None, true, 10).expect("q").len(), 3);
         assert_eq!(store.prune_audit(since).wait().expect("prune"), 1);
     }
 }

@@ -11,6 +11,7 @@
 //! [`audit`] (the audit trail). The rest of ottd sees only [`Store`]'s methods, never SQL, so
 //! the file can be swapped for a shared store later.
 
+pub mod alerts;
 pub mod audit;
 pub mod deployments;
 pub mod leases;
@@ -133,6 +134,7 @@ CREATE TABLE IF NOT EXISTS audit (
     operation TEXT NOT NULL,
     args TEXT NOT NULL DEFAULT '{}',
     decision TEXT NOT NULL,
+    changes INTEGER NOT NULL DEFAULT 1,
     key TEXT NOT NULL UNIQUE,
     result TEXT,
     duration_ms INTEGER,
@@ -140,6 +142,36 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 CREATE INDEX IF NOT EXISTS audit_by_event ON audit (event, id);
 CREATE INDEX IF NOT EXISTS audit_by_time ON audit (at);
+CREATE TABLE IF NOT EXISTS alerts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    event TEXT NOT NULL,
+    channel_id TEXT NOT NULL,
+    pipeline INTEGER NOT NULL,
+    alarm_id TEXT NOT NULL,
+    alert_type TEXT NOT NULL,
+    message TEXT NOT NULL,
+    set_at TEXT NOT NULL,
+    cleared_at TEXT,
+    last_time TEXT NOT NULL,
+    notified_at TEXT,
+    acked_by TEXT,
+    acked_at TEXT,
+    action TEXT,
+    acted_at TEXT
+);
+CREATE INDEX IF NOT EXISTS alerts_by_key ON alerts (channel_id, pipeline, alarm_id, id);
+CREATE INDEX IF NOT EXISTS alerts_by_event ON alerts (event, id);
+CREATE TABLE IF NOT EXISTS seen_envelopes (
+    id TEXT PRIMARY KEY,
+    at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS quarantine (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    source TEXT NOT NULL UNIQUE,
+    body TEXT NOT NULL,
+    error TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL

@@ -3,8 +3,8 @@
 
 Written for moto 5.2.5 (pinned in requirements.txt next to this file). The extension
 patches moto internals (moto.medialive.urls / responses / models,
-moto.mediapackage.models); re-check it when
-bumping moto.
+moto.mediapackage.models, moto.events.models / utils, moto.moto_server.werkzeug_app);
+re-check it when bumping moto.
 
 Why it exists: ottd deploys MediaLive inputs behind MediaLive *input security groups*
 and moto 5.2.5 has no input security groups at all (the routes are missing, so the SDK
@@ -29,6 +29,23 @@ CloudFront, as AWS does it (moto deploys an update at once and deletes anything)
   * DeleteDistribution of an enabled distribution, or of one not yet Deployed, answers
     DistributionNotDisabled (409).
 
+EventBridge and MediaLive events, as AWS does them (moto sends no MediaLive events, drops
+`account` from the envelope it delivers, and fails PutEvents with HTTP 500 on an SNS target):
+  * MediaLive channel state changes put "MediaLive Channel State Change" events (source
+    aws.medialive) on the default event bus of the channel's account and region, at the
+    moment the state changes in moto: STARTING / STOPPING at StartChannel / StopChannel,
+    CREATED / RUNNING / STOPPED / DELETED when moto settles the transient state, which it
+    does on the next DescribeChannel (or UpdateChannel), not on ListChannels.
+  * A rule target without an InputTransformer gets the whole event, `account` included.
+  * An SNS topic target publishes the event JSON to the topic. A target that cannot be
+    delivered to is logged on stderr and skipped; PutEvents itself still succeeds, as on AWS.
+  * Tests inject other MediaLive events (alerts) with a plain PutEvents whose Source is
+    aws.medialive: moto accepts it (AWS refuses "aws." sources from customers).
+MediaLive RestartChannelPipelines: NotFoundException (404) for an unknown channel,
+ConflictException (409) unless the channel is RUNNING; on success it answers the channel
+description and records the restart, readable at GET /ottd-emulator/restarts (test-only,
+cleared by DELETE there and by POST /moto-api/reset).
+
 Input security group semantics implemented:
   * Id is a 7-digit numeric string, Arn arn:<partition>:medialive:<region>:<account>:inputSecurityGroup:<id>
   * State IDLE while no input references the group, IN_USE while one does (Inputs lists
@@ -47,23 +64,31 @@ listening, then serves until SIGTERM/SIGINT.
 """
 
 import argparse
+import datetime
+import itertools
+import json
 import os
 import signal
 import sys
 import threading
 from typing import Any
+from urllib.parse import parse_qs
 
 from moto.cloudfront.exceptions import CloudFrontException
 from moto.cloudfront.models import CloudFrontBackend, Distribution
 from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult, EmptyResult, PaginatedResult
-from moto.core.utils import get_pagination_model
+from moto.core.utils import get_pagination_model, iso_8601_datetime_without_milliseconds, utcfromtimestamp
+from moto.events.models import Rule
+from moto.events.utils import EventTemplateParser
 from moto.medialive import urls as ml_urls
-from moto.medialive.models import MediaLiveBackend
+from moto.medialive.models import Channel, MediaLiveBackend, medialive_backends
 from moto.medialive.responses import MediaLiveResponse
 from moto.mediapackage.models import MediaPackageBackend
 from moto.moto_api._internal import mock_random
 from moto.moto_api._internal.managed_state_model import ManagedState
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+from moto.utilities.arns import parse_arn
 from moto.utilities.utils import get_partition
 
 
@@ -73,6 +98,10 @@ class NotFoundException(ServiceException):
 
 class BadRequestException(ServiceException):
     code = "BadRequestException"
+
+
+class ConflictException(ServiceException):
+    code = "ConflictException"
 
 
 class InputSecurityGroup:
@@ -351,6 +380,242 @@ def _delete_distribution(orig: Any) -> Any:
     return wrapper
 
 
+# --- EventBridge: the envelope AWS delivers, SNS targets ----------------------------------
+
+_ENVELOPE_KEYS = ("version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail")
+_orig_template_parse = EventTemplateParser.parse
+
+
+def _template_parse(input_template: Any, input_paths_map: Any, event: Any) -> dict:
+    """A target without an InputTransformer gets the whole event, as on AWS.
+
+    moto's default template (EventTemplateParser.DEFAULT_EVENT_INPUT_TEMPLATE) leaves
+    `account` out. `time` stays a number here: moto's SQS delivery formats it.
+    """
+    if input_template:
+        return _orig_template_parse(input_template=input_template, input_paths_map=input_paths_map, event=event)
+    keys = _ENVELOPE_KEYS + (("replay-name",) if "replay-name" in event else ())
+    return json.loads(json.dumps({k: event[k] for k in keys if k in event}))
+
+
+def _rfc3339(event: dict) -> dict:
+    if isinstance(event.get("time"), (int, float)):
+        event["time"] = iso_8601_datetime_without_milliseconds(utcfromtimestamp(float(event["time"])))
+    return event
+
+
+def _send_to_sns_topic(target: dict, original_event: Any, transform_input: bool) -> None:
+    """AWS publishes the event JSON as the message (standard topics; no Subject)."""
+    from moto.sns import sns_backends
+
+    transformer = target.get("InputTransformer", {}) if transform_input else {}
+    event = _template_parse(transformer.get("InputTemplate"), transformer.get("InputPathsMap", {}), original_event)
+    arn = parse_arn(target["Arn"])
+    sns_backends[arn.account][arn.region].publish(message=json.dumps(_rfc3339(event)), arn=target["Arn"])
+
+
+class _OneTarget:
+    """A rule seen with one of its targets (copying a moto model would register the copy)."""
+
+    def __init__(self, rule: Rule, target: dict) -> None:
+        self._rule = rule
+        self.targets = [target]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._rule, name)
+
+
+_orig_send_to_targets = Rule.send_to_targets
+
+
+def _send_to_targets(self: Rule, original_event: Any, transform_input: bool = True) -> None:
+    """Deliver to each target on its own: an SNS target publishes, and a failing target
+    (moto raised NotImplementedError for SNS, so PutEvents answered 500 and boto3's retries
+    delivered the event again to the other targets) no longer fails PutEvents. On AWS a
+    failed delivery shows in the rule's metrics, never in the PutEvents answer."""
+    if not self.event_pattern.matches_event(original_event):
+        return
+    for target in list(self.targets):
+        try:
+            if parse_arn(target["Arn"]).service == "sns":
+                _send_to_sns_topic(target, original_event, transform_input)
+            else:
+                _orig_send_to_targets(_OneTarget(self, target), original_event, transform_input)
+        except Exception as e:  # noqa: BLE001 - delivery is best effort, as on AWS
+            print(f"ottd_moto: rule {self.arn} did not deliver to {target.get('Arn')}: {e!r}", file=sys.stderr, flush=True)
+
+
+# --- MediaLive "Channel State Change" events ----------------------------------------------
+
+# Serialises each channel state change with the reading of the state before it, so two
+# concurrent describes settle (and announce) a transition once. Events go out after release.
+_STATE_LOCK = threading.RLock()
+
+
+def _state_change_details(channel: Channel, before: Any, after: Any) -> list:
+    """The detail of each event AWS sends for moto's transition `before` -> `after`.
+
+    AWS documents the envelope and one example (DELETED, "Deleted channel"); the per-pipeline
+    events (RUNNING, STOPPING, STOPPED carry `pipeline`) and their wording follow events
+    captured from AWS. AWS sends nothing for CREATING, DELETING or UPDATING.
+    """
+    if before == after:
+        return []
+    pipelines = 1 if channel.channel_class == "SINGLE_PIPELINE" else 2
+
+    def detail(state: str, message: str, running: int, pipeline: Any = None) -> dict:
+        d = {"channel_arn": channel.arn, "state": state, "message": message, "pipelines_running_count": running}
+        if pipeline is not None:
+            d["pipeline"] = str(pipeline)
+        return d
+
+    if before == "CREATING" and after == "IDLE":
+        return [detail("CREATED", "Created channel", 0)]
+    if after == "STARTING":
+        return [detail("STARTING", "Starting channel", 0)]
+    if before == "STARTING" and after == "RUNNING":
+        return [detail("RUNNING", "Pipeline started for channel", i + 1, i) for i in range(pipelines)]
+    if after == "STOPPING":
+        return [detail("STOPPING", "Stopping pipeline", pipelines - 1 - i, i) for i in range(pipelines)]
+    if before == "STOPPING" and after == "IDLE":
+        return [detail("STOPPED", "Stop detected on pipeline", 0, i) for i in range(pipelines)]
+    if before == "DELETING" and after == "DELETED":
+        return [detail("DELETED", "Deleted channel", 0)]
+    return []
+
+
+def _emit_medialive(channel: Channel, details: list) -> None:
+    """Put the events on the default bus of the channel's account and region. Best effort,
+    as on AWS: a failure is logged and never fails the MediaLive call."""
+    origin = getattr(channel, "_ottd_origin", None)
+    if not details or origin is None:
+        return
+    from moto.events.models import events_backends
+
+    entries = [
+        {"Source": "aws.medialive", "DetailType": "MediaLive Channel State Change",
+         "Resources": [channel.arn], "Detail": json.dumps(d)}
+        for d in details
+    ]
+    try:
+        events_backends[origin[0]][origin[1]].put_events(entries)
+    except Exception as e:  # noqa: BLE001
+        print(f"ottd_moto: MediaLive event for {channel.id} not sent: {e!r}", file=sys.stderr, flush=True)
+
+
+_orig_resolve_transient_states = Channel._resolve_transient_states
+
+
+def _resolve_transient_states(self: Channel) -> None:
+    with _STATE_LOCK:
+        before = self.state
+        _orig_resolve_transient_states(self)
+        details = _state_change_details(self, before, self.state)
+    _emit_medialive(self, details)
+
+
+def _announcing(orig: Any) -> Any:
+    """Wrap MediaLiveBackend.start/stop/delete_channel: the transient state they set is a change."""
+
+    def wrapper(self: MediaLiveBackend, *args: Any, **kwargs: Any) -> Any:
+        channel_id = kwargs.get("channel_id", args[0] if args else None)
+        with _STATE_LOCK:
+            channel = self._channels.get(channel_id)
+            before = channel.state if channel is not None else None
+            channel = orig(self, *args, **kwargs)
+            details = _state_change_details(channel, before, channel.state)
+        _emit_medialive(channel, details)
+        return channel
+
+    return wrapper
+
+
+_orig_create_channel = MediaLiveBackend.create_channel
+
+
+def create_channel(self: MediaLiveBackend, **kwargs: Any) -> Channel:
+    channel = _orig_create_channel(self, **kwargs)
+    channel._ottd_origin = (self.account_id, self.region_name)  # type: ignore[attr-defined]
+    return channel
+
+
+# --- MediaLive RestartChannelPipelines, recorded for tests ---------------------------------
+
+_RESTART_SEQ = itertools.count()
+
+
+def _restarts(backend: MediaLiveBackend) -> list:
+    # Kept on the backend, so POST /moto-api/reset (which re-creates backends) clears it.
+    if not hasattr(backend, "_ottd_restarts"):
+        backend._ottd_restarts = []  # type: ignore[attr-defined]
+    return backend._ottd_restarts  # type: ignore[attr-defined]
+
+
+def restart_channel_pipelines(self: MediaLiveBackend, channel_id: str, pipeline_ids: Any) -> Channel:
+    channel = self._channels.get(channel_id)
+    if channel is None:
+        raise NotFoundException(f"Channel {channel_id} not found")
+    ids = list(pipeline_ids or [])
+    unknown = [p for p in ids if p not in ("PIPELINE_0", "PIPELINE_1")]
+    if unknown:
+        raise BadRequestException(f"Invalid pipeline id(s): {', '.join(map(str, unknown))}")
+    with _STATE_LOCK:
+        if channel.state != "RUNNING":
+            raise ConflictException(f"Channel {channel_id} is {channel.state}; only a RUNNING channel's pipelines can be restarted")
+        now = datetime.datetime.now(datetime.timezone.utc)
+        _restarts(self).append({
+            "seq": next(_RESTART_SEQ),
+            "channel_id": channel_id,
+            "pipeline_ids": ids,
+            "time": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z",
+            "account": self.account_id,
+            "region": self.region_name,
+        })
+    return channel
+
+
+def r_restart_channel_pipelines(self: MediaLiveResponse) -> ActionResult:
+    channel = self.medialive_backend.restart_channel_pipelines(
+        channel_id=self._get_param("ChannelId"), pipeline_ids=self._get_param("PipelineIds")
+    )
+    return ActionResult(channel)
+
+
+def _all_restarts() -> list:
+    found = []
+    for per_account in list(medialive_backends.values()):
+        for backend in list(per_account.values()):
+            found.extend(getattr(backend, "_ottd_restarts", []))
+    return sorted(found, key=lambda r: r["seq"])
+
+
+def _ottd_emulator_api(environ: dict, start_response: Any) -> list:
+    """Test-only endpoints under /ottd-emulator/ (no AWS API exposes these)."""
+    method, path = environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "").rstrip("/")
+    status, body = "404 Not Found", {"message": f"no such ottd-emulator endpoint: {method} {path}"}
+    if path == "/ottd-emulator/restarts" and method == "GET":
+        wanted = parse_qs(environ.get("QUERY_STRING", "")).get("channel_id")
+        items = [r for r in _all_restarts() if not wanted or r["channel_id"] in wanted]
+        status, body = "200 OK", [{k: v for k, v in r.items() if k != "seq"} for r in items]
+    elif path == "/ottd-emulator/restarts" and method == "DELETE":
+        for per_account in list(medialive_backends.values()):
+            for backend in list(per_account.values()):
+                backend._ottd_restarts = []
+        status, body = "200 OK", []
+    data = json.dumps(body).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+    return [data]
+
+
+_orig_dispatch_call = DomainDispatcherApplication.__call__
+
+
+def _dispatch_call(self: DomainDispatcherApplication, environ: dict, start_response: Any) -> Any:
+    if environ.get("PATH_INFO", "").startswith("/ottd-emulator/"):
+        return _ottd_emulator_api(environ, start_response)
+    return _orig_dispatch_call(self, environ, start_response)
+
+
 def install() -> None:
     MediaLiveBackend.create_input_security_group = create_input_security_group
     MediaLiveBackend.update_input_security_group = update_input_security_group
@@ -359,9 +624,17 @@ def install() -> None:
     MediaLiveBackend.update_input = update_input
     MediaLiveBackend.delete_input = delete_input
     MediaLiveBackend.describe_input = _not_found_wrapper(MediaLiveBackend.describe_input, "Input", "input_id", "_inputs")
+    MediaLiveBackend.create_channel = create_channel
+    MediaLiveBackend.restart_channel_pipelines = restart_channel_pipelines
+    Channel._resolve_transient_states = _resolve_transient_states
     for name in ("describe_channel", "delete_channel", "start_channel", "stop_channel", "update_channel"):
         orig = getattr(MediaLiveBackend, name)
+        if name in ("delete_channel", "start_channel", "stop_channel"):
+            orig = _announcing(orig)
         setattr(MediaLiveBackend, name, _not_found_wrapper(orig, "Channel", "channel_id", "_channels"))
+    EventTemplateParser.parse = staticmethod(_template_parse)
+    Rule.send_to_targets = _send_to_targets
+    DomainDispatcherApplication.__call__ = _dispatch_call
     Distribution.status = property(_distribution_status)
     CloudFrontBackend.update_distribution = _update_distribution(CloudFrontBackend.update_distribution)
     CloudFrontBackend.delete_distribution = _delete_distribution(CloudFrontBackend.delete_distribution)
@@ -374,9 +647,11 @@ def install() -> None:
     MediaLiveResponse.describe_input_security_group = r_describe_input_security_group
     MediaLiveResponse.update_input_security_group = r_update_input_security_group
     MediaLiveResponse.delete_input_security_group = r_delete_input_security_group
+    MediaLiveResponse.restart_channel_pipelines = r_restart_channel_pipelines
     dispatch = ml_urls.response.dispatch
     ml_urls.url_paths["{0}/prod/inputSecurityGroups$"] = dispatch
     ml_urls.url_paths["{0}/prod/inputSecurityGroups/(?P<inputsecuritygroupid>[^/.]+)$"] = dispatch
+    ml_urls.url_paths["{0}/prod/channels/(?P<channelid>[^/.]+)/restartChannelPipelines$"] = dispatch
     # botocore's paginator entry has no unique attribute; moto's paginator needs one.
     get_pagination_model("medialive")["ListInputSecurityGroups"].setdefault("unique_attribute", "arn")
 

@@ -1,13 +1,22 @@
 #!/usr/bin/env python3
 """Self-check of ottd_moto.py's extension (no pytest): MediaLive input security groups,
 push inputs and the RequestId of CreateInput / CreateChannel, CloudFront's
-disable-then-delete rules.
+disable-then-delete rules, MediaLive channel state change events through EventBridge
+(with `account` in the envelope), injected MediaLive alerts, SNS rule targets,
+RestartChannelPipelines and GET /ottd-emulator/restarts.
 
 Usage: python selfcheck.py http://127.0.0.1:PORT
 Exits 0 when every check passes, 1 otherwise. Needs boto3 (installed with moto).
+It ends with POST /moto-api/reset: run it against an emulator of its own.
 """
 
+import json
+import re
 import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
 
 import boto3
 from botocore.exceptions import ClientError
@@ -101,6 +110,7 @@ def main(url):
 
     request_id_checks(ml)
     cloudfront_checks(url)
+    events_checks(url)
 
     print(f"selfcheck: {len(PASSED)} passed, {len(FAILED)} failed")
     return 1 if FAILED else 0
@@ -187,6 +197,206 @@ def cloudfront_checks(url):
     cf.delete_distribution(Id=dist_id, IfMatch=got["ETag"])
     check("cloudfront: deleted once disabled and Deployed",
           error_of(cf.get_distribution, Id=dist_id) == ("NoSuchDistribution", 404))
+
+
+RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$")
+ENVELOPE = {"version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"}
+
+
+def http_json(url, method="GET"):
+    with urllib.request.urlopen(urllib.request.Request(url, method=method)) as r:
+        return r.status, json.loads(r.read() or b"null")
+
+
+def put_events(ev, entries):
+    """PutEvents, with a failure (moto alone: HTTP 500 for an SNS target) as a failed answer."""
+    try:
+        return ev.put_events(Entries=entries)
+    except ClientError as e:
+        return {"FailedEntryCount": len(entries), "Entries": [], "ResponseMetadata": e.response["ResponseMetadata"]}
+
+
+def events_checks(url):
+    """MediaLive state change events, the envelope, alert injection, SNS targets, restarts."""
+    kw = dict(endpoint_url=url, region_name="eu-west-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+    ml, ev, sqs, sns = (boto3.client(name, **kw) for name in ("medialive", "events", "sqs", "sns"))
+
+    def queue(name):
+        q = sqs.create_queue(QueueName=name)["QueueUrl"]
+        return q, sqs.get_queue_attributes(QueueUrl=q, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+    def drain(q):
+        # EventBridge delivery in the emulator is synchronous: everything is there already.
+        out = []
+        while True:
+            msgs = sqs.receive_message(QueueUrl=q, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+            if not msgs:
+                return out
+            for m in msgs:
+                out.append(json.loads(m["Body"]))
+                sqs.delete_message(QueueUrl=q, ReceiptHandle=m["ReceiptHandle"])
+
+    def states(events):
+        return [(e["detail"]["state"], e["detail"].get("pipeline"), e["detail"]["pipelines_running_count"]) for e in events]
+
+    states_q, states_arn = queue("selfcheck-state-changes")
+    ev.put_rule(Name="selfcheck-medialive-states", EventPattern=json.dumps(
+        {"source": ["aws.medialive"], "detail-type": ["MediaLive Channel State Change"]}))
+    ev.put_targets(Rule="selfcheck-medialive-states", Targets=[{"Id": "queue", "Arn": states_arn}])
+
+    # 1 + 2. State changes, and the envelope AWS delivers (account included, RFC 3339 time).
+    ch_id = ml.create_channel(Name="selfcheck-events", ChannelClass="STANDARD",
+                              RoleArn="arn:aws:iam::123456789012:role/x")["Channel"]["Id"]
+    check("state events: none while CREATING", drain(states_q) == [])
+    arn = ml.describe_channel(ChannelId=ch_id)["Arn"]
+    seen = drain(states_q)
+    check("state events: CREATED on the describe that settles the create", states(seen) == [("CREATED", None, 0)], seen)
+    e = seen[0] if seen else {}
+    check("envelope: exactly AWS's fields", set(e) == ENVELOPE, sorted(e))
+    check("envelope: version, source, detail-type", (e.get("version"), e.get("source"), e.get("detail-type"))
+          == ("0", "aws.medialive", "MediaLive Channel State Change"), e)
+    check("envelope: id is a uuid4", _is_uuid4(e.get("id")), e.get("id"))
+    check("envelope: account (moto alone drops it)", e.get("account") == "123456789012", e.get("account"))
+    check("envelope: region", e.get("region") == "eu-west-1", e.get("region"))
+    check("envelope: time RFC 3339 UTC, now", bool(RFC3339_UTC.match(str(e.get("time"))))
+          and abs(time.mktime(time.strptime(e["time"][:19], "%Y-%m-%dT%H:%M:%S")) - time.mktime(time.gmtime())) < 300,
+          e.get("time"))
+    check("envelope: resources = [channel ARN as DescribeChannel gives it]", e.get("resources") == [arn], e.get("resources"))
+    check("detail: channel_arn, message", e.get("detail", {}).get("channel_arn") == arn
+          and e["detail"].get("message") == "Created channel", e.get("detail"))
+    ml.describe_channel(ChannelId=ch_id)
+    check("state events: a describe without a change sends nothing", drain(states_q) == [])
+
+    check("restart: IDLE channel -> ConflictException 409",
+          error_of(ml.restart_channel_pipelines, ChannelId=ch_id, PipelineIds=["PIPELINE_0"]) == ("ConflictException", 409))
+    ml.start_channel(ChannelId=ch_id)
+    seen = drain(states_q)
+    check("state events: STARTING at StartChannel", states(seen) == [("STARTING", None, 0)], seen)
+    check("restart: STARTING channel -> ConflictException 409",
+          error_of(ml.restart_channel_pipelines, ChannelId=ch_id, PipelineIds=["PIPELINE_0"]) == ("ConflictException", 409))
+    ml.describe_channel(ChannelId=ch_id)
+    seen = drain(states_q)
+    check("state events: RUNNING per pipeline on the settling describe",
+          states(seen) == [("RUNNING", "0", 1), ("RUNNING", "1", 2)], states(seen))
+
+    # 3. RestartChannelPipelines and its record.
+    check("restart: unknown channel -> NotFoundException 404",
+          error_of(ml.restart_channel_pipelines, ChannelId="0000000", PipelineIds=["PIPELINE_0"]) == ("NotFoundException", 404))
+    check("restart: invalid pipeline id -> BadRequestException 400",
+          error_of(ml.restart_channel_pipelines, ChannelId=ch_id, PipelineIds=["PIPELINE_7"]) == ("BadRequestException", 400))
+    r = ml.restart_channel_pipelines(ChannelId=ch_id, PipelineIds=["PIPELINE_0"])
+    check("restart: answers the channel description", r.get("Id") == ch_id and r.get("Arn") == arn
+          and r.get("State") == "RUNNING", {k: r.get(k) for k in ("Id", "Arn", "State")})
+    ml.restart_channel_pipelines(ChannelId=ch_id, PipelineIds=["PIPELINE_0", "PIPELINE_1"])
+    ml.restart_channel_pipelines(ChannelId=ch_id)
+    status, recs = http_json(f"{url}/ottd-emulator/restarts?channel_id={ch_id}")
+    check("restarts: recorded in order, as requested", status == 200 and [x["pipeline_ids"] for x in recs]
+          == [["PIPELINE_0"], ["PIPELINE_0", "PIPELINE_1"], []], recs)
+    check("restarts: channel_id, time, account, region", all(
+        x["channel_id"] == ch_id and RFC3339_UTC.match(x["time"]) and x["account"] == "123456789012"
+        and x["region"] == "eu-west-1" for x in recs) and len(recs) == 3, recs)
+    check("restarts: the channel stays RUNNING", ml.describe_channel(ChannelId=ch_id)["State"] == "RUNNING")
+    check("restarts: no state change event (AWS documents none)", drain(states_q) == [])
+    check("restarts: filter by another channel id gives nothing",
+          http_json(f"{url}/ottd-emulator/restarts?channel_id=other")[1] == [])
+    status, body = http_json(f"{url}/ottd-emulator/restarts", method="DELETE")
+    check("restarts: DELETE clears them", status == 200 and http_json(f"{url}/ottd-emulator/restarts")[1] == [], body)
+    ml.restart_channel_pipelines(ChannelId=ch_id, PipelineIds=["PIPELINE_1"])
+
+    # 4 + 5. Alerts injected with PutEvents; a rule with an SQS and an SNS target.
+    alerts_q, alerts_arn = queue("selfcheck-alerts")
+    sub_q, sub_arn = queue("selfcheck-alerts-via-sns")
+    topic = sns.create_topic(Name="selfcheck-alerts")["TopicArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=sub_arn)
+    ev.put_rule(Name="selfcheck-medialive-alerts", EventPattern=json.dumps(
+        {"source": ["aws.medialive"], "detail-type": ["MediaLive Channel Alert"]}))
+    ev.put_targets(Rule="selfcheck-medialive-alerts",
+                   Targets=[{"Id": "queue", "Arn": alerts_arn}, {"Id": "topic", "Arn": topic}])
+    alert = {"alarm_state": "SET", "alarm_id": "4b4a1c8e", "alert_type": "Video Not Detected", "pipeline": "0",
+             "channel_arn": arn, "message": "Video not detected on input"}
+    resp = put_events(ev, [{"Source": "aws.medialive", "DetailType": "MediaLive Channel Alert",
+                            "Resources": [arn], "Detail": json.dumps(alert)}])
+    entry = resp["Entries"][0] if resp.get("Entries") else {}
+    check("inject: PutEvents with Source aws.medialive accepted", resp["FailedEntryCount"] == 0 and "EventId" in entry, resp)
+    check("sns target: PutEvents answers 200 with no retry", resp["ResponseMetadata"]["HTTPStatusCode"] == 200
+          and resp["ResponseMetadata"]["RetryAttempts"] == 0, resp["ResponseMetadata"])
+    time.sleep(0.5)
+    got = drain(alerts_q)
+    check("sns target: the SQS target got exactly one message", len(got) == 1, len(got))
+    a = got[0] if got else {}
+    check("inject: delivered as MediaLive's alert", set(a) == ENVELOPE and a.get("source") == "aws.medialive"
+          and a.get("detail-type") == "MediaLive Channel Alert" and a.get("detail") == alert
+          and a.get("resources") == [arn] and a.get("account") == "123456789012" and a.get("region") == "eu-west-1"
+          and a.get("id") == entry.get("EventId") and RFC3339_UTC.match(str(a.get("time"))), a)
+    check("inject: the state change rule did not match the alert", drain(states_q) == [])
+    notes = drain(sub_q)
+    check("sns target: the topic's subscription got exactly one notification", len(notes) == 1
+          and notes[0].get("Type") == "Notification" and notes[0].get("TopicArn") == topic, notes)
+    check("sns target: the message is the event JSON", bool(notes) and json.loads(notes[0]["Message"]) == a,
+          notes[0].get("Message") if notes else None)
+    at = "2026-01-02T03:04:05Z"
+    put_events(ev, [{"Source": "aws.medialive", "DetailType": "MediaLive Channel Alert", "Resources": [arn],
+                     "Time": at, "Detail": json.dumps(dict(alert, alarm_state="CLEARED"))}])
+    got = drain(alerts_q)
+    check("inject: an entry's Time is the envelope's time", [x.get("time") for x in got] == [at]
+          and got[0]["detail"]["alarm_state"] == "CLEARED", got)
+    drain(sub_q)
+
+    gone_q, gone_arn = queue("selfcheck-missing-topic")
+    ev.put_rule(Name="selfcheck-missing-topic", EventPattern=json.dumps({"source": ["ottd.selfcheck"]}))
+    ev.put_targets(Rule="selfcheck-missing-topic", Targets=[
+        {"Id": "topic", "Arn": "arn:aws:sns:eu-west-1:123456789012:selfcheck-no-such-topic"},
+        {"Id": "queue", "Arn": gone_arn}])
+    resp = put_events(ev, [{"Source": "ottd.selfcheck", "DetailType": "x", "Detail": "{}"}])
+    check("undeliverable target: PutEvents still succeeds, once", resp["FailedEntryCount"] == 0
+          and resp["ResponseMetadata"]["RetryAttempts"] == 0 and len(drain(gone_q)) == 1, resp["ResponseMetadata"])
+
+    # Stop and delete: the remaining state changes.
+    ml.stop_channel(ChannelId=ch_id)
+    seen = drain(states_q)
+    check("state events: STOPPING per pipeline at StopChannel",
+          states(seen) == [("STOPPING", "0", 1), ("STOPPING", "1", 0)], states(seen))
+    ml.describe_channel(ChannelId=ch_id)
+    seen = drain(states_q)
+    check("state events: STOPPED per pipeline on the settling describe",
+          states(seen) == [("STOPPED", "0", 0), ("STOPPED", "1", 0)], states(seen))
+    ml.delete_channel(ChannelId=ch_id)
+    check("state events: none while DELETING", drain(states_q) == [])
+    ml.describe_channel(ChannelId=ch_id)
+    seen = drain(states_q)
+    check("state events: DELETED on the settling describe", states(seen) == [("DELETED", None, 0)]
+          and seen[0]["detail"]["message"] == "Deleted channel", seen)
+
+    single = ml.create_channel(Name="selfcheck-events-1", ChannelClass="SINGLE_PIPELINE",
+                               RoleArn="arn:aws:iam::123456789012:role/x")["Channel"]["Id"]
+    ml.describe_channel(ChannelId=single)
+    ml.start_channel(ChannelId=single)
+    ml.describe_channel(ChannelId=single)
+    seen = drain(states_q)
+    check("state events: SINGLE_PIPELINE runs one pipeline",
+          states(seen) == [("CREATED", None, 0), ("STARTING", None, 0), ("RUNNING", "0", 1)], states(seen))
+    check("state events: every event has its own id", len({x["id"] for x in seen}) == len(seen))
+
+    # Last: POST /moto-api/reset clears everything, the restarts included.
+    check("restarts: one recorded before the reset", len(http_json(f"{url}/ottd-emulator/restarts")[1]) == 1)
+    urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST")).read()
+    check("restarts: POST /moto-api/reset clears them", http_json(f"{url}/ottd-emulator/restarts")[1] == [])
+    check("unknown /ottd-emulator path -> 404", _status_of(f"{url}/ottd-emulator/nothing") == 404)
+
+
+def _is_uuid4(value):
+    try:
+        return uuid.UUID(str(value)).version == 4
+    except ValueError:
+        return False
+
+
+def _status_of(url):
+    try:
+        with urllib.request.urlopen(url) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use super::{action_name, backoff, lock, Cell, PauseOnce, Prepared, Scheduler};
+use super::crowd::PauseOnce;
+use super::{action_name, backoff, lock, Cell, Prepared, Scheduler};
 use crate::config::Resolved;
 use crate::daemon::actuator::{Actuator, Seen, Why};
 use crate::lifecycle::{OverrideKind, Phase};

@@ -6,6 +6,7 @@ use crate::clock::TokioClock;
 use crate::daemon::actuator::{Actual, BoxFuture, Why};
 use crate::lifecycle::Phase;
 use crate::notify::LogNotifier;
+use crate::ops::OpError;
 use crate::schedule::{Timing, When};
 
 #[test]

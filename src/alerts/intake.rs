@@ -1,0 +1,154 @@
+//! The SQS consumer: long-polls the queue, records each message's event in the state file,
+//! and deletes the message only once that is committed. A daemon killed at any instant loses
+//! nothing: an unrecorded message comes back after its visibility timeout, and a recorded one
+//! that comes back is a duplicate (same envelope id). A message that cannot be read is
+//! quarantined with its raw body and left for the dead-letter queue.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use super::event::{self, Detail};
+use crate::aws::alerting::{self, Message};
+use crate::store::alerts::Recorded;
+use crate::store::Store;
+
+/// Messages handled at once, at most.
+pub const IN_FLIGHT: usize = 32;
+/// How long a received message stays invisible to other readers while it is handled.
+const VISIBILITY_S: i32 = 60;
+/// How long one receive waits for a message (SQS long polling).
+const WAIT_S: i32 = 20;
+
+/// What the intake tells recovery: an event's alerts or channel changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Changed {
+    Alert {
+        event: String,
+    },
+    /// MediaLive says the channel is in this state now (STOPPED, RUNNING…).
+    ChannelState {
+        event: String,
+        state: String,
+    },
+}
+
+pub struct Intake {
+    pub sqs: aws_sdk_sqs::Client,
+    pub queue_url: String,
+    pub store: Arc<Store>,
+    pub changed: mpsc::Sender<Changed>,
+}
+
+/// How handling one message ended (for the log and the tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handled {
+    Recorded(Recorded),
+    ChannelState,
+    /// About a channel ottd does not manage: dropped.
+    Unmanaged,
+    /// Unreadable: quarantined, left for the dead-letter queue.
+    Quarantined,
+}
+
+impl Intake {
+    /// Consume until `stop`; errors from SQS are logged and retried with backoff.
+    pub async fn run(self: Arc<Self>, stop: CancellationToken) {
+        let permits = Arc::new(Semaphore::new(IN_FLIGHT));
+        let mut failures = 0u32;
+        loop {
+            let batch = tokio::select! {
+                _ = stop.cancelled() => return,
+                r = alerting::receive(&self.sqs, &self.queue_url, 10, WAIT_S, VISIBILITY_S) => r,
+            };
+            let messages = match batch {
+                Ok(m) => {
+                    failures = 0;
+                    m
+                }
+                Err(e) => {
+                    failures = failures.saturating_add(1);
+                    let wait = Duration::from_secs(1u64 << failures.min(6));
+                    tracing::warn!("reading the alert queue failed (retrying in {}s): {e}", wait.as_secs());
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(wait) => continue,
+                    }
+                }
+            };
+            for m in messages {
+                let Ok(permit) = permits.clone().acquire_owned().await else { return };
+                let this = self.clone();
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    this.handle(m).await;
+                });
+            }
+        }
+    }
+
+    /// Record one message, then delete it (unless quarantined).
+    pub async fn handle(&self, m: Message) -> Option<Handled> {
+        let handled = match self.record(&m).await {
+            Ok(h) => h,
+            Err(e) => {
+                // Not recorded: leave it; it comes back after its visibility timeout.
+                tracing::warn!(message = %m.id, "cannot record an alert message (it will come back): {e}");
+                return None;
+            }
+        };
+        if handled != Handled::Quarantined {
+            if let Err(e) = alerting::delete(&self.sqs, &self.queue_url, &m.receipt).await {
+                tracing::warn!(message = %m.id, "recorded, but cannot delete the message (a duplicate will come): {e}");
+            }
+        }
+        Some(handled)
+    }
+
+    async fn record(&self, m: &Message) -> Result<Handled, crate::store::StoreError> {
+        record_message(&self.store, &self.changed, &format!("sqs:{}", m.id), &m.body).await
+    }
+}
+
+/// Record one message body, whichever way it came (`source`: `sqs:<message id>`,
+/// `sns:<message id>`), and tell recovery what changed. Done when this returns `Ok`: the
+/// caller may then drop the message.
+pub async fn record_message(
+    store: &Store,
+    changed: &mpsc::Sender<Changed>,
+    source: &str,
+    body: &str,
+) -> Result<Handled, crate::store::StoreError> {
+    let ev = match event::parse(body) {
+        Ok(ev) => ev,
+        Err(e) => {
+            tracing::warn!(source, "unreadable alert message quarantined: {e}");
+            store.quarantine(source, body, &e.to_string()).await?;
+            return Ok(Handled::Quarantined);
+        }
+    };
+    let Some(event) = store.event_of_channel(&ev.channel_id)? else {
+        tracing::info!(channel = %ev.channel_id, "MediaLive event for a channel ottd does not manage: dropped");
+        return Ok(Handled::Unmanaged);
+    };
+    let handled = match &ev.detail {
+        Detail::Alert(a) => {
+            let r = store.record_alert(&ev.id, ev.time, &event, &ev.channel_id, a).await?;
+            if matches!(r, Recorded::Opened { .. } | Recorded::Cleared { .. } | Recorded::StillOpen { .. }) {
+                let _ = changed.try_send(Changed::Alert { event: event.clone() });
+            }
+            Handled::Recorded(r)
+        }
+        Detail::StateChange { state, .. } => {
+            let _ = changed.try_send(Changed::ChannelState { event: event.clone(), state: state.clone() });
+            Handled::ChannelState
+        }
+        Detail::InputChange { .. } => {
+            tracing::info!(event = %event, "MediaLive switched the channel's input");
+            Handled::ChannelState
+        }
+    };
+    Ok(handled)
+}

@@ -1,0 +1,230 @@
+//! Recovery at work in the daemon: told by the intake that an event's alerts or channel
+//! changed, it works out where the event stands (its schedule, the override, the recorded
+//! phase), asks the pure policy ([`super::recovery::decide`]) what to do about each open
+//! alert, carries out the verdict through the operations layer as the `recovery` actor, and
+//! notifies: an alert SET, each action and its result, a breaker opening, a CLEARED after an
+//! action. An alert waiting for its policy's delay is looked at again when the delay ends.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::intake::Changed;
+use super::recovery::{self, Policies, Remedy, Situation, Standing, Verdict};
+use crate::clock::Clock;
+use crate::lifecycle::{OverrideKind, Phase};
+use crate::notify::{Level, Notice, Notifier};
+use crate::ops::{Actor, Definitions, Operation, Ops};
+use crate::schedule::phase::{decide, Desired};
+use crate::store::alerts::AlertRow;
+
+pub struct Runner {
+    pub ops: Arc<Ops>,
+    pub definitions: Arc<dyn Definitions>,
+    pub policies: Policies,
+    pub notifier: Arc<dyn Notifier>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// MediaLive channel states in which a channel is not on air.
+const STOPPED_STATES: [&str; 3] = ["STOPPED", "IDLE", "STOPPING"];
+
+impl Runner {
+    /// Work through changes until `stop`.
+    pub async fn run(self: Arc<Self>, mut changes: mpsc::Receiver<Changed>, stop: CancellationToken) {
+        let mut later: BTreeMap<DateTime<Utc>, Vec<String>> = BTreeMap::new();
+        loop {
+            let wait = later
+                .first_key_value()
+                .map(|(at, _)| (*at - self.clock.now()).to_std().unwrap_or_default())
+                .unwrap_or(std::time::Duration::from_secs(3600));
+            let due: Vec<String> = tokio::select! {
+                _ = stop.cancelled() => return,
+                c = changes.recv() => match c {
+                    None => return,
+                    Some(Changed::Alert { event }) => vec![event],
+                    Some(Changed::ChannelState { event, state }) => {
+                        self.channel_state(&event, &state).await;
+                        continue;
+                    }
+                },
+                _ = tokio::time::sleep(wait) => {
+                    let now = self.clock.now();
+                    let mut due = Vec::new();
+                    while let Some(e) = later.first_entry() {
+                        if *e.key() > now { break; }
+                        due.extend(e.remove());
+                    }
+                    due
+                }
+            };
+            for event in due {
+                if let Some(at) = self.evaluate(&event).await {
+                    later.entry(at).or_default().push(event);
+                }
+            }
+        }
+    }
+
+    /// Where the event stands for recovery now.
+    pub fn standing(&self, event: &str) -> Standing {
+        let now = self.clock.now();
+        let store = self.ops.store();
+        let ov = store.override_of(event).ok().flatten().map(|o| o.as_override()).filter(|o| o.in_force(now));
+        if ov.as_ref().is_some_and(|o| o.kind == OverrideKind::Hold) {
+            return Standing::Held;
+        }
+        let running = || matches!(store.phase(event), Ok(Some((Phase::Running | Phase::Starting, _))));
+        let wanted = match self.definitions.event(event) {
+            Some(def) => match def.spec.timing.as_ref() {
+                Some(t) => decide(Some(t), def.spec.enabled, now, ov.as_ref()).desired == Some(Desired::Running),
+                // On demand: on air if someone started it.
+                None => running(),
+            },
+            None => running(),
+        };
+        if wanted {
+            Standing::OnAir
+        } else {
+            Standing::OffAir
+        }
+    }
+
+    fn notice(&self, event: &str, level: Level, text: String) {
+        let targets = self.definitions.event(event).map(|d| d.spec.notify.clone()).unwrap_or_default();
+        self.notifier.notify(Notice { event: event.to_string(), level, text, targets });
+    }
+
+    /// Decide about every open alert of `event` and act; the next instant to look again.
+    pub async fn evaluate(&self, event: &str) -> Option<DateTime<Utc>> {
+        let store = self.ops.store();
+        let alerts = match store.alerts(Some(event), true) {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(event, "cannot read alerts: {e}");
+                return None;
+            }
+        };
+        let mut next = None;
+        for a in alerts.iter().filter(|a| a.notified_at.is_none() || (a.is_open() && a.acted_at.is_none())) {
+            if let Some(at) = self.one(event, a).await {
+                next = Some(next.map_or(at, |n: DateTime<Utc>| n.min(at)));
+            }
+        }
+        next
+    }
+
+    async fn one(&self, event: &str, a: &AlertRow) -> Option<DateTime<Utc>> {
+        let store = self.ops.store();
+        let now = self.clock.now();
+        let policy = *self.policies.for_type(&a.alert_type);
+        if a.notified_at.is_none() {
+            let text = match (a.is_open(), policy.remedy) {
+                (false, _) => format!("{} on pipeline {} cleared: {}", a.alert_type, a.pipeline, a.message),
+                (true, Remedy::Notify) => format!("{} on pipeline {}: {}", a.alert_type, a.pipeline, a.message),
+                (true, r) => format!(
+                    "{} on pipeline {}: {} (recovery: {} if still set after {})",
+                    a.alert_type,
+                    a.pipeline,
+                    a.message,
+                    r.as_str(),
+                    humantime::format_duration(policy.wait)
+                ),
+            };
+            let level = if a.is_open() { Level::Warning } else { Level::Info };
+            self.notice(event, level, text);
+            store.alert_notified(a.id).detach();
+        }
+        if !a.is_open() {
+            return None;
+        }
+        let since =
+            now - chrono::Duration::from_std(self.policies.breaker_window).unwrap_or(chrono::Duration::hours(1));
+        let recent = store.recovery_actions(event, since).unwrap_or_default();
+        let situation = Situation {
+            alert_type: &a.alert_type,
+            set_at: a.set_at,
+            cleared: !a.is_open(),
+            acted: a.acted_at.is_some(),
+            standing: self.standing(event),
+            recent_actions: &recent,
+            now,
+        };
+        match recovery::decide(&self.policies, &situation) {
+            Verdict::WaitUntil { at } => Some(at),
+            Verdict::Nothing { .. } | Verdict::Guarded { .. } => None,
+            Verdict::BreakerOpen { until } => {
+                self.notice(
+                    event,
+                    Level::Error,
+                    format!(
+                        "{} on pipeline {}: breaker open ({} recovery actions within {}): a human is needed",
+                        a.alert_type,
+                        a.pipeline,
+                        recent.len(),
+                        humantime::format_duration(self.policies.breaker_window)
+                    ),
+                );
+                store.alert_acted(a.id, "breaker-open", now).detach();
+                let _ = until;
+                None
+            }
+            Verdict::Act { remedy } => {
+                self.act(event, a, remedy).await;
+                None
+            }
+        }
+    }
+
+    async fn act(&self, event: &str, a: &AlertRow, remedy: Remedy) {
+        let ev = event.to_string();
+        let ops: Vec<Operation> = match remedy {
+            Remedy::Notify => return,
+            Remedy::RestartPipeline => vec![Operation::RestartPipeline { event: ev, pipeline: a.pipeline }],
+            Remedy::RestartChannel => vec![Operation::Stop { event: ev.clone() }, Operation::Start { event: ev }],
+            Remedy::StartChannel => vec![Operation::Start { event: ev }],
+        };
+        let now = self.clock.now();
+        self.ops.store().alert_acted(a.id, remedy.as_str(), now).detach();
+        let mut outcome = Ok(());
+        for op in ops {
+            if let Err(e) = self.ops.execute(&Actor::Recovery, op, None).await {
+                outcome = Err(e);
+                break;
+            }
+        }
+        let what = format!("{} (alert: {} on pipeline {})", remedy.as_str(), a.alert_type, a.pipeline);
+        match outcome {
+            Ok(()) => self.notice(event, Level::Info, format!("recovery: {what} done")),
+            Err(e) => self.notice(event, Level::Error, format!("recovery: {what} failed: {e}")),
+        }
+    }
+
+    /// MediaLive (or the resync) says the channel is in `state`: a channel stopped while its
+    /// window says it should run is started again, within the breaker.
+    pub async fn channel_state(&self, event: &str, state: &str) {
+        if !STOPPED_STATES.contains(&state) || self.standing(event) != Standing::OnAir {
+            return;
+        }
+        let now = self.clock.now();
+        let since =
+            now - chrono::Duration::from_std(self.policies.breaker_window).unwrap_or(chrono::Duration::hours(1));
+        let recent = self.ops.store().recovery_actions(event, since).unwrap_or_default();
+        if let Some(until) = recovery::breaker(&self.policies, &recent, now) {
+            self.notice(
+                event,
+                Level::Error,
+                format!("channel {state} during its window; breaker open until {until}: a human is needed"),
+            );
+            return;
+        }
+        self.notice(event, Level::Warning, format!("channel {state} during its window: starting it again"));
+        match self.ops.execute(&Actor::Recovery, Operation::Start { event: event.to_string() }, None).await {
+            Ok(_) => self.notice(event, Level::Info, "recovery: channel started again".to_string()),
+            Err(e) => self.notice(event, Level::Error, format!("recovery: starting the channel failed: {e}")),
+        }
+    }
+}

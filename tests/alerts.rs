@@ -1,0 +1,289 @@
+//! Alerts end to end: MediaLive's events put on EventBridge (as MediaLive would), through the
+//! rule `ottd bootstrap` made, to its SQS queue, into `ottd run`; recovery's actions visible
+//! in the emulator and notifications reaching a local HTTP receiver subscribed to the SNS
+//! topic. The daemon runs on the real clock; every wait polls for an observable effect.
+
+mod common;
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use ottd::lifecycle::Phase;
+use ottd::store::Store;
+
+use common::{setup, Setup};
+
+struct Daemon {
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl Daemon {
+    fn start(s: &Setup, name: &str) -> Daemon {
+        let log = s.dir.path().join(format!("{name}.log"));
+        let file = File::create(&log).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_ottd"))
+            .arg("run")
+            .envs(s.env())
+            .stdout(Stdio::from(file.try_clone().expect("log")))
+            .stderr(Stdio::from(file))
+            .spawn()
+            .expect("start ottd run");
+        Daemon { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// An event on air from a few seconds from now for `secs`.
+fn on_air_event(id: &str, secs: i64) -> String {
+    let start = Utc::now() + chrono::Duration::seconds(4);
+    format!(
+        "[[event]]\nid = \"{id}\"\nstart = \"{}\"\nend = \"{}\"\ndeploy_before = \"3s\"\nstart_before = \"2s\"\n[event.mediaLive]\nchannelClass = \"SINGLE_PIPELINE\"\ninputType = \"URL_PULL\"\npriUrl = \"https://example.com/{id}/index.m3u8\"\n[event.cloudFront]\naccess_logs = false\n",
+        rfc3339(start),
+        rfc3339(start + chrono::Duration::seconds(secs))
+    )
+}
+
+/// The test's alert policies: fast, so the tests are short.
+const POLICIES: &str = "\n[alerts]\nbreaker = 2\nbreaker_window = \"1h\"\n[alerts.policy.\"Failed to Write to Output\"]\nremedy = \"restart-pipeline\"\nwait = \"1s\"\n[alerts.policy.\"Failed HTTP Post Output Request\"]\nremedy = \"restart-pipeline\"\nwait = \"3s\"\n";
+
+fn with_policies(s: &Setup) {
+    let mut f = std::fs::OpenOptions::new().append(true).open(&s.config).expect("config");
+    f.write_all(POLICIES.as_bytes()).expect("append policies");
+}
+
+fn wait_for(what: &str, d: &Daemon, limit: Duration, mut want: impl FnMut() -> bool) {
+    let until = Instant::now() + limit;
+    while Instant::now() < until {
+        if want() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out waiting for {what}; daemon log:\n{}", d.log());
+}
+
+fn phase(store: &Store, id: &str) -> Option<Phase> {
+    store.deployment(id).ok().flatten().map(|d| d.phase)
+}
+
+fn channel_id(store: &Store, event: &str) -> String {
+    store.resource(event, "channel").expect("q").and_then(|r| r.aws_id).expect("channel id")
+}
+
+/// A plain HTTP GET on the emulator (its test-only endpoints have no SDK).
+fn http_get(base: &str, path: &str) -> String {
+    let hostport = base.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = std::net::TcpStream::connect(hostport).expect("connect to the emulator");
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {hostport}\r\n\r\n").expect("request");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("response");
+    out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
+}
+
+fn restarts(s: &Setup, channel: &str) -> Vec<serde_json::Value> {
+    let body = http_get(&s.emu.url, &format!("/ottd-emulator/restarts?channel_id={channel}"));
+    serde_json::from_str::<Vec<serde_json::Value>>(&body).unwrap_or_default()
+}
+
+/// Put a MediaLive alert on EventBridge, as MediaLive would.
+async fn put_alert(s: &Setup, channel: &str, state: &str, alarm_id: &str, alert_type: &str, pipeline: &str) {
+    let aws = s.aws().await;
+    let arn = format!("arn:aws:medialive:channel:{channel}");
+    let detail = serde_json::json!({
+        "alarm_state": state, "alarm_id": alarm_id, "alert_type": alert_type, "pipeline": pipeline,
+        "channel_arn": arn, "message": "test"
+    });
+    let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+        .source("aws.medialive")
+        .detail_type("MediaLive Channel Alert")
+        .resources(arn)
+        .detail(detail.to_string())
+        .time(aws_smithy_types::DateTime::from_secs(Utc::now().timestamp()))
+        .build();
+    let out = aws.events.put_events().entries(entry).send().await.expect("put_events");
+    assert_eq!(out.failed_entry_count, 0, "{out:?}");
+}
+
+/// A local HTTP receiver for SNS deliveries: every POST body, in order.
+struct Receiver {
+    url: String,
+    bodies: Arc<Mutex<Vec<String>>>,
+}
+
+impl Receiver {
+    fn start() -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}/sns", listener.local_addr().expect("addr"));
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let keep = bodies.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming().map_while(Result::ok) {
+                let mut r = BufReader::new(conn);
+                let mut len = 0usize;
+                let mut line = String::new();
+                while r.read_line(&mut line).is_ok_and(|n| n > 0) {
+                    if line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                    line.clear();
+                }
+                let mut body = vec![0; len];
+                let _ = r.read_exact(&mut body);
+                keep.lock().unwrap_or_else(|p| p.into_inner()).push(String::from_utf8_lossy(&body).to_string());
+                let _ = r.get_mut().write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+            }
+        });
+        Receiver { url, bodies }
+    }
+
+    fn bodies(&self) -> Vec<String> {
+        self.bodies.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+async fn subscribe(s: &Setup, store: &Store, receiver: &Receiver) {
+    let topic = store.meta("alerts.topic_arn").expect("meta").expect("bootstrap recorded the topic");
+    let aws = s.aws().await;
+    aws.sns.subscribe().topic_arn(topic).protocol("http").endpoint(&receiver.url).send().await.expect("subscribe");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_output_error_restarts_its_pipeline_and_people_are_told() {
+    let s = setup(&on_air_event("final", 120));
+    with_policies(&s);
+    let boot = s.ottd(&["bootstrap"]);
+    assert!(boot.contains("alert queue:"), "{boot}");
+    let store = Store::open(&s.state_path()).expect("state");
+    let receiver = Receiver::start();
+    subscribe(&s, &store, &receiver).await;
+    let d = Daemon::start(&s, "daemon");
+    wait_for("the event on air", &d, Duration::from_secs(40), || phase(&store, "final") == Some(Phase::Running));
+    let channel = channel_id(&store, "final");
+
+    put_alert(&s, &channel, "SET", "a1", "Failed to Write to Output", "0").await;
+    wait_for("the pipeline restart", &d, Duration::from_secs(20), || !restarts(&s, &channel).is_empty());
+    let r = restarts(&s, &channel);
+    assert_eq!(r.len(), 1, "one restart: {r:?}");
+    assert_eq!(r[0]["pipeline_ids"], serde_json::json!(["PIPELINE_0"]));
+    wait_for("the notifications", &d, Duration::from_secs(10), || {
+        let b = receiver.bodies().join("\n");
+        b.contains("Failed to Write to Output") && b.contains("restart-pipeline")
+    });
+    let alerts = s.ottd(&["alerts", "final"]);
+    assert!(alerts.contains("Failed to Write to Output") && alerts.contains("recovery: restart-pipeline"), "{alerts}");
+    let audit = s.ottd(&["audit", "final"]);
+    assert!(
+        audit.lines().any(|l| l.contains("recovery") && l.contains("restart-pipeline") && l.contains(" ok")),
+        "{audit}"
+    );
+
+    // The same event delivered again changes nothing; CLEARED closes the alert.
+    put_alert(&s, &channel, "CLEARED", "a1", "Failed to Write to Output", "0").await;
+    wait_for("the alert cleared", &d, Duration::from_secs(10), || {
+        store.alerts(Some("final"), false).map(|a| a.is_empty()).unwrap_or(false)
+    });
+    assert_eq!(restarts(&s, &channel).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_done_for_an_alert_cleared_in_time_or_on_hold_and_the_breaker_stops_repeats() {
+    let s = setup(&on_air_event("final", 120));
+    with_policies(&s);
+    s.ottd(&["bootstrap"]);
+    let store = Store::open(&s.state_path()).expect("state");
+    let d = Daemon::start(&s, "daemon");
+    wait_for("the event on air", &d, Duration::from_secs(40), || phase(&store, "final") == Some(Phase::Running));
+    let channel = channel_id(&store, "final");
+
+    // SET then CLEARED within the 3 s wait: no action, even once the wait is over.
+    put_alert(&s, &channel, "SET", "b1", "Failed HTTP Post Output Request", "0").await;
+    put_alert(&s, &channel, "CLEARED", "b1", "Failed HTTP Post Output Request", "0").await;
+    wait_for("both recorded", &d, Duration::from_secs(10), || {
+        store.alerts(Some("final"), true).map(|a| a.iter().any(|x| x.cleared_at.is_some())).unwrap_or(false)
+    });
+    std::thread::sleep(Duration::from_secs(4)); // past the policy's wait: absence is the point
+    assert!(restarts(&s, &channel).is_empty(), "cleared within the wait: nothing done");
+
+    // On hold: recorded, not acted on.
+    s.ottd(&["hold", "final"]);
+    put_alert(&s, &channel, "SET", "b2", "Failed to Write to Output", "0").await;
+    wait_for("the alert recorded", &d, Duration::from_secs(10), || {
+        store.alerts(Some("final"), false).map(|a| a.len() == 1).unwrap_or(false)
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(restarts(&s, &channel).is_empty(), "on hold: nothing done");
+    s.ottd(&["resume", "final"]);
+    put_alert(&s, &channel, "CLEARED", "b2", "Failed to Write to Output", "0").await;
+
+    // The breaker (2 per hour here): a third alert only notifies.
+    for (n, id) in ["c1", "c2", "c3"].iter().enumerate() {
+        put_alert(&s, &channel, "SET", id, "Failed to Write to Output", "0").await;
+        if n < 2 {
+            wait_for("a restart", &d, Duration::from_secs(15), || restarts(&s, &channel).len() == n + 1);
+        }
+    }
+    wait_for("the breaker notice", &d, Duration::from_secs(15), || d.log().contains("breaker open"));
+    assert_eq!(restarts(&s, &channel).len(), 2, "no third restart");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_stopped_behind_ottds_back_during_its_window_is_started_again() {
+    let s = setup(&on_air_event("final", 120));
+    with_policies(&s);
+    s.ottd(&["bootstrap"]);
+    let store = Store::open(&s.state_path()).expect("state");
+    let d = Daemon::start(&s, "daemon");
+    wait_for("the event on air", &d, Duration::from_secs(40), || phase(&store, "final") == Some(Phase::Running));
+    let channel = channel_id(&store, "final");
+    let aws = s.aws().await;
+    // Someone stops it in the console; MediaLive says so on EventBridge.
+    aws.medialive.stop_channel().channel_id(&channel).send().await.expect("stop");
+    let state = || {
+        let aws = aws.clone();
+        let channel = channel.clone();
+        async move {
+            aws.medialive
+                .describe_channel()
+                .channel_id(channel)
+                .send()
+                .await
+                .ok()
+                .and_then(|c| c.state)
+                .map(|s| s.as_str().to_string())
+        }
+    };
+    assert_eq!(state().await.as_deref(), Some("IDLE"));
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        if state().await.as_deref() == Some("RUNNING") {
+            break;
+        }
+        assert!(Instant::now() < until, "not started again; daemon log:\n{}", d.log());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let audit = s.ottd(&["audit", "final"]);
+    assert!(audit.lines().any(|l| l.contains("recovery") && l.contains("start")), "{audit}");
+}
