@@ -239,6 +239,9 @@ impl Workflows for BenchEngine {
     fn restart_pipeline<'a>(&'a self, event: &'a str, _: u8) -> BoxFuture<'a, EngineResult<()>> {
         Box::pin(std::future::ready(Err(EngineError::NotDeployed(event.to_string()))))
     }
+    fn live_state<'a>(&'a self, _: &'a str) -> BoxFuture<'a, EngineResult<Option<String>>> {
+        Box::pin(std::future::ready(Ok(None)))
+    }
     fn status<'a>(&'a self, event: &'a str) -> BoxFuture<'a, EngineResult<EventStatus>> {
         Box::pin(std::future::ready(Err(EngineError::NotDeployed(event.to_string()))))
     }

@@ -1,21 +1,26 @@
-//! The daemon's HTTP listener (loopback by default): health, readiness and metrics. Chat and
-//! SNS endpoints join the same router later through [`app`]'s `Router::merge`.
+//! The daemon's HTTP listener (loopback by default): health, readiness, metrics, and SNS's
+//! HTTPS deliveries of MediaLive events on `POST /sns` when `[alerts.sns_https]` is set. Chat
+//! endpoints join the same router later through [`app`]'s `Router::merge`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 
+use crate::alerts::sns_push::{self, SnsPush};
 use crate::metrics::Metrics;
 
 pub struct HttpState {
     pub metrics: Arc<Metrics>,
     /// Set once the first reconcile of every event has been scheduled.
     pub ready: AtomicBool,
+    /// `POST /sns` takes SNS deliveries (None: `[alerts.sns_https]` is not set, 404).
+    pub sns: Option<Arc<SnsPush>>,
 }
 
 pub fn app(state: Arc<HttpState>) -> Router {
@@ -23,7 +28,16 @@ pub fn app(state: Arc<HttpState>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        // Bodies of MAX_BODY bytes or more are refused (413) before the handler runs.
+        .route("/sns", post(sns).layer(DefaultBodyLimit::max(sns_push::MAX_BODY - 1)))
         .with_state(state)
+}
+
+async fn sns(State(s): State<Arc<HttpState>>, headers: HeaderMap, body: Bytes) -> (StatusCode, &'static str) {
+    match &s.sns {
+        Some(push) => push.handle(&headers, &body).await,
+        None => (StatusCode::NOT_FOUND, "SNS deliveries are not enabled ([alerts.sns_https])\n"),
+    }
 }
 
 async fn readyz(State(s): State<Arc<HttpState>>) -> impl IntoResponse {
@@ -47,7 +61,7 @@ mod tests {
 
     #[tokio::test]
     async fn readiness_follows_the_flag_and_metrics_are_served() {
-        let state = Arc::new(HttpState { metrics: Arc::new(Metrics::new()), ready: AtomicBool::new(false) });
+        let state = Arc::new(HttpState { metrics: Arc::new(Metrics::new()), ready: AtomicBool::new(false), sns: None });
         let call = |path: &'static str| {
             let app = app(state.clone());
             async move {
@@ -64,5 +78,7 @@ mod tests {
         let (status, body) = call("/metrics").await;
         assert_eq!(status, StatusCode::OK);
         assert!(body.contains("ottd_fire_lateness_seconds"), "{body}");
+        let r = app(state.clone()).oneshot(Request::post("/sns").body(Body::from("{}")).expect("request"));
+        assert_eq!(r.await.expect("response").status(), StatusCode::NOT_FOUND, "no [alerts.sns_https]");
     }
 }

@@ -287,3 +287,78 @@ async fn a_channel_stopped_behind_ottds_back_during_its_window_is_started_again(
     let audit = s.ottd(&["audit", "final"]);
     assert!(audit.lines().any(|l| l.contains("recovery") && l.contains("start")), "{audit}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_stopped_with_its_event_lost_is_found_by_the_resync_and_started_again() {
+    let s = setup(&on_air_event("final", 120));
+    with_policies(&s);
+    s.ottd(&["bootstrap"]);
+    let store = Store::open(&s.state_path()).expect("state");
+    let d = Daemon::start(&s, "daemon");
+    wait_for("the event on air", &d, Duration::from_secs(40), || phase(&store, "final") == Some(Phase::Running));
+    let channel = channel_id(&store, "final");
+    let aws = s.aws().await;
+    // EventBridge delivery is best effort: here nothing reaches the queue any more.
+    aws.events
+        .remove_targets()
+        .rule("ottd-medialive-events")
+        .ids("ottd-sqs")
+        .ids("ottd-sns")
+        .send()
+        .await
+        .expect("remove");
+    aws.medialive.stop_channel().channel_id(&channel).send().await.expect("stop");
+    // The daemon's resync (every 5 s in these tests) describes the channel and starts it.
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        let audit = s.ottd(&["audit", "final"]);
+        if audit.lines().any(|l| l.contains("recovery") && l.contains("start") && l.contains(" ok")) {
+            break;
+        }
+        assert!(Instant::now() < until, "not started again; daemon log:\n{}", d.log());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let state = aws.medialive.describe_channel().channel_id(&channel).send().await.expect("describe").state;
+    assert_eq!(state.map(|s| s.as_str().to_string()).as_deref(), Some("RUNNING"));
+    assert!(d.log().contains("resync: the channel is not running in AWS"), "{}", d.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_killed_with_messages_in_flight_records_every_alert_exactly_once_after_restart() {
+    let s = setup(&on_air_event("final", 120));
+    with_policies(&s);
+    s.ottd(&["bootstrap"]);
+    let store = Store::open(&s.state_path()).expect("state");
+    let d = Daemon::start(&s, "first");
+    wait_for("the event on air", &d, Duration::from_secs(40), || phase(&store, "final") == Some(Phase::Running));
+    let channel = channel_id(&store, "final");
+    // Unanswered messages come back after 2 s instead of a minute.
+    let aws = s.aws().await;
+    let queue = store.meta("alerts.queue_url").expect("meta").expect("queue");
+    aws.sqs
+        .set_queue_attributes()
+        .queue_url(&queue)
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, "2")
+        .send()
+        .await
+        .expect("visibility");
+    const N: usize = 40;
+    for i in 0..N {
+        put_alert(&s, &channel, "SET", &format!("k{i}"), "Something Only Notified", "0").await;
+    }
+    wait_for("some alerts recorded", &d, Duration::from_secs(20), || {
+        store.alerts(Some("final"), true).map(|a| !a.is_empty()).unwrap_or(false)
+    });
+    drop(d); // kill -9, some messages received and not yet recorded or deleted
+    let recorded_before = store.alerts(Some("final"), true).expect("q").len();
+    let d = Daemon::start(&s, "second");
+    wait_for("every alert recorded", &d, Duration::from_secs(60), || {
+        store.alerts(Some("final"), true).map(|a| a.len() >= N).unwrap_or(false)
+    });
+    std::thread::sleep(Duration::from_secs(3)); // past the visibility timeout: any redelivery lands
+    let all = store.alerts(Some("final"), true).expect("q");
+    let mut ids: Vec<&str> = all.iter().map(|a| a.alarm_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!((all.len(), ids.len()), (N, N), "each alert exactly once ({recorded_before} before the kill)");
+}

@@ -17,8 +17,6 @@ use crate::store::Store;
 
 /// Messages handled at once, at most.
 pub const IN_FLIGHT: usize = 32;
-/// How long a received message stays invisible to other readers while it is handled.
-const VISIBILITY_S: i32 = 60;
 /// How long one receive waits for a message (SQS long polling).
 const WAIT_S: i32 = 20;
 
@@ -61,7 +59,7 @@ impl Intake {
         loop {
             let batch = tokio::select! {
                 _ = stop.cancelled() => return,
-                r = alerting::receive(&self.sqs, &self.queue_url, 10, WAIT_S, VISIBILITY_S) => r,
+                r = alerting::receive(&self.sqs, &self.queue_url, 10, WAIT_S) => r,
             };
             let messages = match batch {
                 Ok(m) => {

@@ -1,5 +1,6 @@
 //! Alerts in, recovery and notifications out. MediaLive's events reach the daemon through an
-//! SQS queue an EventBridge rule fills ([`intake`]); each is parsed ([`event`]), matched to
+//! SQS queue an EventBridge rule fills ([`intake`]), or as SNS HTTPS pushes with verified
+//! signatures ([`sns_push`]); each is parsed ([`event`]), matched to
 //! the managed event whose channel it names, and recorded in the state file (SET opens an
 //! alert, CLEARED closes it, duplicates and stale events change nothing). Recovery
 //! ([`recovery`], a pure policy) then decides, with the event's schedule and the operator's
@@ -10,3 +11,4 @@ pub mod event;
 pub mod intake;
 pub mod recovery;
 pub mod runner;
+pub mod sns_push;

@@ -5,8 +5,8 @@
 //! notifies: an alert SET, each action and its result, a breaker opening, a CLEARED after an
 //! action. An alert waiting for its policy's delay is looked at again when the delay ends.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
@@ -22,20 +22,113 @@ use crate::schedule::phase::{decide, Desired};
 use crate::store::alerts::AlertRow;
 
 pub struct Runner {
-    pub ops: Arc<Ops>,
-    pub definitions: Arc<dyn Definitions>,
-    pub policies: Policies,
-    pub notifier: Arc<dyn Notifier>,
-    pub clock: Arc<dyn Clock>,
+    ops: Arc<Ops>,
+    definitions: Arc<dyn Definitions>,
+    policies: Policies,
+    notifier: Arc<dyn Notifier>,
+    clock: Arc<dyn Clock>,
+    /// Per event: notices sent in the current storm window, and those held back.
+    storms: Mutex<HashMap<String, Storm>>,
+    /// How often channels that should be on air are described in AWS (EventBridge delivery
+    /// is best effort: a stop behind ottd's back may come with no event).
+    resync: std::time::Duration,
+}
+
+/// Notices about one event within [`STORM_WINDOW`] beyond [`STORM_MAX`] are held back and
+/// summed up in one message when the window ends (errors always go through).
+pub const STORM_MAX: u32 = 5;
+pub const STORM_WINDOW: chrono::Duration = chrono::Duration::seconds(60);
+
+/// One event's notices in the current window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Storm {
+    pub since: DateTime<Utc>,
+    pub sent: u32,
+    pub held: u32,
+}
+
+impl Storm {
+    /// Whether a notice at `now` may go out (and count it either way).
+    pub fn admit(&mut self, now: DateTime<Utc>) -> bool {
+        if now >= self.since + STORM_WINDOW && self.held == 0 {
+            *self = Storm { since: now, sent: 0, held: 0 };
+        }
+        if self.sent < STORM_MAX {
+            self.sent += 1;
+            true
+        } else {
+            self.held += 1;
+            false
+        }
+    }
+
+    /// At the end of its window: how many were held back (then a new window begins).
+    pub fn flush(&mut self, now: DateTime<Utc>) -> Option<u32> {
+        if now < self.since + STORM_WINDOW || self.held == 0 {
+            return None;
+        }
+        let held = self.held;
+        *self = Storm { since: now, sent: 0, held: 0 };
+        Some(held)
+    }
 }
 
 /// MediaLive channel states in which a channel is not on air.
 const STOPPED_STATES: [&str; 3] = ["STOPPED", "IDLE", "STOPPING"];
 
 impl Runner {
+    pub fn new(
+        ops: Arc<Ops>,
+        definitions: Arc<dyn Definitions>,
+        policies: Policies,
+        notifier: Arc<dyn Notifier>,
+        clock: Arc<dyn Clock>,
+        resync: std::time::Duration,
+    ) -> Runner {
+        Runner { ops, definitions, policies, notifier, clock, storms: Mutex::default(), resync }
+    }
+
+    /// Describe in AWS the channel of every event recorded RUNNING that should be on air; one
+    /// found stopped is handled as if MediaLive had said so.
+    pub async fn resync(&self) {
+        let Ok(deployments) = self.ops.store().deployments() else { return };
+        for d in deployments.iter().filter(|d| d.phase == Phase::Running) {
+            if self.standing(&d.event) != Standing::OnAir {
+                continue;
+            }
+            match self.ops.live_state(&d.event).await {
+                Ok(Some(state)) if STOPPED_STATES.contains(&state.as_str()) => {
+                    tracing::warn!(event = %d.event, state, "resync: the channel is not running in AWS");
+                    self.channel_state(&d.event, &state).await;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(event = %d.event, "resync: cannot describe the channel: {e}"),
+            }
+        }
+    }
+
+    /// Send the summaries of storms whose window ended.
+    fn flush_storms(&self) {
+        let now = self.clock.now();
+        let held: Vec<(String, u32)> = {
+            let mut storms = self.storms.lock().unwrap_or_else(|p| p.into_inner());
+            storms.iter_mut().filter_map(|(e, s)| s.flush(now).map(|n| (e.clone(), n))).collect()
+        };
+        for (event, n) in held {
+            self.send(
+                &event,
+                Level::Warning,
+                format!("{n} more notifications about {event} in the last minute were held back (an alert storm): see `ottd alerts {event}`"),
+            );
+        }
+    }
+
     /// Work through changes until `stop`.
     pub async fn run(self: Arc<Self>, mut changes: mpsc::Receiver<Changed>, stop: CancellationToken) {
         let mut later: BTreeMap<DateTime<Utc>, Vec<String>> = BTreeMap::new();
+        let mut storms = tokio::time::interval(std::time::Duration::from_secs(10));
+        let mut resync = tokio::time::interval(self.resync);
+        resync.tick().await;
         loop {
             let wait = later
                 .first_key_value()
@@ -43,6 +136,14 @@ impl Runner {
                 .unwrap_or(std::time::Duration::from_secs(3600));
             let due: Vec<String> = tokio::select! {
                 _ = stop.cancelled() => return,
+                _ = storms.tick() => {
+                    self.flush_storms();
+                    continue;
+                }
+                _ = resync.tick() => {
+                    self.resync().await;
+                    continue;
+                }
                 c = changes.recv() => match c {
                     None => return,
                     Some(Changed::Alert { event }) => vec![event],
@@ -93,7 +194,21 @@ impl Runner {
         }
     }
 
+    /// Notify, unless the event is in a storm (errors always go through).
     fn notice(&self, event: &str, level: Level, text: String) {
+        if level != Level::Error {
+            let now = self.clock.now();
+            let mut storms = self.storms.lock().unwrap_or_else(|p| p.into_inner());
+            let storm = storms.entry(event.to_string()).or_insert(Storm { since: now, sent: 0, held: 0 });
+            if !storm.admit(now) {
+                tracing::info!(event, "notification held back (storm): {text}");
+                return;
+            }
+        }
+        self.send(event, level, text);
+    }
+
+    fn send(&self, event: &str, level: Level, text: String) {
         let targets = self.definitions.event(event).map(|d| d.spec.notify.clone()).unwrap_or_default();
         self.notifier.notify(Notice { event: event.to_string(), level, text, targets });
     }
@@ -109,7 +224,12 @@ impl Runner {
             }
         };
         let mut next = None;
-        for a in alerts.iter().filter(|a| a.notified_at.is_none() || (a.is_open() && a.acted_at.is_none())) {
+        let wanted = |a: &&AlertRow| {
+            a.notified_at.is_none()
+                || (a.is_open() && a.acted_at.is_none())
+                || (!a.is_open() && a.acted_at.is_some() && !a.cleared_notified)
+        };
+        for a in alerts.iter().filter(wanted) {
             if let Some(at) = self.one(event, a).await {
                 next = Some(next.map_or(at, |n: DateTime<Utc>| n.min(at)));
             }
@@ -139,6 +259,21 @@ impl Runner {
             store.alert_notified(a.id).detach();
         }
         if !a.is_open() {
+            if let (Some(action), false, Some(cleared)) = (&a.action, a.cleared_notified, a.cleared_at) {
+                if a.notified_at.is_some() {
+                    self.notice(
+                        event,
+                        Level::Info,
+                        format!(
+                            "{} on pipeline {} cleared at {} (recovery: {action})",
+                            a.alert_type,
+                            a.pipeline,
+                            cleared.format("%H:%M:%S UTC")
+                        ),
+                    );
+                }
+                store.alert_cleared_notified(a.id).detach();
+            }
             return None;
         }
         let since =
@@ -226,5 +361,23 @@ impl Runner {
             Ok(_) => self.notice(event, Level::Info, "recovery: channel started again".to_string()),
             Err(e) => self.notice(event, Level::Error, format!("recovery: starting the channel failed: {e}")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_storm_sends_five_notices_then_one_summary_per_window() {
+        let t0 = DateTime::parse_from_rfc3339("2026-12-18T20:00:00Z").expect("t0").with_timezone(&Utc);
+        let at = |s: i64| t0 + chrono::Duration::seconds(s);
+        let mut storm = Storm { since: t0, sent: 0, held: 0 };
+        let sent = (0..20).filter(|i| storm.admit(at(*i))).count();
+        assert_eq!(sent, STORM_MAX as usize);
+        assert_eq!(storm.flush(at(30)), None, "not before the window ends");
+        assert_eq!(storm.flush(at(60)), Some(15));
+        assert_eq!(storm.flush(at(130)), None, "nothing held since");
+        assert!(storm.admit(at(200)), "a quiet event notifies at once again");
     }
 }

@@ -199,20 +199,18 @@ pub struct Message {
 }
 
 /// Long-poll for up to `max` messages (`wait_s` seconds at most), each invisible to other
-/// readers for `visibility_s` while it is handled.
+/// readers for the queue's visibility timeout (60 s as bootstrap sets it) while it is handled.
 pub async fn receive(
     c: &aws_sdk_sqs::Client,
     queue_url: &str,
     max: i32,
     wait_s: i32,
-    visibility_s: i32,
 ) -> Result<Vec<Message>, AwsError> {
     let out = c
         .receive_message()
         .queue_url(queue_url)
         .max_number_of_messages(max.clamp(1, 10))
         .wait_time_seconds(wait_s.clamp(0, 20))
-        .visibility_timeout(visibility_s)
         .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
         .send()
         .await

@@ -10,8 +10,13 @@
 //! [alerts.policy."Video Not Detected"]
 //! remedy = "restart-pipeline"   # notify | restart-pipeline | restart-channel | start-channel
 //! wait = "30s"                  # act if still SET after this long
+//! [alerts.sns_https]            # the daemon also takes SNS HTTPS deliveries on POST /sns
+//! topics = ["arn:aws:sns:eu-west-1:123456789012:ottd-alerts"]   # the only topics accepted
+//! cert_host_pattern = '^sns\.[a-zA-Z0-9-]{3,}\.amazonaws\.com(\.cn)?$'   # the default
+//! ca_bundle = "extra-ca.pem"    # optional: CAs trusted besides the system's (tests)
 //! ```
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::reader::Table;
@@ -38,11 +43,27 @@ pub struct AlertSettings {
     /// The EventBridge rule also targets the SNS topic.
     pub sns_target: bool,
     pub policies: Policies,
+    /// `[alerts.sns_https]`: SNS pushes MediaLive's events to the daemon's `POST /sns`.
+    pub sns_https: Option<SnsHttps>,
 }
+
+/// Where signed SNS deliveries may come from, and for which topics.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SnsHttps {
+    /// Deliveries for any other topic are refused.
+    pub topics: Vec<String>,
+    /// The hosts `SigningCertURL` and `SubscribeURL` may name (a regular expression).
+    pub cert_host_pattern: String,
+    /// A PEM file of CAs trusted besides the system's when fetching from those hosts.
+    pub ca_bundle: Option<PathBuf>,
+}
+
+/// The hosts SNS signs from and confirms subscriptions on.
+pub const SNS_CERT_HOST: &str = r"^sns\.[a-zA-Z0-9-]{3,}\.amazonaws\.com(\.cn)?$";
 
 impl Default for AlertSettings {
     fn default() -> Self {
-        AlertSettings { enabled: true, sns_target: true, policies: Policies::shipped() }
+        AlertSettings { enabled: true, sns_target: true, policies: Policies::shipped(), sns_https: None }
     }
 }
 
@@ -71,7 +92,69 @@ pub fn compile(t: Option<&Table<'_, '_, '_>>) -> AlertSettings {
             }
         }
     }
+    s.sns_https = t.table("sns_https").and_then(|t| sns_https(&t));
     s
+}
+
+fn sns_https(t: &Table<'_, '_, '_>) -> Option<SnsHttps> {
+    if !t.has("topics") {
+        t.error("topics", "required key is missing: the SNS topic ARNs whose deliveries are accepted");
+    }
+    let topics = match t.strings("topics") {
+        None => None,
+        Some(v) if v.is_empty() => {
+            t.error("topics", "must name at least one SNS topic ARN");
+            None
+        }
+        Some(v) => {
+            let bad: Vec<&String> = v.iter().filter(|a| !is_topic_arn(a)).collect();
+            for a in &bad {
+                t.error("topics", format!("`{a}` is not an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)"));
+            }
+            bad.is_empty().then_some(v)
+        }
+    };
+    let pattern = t.str("cert_host_pattern").unwrap_or_else(|| SNS_CERT_HOST.to_string());
+    let pattern_ok = match regex_lite::Regex::new(&pattern) {
+        Ok(_) => true,
+        Err(e) => {
+            t.error("cert_host_pattern", format!("not a regular expression: {e}"));
+            false
+        }
+    };
+    let ca_bundle = t.str("ca_bundle").map(|p| rel(&base_dir(t), &p));
+    if let Some(p) = &ca_bundle {
+        if !p.is_file() {
+            t.error("ca_bundle", format!("{} is not a readable file", p.display()));
+        }
+    }
+    let ok = pattern_ok && ca_bundle.as_ref().is_none_or(|p| p.is_file());
+    topics.filter(|_| ok).map(|topics| SnsHttps { topics, cert_host_pattern: pattern, ca_bundle })
+}
+
+/// `arn:<partition>:sns:<region>:<account>:<name>`.
+fn is_topic_arn(a: &str) -> bool {
+    let parts: Vec<&str> = a.split(':').collect();
+    parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "sns"
+        && parts[3..].iter().all(|p| !p.is_empty())
+}
+
+/// The folder of the file the table was read from: relative paths are relative to it.
+fn base_dir(t: &Table<'_, '_, '_>) -> PathBuf {
+    let file = t.node().origin.clone().unwrap_or_else(|| t.ctx().src.file.clone());
+    file.parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+fn rel(base: &Path, p: &str) -> PathBuf {
+    let p = PathBuf::from(p);
+    if p.is_absolute() {
+        p
+    } else {
+        base.join(p)
+    }
 }
 
 /// The wait of a policy as the README shows it.
@@ -80,5 +163,62 @@ pub fn describe(p: &Policy) -> String {
         "notify".to_string()
     } else {
         format!("{} after {}", p.remedy.as_str(), humantime::format_duration(Duration::from_secs(p.wait.as_secs())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::doc::Source;
+    use crate::config::reader::Ctx;
+
+    fn load(name: &str, text: &str) -> (AlertSettings, String) {
+        let src = Source::inline(name, text);
+        let root = src.parse_toml().expect("parse");
+        let ctx = Ctx::new(&src);
+        let s = {
+            let t = ctx.root(&root);
+            compile(t.table("alerts").as_ref())
+        };
+        (s, ctx.into_diags().to_string())
+    }
+
+    #[test]
+    fn sns_https_is_off_unless_its_table_is_there_and_defaults_to_the_sns_hosts() {
+        assert_eq!(load("a.toml", "[alerts]\nenabled = true\n").0.sns_https, None);
+        let (s, diags) = load(
+            "/etc/ottd/ottd.toml",
+            "[alerts.sns_https]\ntopics = [\"arn:aws:sns:eu-west-1:123456789012:alerts\"]\nca_bundle = \"/\"\n",
+        );
+        assert!(diags.contains("ca_bundle: / is not a readable file"), "{diags}");
+        assert_eq!(s.sns_https, None);
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::write(dir.path().join("ca.pem"), "x").expect("write");
+        let file = dir.path().join("ottd.toml");
+        let text =
+            "[alerts.sns_https]\ntopics = [\"arn:aws:sns:eu-west-1:123456789012:alerts\"]\nca_bundle = \"ca.pem\"\n";
+        let (s, diags) = load(&file.display().to_string(), text);
+        assert_eq!(diags, "");
+        let sns = s.sns_https.expect("sns_https");
+        assert_eq!(sns.topics, ["arn:aws:sns:eu-west-1:123456789012:alerts"]);
+        assert_eq!(sns.cert_host_pattern, SNS_CERT_HOST);
+        assert_eq!(sns.ca_bundle, Some(dir.path().join("ca.pem")));
+    }
+
+    #[test]
+    fn sns_https_errors_name_the_key_and_its_position() {
+        let text = "[alerts.sns_https]\ncert_host_pattern = \"^(sns\"\nwhat = 1\n";
+        let (s, diags) = load("o.toml", text);
+        assert_eq!(s.sns_https, None);
+        assert!(diags.contains("alerts.sns_https.topics: required key is missing"), "{diags}");
+        assert!(diags.contains("o.toml:2:21: alerts.sns_https.cert_host_pattern: not a regular expression"), "{diags}");
+        assert!(diags.contains("o.toml:3:8: alerts.sns_https.what: unknown key"), "{diags}");
+        let (_, diags) = load("o.toml", "[alerts.sns_https]\ntopics = [\"arn:aws:sqs:eu-west-1:1:q\"]\n");
+        assert!(
+            diags.contains("o.toml:2:10: alerts.sns_https.topics: `arn:aws:sqs:eu-west-1:1:q` is not an SNS topic ARN"),
+            "{diags}"
+        );
+        let (_, diags) = load("o.toml", "[alerts.sns_https]\ntopics = []\n");
+        assert!(diags.contains("must name at least one SNS topic ARN"), "{diags}");
     }
 }

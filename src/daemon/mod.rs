@@ -48,6 +48,8 @@ pub enum DaemonError {
     Signals(std::io::Error),
     #[error(transparent)]
     Housekeeping(#[from] housekeeping::HousekeepingError),
+    #[error("[alerts.sns_https]: {0}")]
+    SnsPush(crate::alerts::sns_push::SetupError),
 }
 
 /// The files whose change means a reload: ottd.toml, schedules, profiles, workflows in use.
@@ -158,7 +160,15 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             s.reconcile(event, None);
         }
     });
-    let http_state = Arc::new(HttpState { metrics: metrics.clone(), ready: Default::default() });
+    // Alert intakes (SQS, and SNS pushes on POST /sns) tell recovery what changed.
+    let (alerts_tx, alerts_rx) = tokio::sync::mpsc::channel(1024);
+    let sns = match (settings.alerts.enabled, &settings.alerts.sns_https) {
+        (true, Some(c)) => Some(Arc::new(
+            crate::alerts::sns_push::SnsPush::new(c, store.clone(), alerts_tx.clone()).map_err(DaemonError::SnsPush)?,
+        )),
+        _ => None,
+    };
+    let http_state = Arc::new(HttpState { metrics: metrics.clone(), ready: Default::default(), sns: sns.clone() });
     let listener = tokio::net::TcpListener::bind(settings.daemon.listen)
         .await
         .map_err(|source| DaemonError::Listen { addr: settings.daemon.listen, source })?;
@@ -194,24 +204,30 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let mut resync = tokio::time::interval(settings.daemon.resync_interval);
     let mut chores = Housekeeping::start(&settings.daemon.upkeep).await?;
     if let (Some(conf), Some((queue_url, _))) = (&aws_conf, &plumbing) {
-        let (tx, rx) = tokio::sync::mpsc::channel(1024);
         let intake = Arc::new(crate::alerts::intake::Intake {
             sqs: aws_sdk_sqs::Client::new(conf),
             queue_url: queue_url.clone(),
             store: store.clone(),
-            changed: tx,
+            changed: alerts_tx.clone(),
         });
-        let runner = Arc::new(crate::alerts::runner::Runner {
-            ops: ops.clone(),
-            definitions: definitions.clone(),
-            policies: settings.alerts.policies.clone(),
-            notifier: notifier.clone(),
-            clock: clock.clone(),
-        });
-        tracing::info!(queue = %queue_url, "alerts: reading MediaLive events");
+        tracing::info!(queue = %queue_url, "alerts: reading MediaLive events from SQS");
         tokio::spawn(intake.run(shutdown.clone()));
-        tokio::spawn(runner.run(rx, shutdown.clone()));
     }
+    if plumbing.is_some() || sns.is_some() {
+        let runner = Arc::new(crate::alerts::runner::Runner::new(
+            ops.clone(),
+            definitions.clone(),
+            settings.alerts.policies.clone(),
+            notifier.clone(),
+            clock.clone(),
+            settings.daemon.resync_interval,
+        ));
+        if sns.is_some() {
+            tracing::info!("alerts: taking SNS deliveries on POST /sns");
+        }
+        tokio::spawn(runner.run(alerts_rx, shutdown.clone()));
+    }
+    drop(alerts_tx);
     let mut dog = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
     loop {
         let control = tokio::select! {
@@ -350,6 +366,7 @@ fn upkeep(store: &Arc<Store>, keep_step_log: Duration) {
             .prune_step_log(before, actuator::LEAD_HISTORY)
             .wait()
             .and_then(|n| Ok(n + store.prune_audit(before).wait()?))
+            .and_then(|n| Ok(n + store.prune_alerts(before).wait()?))
             .and_then(|n| store.checkpoint().wait().map(|()| n));
         match pruned {
             Ok(n) => tracing::info!(pruned = n, "state file upkeep done"),

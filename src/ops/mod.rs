@@ -101,6 +101,11 @@ impl Ops {
         &self.store
     }
 
+    /// The event's channel state as AWS reports it now (a read: not audited).
+    pub async fn live_state(&self, event: &str) -> Result<Option<String>, OpError> {
+        Ok(self.workflows.live_state(event).await?)
+    }
+
     /// What `event`'s worker in this process is doing now, if anything.
     pub fn doing(&self, event: &str) -> Option<Doing> {
         self.workers.doing(event)
@@ -468,6 +473,15 @@ impl Ops {
         }
         for o in self.store.overrides()?.iter().filter(|o| event.is_none_or(|e| e == o.event)) {
             reply.notes.push(render::override_line(o));
+        }
+        if let Some(queue) = self.store.meta("alerts.queue_url")? {
+            let topic = self.store.meta("alerts.topic_arn")?.unwrap_or_default();
+            reply.notes.push(format!("alerts: queue {queue}, topic {topic}"));
+        }
+        let active = self.store.alerts(event, false)?;
+        if !active.is_empty() {
+            let which = event.map_or_else(String::new, |e| format!(" {e}"));
+            reply.notes.push(format!("{} active alerts (`ottd alerts{which}`)", active.len()));
         }
         if all.is_empty() && event.is_none() {
             reply.headline = "no event is deployed".to_string();

@@ -95,6 +95,9 @@ impl Workflows for Recorder {
             Ok(())
         })
     }
+    fn live_state<'a>(&'a self, _: &'a str) -> BoxFuture<'a, crate::engine::Result<Option<String>>> {
+        Box::pin(async { Ok(None) })
+    }
     fn status<'a>(&'a self, event: &'a str) -> BoxFuture<'a, crate::engine::Result<EventStatus>> {
         Box::pin(async move {
             let d = self

@@ -30,6 +30,8 @@ pub trait Workflows: Send + Sync {
     fn stop<'a>(&'a self, event: &'a str) -> BoxFuture<'a, EngineResult<()>>;
     fn teardown<'a>(&'a self, event: &'a str) -> BoxFuture<'a, EngineResult<TeardownSummary>>;
     fn restart_pipeline<'a>(&'a self, event: &'a str, pipeline: u8) -> BoxFuture<'a, EngineResult<()>>;
+    /// The channel's state as AWS reports it now (`None`: the event has no channel).
+    fn live_state<'a>(&'a self, event: &'a str) -> BoxFuture<'a, EngineResult<Option<String>>>;
     /// The event's status; the live channel state from AWS too.
     fn status<'a>(&'a self, event: &'a str) -> BoxFuture<'a, EngineResult<EventStatus>>;
     fn links<'a>(&'a self, event: &'a str) -> BoxFuture<'a, EngineResult<Links>>;
@@ -129,6 +131,16 @@ impl Workflows for EngineWorkflows {
     }
     fn restart_pipeline<'a>(&'a self, event: &'a str, pipeline: u8) -> BoxFuture<'a, EngineResult<()>> {
         Box::pin(async move { self.engine().await.restart_pipeline(event, pipeline).await })
+    }
+    fn live_state<'a>(&'a self, event: &'a str) -> BoxFuture<'a, EngineResult<Option<String>>> {
+        Box::pin(async move {
+            let engine = self.engine().await;
+            match engine.channel_id(event) {
+                Ok(id) => engine.channel_state(&id).await.map(Some),
+                Err(crate::engine::EngineError::NotDeployed(_)) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
     }
     fn status<'a>(&'a self, event: &'a str) -> BoxFuture<'a, EngineResult<EventStatus>> {
         Box::pin(async move { self.engine().await.status(event, true).await })

@@ -40,6 +40,8 @@ pub struct AlertRow {
     pub cleared_at: Option<DateTime<Utc>>,
     /// When people were told about it.
     pub notified_at: Option<DateTime<Utc>>,
+    /// People were told it cleared (after recovery acted on it).
+    pub cleared_notified: bool,
     pub acked_by: Option<String>,
     pub acked_at: Option<DateTime<Utc>>,
     /// What recovery did about it, and when.
@@ -68,10 +70,11 @@ type Raw = (
     Option<String>,
     Option<String>,
     Option<String>,
+    bool,
 );
 
 const COLUMNS: &str = "id, event, channel_id, pipeline, alarm_id, alert_type, message, set_at, cleared_at, \
-                       notified_at, acked_by, acked_at, action, acted_at";
+                       notified_at, acked_by, acked_at, action, acted_at, cleared_notified";
 
 fn raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<Raw> {
     Ok((
@@ -89,6 +92,7 @@ fn raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<Raw> {
         r.get(11)?,
         r.get(12)?,
         r.get(13)?,
+        r.get(14)?,
     ))
 }
 
@@ -109,6 +113,7 @@ fn row(r: Raw) -> Result<AlertRow> {
         acked_at: t(r.11, "alerts.acked_at")?,
         action: r.12,
         acted_at: t(r.13, "alerts.acted_at")?,
+        cleared_notified: r.14,
     })
 }
 
@@ -220,6 +225,11 @@ impl Store {
     /// People were told about the alert.
     pub fn alert_notified(&self, id: i64) -> Write<()> {
         self.write(move |c| c.execute("UPDATE alerts SET notified_at = ?2 WHERE id = ?1", params![id, now()]).map(drop))
+    }
+
+    /// People were told the alert cleared.
+    pub fn alert_cleared_notified(&self, id: i64) -> Write<()> {
+        self.write(move |c| c.execute("UPDATE alerts SET cleared_notified = 1 WHERE id = ?1", params![id]).map(drop))
     }
 
     /// Recovery acted on the alert.

@@ -154,6 +154,7 @@ CREATE TABLE IF NOT EXISTS alerts (
     cleared_at TEXT,
     last_time TEXT NOT NULL,
     notified_at TEXT,
+    cleared_notified INTEGER NOT NULL DEFAULT 0,
     acked_by TEXT,
     acked_at TEXT,
     action TEXT,
