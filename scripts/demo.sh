@@ -7,7 +7,9 @@
 #     playback links while it is on air;
 #  3. the on-demand event `demo` (schedules/demo.toml) by hand: plan, deploy (its workflow
 #     says autoStart, so it starts), deploy again (nothing new), links, teardown;
-#  4. `ottd audit`: who did what (the schedule, then you), with results and durations.
+#     While `tonight` is on air, an output error is put on EventBridge as MediaLive would: the
+#     daemon reads it from its queue, restarts the pipeline 10 s later and says so;
+#  4. `ottd audit`: who did what (the schedule, recovery, then you), with results and durations.
 set -euo pipefail
 OTTD_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$OTTD_ROOT"
@@ -90,8 +92,32 @@ follow_pid=$!
 phase_of() {
   "$ottd" --config "$config" status tonight 2>/dev/null | head -1 | sed 's/^tonight: //; s/ (deployment.*//'
 }
+# inject_alert EVENT: put a MediaLive channel alert on EventBridge for EVENT's channel, as
+# MediaLive does; the rule `bootstrap` made routes it to the daemon's queue.
+inject_alert() {
+  local channel
+  channel=$("$ottd" --config "$config" --output json status "$1" |
+    "$OTTD_VENV/bin/python" -c 'import json,sys; print(next(r["id"] for r in json.load(sys.stdin)["resources"] if r["key"] == "channel"))')
+  "$OTTD_VENV/bin/python" - "$url" "$channel" <<'PY'
+import json, sys
+import boto3
+url, channel = sys.argv[1:]
+arn = f"arn:aws:medialive:channel:{channel}"
+events = boto3.client("events", endpoint_url=url, region_name="us-east-1",
+                      aws_access_key_id="demo", aws_secret_access_key="demo")
+events.put_events(Entries=[{
+    "Source": "aws.medialive", "DetailType": "MediaLive Channel Alert", "Resources": [arn],
+    "Detail": json.dumps({"alarm_state": "SET", "alarm_id": "demo-1", "alert_type": "Failed to Write to Output",
+                          "pipeline": "0", "channel_arn": arn, "message": "demo: MediaPackage refused a segment"}),
+}])
+print(f"  put on EventBridge for channel {channel}")
+PY
+}
+
 last=""
 shown_links=""
+injected=""
+shown_recovery=""
 deadline=$((SECONDS + 180))
 while :; do
   if ! kill -0 "$daemon_pid" 2>/dev/null; then
@@ -108,6 +134,15 @@ while :; do
       if [ -z "$shown_links" ]; then
         shown_links=1
         step --config "$config" links tonight
+        echo
+        echo "== an alert, as MediaLive would send it: 'Failed to Write to Output' on pipeline 0"
+        inject_alert tonight
+        injected=1
+      fi
+      if [ -n "$injected" ] && [ -z "$shown_recovery" ] &&
+        "$ottd" --config "$config" alerts tonight --all 2>/dev/null | grep -q "recovery: restart-pipeline"; then
+        shown_recovery=1
+        step --config "$config" alerts tonight --all
       fi
       ;;
     torn-down*) break ;;
@@ -141,4 +176,5 @@ echo
 echo "== the audit trail: the schedule's actions and yours, with their results"
 step audit
 echo
-echo "demo finished: the daemon put 'tonight' on air and took it down on schedule; 'demo' was deployed, started and torn down by hand."
+echo "demo finished: the daemon put 'tonight' on air and took it down on schedule, restarting a pipeline after an alert; 'demo' was deployed, started and torn down by hand."
+[ -n "$shown_recovery" ] || { echo "demo: the alert was not acted on" >&2; exit 1; }

@@ -128,6 +128,27 @@ pub fn input_wiring(wf: &Workflow) -> InputWiring {
     w
 }
 
+/// How the backup input of an automatic input failover pair is wired: the primary's wiring
+/// with the backup's own flows (MEDIACONNECT). RTP and RTMP push backups take the same shape
+/// as the primary (AWS gives each input its own endpoints, so RTMP stream names may repeat).
+/// `None` when the workflow asks for no backup or its input type can't pair (`validate`
+/// refuses that; this keeps a plan built from an unchecked workflow single-input).
+pub fn backup_wiring(wf: &Workflow) -> Option<InputWiring> {
+    let ml = &wf.media_live;
+    if !ml.backup_input || !ml.input_type.can_fail_over() {
+        return None;
+    }
+    let mut w = input_wiring(wf);
+    if ml.input_type == InputType::MediaConnect {
+        w.flows = [&ml.backup_pri_flow, &ml.backup_sec_flow]
+            .into_iter()
+            .take(ml.channel_class.pipelines())
+            .cloned()
+            .collect();
+    }
+    Some(w)
+}
+
 /// The names of one deployment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Names {
@@ -151,6 +172,10 @@ impl Names {
     }
     pub fn input(&self, t: InputType) -> String {
         format!("{}-{}", self.base(), t.as_str().to_ascii_lowercase().replace('_', "-"))
+    }
+    /// The backup input of the failover pair.
+    pub fn backup_input(&self, t: InputType) -> String {
+        format!("{}-backup", self.input(t))
     }
     /// Secrets Manager's ClientRequestToken: 32-64 characters, stable per deployment.
     pub fn secret_token(&self) -> String {
@@ -179,6 +204,8 @@ pub struct Plan {
     pub profile: Arc<Profile>,
     pub profile_name: String,
     pub input: InputWiring,
+    /// The backup input of an automatic input failover pair, when the workflow has one.
+    pub backup: Option<InputWiring>,
     pub tags: Vec<(String, String)>,
 }
 
@@ -187,6 +214,7 @@ pub const LOG_BUCKET: &str = "log-bucket";
 pub const PACKAGE_CHANNEL: &str = "package-channel";
 pub const SECURITY_GROUP: &str = "input-security-group";
 pub const INPUT: &str = "input";
+pub const BACKUP_INPUT: &str = "input-backup";
 pub const CHANNEL: &str = "channel";
 pub const DISTRIBUTION: &str = "distribution";
 
@@ -199,6 +227,7 @@ impl Plan {
         let wf = &event.workflow;
         let names = Names { prefix: settings.prefix.clone(), event: event.spec.id.clone(), nonce: nonce.to_string() };
         let wiring = input_wiring(wf);
+        let backup = backup_wiring(wf);
         let mut r = Vec::new();
         let res = |key: &str, kind, name: String, deps: &[&str], requests| Resource {
             key: key.to_string(),
@@ -230,8 +259,15 @@ impl Plan {
             input_deps.push(SECURITY_GROUP);
         }
         r.push(res(INPUT, Kind::Input, names.input(wf.media_live.input_type), &input_deps, 1));
+        let mut channel_deps = vec![INPUT, PACKAGE_CHANNEL];
+        if backup.is_some() {
+            // Same security group (push inputs), created beside the primary.
+            let name = names.backup_input(wf.media_live.input_type);
+            r.push(res(BACKUP_INPUT, Kind::Input, name, &input_deps, 1));
+            channel_deps.push(BACKUP_INPUT);
+        }
         // create, then one describe to see it leave CREATING.
-        r.push(res(CHANNEL, Kind::Channel, names.base(), &[INPUT, PACKAGE_CHANNEL], 2));
+        r.push(res(CHANNEL, Kind::Channel, names.base(), &channel_deps, 2));
         let mut tags = vec![
             (TAG_EVENT.to_string(), event.spec.id.clone()),
             (TAG_MANAGED_BY.to_string(), "ottd".to_string()),
@@ -246,6 +282,7 @@ impl Plan {
             profile: event.profile.clone(),
             profile_name: event.profile.name.clone(),
             input: wiring,
+            backup,
             tags,
         }
     }

@@ -362,3 +362,49 @@ async fn a_daemon_killed_with_messages_in_flight_records_every_alert_exactly_onc
     ids.dedup();
     assert_eq!((all.len(), ids.len()), (N, N), "each alert exactly once ({recorded_before} before the kill)");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_message_is_quarantined_and_left_for_the_dead_letter_queue_and_the_consumer_goes_on() {
+    let s = setup(&on_air_event("final", 120));
+    with_policies(&s);
+    s.ottd(&["bootstrap"]);
+    let store = Store::open(&s.state_path()).expect("state");
+    let aws = s.aws().await;
+    let queue = store.meta("alerts.queue_url").expect("meta").expect("queue");
+    let dlq = store.meta("alerts.dlq_url").expect("meta").expect("dead-letter queue");
+    // Redeliveries after 1 s instead of a minute.
+    aws.sqs
+        .set_queue_attributes()
+        .queue_url(&queue)
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, "1")
+        .send()
+        .await
+        .expect("visibility");
+    let d = Daemon::start(&s, "daemon");
+    wait_for("the event on air", &d, Duration::from_secs(40), || phase(&store, "final") == Some(Phase::Running));
+    aws.sqs
+        .send_message()
+        .queue_url(&queue)
+        .message_body("{\"detail-type\": \"MediaLive Ch")
+        .send()
+        .await
+        .expect("send");
+    // The consumer goes on: a real alert after the broken one is recorded.
+    let channel = channel_id(&store, "final");
+    put_alert(&s, &channel, "SET", "q1", "Something Only Notified", "0").await;
+    wait_for("the good alert recorded", &d, Duration::from_secs(20), || {
+        store.alerts(Some("final"), true).map(|a| a.len() == 1).unwrap_or(false)
+    });
+    assert_eq!(store.quarantined().expect("q"), 1, "kept once, with its raw body");
+    // After 5 deliveries SQS moves it to the dead-letter queue.
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = aws.sqs.receive_message().queue_url(&dlq).wait_time_seconds(1).send().await.expect("receive");
+        if let Some(m) = got.messages().first() {
+            assert_eq!(m.body(), Some("{\"detail-type\": \"MediaLive Ch"));
+            break;
+        }
+        assert!(Instant::now() < until, "never reached the dead-letter queue; daemon log:\n{}", d.log());
+    }
+    assert_eq!(store.quarantined().expect("q"), 1, "redeliveries are not kept twice");
+}

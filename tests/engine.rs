@@ -297,6 +297,58 @@ async fn push_inputs_get_a_security_group_and_ingest_destinations() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_input_is_created_paired_for_failover_and_torn_down() {
+    let s = setup(
+        r#"
+[[event]]
+id = "pair"
+[event.mediaLive]
+inputType = "RTP_PUSH"
+channelClass = "STANDARD"
+inputCidr = "203.0.113.0/24"
+backupInput = true
+failoverLossMs = 500
+[event.cloudFront]
+access_logs = false
+"#,
+    );
+    let engine = engine(&s).await;
+    let ev = s.catalog().event("pair").expect("event").clone();
+    let summary = engine.deploy(&ev).await.expect("deploy");
+    assert_eq!(summary.created, 10, "secret, package channel, 3 endpoints, distribution, sg, 2 inputs, channel");
+    let rows = engine.store.resources("pair").expect("rows");
+    let row = |k: &str| rows.iter().find(|r| r.key == k).cloned().unwrap_or_else(|| panic!("no row {k}"));
+    let (primary, backup) = (row("input"), row("input-backup"));
+    assert_eq!(backup.name, format!("{}-backup", primary.name));
+    let sg = row("input-security-group").aws_id.expect("sg");
+    let ml = &engine.aws.medialive;
+    for r in [&primary, &backup] {
+        let i = ml.describe_input().input_id(r.aws_id.clone().expect("id")).send().await.expect("input");
+        assert_eq!(i.r#type().map(|t| t.as_str()), Some("RTP_PUSH"));
+        assert_eq!(i.name(), Some(r.name.as_str()));
+        assert_eq!(i.security_groups(), std::slice::from_ref(&sg), "one security group serves the pair");
+        assert!(tag_is(i.tags(), "ottd:event", "pair"));
+    }
+    let ch =
+        ml.describe_channel().channel_id(row("channel").aws_id.expect("channel id")).send().await.expect("channel");
+    let atts = ch.input_attachments();
+    assert_eq!(atts.len(), 2);
+    assert_eq!(atts[0].input_id(), primary.aws_id.as_deref());
+    assert_eq!(atts[1].input_id(), backup.aws_id.as_deref());
+    let f = atts[0].automatic_input_failover_settings().expect("failover settings on the primary");
+    assert_eq!(f.secondary_input_id(), backup.aws_id.as_deref());
+    assert_eq!(f.input_preference().map(|p| p.as_str()), Some("PRIMARY_INPUT_PREFERRED"));
+    let loss = f.failover_conditions()[0].failover_condition_settings().and_then(|c| c.input_loss_settings());
+    assert_eq!(loss.and_then(|l| l.input_loss_threshold_msec()), Some(500));
+    assert_eq!(census(&engine.aws, "pair").await.inputs, 2);
+
+    // Teardown handles the backup as any input row: after the channel, before the group.
+    let t = engine.teardown("pair").await.expect("teardown");
+    assert_eq!(t.deleted, 10);
+    assert_eq!(census(&engine.aws, "pair").await, nothing());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_whole_lifecycle_ends_with_nothing_left() {
     let s = setup(EVENTS);
     let engine = engine(&s).await;

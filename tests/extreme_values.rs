@@ -180,6 +180,8 @@ const SETTINGS: &[Key] = &[
     key("[daemon]", "max_idle_running", "daemon.max_idle_running", Values::Duration),
     key("[daemon]", "resync_interval", "daemon.resync_interval", Values::Duration),
     key("[daemon]", "keep_step_log", "daemon.keep_step_log", Values::Duration),
+    key("[alerts]", "breaker", "alerts.breaker", Values::Int),
+    key("[alerts]", "breaker_window", "alerts.breaker_window", Values::Duration),
 ];
 
 macro_rules! media_package {
@@ -513,6 +515,9 @@ fn accepted(c: &Catalog, rt: &tokio::runtime::Runtime) {
     assert!(l::MAX_ATTEMPTS.contains(&i64::from(e.max_attempts)));
     assert!(l::MAX_IDLE_RUNNING.contains(&d.max_idle_running) && l::RESYNC_INTERVAL.contains(&d.resync_interval));
     assert!(l::KEEP_STEP_LOG.contains(&d.keep_step_log));
+    let alerts = &c.settings.alerts.policies;
+    assert!(ottd::config::alerts::limits::BREAKER.contains(&i64::from(alerts.breaker_max)));
+    assert!(ottd::config::alerts::limits::BREAKER_WINDOW.contains(&alerts.breaker_window));
     // tokio panics on a zero period; the engine's poll backoff and the SDK's per-attempt
     // timeout (half the call timeout) must not be zero either.
     assert!(!d.resync_interval.is_zero() && !e.poll_interval.is_zero() && !(e.call_timeout / 2).is_zero());

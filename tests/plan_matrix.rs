@@ -12,7 +12,7 @@ use aws_sdk_mediapackage::types as mp;
 use proptest::prelude::*;
 
 use ottd::aws::cloudfront::{self, DistributionInput};
-use ottd::aws::{encoder, mediapackage};
+use ottd::aws::{encoder, medialive, mediapackage};
 use ottd::config::doc::{Node, Pos, Source};
 use ottd::config::profile::{self, OutputCodec, Profile};
 use ottd::config::reader::Ctx;
@@ -274,6 +274,138 @@ fn rtmp_push_destinations_follow_the_stream_name() {
     c.stream_name = "/studio-a/".into();
     let plan = build(&c, "final", NONCE, &settings, &profiles);
     assert_eq!(plan.input.destinations, ["studio-a/primary"]);
+}
+
+/// The combination's workflow with a backup input (and, for MEDIACONNECT, its own flows).
+fn backup_text(c: &Combo, profile_name: &str, loss: Option<i64>) -> String {
+    let mut text = workflow_text(c, profile_name).replacen(
+        "[mediaPackage]",
+        "backupInput = true\nbackupPriFlow = \"arn:aws:mediaconnect:us-east-1:111122223333:flow:2-pri:bpri\"\n[mediaPackage]",
+        1,
+    );
+    if c.class == ChannelClass::Standard {
+        text = text.replacen(
+            "[mediaPackage]",
+            "backupSecFlow = \"arn:aws:mediaconnect:us-east-1:111122223333:flow:2-sec:bsec\"\n[mediaPackage]",
+            1,
+        );
+    }
+    if let Some(ms) = loss {
+        text = text.replacen("[mediaPackage]", &format!("failoverLossMs = {ms}\n[mediaPackage]"), 1);
+    }
+    if c.input != InputType::MediaConnect {
+        // Only MEDIACONNECT takes backup flows; the other pairs have no backup source keys.
+        text = text
+            .lines()
+            .filter(|l| !l.starts_with("backup") || l.starts_with("backupInput"))
+            .collect::<Vec<_>>()
+            .join("\n");
+    }
+    text
+}
+
+#[test]
+fn a_backup_input_is_planned_beside_the_primary_and_paired_on_the_channel() {
+    let settings = settings();
+    let profiles = profiles();
+    let pairable = [InputType::RtpPush, InputType::RtmpPush, InputType::MediaConnect];
+    for &input in InputType::all() {
+        assert_eq!(input.can_fail_over(), pairable.contains(&input), "{input}");
+    }
+    for input in pairable {
+        for &class in ChannelClass::all() {
+            let c = Combo::new(input, class, 0);
+            let p = profiles[0].clone();
+            let loss = (class == ChannelClass::Standard).then_some(250);
+            let wf = compile(&backup_text(&c, &p.name, loss));
+            assert!(wf.media_live.backup_input);
+            assert_eq!(wf.media_live.failover_loss_ms, loss.unwrap_or(1000) as i32);
+            let plan = Plan::build(&resolved("final", wf, p.clone()), &settings, NONCE);
+
+            // The backup input: a second Input row, named after the primary, same deps.
+            let primary = plan.resource(plan::INPUT).expect("primary input");
+            let backup = plan.resource(plan::BACKUP_INPUT).expect("backup input");
+            assert_eq!(backup.kind, Kind::Input);
+            assert_eq!(backup.name, format!("{}-backup", primary.name));
+            assert_eq!(backup.depends_on, primary.depends_on, "{c:?}");
+            let channel = plan.resource(plan::CHANNEL).expect("channel");
+            for dep in [plan::INPUT, plan::BACKUP_INPUT, plan::PACKAGE_CHANNEL] {
+                assert!(channel.depends_on.iter().any(|d| d == dep), "channel waits for {dep}: {c:?}");
+            }
+            assert_eq!(plan.critical_path(), 4, "the backup is made beside the primary: {c:?}");
+
+            // Its wiring: the primary's shape, one entry per pipeline; its own flows.
+            let w = plan.backup.as_ref().expect("backup wiring");
+            let n = class.pipelines();
+            assert_eq!(w.needs_security_group, plan.input.needs_security_group);
+            match input {
+                InputType::MediaConnect => {
+                    assert_eq!(w.flows.len(), n);
+                    assert!(w.flows.iter().all(|f| f.contains(":flow:2-")), "{:?}", w.flows);
+                    assert!(w.flows.iter().all(|f| !plan.input.flows.contains(f)));
+                }
+                _ => assert_eq!(w.destinations, plan.input.destinations),
+            }
+
+            // The channel's InputAttachments: the primary, paired with the backup, then the backup.
+            let req = medialive::ChannelRequest {
+                name: &channel.name,
+                workflow: &plan.workflow,
+                profile: &plan.profile,
+                wiring: &plan.input,
+                input_id: "1111111",
+                input_name: &primary.name,
+                failover: Some(medialive::Failover {
+                    input_id: "2222222",
+                    input_name: &backup.name,
+                    loss_ms: plan.workflow.media_live.failover_loss_ms,
+                }),
+                package_channel_id: "pkg",
+                role_arn: "arn:aws:iam::111122223333:role/ml",
+                request_id: "req",
+            };
+            let atts = medialive::input_attachments(&req);
+            assert_eq!(atts.len(), 2);
+            assert_eq!(atts[0].input_id(), Some("1111111"));
+            assert_eq!(atts[1].input_id(), Some("2222222"));
+            assert_eq!(atts[1].input_attachment_name(), Some(backup.name.as_str()));
+            assert!(atts[1].automatic_input_failover_settings().is_none());
+            let f = atts[0].automatic_input_failover_settings().expect("failover on the primary");
+            assert_eq!(f.secondary_input_id(), Some("2222222"));
+            assert_eq!(f.input_preference(), Some(&ml::InputPreference::PrimaryInputPreferred));
+            let conds = f.failover_conditions();
+            assert_eq!(conds.len(), 1);
+            let lossy = conds[0].failover_condition_settings().and_then(|s| s.input_loss_settings());
+            assert_eq!(lossy.and_then(|l| l.input_loss_threshold_msec()), Some(loss.unwrap_or(1000) as i32));
+            for a in &atts {
+                assert!(a.input_settings().is_some_and(|s| !s.audio_selectors().is_empty()));
+            }
+        }
+    }
+}
+
+#[test]
+fn without_a_backup_the_channel_has_one_attachment_and_no_failover() {
+    let settings = settings();
+    let profiles = profiles();
+    let c = Combo::new(InputType::RtpPush, ChannelClass::Standard, 0);
+    let plan = build(&c, "final", NONCE, &settings, &profiles);
+    assert!(plan.resource(plan::BACKUP_INPUT).is_none() && plan.backup.is_none());
+    let req = medialive::ChannelRequest {
+        name: "ch",
+        workflow: &plan.workflow,
+        profile: &plan.profile,
+        wiring: &plan.input,
+        input_id: "1111111",
+        input_name: "in",
+        failover: None,
+        package_channel_id: "pkg",
+        role_arn: "arn:aws:iam::111122223333:role/ml",
+        request_id: "req",
+    };
+    let atts = medialive::input_attachments(&req);
+    assert_eq!(atts.len(), 1);
+    assert!(atts[0].automatic_input_failover_settings().is_none());
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -17,6 +17,8 @@ use crate::store::Store;
 
 /// Messages handled at once, at most.
 pub const IN_FLIGHT: usize = 32;
+/// Long polls at once: a burst is picked up by several receivers, not one at a time.
+pub const RECEIVERS: usize = 3;
 /// How long one receive waits for a message (SQS long polling).
 const WAIT_S: i32 = 20;
 
@@ -52,9 +54,18 @@ pub enum Handled {
 }
 
 impl Intake {
-    /// Consume until `stop`; errors from SQS are logged and retried with backoff.
+    /// Consume until `stop` with [`RECEIVERS`] long polls sharing [`IN_FLIGHT`] permits.
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
         let permits = Arc::new(Semaphore::new(IN_FLIGHT));
+        let receivers: Vec<_> =
+            (0..RECEIVERS).map(|_| tokio::spawn(self.clone().receive_loop(permits.clone(), stop.clone()))).collect();
+        for r in receivers {
+            let _ = r.await;
+        }
+    }
+
+    /// One long-poll loop; errors from SQS are logged and retried with backoff.
+    async fn receive_loop(self: Arc<Self>, permits: Arc<Semaphore>, stop: CancellationToken) {
         let mut failures = 0u32;
         loop {
             let batch = tokio::select! {

@@ -29,6 +29,8 @@ pub struct Runner {
     clock: Arc<dyn Clock>,
     /// Per event: notices sent in the current storm window, and those held back.
     storms: Mutex<HashMap<String, Storm>>,
+    /// Events being evaluated, and whether another pass was asked for meanwhile.
+    busy: Mutex<HashMap<String, bool>>,
     /// How often channels that should be on air are described in AWS (EventBridge delivery
     /// is best effort: a stop behind ottd's back may come with no event).
     resync: std::time::Duration,
@@ -85,7 +87,7 @@ impl Runner {
         clock: Arc<dyn Clock>,
         resync: std::time::Duration,
     ) -> Runner {
-        Runner { ops, definitions, policies, notifier, clock, storms: Mutex::default(), resync }
+        Runner { ops, definitions, policies, notifier, clock, storms: Mutex::default(), busy: Mutex::default(), resync }
     }
 
     /// Describe in AWS the channel of every event recorded RUNNING that should be on air; one
@@ -126,6 +128,7 @@ impl Runner {
     /// Work through changes until `stop`.
     pub async fn run(self: Arc<Self>, mut changes: mpsc::Receiver<Changed>, stop: CancellationToken) {
         let mut later: BTreeMap<DateTime<Utc>, Vec<String>> = BTreeMap::new();
+        let (later_tx, mut later_rx) = mpsc::unbounded_channel::<(String, DateTime<Utc>)>();
         let mut storms = tokio::time::interval(std::time::Duration::from_secs(10));
         let mut resync = tokio::time::interval(self.resync);
         resync.tick().await;
@@ -134,40 +137,61 @@ impl Runner {
                 .first_key_value()
                 .map(|(at, _)| (*at - self.clock.now()).to_std().unwrap_or_default())
                 .unwrap_or(std::time::Duration::from_secs(3600));
-            let due: Vec<String> = tokio::select! {
+            tokio::select! {
                 _ = stop.cancelled() => return,
-                _ = storms.tick() => {
-                    self.flush_storms();
-                    continue;
-                }
+                _ = storms.tick() => self.flush_storms(),
                 _ = resync.tick() => {
-                    self.resync().await;
-                    continue;
+                    let this = self.clone();
+                    tokio::spawn(async move { this.resync().await });
                 }
+                Some((event, at)) = later_rx.recv() => later.entry(at).or_default().push(event),
                 c = changes.recv() => match c {
                     None => return,
-                    Some(Changed::Alert { event }) => vec![event],
+                    Some(Changed::Alert { event }) => self.kick(event, later_tx.clone()),
                     Some(Changed::ChannelState { event, state }) => {
-                        self.channel_state(&event, &state).await;
-                        continue;
+                        let this = self.clone();
+                        tokio::spawn(async move { this.channel_state(&event, &state).await });
                     }
                 },
                 _ = tokio::time::sleep(wait) => {
                     let now = self.clock.now();
-                    let mut due = Vec::new();
                     while let Some(e) = later.first_entry() {
                         if *e.key() > now { break; }
-                        due.extend(e.remove());
+                        for event in e.remove() {
+                            self.kick(event, later_tx.clone());
+                        }
                     }
-                    due
-                }
-            };
-            for event in due {
-                if let Some(at) = self.evaluate(&event).await {
-                    later.entry(at).or_default().push(event);
                 }
             }
         }
+    }
+
+    /// Evaluate `event` in a task of its own: events concurrently, one evaluation at a time per
+    /// event (a change arriving meanwhile asks for one more pass).
+    fn kick(self: &Arc<Self>, event: String, later: mpsc::UnboundedSender<(String, DateTime<Utc>)>) {
+        {
+            let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(again) = busy.get_mut(&event) {
+                *again = true;
+                return;
+            }
+            busy.insert(event.clone(), false);
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Some(at) = this.evaluate(&event).await {
+                    let _ = later.send((event.clone(), at));
+                }
+                let mut busy = this.busy.lock().unwrap_or_else(|p| p.into_inner());
+                if busy.get(&event) == Some(&true) {
+                    busy.insert(event.clone(), false);
+                    continue;
+                }
+                busy.remove(&event);
+                break;
+            }
+        });
     }
 
     /// Where the event stands for recovery now.
@@ -278,7 +302,7 @@ impl Runner {
         }
         let since =
             now - chrono::Duration::from_std(self.policies.breaker_window).unwrap_or(chrono::Duration::hours(1));
-        let recent = store.recovery_actions(event, since).unwrap_or_default();
+        let recent = store.recovery_actions(event, since).await.unwrap_or_default();
         let situation = Situation {
             alert_type: &a.alert_type,
             set_at: a.set_at,
@@ -323,7 +347,11 @@ impl Runner {
             Remedy::StartChannel => vec![Operation::Start { event: ev }],
         };
         let now = self.clock.now();
-        self.ops.store().alert_acted(a.id, remedy.as_str(), now).detach();
+        // Recorded before acting, so no later pass acts on it again.
+        if let Err(e) = self.ops.store().alert_acted(a.id, remedy.as_str(), now).await {
+            tracing::warn!(event, "cannot record recovery's action; not acting: {e}");
+            return;
+        }
         let mut outcome = Ok(());
         for op in ops {
             if let Err(e) = self.ops.execute(&Actor::Recovery, op, None).await {
@@ -347,7 +375,7 @@ impl Runner {
         let now = self.clock.now();
         let since =
             now - chrono::Duration::from_std(self.policies.breaker_window).unwrap_or(chrono::Duration::hours(1));
-        let recent = self.ops.store().recovery_actions(event, since).unwrap_or_default();
+        let recent = self.ops.store().recovery_actions(event, since).await.unwrap_or_default();
         if let Some(until) = recovery::breaker(&self.policies, &recent, now) {
             self.notice(
                 event,

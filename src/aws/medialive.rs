@@ -251,22 +251,49 @@ pub struct ChannelRequest<'a> {
     pub wiring: &'a InputWiring,
     pub input_id: &'a str,
     pub input_name: &'a str,
+    /// The backup input, paired with the primary for automatic input failover.
+    pub failover: Option<Failover<'a>>,
     pub package_channel_id: &'a str,
     pub role_arn: &'a str,
     pub request_id: &'a str,
 }
 
-pub fn input_attachment(r: &ChannelRequest<'_>) -> ml::InputAttachment {
+/// The second input of an automatic input failover pair.
+pub struct Failover<'a> {
+    pub input_id: &'a str,
+    pub input_name: &'a str,
+    /// InputLossThresholdMsec: milliseconds without content before MediaLive switches.
+    pub loss_ms: i32,
+}
+
+fn attachment(r: &ChannelRequest<'_>, id: &str, name: &str) -> ml::builders::InputAttachmentBuilder {
     let mut settings = ml::InputSettings::builder().audio_selectors(encoder::audio_selector());
     if r.wiring.source_end_behavior {
         settings = settings
             .source_end_behavior(ml::InputSourceEndBehavior::from(r.workflow.media_live.source_end_behavior.as_str()));
     }
-    ml::InputAttachment::builder()
-        .input_id(r.input_id)
-        .input_attachment_name(r.input_name)
-        .input_settings(settings.build())
-        .build()
+    ml::InputAttachment::builder().input_id(id).input_attachment_name(name).input_settings(settings.build())
+}
+
+/// The channel's InputAttachments: the primary input and, with a backup, the backup too,
+/// paired on the primary's attachment. PRIMARY_INPUT_PREFERRED makes MediaLive switch back
+/// once the primary has been healthy for ErrorClearTimeMsec (left to MediaLive's default);
+/// the only condition is input loss, which MediaLive detects itself and acts on within the
+/// threshold, with no call from ottd. The primary attachment comes first: a channel whose
+/// attachments are only the pair starts on it.
+pub fn input_attachments(r: &ChannelRequest<'_>) -> Vec<ml::InputAttachment> {
+    let primary = attachment(r, r.input_id, r.input_name);
+    let Some(f) = &r.failover else { return vec![primary.build()] };
+    let loss = ml::InputLossFailoverSettings::builder().input_loss_threshold_msec(f.loss_ms).build();
+    let condition = ml::FailoverCondition::builder()
+        .failover_condition_settings(ml::FailoverConditionSettings::builder().input_loss_settings(loss).build())
+        .build();
+    let failover = ml::AutomaticInputFailoverSettings::builder()
+        .secondary_input_id(f.input_id)
+        .input_preference(ml::InputPreference::PrimaryInputPreferred)
+        .failover_conditions(condition)
+        .build();
+    vec![primary.automatic_input_failover_settings(failover).build(), attachment(r, f.input_id, f.input_name).build()]
 }
 
 pub fn destination(package_channel_id: &str) -> ml::OutputDestination {
@@ -291,7 +318,7 @@ pub async fn create_channel(
         .role_arn(r.role_arn)
         .request_id(r.request_id)
         .input_specification(encoder::input_specification(r.workflow.media_live.codec, r.profile))
-        .input_attachments(input_attachment(r))
+        .set_input_attachments(Some(input_attachments(r)))
         .destinations(destination(r.package_channel_id))
         .encoder_settings(encoder::encoder_settings(r.profile))
         .log_level(ml::LogLevel::Warning)

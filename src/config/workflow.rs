@@ -75,6 +75,21 @@ impl InputType {
     pub fn is_pull(self) -> bool {
         matches!(self, Self::RtmpPull | Self::UrlPull | Self::Mp4File | Self::TsFile)
     }
+    /// Whether two inputs of this type can be an automatic input failover pair.
+    ///
+    /// MediaLive user guide, "Implementing automatic input failover" and its "in a
+    /// single-pipeline channel" / "in a standard channel" pages: a failover pair is two *push*
+    /// inputs, never pull inputs (so no URL_PULL, RTMP_PULL, MP4_FILE or TS_FILE, and no slate
+    /// file as a backup); the pair uses up the channel's quota of two push inputs. The set-up
+    /// pages cover CDI (not an ottd input type), MediaConnect, and RTMP push and RTP push, each
+    /// pair being two inputs of the *same* type, standard-class, with two sources each on a
+    /// STANDARD channel (four in all; MediaConnect: flows A and C in one zone, B and D in the
+    /// other) and one each on a SINGLE_PIPELINE channel. UDP_PUSH (a legacy type the guide no
+    /// longer lists) and INPUT_DEVICE (Elemental Link) have no documented failover set-up, so
+    /// ottd refuses them rather than let CreateChannel find out.
+    pub fn can_fail_over(self) -> bool {
+        matches!(self, Self::RtpPush | Self::RtmpPush | Self::MediaConnect)
+    }
 }
 
 impl ChannelClass {
@@ -103,6 +118,16 @@ pub struct MediaLiveParams {
     pub sec_url: String,
     pub pri_flow: String,
     pub sec_flow: String,
+    /// ottd's own (`backupInput`): a second input of the same type, paired with the first for
+    /// MediaLive's automatic input failover (see [`InputType::can_fail_over`]).
+    pub backup_input: bool,
+    /// MEDIACONNECT backup input: the flows feeding it (`backupPriFlow` / `backupSecFlow`);
+    /// other flows than the primary's, since a flow feeds one input at a time.
+    pub backup_pri_flow: String,
+    pub backup_sec_flow: String,
+    /// `failoverLossMs`: milliseconds without content before MediaLive fails over to the backup
+    /// (InputLossFailoverSettings.InputLossThresholdMsec).
+    pub failover_loss_ms: i32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -172,7 +197,13 @@ pub mod limits {
     pub const VIDEO_BITS_PER_SECOND: RangeInclusive<i64> = 0..=i32::MAX as i64;
     /// `cloudFront.error_caching_min_ttl`, seconds (CloudFront's limit: a year).
     pub const ERROR_CACHING_MIN_TTL: RangeInclusive<i64> = 0..=31_536_000;
+    /// `mediaLive.failoverLossMs`: MediaLive's InputLossThresholdMsec is an `__integerMin100`
+    /// in its API model (at least 100 ms; any 32-bit count above).
+    pub const FAILOVER_LOSS_MS: RangeInclusive<i64> = 100..=i32::MAX as i64;
 }
+
+/// `mediaLive.failoverLossMs` when unset: fail over after a second without content.
+pub const DEFAULT_FAILOVER_LOSS_MS: i32 = 1000;
 
 const MAX_BITS: i64 = *limits::VIDEO_BITS_PER_SECOND.end();
 
@@ -255,10 +286,20 @@ fn media_live(t: &Table<'_, '_, '_>) -> Option<MediaLiveParams> {
         sec_url: s("secUrl", ""),
         pri_flow: s("priFlow", ""),
         sec_flow: s("secFlow", ""),
+        backup_input: t.bool("backupInput").unwrap_or(false),
+        backup_pri_flow: s("backupPriFlow", ""),
+        backup_sec_flow: s("backupSecFlow", ""),
+        // The range ends at i32::MAX, so the narrowing cannot fail.
+        failover_loss_ms: t
+            .int_within("failoverLossMs", &limits::FAILOVER_LOSS_MS)
+            .map_or(DEFAULT_FAILOVER_LOSS_MS, |v| v as i32),
     };
+    // Read only to be refused with a reason: MediaLive pairs push inputs, never pull ones.
+    let backup_url = s("backupUrl", "");
     // Cross-field rules only make sense when the input type itself was understood.
     if input_type.is_some() {
         check_sources(t, &p);
+        check_backup(t, &p, &backup_url);
     }
     channel_class?;
     source_end_behavior?;
@@ -310,6 +351,74 @@ fn check_sources(t: &Table<'_, '_, '_>, p: &MediaLiveParams) {
                     t.error(k, format!("`{v}` is not a MediaConnect flow ARN"));
                 }
             }
+        }
+    }
+}
+
+/// The failover pair rules ([`InputType::can_fail_over`]): which input types pair, and the
+/// backup's own sources where the type has any.
+fn check_backup(t: &Table<'_, '_, '_>, p: &MediaLiveParams, backup_url: &str) {
+    let no_pair = |what: &str| {
+        format!(
+            "{} inputs can't be an automatic input failover pair: {what}; MediaLive pairs two push inputs of the same type (RTP_PUSH, RTMP_PUSH or MEDIACONNECT)",
+            p.input_type
+        )
+    };
+    if !backup_url.is_empty() {
+        let why = match p.input_type.is_pull() {
+            true => no_pair("MediaLive fails over between push inputs only, not pull or file inputs"),
+            false => format!(
+                "{} inputs have no source URL; a backup input of the same type is `backupInput = true`",
+                p.input_type
+            ),
+        };
+        t.error("backupUrl", why);
+    }
+    let flows_set = !p.backup_pri_flow.is_empty() || !p.backup_sec_flow.is_empty();
+    if !p.backup_input {
+        if flows_set {
+            let key = if p.backup_pri_flow.is_empty() { "backupSecFlow" } else { "backupPriFlow" };
+            t.error(key, "a backup flow is set but backupInput is not true");
+        }
+        return;
+    }
+    if !p.input_type.can_fail_over() {
+        let why = match p.input_type {
+            InputType::UdpPush | InputType::InputDevice => {
+                "MediaLive documents automatic input failover for RTP, RTMP push, MediaConnect and CDI inputs only"
+            }
+            _ => "MediaLive fails over between push inputs only, not pull or file inputs",
+        };
+        t.error("backupInput", no_pair(why));
+        return;
+    }
+    if p.input_type != InputType::MediaConnect {
+        if flows_set {
+            let key = if p.backup_pri_flow.is_empty() { "backupSecFlow" } else { "backupPriFlow" };
+            t.error(key, format!("{} inputs take no flows", p.input_type));
+        }
+        return;
+    }
+    let standard = p.channel_class == ChannelClass::Standard;
+    if p.backup_pri_flow.is_empty() {
+        t.error("backupPriFlow", "MEDIACONNECT backup input needs a MediaConnect flow ARN in backupPriFlow");
+    }
+    if standard && p.backup_sec_flow.is_empty() {
+        t.error(
+            "backupSecFlow",
+            "STANDARD channel with a MEDIACONNECT backup input needs a flow for its second pipeline in backupSecFlow (or use SINGLE_PIPELINE)",
+        );
+    }
+    let primary = [p.pri_flow.as_str(), p.sec_flow.as_str()];
+    for (k, v) in [("backupPriFlow", &p.backup_pri_flow), ("backupSecFlow", &p.backup_sec_flow)] {
+        if v.is_empty() {
+            continue;
+        }
+        if !v.starts_with("arn:") {
+            t.error(k, format!("`{v}` is not a MediaConnect flow ARN"));
+        } else if primary.contains(&v.as_str()) {
+            // A flow's output feeds one MediaLive input at a time.
+            t.error(k, format!("`{v}` already feeds the primary input; the backup needs its own flows"));
         }
     }
 }
@@ -461,5 +570,44 @@ mod tests {
             "w.toml:10:25: cloudFront.error_caching_min_ttl: -1 is out of range 0..=31536000",
         ];
         assert_eq!(err.lines().collect::<Vec<_>>(), want, "{err}");
+    }
+
+    #[test]
+    fn impossible_failover_pairs_are_named_at_their_key() {
+        // A second source URL or a slate file: pull inputs never pair.
+        let text = "[mediaLive]\nchannelClass = \"SINGLE_PIPELINE\"\npriUrl = \"https://a/x.m3u8\"\nbackupUrl = \"https://b/slate.mp4\"\n";
+        let err = compile("w.toml", text).expect_err("pull inputs don't pair");
+        assert!(
+            err.contains("w.toml:4:13: mediaLive.backupUrl: URL_PULL inputs can't be an automatic input failover pair"),
+            "{err}"
+        );
+        let text = "[mediaLive]\ninputType = \"MP4_FILE\"\nchannelClass = \"SINGLE_PIPELINE\"\npriUrl = \"https://a/x.mp4\"\nbackupInput = true\n";
+        let err = compile("w.toml", text).expect_err("file inputs don't pair");
+        assert!(err.contains("w.toml:5:15: mediaLive.backupInput: MP4_FILE inputs can't be"), "{err}");
+        assert!(err.contains("push inputs only"), "{err}");
+        for t in ["UDP_PUSH", "INPUT_DEVICE"] {
+            let text = format!("[mediaLive]\ninputType = \"{t}\"\nchannelClass = \"SINGLE_PIPELINE\"\ninputCidr = \"10.0.0.0/8\"\npriLink = \"hd-1\"\nbackupInput = true\n");
+            let err = compile("w.toml", &text).expect_err("undocumented pair");
+            assert!(err.contains(&format!("w.toml:6:15: mediaLive.backupInput: {t} inputs can't be")), "{err}");
+        }
+        // MEDIACONNECT: the backup needs its own flows, two on a STANDARD channel.
+        let flows =
+            "priFlow = \"arn:aws:mediaconnect:r:1:flow:a:a\"\nsecFlow = \"arn:aws:mediaconnect:r:1:flow:b:b\"\n";
+        let text = format!("[mediaLive]\ninputType = \"MEDIACONNECT\"\n{flows}backupInput = true\nbackupPriFlow = \"arn:aws:mediaconnect:r:1:flow:a:a\"\n");
+        let err = compile("w.toml", &text).expect_err("flows");
+        assert!(err.contains("w.toml:6:17: mediaLive.backupPriFlow: `arn:aws:mediaconnect:r:1:flow:a:a` already feeds the primary input"), "{err}");
+        assert!(
+            err.contains("mediaLive.backupSecFlow: STANDARD channel with a MEDIACONNECT backup input needs"),
+            "{err}"
+        );
+        // RTP push pairs with nothing more; the loss threshold has MediaLive's floor.
+        let rtp = "[mediaLive]\ninputType = \"RTP_PUSH\"\ninputCidr = \"10.0.0.0/8\"\nbackupInput = true\n";
+        let wf = compile("w.toml", rtp).expect("RTP push pairs");
+        assert!(wf.media_live.backup_input);
+        assert_eq!(wf.media_live.failover_loss_ms, DEFAULT_FAILOVER_LOSS_MS);
+        let err = compile("w.toml", &format!("{rtp}failoverLossMs = 99\n")).expect_err("below 100 ms");
+        assert!(err.contains("w.toml:5:18: mediaLive.failoverLossMs: 99 is out of range 100..=2147483647"), "{err}");
+        let err = compile("w.toml", &format!("{rtp}backupPriFlow = \"arn:x\"\n")).expect_err("no flows");
+        assert!(err.contains("mediaLive.backupPriFlow: RTP_PUSH inputs take no flows"), "{err}");
     }
 }

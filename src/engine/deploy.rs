@@ -330,11 +330,20 @@ impl Engine {
                     true => Some(self.medialive_role()?),
                     false => None,
                 };
+                // The backup input of a failover pair is made like the primary, from its own
+                // wiring (its own flows for MEDIACONNECT).
+                let wiring = match res.key.as_str() {
+                    plan::BACKUP_INPUT => plan.backup.as_ref().ok_or_else(|| EngineError::BadPlan {
+                        event: plan.event.clone(),
+                        message: "backup input planned without its wiring".into(),
+                    })?,
+                    _ => &plan.input,
+                };
                 let input = medialive::create_input(
                     &aws.medialive,
                     &res.name,
                     wf,
-                    &plan.input,
+                    wiring,
                     sg.as_deref(),
                     role.as_deref(),
                     &plan.names.request_id(&res.key),
@@ -345,6 +354,10 @@ impl Engine {
             }
             Kind::Channel => {
                 let input = self.created_row(plan, plan::INPUT)?;
+                let backup = match plan.backup {
+                    Some(_) => Some(self.created_row(plan, plan::BACKUP_INPUT)?),
+                    None => None,
+                };
                 let package = self.created_row(plan, plan::PACKAGE_CHANNEL)?;
                 let role = self.medialive_role()?;
                 let req = medialive::ChannelRequest {
@@ -354,6 +367,11 @@ impl Engine {
                     wiring: &plan.input,
                     input_id: input.aws_id.as_deref().unwrap_or_default(),
                     input_name: &input.name,
+                    failover: backup.as_ref().map(|b| medialive::Failover {
+                        input_id: b.aws_id.as_deref().unwrap_or_default(),
+                        input_name: &b.name,
+                        loss_ms: wf.media_live.failover_loss_ms,
+                    }),
                     package_channel_id: &package.name,
                     role_arn: &role,
                     request_id: &plan.names.request_id(&res.key),

@@ -272,10 +272,9 @@ pub(crate) struct Lease<'a> {
 
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
-        // A short wait for the writer; a lease left behind dies with this process anyway.
-        if let Err(e) = self.store.release_lease(&self.event, &self.me).wait() {
-            tracing::warn!(event = %self.event, "cannot release the event's lease: {e}");
-        }
+        // Queued, not waited for: the writer applies it before any later take of the lease
+        // (and a lease left behind dies with this process anyway).
+        self.store.release_lease(&self.event, &self.me).detach();
     }
 }
 

@@ -25,6 +25,8 @@ pub enum Recorded {
     Cleared { id: i64 },
     /// CLEARED for an alert never seen SET: kept for the record.
     ClearedUnseen { id: i64 },
+    /// CLEARED again for an alert already closed (a repeat): nothing changed.
+    AlreadyCleared { id: i64 },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -170,7 +172,8 @@ impl Store {
                     c.execute("UPDATE alerts SET cleared_at = ?2, last_time = ?2 WHERE id = ?1", params![id, at])?;
                     Recorded::Cleared { id }
                 }
-                (AlarmState::Cleared, _) => Recorded::ClearedUnseen { id: insert(Some(&at))? },
+                (AlarmState::Cleared, Some((id, _, Some(_)))) => Recorded::AlreadyCleared { id },
+                (AlarmState::Cleared, None) => Recorded::ClearedUnseen { id: insert(Some(&at))? },
             })
         })
     }
@@ -242,9 +245,9 @@ impl Store {
     }
 
     /// When recovery changed something on `event` since `since` (the breaker counts these),
-    /// from the audit trail.
-    pub fn recovery_actions(&self, event: &str, since: DateTime<Utc>) -> Result<Vec<DateTime<Utc>>> {
-        self.flush().wait()?;
+    /// from the audit trail. No flush: an action's audit row is queued before the action's
+    /// own (awaited) writes, so it is committed by the time the action is over.
+    pub async fn recovery_actions(&self, event: &str, since: DateTime<Utc>) -> Result<Vec<DateTime<Utc>>> {
         let rows: Vec<String> = self.with(|c| {
             let mut st = c.prepare_cached(
                 "SELECT at FROM audit WHERE event = ?1 AND actor = 'recovery' AND changes AND decision != 'refused'
@@ -312,6 +315,11 @@ mod tests {
         assert_eq!(store.alerts(Some("final"), false).expect("q").len(), 1);
         assert_eq!(rec("e3", "2026-12-18T20:00:20Z", AlarmState::Cleared), Recorded::Cleared { id });
         assert!(store.alerts(Some("final"), false).expect("q").is_empty(), "closed");
+        assert_eq!(
+            rec("e3b", "2026-12-18T20:00:20Z", AlarmState::Cleared),
+            Recorded::AlreadyCleared { id },
+            "a repeat"
+        );
         let again = rec("e4", "2026-12-18T21:00:00Z", AlarmState::Set);
         assert!(matches!(again, Recorded::Opened { id: n } if n != id), "the same alarm id later is a new alert");
         let all = store.alerts(None, true).expect("q");
