@@ -90,7 +90,7 @@ tail -n +1 -f --pid="$daemon_pid" "$work/daemon.log" | sed -u 's/^/  daemon | /'
 follow_pid=$!
 
 phase_of() {
-  "$ottd" --config "$config" status tonight 2>/dev/null | head -1 | sed 's/^tonight: //; s/ (deployment.*//'
+  "$ottd" --config "$config" status tonight 2>/dev/null | grep -m1 '^tonight: ' | sed 's/^tonight: //; s/ (deployment.*//'
 }
 # inject_alert EVENT: put a MediaLive channel alert on EventBridge for EVENT's channel, as
 # MediaLive does; the rule `bootstrap` made routes it to the daemon's queue.
