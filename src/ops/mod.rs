@@ -290,6 +290,10 @@ impl Ops {
                         ),
                     ));
                 }
+                // Its channel is gone: its open alerts can no longer clear.
+                if let Err(e) = self.store.close_alerts_of(event, self.clock.now()).await {
+                    tracing::warn!(event, "cannot close the torn-down event's alerts: {e}");
+                }
                 Ok(Reply::new(format!("{event} torn down: {} deleted in {:.2}s", s.deleted, secs()))
                     .field("phase", Phase::TornDown.as_str()))
             }

@@ -334,6 +334,24 @@ async fn a_manual_command_while_the_files_are_broken_gets_an_override_bounded_by
 }
 
 #[tokio::test]
+async fn a_teardown_closes_the_events_open_alerts() {
+    let w = world(Duration::ZERO);
+    w.ops.execute(&cli(), Operation::Deploy { event: "final".into() }, None).await.expect("deploy");
+    let alert = crate::alerts::event::Alert {
+        state: crate::alerts::event::AlarmState::Set,
+        alarm_id: "a1".into(),
+        alert_type: "Video Not Detected".into(),
+        pipeline: 0,
+        message: String::new(),
+    };
+    w.store.record_alert("e1", w.clock.now(), "final", "123", &alert).await.expect("record");
+    assert_eq!(w.store.alerts(Some("final"), false).expect("q").len(), 1);
+    w.ops.execute(&Actor::Schedule, Operation::Teardown { event: "final".into() }, None).await.expect("teardown");
+    assert!(w.store.alerts(Some("final"), false).expect("q").is_empty(), "nothing left open");
+    assert_eq!(w.store.alerts(Some("final"), true).expect("q").len(), 1, "kept in the history");
+}
+
+#[tokio::test]
 async fn a_teardown_still_waiting_on_cloudfront_is_pending_not_failed() {
     let w = world(Duration::ZERO);
     w.ops.execute(&cli(), Operation::Deploy { event: "final".into() }, None).await.expect("deploy");

@@ -230,6 +230,18 @@ impl Store {
         self.write(move |c| c.execute("UPDATE alerts SET notified_at = ?2 WHERE id = ?1", params![id, now()]).map(drop))
     }
 
+    /// Close the event's open alerts (its channel is gone: nothing will clear them).
+    pub fn close_alerts_of(&self, event: &str, at: DateTime<Utc>) -> Write<usize> {
+        let (event, at) = (event.to_string(), time_str(at));
+        self.write(move |c| {
+            c.execute(
+                "UPDATE alerts SET cleared_at = ?2, last_time = MAX(last_time, ?2), cleared_notified = 1
+                 WHERE event = ?1 AND cleared_at IS NULL",
+                params![event, at],
+            )
+        })
+    }
+
     /// People were told the alert cleared.
     pub fn alert_cleared_notified(&self, id: i64) -> Write<()> {
         self.write(move |c| c.execute("UPDATE alerts SET cleared_notified = 1 WHERE id = ?1", params![id]).map(drop))
