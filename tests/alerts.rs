@@ -199,6 +199,9 @@ async fn an_output_error_restarts_its_pipeline_and_people_are_told() {
         audit.lines().any(|l| l.contains("recovery") && l.contains("restart-pipeline") && l.contains(" ok")),
         "{audit}"
     );
+    // The audit row says which alert it answered.
+    let json = s.ottd(&["--output", "json", "audit", "final"]);
+    assert!(json.contains("Failed to Write to Output on pipeline 0"), "{json}");
 
     // The same event delivered again changes nothing; CLEARED closes the alert.
     put_alert(&s, &channel, "CLEARED", "a1", "Failed to Write to Output", "0").await;
@@ -407,4 +410,30 @@ async fn an_unreadable_message_is_quarantined_and_left_for_the_dead_letter_queue
         assert!(Instant::now() < until, "never reached the dead-letter queue; daemon log:\n{}", d.log());
     }
     assert_eq!(store.quarantined().expect("q"), 1, "redeliveries are not kept twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_done_for_an_alert_outside_the_events_window() {
+    // Deployed now (58 s of lead), on air only in a minute: the window has not begun.
+    let start = Utc::now() + chrono::Duration::seconds(60);
+    let schedule = format!(
+        "[[event]]\nid = \"later\"\nstart = \"{}\"\nend = \"{}\"\ndeploy_before = \"58s\"\nstart_before = \"10s\"\n[event.mediaLive]\nchannelClass = \"SINGLE_PIPELINE\"\ninputType = \"URL_PULL\"\npriUrl = \"https://example.com/later/index.m3u8\"\n[event.cloudFront]\naccess_logs = false\n",
+        rfc3339(start),
+        rfc3339(start + chrono::Duration::seconds(60))
+    );
+    let s = setup(&schedule);
+    with_policies(&s);
+    s.ottd(&["bootstrap"]);
+    let store = Store::open(&s.state_path()).expect("state");
+    let d = Daemon::start(&s, "daemon");
+    wait_for("the event deployed", &d, Duration::from_secs(40), || phase(&store, "later") == Some(Phase::Deployed));
+    let channel = channel_id(&store, "later");
+    put_alert(&s, &channel, "SET", "w1", "Failed to Write to Output", "0").await;
+    wait_for("the alert recorded", &d, Duration::from_secs(10), || {
+        store.alerts(Some("later"), false).map(|a| a.len() == 1).unwrap_or(false)
+    });
+    std::thread::sleep(Duration::from_secs(3)); // past the policy's 1 s wait: absence is the point
+    assert!(restarts(&s, &channel).is_empty(), "outside its window: nothing done");
+    let alerts = s.ottd(&["alerts", "later"]);
+    assert!(!alerts.contains("recovery:"), "{alerts}");
 }

@@ -341,6 +341,9 @@ access_logs = false
     let loss = f.failover_conditions()[0].failover_condition_settings().and_then(|c| c.input_loss_settings());
     assert_eq!(loss.and_then(|l| l.input_loss_threshold_msec()), Some(500));
     assert_eq!(census(&engine.aws, "pair").await.inputs, 2);
+    // Where the encoders push: the primary's destinations and the backup's, both listed.
+    let st = engine.status("pair", false).await.expect("status");
+    assert_eq!((st.ingest.len(), st.backup_ingest.len()), (2, 2), "{st:?}");
 
     // Teardown handles the backup as any input row: after the channel, before the group.
     let t = engine.teardown("pair").await.expect("teardown");

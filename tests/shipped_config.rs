@@ -624,6 +624,30 @@ fn two_timed_events_on_one_input_device_in_overlapping_windows_are_an_error() {
 }
 
 #[test]
+fn a_backup_inputs_mediaconnect_flow_counts_in_the_overlap_check() {
+    let start = chrono::Utc::now() + chrono::Duration::days(2);
+    let flow = |n: &str| format!("arn:aws:mediaconnect:us-east-1:123456789012:flow:1-abc:{n}");
+    let event = |id: &str, offset_h: i64, primary: &str, backup: Option<&str>| {
+        let s = start + chrono::Duration::hours(offset_h);
+        let backup = backup.map(|b| format!("backupInput = true\nbackupPriFlow = \"{b}\"\n")).unwrap_or_default();
+        format!(
+            "[[event]]\nid = \"{id}\"\nstart = \"{}\"\nend = \"{}\"\n[event.mediaLive]\ninputType = \"MEDIACONNECT\"\nchannelClass = \"SINGLE_PIPELINE\"\npriFlow = \"{primary}\"\n{backup}",
+            s.to_rfc3339(),
+            (s + chrono::Duration::hours(2)).to_rfc3339()
+        )
+    };
+    // semi-2's primary flow is semi-1's backup flow, in overlapping windows.
+    let text = format!(
+        "{}{}",
+        event("semi-1", 0, &flow("main1"), Some(&flow("spare"))),
+        event("semi-2", 1, &flow("spare"), None)
+    );
+    let (_dir, config) = broken_tree(&text);
+    let err = Catalog::load(&config).expect_err("conflict").to_string();
+    assert!(err.contains("event `semi-2` and event `semi-1`") && err.contains("spare"), "{err}");
+}
+
+#[test]
 fn events_with_the_same_workflow_share_one_compiled_copy() {
     let events = r#"
 [[event]]

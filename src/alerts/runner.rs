@@ -17,7 +17,7 @@ use super::recovery::{self, Policies, Remedy, Situation, Standing, Verdict};
 use crate::clock::Clock;
 use crate::lifecycle::{OverrideKind, Phase};
 use crate::notify::{Level, Notice, Notifier};
-use crate::ops::{Actor, Definitions, Operation, Ops};
+use crate::ops::{Actor, Definitions, Given, Operation, Ops};
 use crate::schedule::phase::{decide, Desired};
 use crate::store::alerts::AlertRow;
 
@@ -352,9 +352,17 @@ impl Runner {
             tracing::warn!(event, "cannot record recovery's action; not acting: {e}");
             return;
         }
+        let why = format!(
+            "alert #{}: {} on pipeline {}, SET since {}",
+            a.id,
+            a.alert_type,
+            a.pipeline,
+            a.set_at.format("%Y-%m-%d %H:%M:%S UTC")
+        );
         let mut outcome = Ok(());
         for op in ops {
-            if let Err(e) = self.ops.execute(&Actor::Recovery, op, None).await {
+            let given = Given { why: Some(why.clone()), ..Given::default() };
+            if let Err(e) = self.ops.execute_with(&Actor::Recovery, op, given).await {
                 outcome = Err(e);
                 break;
             }
@@ -385,7 +393,8 @@ impl Runner {
             return;
         }
         self.notice(event, Level::Warning, format!("channel {state} during its window: starting it again"));
-        match self.ops.execute(&Actor::Recovery, Operation::Start { event: event.to_string() }, None).await {
+        let given = Given { why: Some(format!("channel {state} during its window")), ..Given::default() };
+        match self.ops.execute_with(&Actor::Recovery, Operation::Start { event: event.to_string() }, given).await {
             Ok(_) => self.notice(event, Level::Info, "recovery: channel started again".to_string()),
             Err(e) => self.notice(event, Level::Error, format!("recovery: starting the channel failed: {e}")),
         }

@@ -222,7 +222,7 @@ impl Actuator for OpsActuator {
                 Why::CostGuard => Actor::Guard { reason: "cost-guard".into() },
                 Why::MaxRuntime => Actor::Guard { reason: "max-runtime".into() },
             };
-            let known = Given { progress: None, override_read: Some(ov.cloned()) };
+            let known = Given { progress: None, override_read: Some(ov.cloned()), why: None };
             match self.ops.execute_with(&actor, operation(&event.spec.id, action), known).await {
                 Ok(_) => {
                     self.check_lead(event, action);

@@ -38,6 +38,9 @@ pub struct EventStatus {
     pub channel_state: Option<String>,
     /// Push inputs: where the encoder must send, one per pipeline.
     pub ingest: Vec<String>,
+    /// The backup input's destinations (automatic input failover), if it has one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub backup_ingest: Vec<String>,
     pub resources: Vec<ResourceView>,
 }
 
@@ -55,6 +58,9 @@ pub struct Links {
     pub domain: String,
     pub playback: Vec<Playback>,
     pub ingest: Vec<String>,
+    /// The backup input's destinations (automatic input failover), if it has one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub backup_ingest: Vec<String>,
 }
 
 /// The path (and query) of a URL: `https://host/out/v1/x/index.m3u8` -> `/out/v1/x/index.m3u8`.
@@ -95,9 +101,9 @@ fn packaging_of(key: &str) -> Option<Packaging> {
         .find(|p| plan::endpoint_key(*p) == key)
 }
 
-fn ingest_of(rows: &[ResourceRow]) -> Vec<String> {
+fn ingest_of(rows: &[ResourceRow], key: &str) -> Vec<String> {
     rows.iter()
-        .filter(|r| r.key == plan::INPUT && r.status == Status::Created)
+        .filter(|r| r.key == key && r.status == Status::Created)
         .flat_map(|r| {
             r.attrs
                 .get("destinations")
@@ -129,7 +135,8 @@ impl Engine {
             last_error: dep.last_error,
             updated_at: dep.updated_at.to_rfc3339(),
             channel_state,
-            ingest: ingest_of(&rows),
+            ingest: ingest_of(&rows, plan::INPUT),
+            backup_ingest: ingest_of(&rows, plan::BACKUP_INPUT),
             resources: rows
                 .iter()
                 .map(|r| ResourceView {
@@ -166,7 +173,8 @@ impl Engine {
             event: event.to_string(),
             playback: playback_links(&domain, &endpoints),
             domain,
-            ingest: ingest_of(&rows),
+            ingest: ingest_of(&rows, plan::INPUT),
+            backup_ingest: ingest_of(&rows, plan::BACKUP_INPUT),
         })
     }
 }

@@ -55,6 +55,8 @@ pub struct Given {
     /// The event's override as the caller read it just now (the scheduler decides on it):
     /// spares a second read on a crowded boundary.
     pub override_read: Option<Option<Override>>,
+    /// Why the actor asks (recovery: which alert), kept in the audit row's arguments.
+    pub why: Option<String>,
 }
 
 pub struct Ops {
@@ -119,7 +121,7 @@ impl Ops {
         op: Operation,
         sink: Option<Arc<dyn Progress>>,
     ) -> Result<Reply, OpError> {
-        self.execute_with(actor, op, Given { progress: sink, override_read: None }).await
+        self.execute_with(actor, op, Given { progress: sink, ..Given::default() }).await
     }
 
     /// [`Ops::execute`] with what the caller already knows.
@@ -134,7 +136,16 @@ impl Ops {
                 actor: actor.label(),
                 event: op.event().map(str::to_string),
                 operation: op.name().to_string(),
-                args: op.args_json(),
+                args: match &known.why {
+                    None => op.args_json(),
+                    Some(why) => {
+                        let mut v = serde_json::to_value(&op).unwrap_or_default();
+                        if let Some(m) = v.as_object_mut() {
+                            m.insert("why".into(), serde_json::Value::String(why.clone()));
+                        }
+                        v.to_string()
+                    }
+                },
                 decision: "allowed".to_string(),
                 changes: op.changes_something(),
             };

@@ -41,6 +41,9 @@ pub fn status(s: &EventStatus) -> Vec<String> {
     for (i, d) in s.ingest.iter().enumerate() {
         out.push(format!("  ingest {}: {d}", if i == 0 { "primary  " } else { "secondary" }));
     }
+    for (i, d) in s.backup_ingest.iter().enumerate() {
+        out.push(format!("  ingest backup {}: {d}", if i == 0 { "primary  " } else { "secondary" }));
+    }
     out
 }
 
@@ -54,6 +57,9 @@ pub fn links(l: &Links) -> Vec<String> {
     }
     for (i, d) in l.ingest.iter().enumerate() {
         out.push(format!("  push to ({}): {d}", if i == 0 { "primary" } else { "secondary" }));
+    }
+    for (i, d) in l.backup_ingest.iter().enumerate() {
+        out.push(format!("  push backup to ({}): {d}", if i == 0 { "primary" } else { "secondary" }));
     }
     out
 }

@@ -112,6 +112,7 @@ impl Workflows for Recorder {
                 updated_at: d.updated_at.to_rfc3339(),
                 channel_state: None,
                 ingest: vec![],
+                backup_ingest: vec![],
                 resources: vec![],
             })
         })
@@ -131,6 +132,7 @@ impl Workflows for Recorder {
                     player: Some("https://player.example/?src=x".into()),
                 }],
                 ingest: vec![],
+                backup_ingest: vec![],
             })
         })
     }

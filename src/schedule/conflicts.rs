@@ -18,15 +18,22 @@ use crate::config::Resolved;
 const HORIZON_DAYS: i64 = 90;
 const MAX_WINDOWS: usize = 64;
 
-/// The device ids or flow ARNs an event's input takes.
+/// The device ids or flow ARNs an event's inputs take (its backup input's flows too).
 fn physical_inputs(e: &Resolved) -> Vec<String> {
     let ml = &e.workflow.media_live;
     let n = ml.channel_class.pipelines();
-    let pair =
-        |a: &str, b: &str| [a.to_string(), b.to_string()].into_iter().take(n).filter(|s| !s.is_empty()).collect();
+    let pair = |a: &str, b: &str| {
+        [a.to_string(), b.to_string()].into_iter().take(n).filter(|s| !s.is_empty()).collect::<Vec<_>>()
+    };
     match ml.input_type {
         InputType::InputDevice => pair(&ml.pri_link, &ml.sec_link),
-        InputType::MediaConnect => pair(&ml.pri_flow, &ml.sec_flow),
+        InputType::MediaConnect => {
+            let mut flows = pair(&ml.pri_flow, &ml.sec_flow);
+            if ml.backup_input {
+                flows.extend(pair(&ml.backup_pri_flow, &ml.backup_sec_flow));
+            }
+            flows
+        }
         _ => Vec::new(),
     }
 }
