@@ -8,6 +8,7 @@
 //! - [`store`]: the SQLite state file; every AWS create/delete is recorded before and after.
 //! - [`aws`]: one small adapter per AWS service, the only code that calls the SDK.
 //! - [`alerts`]: MediaLive alerts in (SQS), recovery (a pure policy) and its actions out.
+//! - [`chat`]: `/ott` on Slack and Discord (so far: the command grammar).
 //! - [`engine`]: deploy / start / stop / teardown of one event, resumable and idempotent.
 //! - [`ops`]: the operations layer: every actor's one path to act on events (policy,
 //!   overrides, one worker per event, audit trail, reply model).
@@ -23,6 +24,7 @@
 
 pub mod alerts;
 pub mod aws;
+pub mod chat;
 pub mod cli;
 pub mod clock;
 pub mod config;

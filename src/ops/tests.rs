@@ -26,6 +26,8 @@ struct Recorder {
     store: Arc<Store>,
     /// How long each action takes (tokio time).
     delay: Duration,
+    /// When set, each action waits for a permit: the test decides when it ends.
+    gate: Mutex<Option<Arc<tokio::sync::Semaphore>>>,
     active: AtomicUsize,
     most_at_once: AtomicUsize,
     calls: Mutex<Vec<String>>,
@@ -38,6 +40,7 @@ impl Recorder {
         Arc::new(Recorder {
             store,
             delay,
+            gate: Mutex::new(None),
             active: AtomicUsize::new(0),
             most_at_once: AtomicUsize::new(0),
             calls: Mutex::default(),
@@ -53,6 +56,12 @@ impl Recorder {
         let n = self.active.fetch_add(1, Ordering::SeqCst) + 1;
         self.most_at_once.fetch_max(n, Ordering::SeqCst);
         self.calls.lock().expect("calls").push(format!("{what} {event}"));
+        let gate = self.gate.lock().expect("gate").clone();
+        if let Some(g) = gate {
+            if let Ok(p) = g.acquire().await {
+                p.forget();
+            }
+        }
         tokio::time::sleep(self.delay).await;
         let r = match (what, self.store.deployment(event)?) {
             ("deploy", _) => {
@@ -368,23 +377,42 @@ async fn a_teardown_still_waiting_on_cloudfront_is_pending_not_failed() {
 /// Two actors on one event in one process: the second is queued behind the first, told so,
 /// and never runs beside it; `first` and `second` in both orders.
 async fn race(first: (Actor, Operation), second: (Actor, Operation)) -> (World, Result<Reply, OpError>) {
-    let w = world(Duration::from_secs(60));
+    let w = world(Duration::ZERO);
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    *w.engine.gate.lock().expect("gate") = Some(gate.clone());
     w.store.begin_deployment("final", "abcd1234", "{}").await.expect("deployed");
     w.store.set_phase("final", Phase::Deployed, None).await.expect("phase");
     let ops = w.ops.clone();
     let (a1, o1) = first;
     let one = tokio::spawn(async move { ops.execute(&a1, o1, None).await });
-    // Let the first reach its engine call (paused time: runs until every task waits).
-    while w.ops.doing("final").is_none() {
+    // The first holds the event's worker, stopped inside its engine call.
+    for tries in 0.. {
+        if !w.engine.calls().is_empty() {
+            break;
+        }
+        assert!(tries < 10_000, "the first action never reached the engine");
         tokio::task::yield_now().await;
     }
+    let ops = w.ops.clone();
     let (a2, o2) = second;
-    let two = w.ops.execute(&a2, o2, None).await;
+    let two = tokio::spawn(async move { ops.execute(&a2, o2, None).await });
+    // The second is admitted and queued behind it (its audit row says so).
+    for tries in 0.. {
+        let rows = w.store.audit(Some("final"), None, true, 10).expect("audit");
+        if rows.iter().any(|r| r.decision == "queued") {
+            break;
+        }
+        assert!(tries < 10_000, "the second action was never queued: {rows:?}");
+        tokio::task::yield_now().await;
+    }
+    // Now let both finish, one after the other.
+    gate.add_permits(2);
     one.await.expect("first task").expect("first operation");
+    let two = two.await.expect("second task");
     (w, two)
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn a_chat_stop_during_the_schedules_start_waits_for_it_and_never_runs_beside_it() {
     let (w, second) = race(
         (Actor::Schedule, Operation::Start { event: "final".into() }),
@@ -401,7 +429,7 @@ async fn a_chat_stop_during_the_schedules_start_waits_for_it_and_never_runs_besi
     assert_eq!(decisions, [("schedule", "allowed"), ("slack:U42", "queued")]);
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn the_schedules_start_during_a_chat_stop_waits_for_it_and_never_runs_beside_it() {
     let (w, second) = race(
         (chat(), Operation::Stop { event: "final".into() }),

@@ -1,0 +1,216 @@
+//! `/ott` commands: the text a chat user types, parsed into an [`Operation`] for the
+//! operations layer, or an error that says what was meant ("did you mean `start`?", "no event
+//! `finall`: did you mean `final`?"). Pure; the same on Slack and Discord.
+
+use std::fmt;
+
+use crate::ops::Operation;
+
+/// A parsed `/ott` command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Help,
+    /// Every event with its phase now and its next change.
+    List,
+    /// Anything else is an operation of the operations layer.
+    Op(Operation),
+}
+
+/// The words of `/ott`, with whether they take an event (`Some(true)`: required,
+/// `Some(false)`: optional, `None`: none) and what they say in `help`.
+pub const WORDS: &[(&str, Option<bool>, &str)] = &[
+    ("help", None, "what you may run"),
+    ("list", None, "every event, its phase and next change"),
+    ("schedule", None, "timed events with their next phase changes"),
+    ("status", Some(false), "phase, resources, channel state"),
+    ("links", Some(true), "playback URLs and test players"),
+    ("plan", Some(true), "what deploy would create"),
+    ("deploy", Some(true), "create the workflow"),
+    ("start", Some(true), "start the channel: on air"),
+    ("stop", Some(true), "stop the channel"),
+    ("teardown", Some(true), "delete everything the event owns"),
+    ("hold", Some(true), "the daemon leaves the event alone"),
+    ("resume", Some(true), "the schedule is in control again"),
+    ("alerts", Some(false), "active MediaLive alerts"),
+    ("ack", Some(true), "a human has this alert (its number)"),
+    ("audit", Some(false), "who did what"),
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParseError {
+    Empty,
+    UnknownCommand { given: String, suggestion: Option<String> },
+    MissingEvent { command: &'static str, suggestions: Vec<String> },
+    UnknownEvent { given: String, suggestion: Option<String> },
+    BadAlert { given: String },
+    TooManyWords { command: &'static str },
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParseError::Empty => write!(f, "say what to do: `/ott help` lists the commands"),
+            ParseError::UnknownCommand { given, suggestion: Some(s) } => {
+                write!(f, "no command `{given}`: did you mean `{s}`?")
+            }
+            ParseError::UnknownCommand { given, suggestion: None } => {
+                write!(f, "no command `{given}`: `/ott help` lists the commands")
+            }
+            ParseError::MissingEvent { command, suggestions } if suggestions.is_empty() => {
+                write!(f, "`{command}` needs an event: `/ott {command} EVENT`")
+            }
+            ParseError::MissingEvent { command, suggestions } => {
+                write!(f, "`{command}` needs an event, e.g. `/ott {command} {}`", suggestions.join("`, `"))
+            }
+            ParseError::UnknownEvent { given, suggestion: Some(s) } => {
+                write!(f, "no event `{given}`: did you mean `{s}`?")
+            }
+            ParseError::UnknownEvent { given, suggestion: None } => {
+                write!(f, "no event `{given}`: `/ott list` shows them")
+            }
+            ParseError::BadAlert { given } => write!(f, "`{given}` is not an alert number (see `/ott alerts`)"),
+            ParseError::TooManyWords { command } => write!(f, "`{command}` takes at most one argument"),
+        }
+    }
+}
+
+/// The closest of `candidates` to `given`, if close enough to be a typo.
+pub fn closest<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let given = given.to_lowercase();
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(&given, &c.to_lowercase()), c))
+        .filter(|(d, c)| *d <= (c.chars().count() / 3).max(1) || c.starts_with(given.as_str()))
+        .min_by_key(|(d, c)| (*d, c.len()))
+        .map(|(_, c)| c.to_string())
+}
+
+/// Parse the text after `/ott`. `events`: the events that exist (for "did you mean").
+pub fn parse(text: &str, events: &[&str]) -> Result<Command, ParseError> {
+    let mut words = text.split_whitespace();
+    let Some(first) = words.next() else { return Err(ParseError::Empty) };
+    let word = first.to_lowercase();
+    let Some((command, takes, _)) = WORDS.iter().find(|(w, _, _)| *w == word) else {
+        return Err(ParseError::UnknownCommand {
+            given: first.to_string(),
+            suggestion: closest(&word, WORDS.iter().map(|(w, _, _)| *w)),
+        });
+    };
+    let arg = words.next();
+    if words.next().is_some() {
+        return Err(ParseError::TooManyWords { command });
+    }
+    let event = |required: bool| -> Result<Option<String>, ParseError> {
+        match arg {
+            None if required => Err(ParseError::MissingEvent {
+                command,
+                suggestions: events.iter().take(3).map(|e| e.to_string()).collect(),
+            }),
+            None => Ok(None),
+            Some(e) if events.contains(&e) => Ok(Some(e.to_string())),
+            Some(e) => {
+                Err(ParseError::UnknownEvent { given: e.to_string(), suggestion: closest(e, events.iter().copied()) })
+            }
+        }
+    };
+    if takes.is_none() && arg.is_some() {
+        return Err(ParseError::TooManyWords { command });
+    }
+    let required = |e: Result<Option<String>, ParseError>| e.map(|e| e.unwrap_or_default());
+    Ok(match *command {
+        "help" => Command::Help,
+        "list" => Command::List,
+        "schedule" => Command::Op(Operation::Schedule),
+        "status" => Command::Op(Operation::Status { event: event(false)? }),
+        "alerts" => Command::Op(Operation::Alerts { event: event(false)?, all: false }),
+        "audit" => Command::Op(Operation::Audit { event: event(false)?, since: None, all: false }),
+        "ack" => {
+            let given = arg.unwrap_or_default();
+            let alert =
+                given.trim_start_matches('#').parse().map_err(|_| ParseError::BadAlert { given: given.into() })?;
+            Command::Op(Operation::Ack { alert })
+        }
+        "links" => Command::Op(Operation::Links { event: required(event(true))? }),
+        "plan" => Command::Op(Operation::Plan { event: required(event(true))? }),
+        "deploy" => Command::Op(Operation::Deploy { event: required(event(true))? }),
+        "start" => Command::Op(Operation::Start { event: required(event(true))? }),
+        "stop" => Command::Op(Operation::Stop { event: required(event(true))? }),
+        "teardown" => Command::Op(Operation::Teardown { event: required(event(true))? }),
+        "hold" => Command::Op(Operation::Hold { event: required(event(true))? }),
+        _ => Command::Op(Operation::Resume { event: required(event(true))? }),
+    })
+}
+
+/// The text that parses back to `c` (for help texts and buttons).
+pub fn format(c: &Command) -> String {
+    let with = |w: &str, e: &Option<String>| e.as_ref().map_or_else(|| w.to_string(), |e| format!("{w} {e}"));
+    match c {
+        Command::Help => "help".into(),
+        Command::List => "list".into(),
+        Command::Op(op) => match op {
+            Operation::Schedule => "schedule".into(),
+            Operation::Status { event } => with("status", event),
+            Operation::Alerts { event, .. } => with("alerts", event),
+            Operation::Audit { event, .. } => with("audit", event),
+            Operation::Ack { alert } => format!("ack {alert}"),
+            other => format!("{} {}", other.name(), other.event().unwrap_or_default()),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const EVENTS: &[&str] = &["final", "semi-1", "magazine"];
+
+    #[test]
+    fn commands_parse_into_operations() {
+        assert_eq!(parse("start final", EVENTS), Ok(Command::Op(Operation::Start { event: "final".into() })));
+        assert_eq!(parse("  STATUS  ", EVENTS), Ok(Command::Op(Operation::Status { event: None })));
+        assert_eq!(parse("ack #12", EVENTS), Ok(Command::Op(Operation::Ack { alert: 12 })));
+        assert_eq!(parse("help", EVENTS), Ok(Command::Help));
+    }
+
+    #[test]
+    fn typos_get_a_did_you_mean() {
+        let e = parse("strat final", EVENTS).expect_err("typo");
+        assert_eq!(e.to_string(), "no command `strat`: did you mean `start`?");
+        let e = parse("start finall", EVENTS).expect_err("typo");
+        assert_eq!(e.to_string(), "no event `finall`: did you mean `final`?");
+        let e = parse("start", EVENTS).expect_err("missing");
+        assert!(e.to_string().starts_with("`start` needs an event, e.g. `/ott start final`"), "{e}");
+        assert_eq!(parse("start final now", EVENTS), Err(ParseError::TooManyWords { command: "start" }));
+        assert!(matches!(parse("ack twelve", EVENTS), Err(ParseError::BadAlert { .. })));
+        assert_eq!(parse("", EVENTS), Err(ParseError::Empty));
+        assert!(matches!(parse("xyzzy", EVENTS), Err(ParseError::UnknownCommand { suggestion: None, .. })));
+    }
+
+    fn command() -> impl Strategy<Value = Command> {
+        let event = prop::sample::select(EVENTS.to_vec()).prop_map(str::to_string);
+        prop_oneof![
+            Just(Command::Help),
+            Just(Command::List),
+            Just(Command::Op(Operation::Schedule)),
+            prop::option::of(event.clone()).prop_map(|event| Command::Op(Operation::Status { event })),
+            event.clone().prop_map(|event| Command::Op(Operation::Start { event })),
+            event.clone().prop_map(|event| Command::Op(Operation::Teardown { event })),
+            event.clone().prop_map(|event| Command::Op(Operation::Links { event })),
+            (0i64..100_000).prop_map(|alert| Command::Op(Operation::Ack { alert })),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC{0,80}") {
+            let _ = parse(&text, EVENTS);
+        }
+
+        #[test]
+        fn a_command_round_trips_through_its_text(c in command()) {
+            prop_assert_eq!(parse(&format(&c), EVENTS), Ok(c));
+        }
+    }
+}
