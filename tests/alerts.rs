@@ -5,53 +5,16 @@
 
 mod common;
 
-use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::Utc;
 use ottd::lifecycle::Phase;
 use ottd::store::Store;
 
-use common::{setup, Setup};
-
-struct Daemon {
-    child: Child,
-    log: std::path::PathBuf,
-}
-
-impl Daemon {
-    fn start(s: &Setup, name: &str) -> Daemon {
-        let log = s.dir.path().join(format!("{name}.log"));
-        let file = File::create(&log).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_ottd"))
-            .arg("run")
-            .envs(s.env())
-            .stdout(Stdio::from(file.try_clone().expect("log")))
-            .stderr(Stdio::from(file))
-            .spawn()
-            .expect("start ottd run");
-        Daemon { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
+use common::{phase, rfc3339, setup, wait_for, Daemon, Setup};
 
 /// An event on air from a few seconds from now for `secs`.
 fn on_air_event(id: &str, secs: i64) -> String {
@@ -71,19 +34,25 @@ fn with_policies(s: &Setup) {
     f.write_all(POLICIES.as_bytes()).expect("append policies");
 }
 
-fn wait_for(what: &str, d: &Daemon, limit: Duration, mut want: impl FnMut() -> bool) {
-    let until = Instant::now() + limit;
-    while Instant::now() < until {
-        if want() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("timed out waiting for {what}; daemon log:\n{}", d.log());
+/// The alert tests' start: `final` on air, with the test policies and the plumbing
+/// `bootstrap` made; the daemon running (as `name`); the event's MediaLive channel id.
+struct OnAir {
+    s: Setup,
+    store: Store,
+    d: Daemon,
+    channel: String,
 }
 
-fn phase(store: &Store, id: &str) -> Option<Phase> {
-    store.deployment(id).ok().flatten().map(|d| d.phase)
+fn on_air(name: &str) -> OnAir {
+    let s = setup(&on_air_event("final", 120));
+    with_policies(&s);
+    let boot = s.ottd(&["bootstrap"]);
+    assert!(boot.contains("alert queue:"), "{boot}");
+    let store = Store::open(&s.state_path()).expect("state");
+    let d = Daemon::start(&s, name);
+    wait_for("the event on air", &d, Duration::from_secs(40), || phase(&store, "final") == Some(Phase::Running));
+    let channel = channel_id(&store, "final");
+    OnAir { s, store, d, channel }
 }
 
 fn channel_id(store: &Store, event: &str) -> String {
@@ -213,13 +182,7 @@ async fn an_output_error_restarts_its_pipeline_and_people_are_told() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_is_done_for_an_alert_cleared_in_time_or_on_hold_and_the_breaker_stops_repeats() {
-    let s = setup(&on_air_event("final", 120));
-    with_policies(&s);
-    s.ottd(&["bootstrap"]);
-    let store = Store::open(&s.state_path()).expect("state");
-    let d = Daemon::start(&s, "daemon");
-    wait_for("the event on air", &d, Duration::from_secs(40), || phase(&store, "final") == Some(Phase::Running));
-    let channel = channel_id(&store, "final");
+    let OnAir { s, store, d, channel } = on_air("daemon");
 
     // SET then CLEARED within the 3 s wait: no action, even once the wait is over.
     put_alert(&s, &channel, "SET", "b1", "Failed HTTP Post Output Request", "0").await;
@@ -254,13 +217,7 @@ async fn nothing_is_done_for_an_alert_cleared_in_time_or_on_hold_and_the_breaker
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_channel_stopped_behind_ottds_back_during_its_window_is_started_again() {
-    let s = setup(&on_air_event("final", 120));
-    with_policies(&s);
-    s.ottd(&["bootstrap"]);
-    let store = Store::open(&s.state_path()).expect("state");
-    let d = Daemon::start(&s, "daemon");
-    wait_for("the event on air", &d, Duration::from_secs(40), || phase(&store, "final") == Some(Phase::Running));
-    let channel = channel_id(&store, "final");
+    let OnAir { s, d, channel, .. } = on_air("daemon");
     let aws = s.aws().await;
     // Someone stops it in the console; MediaLive says so on EventBridge.
     aws.medialive.stop_channel().channel_id(&channel).send().await.expect("stop");
@@ -293,13 +250,7 @@ async fn a_channel_stopped_behind_ottds_back_during_its_window_is_started_again(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_channel_stopped_with_its_event_lost_is_found_by_the_resync_and_started_again() {
-    let s = setup(&on_air_event("final", 120));
-    with_policies(&s);
-    s.ottd(&["bootstrap"]);
-    let store = Store::open(&s.state_path()).expect("state");
-    let d = Daemon::start(&s, "daemon");
-    wait_for("the event on air", &d, Duration::from_secs(40), || phase(&store, "final") == Some(Phase::Running));
-    let channel = channel_id(&store, "final");
+    let OnAir { s, d, channel, .. } = on_air("daemon");
     let aws = s.aws().await;
     // EventBridge delivery is best effort: here nothing reaches the queue any more.
     aws.events
@@ -328,13 +279,7 @@ async fn a_channel_stopped_with_its_event_lost_is_found_by_the_resync_and_starte
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_daemon_killed_with_messages_in_flight_records_every_alert_exactly_once_after_restart() {
-    let s = setup(&on_air_event("final", 120));
-    with_policies(&s);
-    s.ottd(&["bootstrap"]);
-    let store = Store::open(&s.state_path()).expect("state");
-    let d = Daemon::start(&s, "first");
-    wait_for("the event on air", &d, Duration::from_secs(40), || phase(&store, "final") == Some(Phase::Running));
-    let channel = channel_id(&store, "final");
+    let OnAir { s, store, d, channel } = on_air("first");
     // Unanswered messages come back after 2 s instead of a minute.
     let aws = s.aws().await;
     let queue = store.meta("alerts.queue_url").expect("meta").expect("queue");

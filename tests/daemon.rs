@@ -4,56 +4,13 @@
 
 mod common;
 
-use std::fs::File;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use ottd::lifecycle::Phase;
 use ottd::store::Store;
 
-use common::{setup, Setup};
-
-struct Daemon {
-    child: Child,
-    log: std::path::PathBuf,
-}
-
-impl Daemon {
-    fn start(s: &Setup, name: &str) -> Daemon {
-        let log = s.dir.path().join(format!("{name}.log"));
-        let file = File::create(&log).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_ottd"))
-            .arg("run")
-            .envs(s.env())
-            .stdout(Stdio::from(file.try_clone().expect("log")))
-            .stderr(Stdio::from(file))
-            .spawn()
-            .expect("start ottd run");
-        Daemon { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// kill -9: no chance to checkpoint anything.
-    fn kill9(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
+use common::{phase, rfc3339, setup, wait_for, Daemon};
 
 fn event(id: &str, start: DateTime<Utc>, end: DateTime<Utc>, lead: &str) -> String {
     format!(
@@ -61,22 +18,6 @@ fn event(id: &str, start: DateTime<Utc>, end: DateTime<Utc>, lead: &str) -> Stri
         rfc3339(start),
         rfc3339(end)
     )
-}
-
-fn phase(store: &Store, id: &str) -> Option<Phase> {
-    store.deployment(id).ok().flatten().map(|d| d.phase)
-}
-
-/// Poll the state file until `want` holds; the daemon writes it, nothing else can signal us.
-fn wait_for(what: &str, d: &Daemon, limit: Duration, mut want: impl FnMut() -> bool) {
-    let until = Instant::now() + limit;
-    while Instant::now() < until {
-        if want() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("timed out waiting for {what}; daemon log:\n{}", d.log());
 }
 
 /// Wait for wall-clock time itself (a schedule boundary), not for a signal.

@@ -49,37 +49,31 @@ pub fn event_pattern() -> String {
     serde_json::json!({ "source": ["aws.medialive"], "detail-type": DETAIL_TYPES }).to_string()
 }
 
-/// Only the rule may send to the queue.
-pub fn queue_policy(queue_arn: &str, rule_arn: &str) -> String {
+/// A resource policy letting EventBridge do `action` on `resource` for `rule_arn` only.
+fn allow_rule(action: &str, resource: &str, rule_arn: &str) -> String {
     serde_json::json!({
         "Version": "2012-10-17",
         "Statement": [{
             "Sid": "ottd-eventbridge",
             "Effect": "Allow",
             "Principal": {"Service": "events.amazonaws.com"},
-            "Action": "sqs:SendMessage",
-            "Resource": queue_arn,
+            "Action": action,
+            "Resource": resource,
             "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}}
         }]
     })
     .to_string()
 }
 
+/// Only the rule may send to the queue.
+pub fn queue_policy(queue_arn: &str, rule_arn: &str) -> String {
+    allow_rule("sqs:SendMessage", queue_arn, rule_arn)
+}
+
 /// Only the rule may publish to the topic through EventBridge (ottd publishes with its own
 /// credentials, which IAM allows).
 pub fn topic_policy(topic_arn: &str, rule_arn: &str) -> String {
-    serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "ottd-eventbridge",
-            "Effect": "Allow",
-            "Principal": {"Service": "events.amazonaws.com"},
-            "Action": "sns:Publish",
-            "Resource": topic_arn,
-            "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}}
-        }]
-    })
-    .to_string()
+    allow_rule("sns:Publish", topic_arn, rule_arn)
 }
 
 async fn queue(c: &aws_sdk_sqs::Client, name: &str) -> Result<(String, String), AwsError> {

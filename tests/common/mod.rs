@@ -5,15 +5,19 @@
 //! `.ci/run` installs), else `python3`. If it cannot start, the test fails and says why.
 #![allow(dead_code)]
 
+use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, SecondsFormat, Utc};
 
 use ottd::aws::Aws;
 use ottd::config::Catalog;
 use ottd::engine::{Engine, Progress, StepLine};
+use ottd::lifecycle::Phase;
 use ottd::store::Store;
 
 pub fn repo() -> PathBuf {
@@ -258,4 +262,62 @@ impl Setup {
             ("OTTD_CONFIG", self.config.display().to_string()),
         ]
     }
+}
+
+/// `ottd run` as a child process, its output in a log file; killed (as with kill -9) on drop.
+pub struct Daemon {
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl Daemon {
+    pub fn start(s: &Setup, name: &str) -> Daemon {
+        let log = s.dir.path().join(format!("{name}.log"));
+        let file = File::create(&log).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_ottd"))
+            .arg("run")
+            .envs(s.env())
+            .stdout(Stdio::from(file.try_clone().expect("log")))
+            .stderr(Stdio::from(file))
+            .spawn()
+            .expect("start ottd run");
+        Daemon { child, log }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// kill -9: no chance to checkpoint anything.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+pub fn phase(store: &Store, id: &str) -> Option<Phase> {
+    store.deployment(id).ok().flatten().map(|d| d.phase)
+}
+
+/// Poll the state file until `want` holds; the daemon writes it, nothing else can signal us.
+pub fn wait_for(what: &str, d: &Daemon, limit: Duration, mut want: impl FnMut() -> bool) {
+    let until = Instant::now() + limit;
+    while Instant::now() < until {
+        if want() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out waiting for {what}; daemon log:\n{}", d.log());
 }
