@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::config::{Catalog, Resolved, Settings};
 
@@ -18,24 +18,27 @@ pub trait Definitions: Send + Sync {
     fn reload(&self) -> Result<Catalog, String>;
 }
 
-/// The files as they are now.
+/// The files as they are now. The schedules, workflows and profiles are read on first use:
+/// `status`, `links` or `audit` need only ottd.toml.
 pub struct Files {
     settings: Settings,
-    catalog: Result<Catalog, String>,
+    catalog: OnceLock<Result<Catalog, String>>,
     state: Option<PathBuf>,
 }
 
 impl Files {
-    /// Read ottd.toml (required: it says where the state file is) and the rest (its errors
-    /// are kept for the operations that need events).
+    /// Read ottd.toml (required: it says where the state file is); the rest when an
+    /// operation first needs events (its errors are kept for those operations).
     pub fn load(config: &std::path::Path, state: Option<PathBuf>) -> Result<Files, String> {
         let mut settings = Settings::load(config).map_err(|d| d.to_string())?;
         if let Some(p) = &state {
             settings.state_path = p.clone();
         }
-        let mut files = Files { settings, catalog: Err(String::new()), state };
-        files.catalog = files.reload();
-        Ok(files)
+        Ok(Files { settings, catalog: OnceLock::new(), state })
+    }
+
+    fn catalog(&self) -> &Result<Catalog, String> {
+        self.catalog.get_or_init(|| self.reload())
     }
 }
 
@@ -44,13 +47,13 @@ impl Definitions for Files {
         &self.settings
     }
     fn event(&self, id: &str) -> Option<Arc<Resolved>> {
-        self.catalog.as_ref().ok().and_then(|c| c.event(id).cloned())
+        self.catalog().as_ref().ok().and_then(|c| c.event(id).cloned())
     }
     fn events(&self) -> Vec<Arc<Resolved>> {
-        self.catalog.as_ref().map(|c| c.events.clone()).unwrap_or_default()
+        self.catalog().as_ref().map(|c| c.events.clone()).unwrap_or_default()
     }
     fn problems(&self) -> Option<String> {
-        self.catalog.as_ref().err().cloned()
+        self.catalog().as_ref().err().cloned()
     }
     fn reload(&self) -> Result<Catalog, String> {
         let mut c = Catalog::load(&self.settings.file).map_err(|d| d.to_string())?;

@@ -79,23 +79,7 @@ const COLUMNS: &str = "id, event, channel_id, pipeline, alarm_id, alert_type, me
                        notified_at, acked_by, acked_at, action, acted_at, cleared_notified";
 
 fn raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<Raw> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-        r.get(9)?,
-        r.get(10)?,
-        r.get(11)?,
-        r.get(12)?,
-        r.get(13)?,
-        r.get(14)?,
-    ))
+    r.try_into()
 }
 
 fn row(r: Raw) -> Result<AlertRow> {

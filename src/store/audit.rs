@@ -141,20 +141,7 @@ impl Store {
                  ) ORDER BY id",
             )?;
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-            let rows = st.query_map(params![event, since, limit, reads], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                    r.get(8)?,
-                    r.get(9)?,
-                ))
-            })?;
+            let rows = st.query_map(params![event, since, limit, reads], |r| RawRow::try_from(r))?;
             rows.collect()
         })?;
         rows.into_iter()

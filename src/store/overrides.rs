@@ -37,7 +37,7 @@ pub struct KnownWindow {
 type RawOverride = (String, String, String, Option<String>, String);
 
 fn override_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawOverride> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+    r.try_into()
 }
 
 fn typed((event, kind, set_at, until, by): RawOverride) -> Result<StoredOverride> {
