@@ -9,6 +9,9 @@
 #     says autoStart, so it starts), deploy again (nothing new), links, teardown;
 #     While `tonight` is on air, an output error is put on EventBridge as MediaLive would: the
 #     daemon reads it from its queue, restarts the pipeline 10 s later and says so;
+#     Then, with the daemon still running, `/ott deploy demo`, `/ott start demo` and
+#     `/ott links demo` are typed in a local stand-in of Slack (signed as Slack signs); the
+#     replies are printed as Slack would show them;
 #  4. `ottd audit`: who did what (the schedule, recovery, then you), with results and durations.
 set -euo pipefail
 OTTD_ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -78,13 +81,24 @@ sed -e "s|^workflow = .*|workflow = \"$OTTD_ROOT/config/workflow.toml\"|" \
     config/ottd.toml >"$config"
 grep -q "^schedules = \"$schedules\"" "$config" && grep -q '^listen = "127.0.0.1:0"' "$config" ||
   { echo "demo: could not adapt config/ottd.toml" >&2; exit 1; }
+# Chat: Slack's HTTP endpoints on the daemon's listener, driven by a local Slack stand-in.
+# Everyone in the demo workspace is an operator (never do that in production: see README).
+sed -i 's|^# mode = "socket" .*|mode = "http"|' "$config"
+grep -q '^mode = "http"' "$config" || { echo "demo: could not set [chat.slack] mode" >&2; exit 1; }
+cat >>"$config" <<EOF
+
+[[chat.grant]]
+role = "operator"
+who = ["slack:*"]
+EOF
+slack_secret=$("$OTTD_VENV/bin/python" -c 'import secrets; print(secrets.token_hex(16))')
 
 echo
 echo "== the daemon puts 'tonight' on air by itself: on air at $on_air, off air at $off_air"
 step --config "$config" schedule
 echo
 echo "\$ ottd run    (its log, prefixed 'daemon |')"
-"$ottd" --config "$config" run >"$work/daemon.log" 2>&1 &
+SLACK_SIGNING_SECRET="$slack_secret" "$ottd" --config "$config" run >"$work/daemon.log" 2>&1 &
 daemon_pid=$!
 tail -n +1 -f --pid="$daemon_pid" "$work/daemon.log" | sed -u 's/^/  daemon | /' &
 follow_pid=$!
@@ -153,6 +167,12 @@ while :; do
   fi
   sleep 1
 done
+# --- chat: /ott through Slack ------------------------------------------------------------------
+echo
+echo "== chat: /ott deploy, start and links for 'demo', typed in a (local stand-in of) Slack"
+listen=$(sed -n 's/.*ottd daemon ready.*listen=\([0-9.:]*\).*/\1/p' "$work/daemon.log" | head -1)
+"$OTTD_VENV/bin/python" scripts/slack_standin.py --ottd "http://$listen" --secret "$slack_secret" \
+  "deploy demo" "start demo" "links demo" | sed -u 's/^/  slack | /'
 kill -TERM "$daemon_pid"
 wait "$daemon_pid" || true
 daemon_pid=""

@@ -1,7 +1,7 @@
 //! Notifications to people. The daemon reports what it did or could not do through a
 //! [`Notifier`]: always to the log ([`LogNotifier`]), and to the alert SNS topic when
-//! `bootstrap` made one ([`SnsNotifier`]: email and SMS subscribers). Slack and Discord come
-//! with the chat work. Delivery never blocks the caller.
+//! `bootstrap` made one ([`SnsNotifier`]: email and SMS subscribers). Slack channels and Discord
+//! channels named in an event's `notify` list get it too ([`crate::chat::notify`]). Delivery never blocks the caller.
 
 use serde::Serialize;
 
@@ -20,8 +20,25 @@ pub struct Notice {
     pub event: String,
     pub level: Level,
     pub text: String,
-    /// The event's `notify` targets from its schedule file.
+    /// The event's `notify` targets from its schedule file (`slack:#live-ops`,
+    /// `discord:123…`; other entries are for the log and SNS only).
     pub targets: Vec<String>,
+    /// What a person can do about it from chat: buttons that run `/ott` commands (through
+    /// roles, confirmation and the audit trail like typed ones).
+    pub buttons: Vec<NoticeButton>,
+}
+
+/// A button on a notice: its label and the `/ott` command it runs (`ack 12`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NoticeButton {
+    pub label: String,
+    pub command: String,
+}
+
+impl NoticeButton {
+    pub fn new(label: impl Into<String>, command: impl Into<String>) -> NoticeButton {
+        NoticeButton { label: label.into(), command: command.into() }
+    }
 }
 
 pub trait Notifier: Send + Sync {

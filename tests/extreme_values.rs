@@ -182,6 +182,9 @@ const SETTINGS: &[Key] = &[
     key("[daemon]", "keep_step_log", "daemon.keep_step_log", Values::Duration),
     key("[alerts]", "breaker", "alerts.breaker", Values::Int),
     key("[alerts]", "breaker_window", "alerts.breaker_window", Values::Duration),
+    key("[chat]", "confirm_within", "chat.confirm_within", Values::Duration),
+    key("[chat]", "approve_within", "chat.approve_within", Values::Duration),
+    key("[chat.slack]", "watchdog", "chat.slack.watchdog", Values::Duration),
 ];
 
 macro_rules! media_package {
@@ -518,6 +521,11 @@ fn accepted(c: &Catalog, rt: &tokio::runtime::Runtime) {
     let alerts = &c.settings.alerts.policies;
     assert!(ottd::config::alerts::limits::BREAKER.contains(&i64::from(alerts.breaker_max)));
     assert!(ottd::config::alerts::limits::BREAKER_WINDOW.contains(&alerts.breaker_window));
+    let chat = &c.settings.chat;
+    use ottd::config::chat::limits as cl;
+    assert!(cl::CONFIRM_WITHIN.contains(&chat.approvals.confirm_within));
+    assert!(cl::APPROVE_WITHIN.contains(&chat.approvals.approve_within));
+    assert!(cl::WATCHDOG.contains(&chat.slack.watchdog));
     // tokio panics on a zero period; the engine's poll backoff and the SDK's per-attempt
     // timeout (half the call timeout) must not be zero either.
     assert!(!d.resync_interval.is_zero() && !e.poll_interval.is_zero() && !(e.call_timeout / 2).is_zero());

@@ -16,7 +16,7 @@ use super::intake::Changed;
 use super::recovery::{self, Policies, Remedy, Situation, Standing, Verdict};
 use crate::clock::Clock;
 use crate::lifecycle::{OverrideKind, Phase};
-use crate::notify::{Level, Notice, Notifier};
+use crate::notify::{Level, Notice, NoticeButton, Notifier};
 use crate::ops::{Actor, Definitions, Given, Operation, Ops};
 use crate::schedule::phase::{decide, Desired};
 use crate::store::alerts::AlertRow;
@@ -121,6 +121,7 @@ impl Runner {
                 &event,
                 Level::Warning,
                 format!("{n} more notifications about {event} in the last minute were held back (an alert storm): see `ottd alerts {event}`"),
+                Vec::new(),
             );
         }
     }
@@ -220,6 +221,11 @@ impl Runner {
 
     /// Notify, unless the event is in a storm (errors always go through).
     fn notice(&self, event: &str, level: Level, text: String) {
+        self.notice_with(event, level, text, Vec::new());
+    }
+
+    /// [`Runner::notice`] with buttons for chat.
+    fn notice_with(&self, event: &str, level: Level, text: String, buttons: Vec<NoticeButton>) {
         if level != Level::Error {
             let now = self.clock.now();
             let mut storms = self.storms.lock().unwrap_or_else(|p| p.into_inner());
@@ -229,12 +235,12 @@ impl Runner {
                 return;
             }
         }
-        self.send(event, level, text);
+        self.send(event, level, text, buttons);
     }
 
-    fn send(&self, event: &str, level: Level, text: String) {
+    fn send(&self, event: &str, level: Level, text: String, buttons: Vec<NoticeButton>) {
         let targets = self.definitions.event(event).map(|d| d.spec.notify.clone()).unwrap_or_default();
-        self.notifier.notify(Notice { event: event.to_string(), level, text, targets });
+        self.notifier.notify(Notice { event: event.to_string(), level, text, targets, buttons });
     }
 
     /// Decide about every open alert of `event` and act; the next instant to look again.
@@ -279,7 +285,7 @@ impl Runner {
                 ),
             };
             let level = if a.is_open() { Level::Warning } else { Level::Info };
-            self.notice(event, level, text);
+            self.notice_with(event, level, text, if a.is_open() { alert_buttons(event, a) } else { Vec::new() });
             store.alert_notified(a.id).detach();
         }
         if !a.is_open() {
@@ -316,7 +322,7 @@ impl Runner {
             Verdict::WaitUntil { at } => Some(at),
             Verdict::Nothing { .. } | Verdict::Guarded { .. } => None,
             Verdict::BreakerOpen { until } => {
-                self.notice(
+                self.notice_with(
                     event,
                     Level::Error,
                     format!(
@@ -326,6 +332,7 @@ impl Runner {
                         recent.len(),
                         humantime::format_duration(self.policies.breaker_window)
                     ),
+                    alert_buttons(event, a),
                 );
                 store.alert_acted(a.id, "breaker-open", now).detach();
                 let _ = until;
@@ -399,6 +406,16 @@ impl Runner {
             Err(e) => self.notice(event, Level::Error, format!("recovery: starting the channel failed: {e}")),
         }
     }
+}
+
+
+/// What a person can do about an open alert from chat.
+fn alert_buttons(event: &str, a: &AlertRow) -> Vec<NoticeButton> {
+    vec![
+        NoticeButton::new(format!("Ack #{}", a.id), format!("ack {}", a.id)),
+        NoticeButton::new(format!("Restart pipeline {}", a.pipeline), format!("restart {event} {}", a.pipeline)),
+        NoticeButton::new(format!("Hold {event}"), format!("hold {event}")),
+    ]
 }
 
 #[cfg(test)]

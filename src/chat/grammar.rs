@@ -29,6 +29,7 @@ pub const WORDS: &[(&str, Option<bool>, &str)] = &[
     ("start", Some(true), "start the channel: on air"),
     ("stop", Some(true), "stop the channel"),
     ("teardown", Some(true), "delete everything the event owns"),
+    ("restart", Some(true), "restart a pipeline of a running channel (0 or 1)"),
     ("hold", Some(true), "the daemon leaves the event alone"),
     ("resume", Some(true), "the schedule is in control again"),
     ("alerts", Some(false), "active MediaLive alerts"),
@@ -43,6 +44,7 @@ pub enum ParseError {
     MissingEvent { command: &'static str, suggestions: Vec<String> },
     UnknownEvent { given: String, suggestion: Option<String> },
     BadAlert { given: String },
+    BadPipeline { given: String },
     TooManyWords { command: &'static str },
 }
 
@@ -69,6 +71,10 @@ impl fmt::Display for ParseError {
                 write!(f, "no event `{given}`: `/ott list` shows them")
             }
             ParseError::BadAlert { given } => write!(f, "`{given}` is not an alert number (see `/ott alerts`)"),
+            ParseError::BadPipeline { given } => write!(f, "`{given}` is not a pipeline: MediaLive pipelines are 0 and 1"),
+            ParseError::TooManyWords { command: "restart" } => {
+                write!(f, "`restart` takes an event and a pipeline: `/ott restart EVENT 0`")
+            }
             ParseError::TooManyWords { command } => write!(f, "`{command}` takes at most one argument"),
         }
     }
@@ -97,6 +103,7 @@ pub fn parse(text: &str, events: &[&str]) -> Result<Command, ParseError> {
         });
     };
     let arg = words.next();
+    let second = if *command == "restart" { words.next() } else { None };
     if words.next().is_some() {
         return Err(ParseError::TooManyWords { command });
     }
@@ -137,6 +144,15 @@ pub fn parse(text: &str, events: &[&str]) -> Result<Command, ParseError> {
         "stop" => Command::Op(Operation::Stop { event: required(event(true))? }),
         "teardown" => Command::Op(Operation::Teardown { event: required(event(true))? }),
         "hold" => Command::Op(Operation::Hold { event: required(event(true))? }),
+        "restart" => {
+            let event = required(event(true))?;
+            let given = second.unwrap_or("0");
+            let pipeline = match given.parse::<u8>() {
+                Ok(p @ (0 | 1)) => p,
+                _ => return Err(ParseError::BadPipeline { given: given.to_string() }),
+            };
+            Command::Op(Operation::RestartPipeline { event, pipeline })
+        }
         _ => Command::Op(Operation::Resume { event: required(event(true))? }),
     })
 }
@@ -153,6 +169,7 @@ pub fn format(c: &Command) -> String {
             Operation::Alerts { event, .. } => with("alerts", event),
             Operation::Audit { event, .. } => with("audit", event),
             Operation::Ack { alert } => format!("ack {alert}"),
+            Operation::RestartPipeline { event, pipeline } => format!("restart {event} {pipeline}"),
             other => format!("{} {}", other.name(), other.event().unwrap_or_default()),
         },
     }
@@ -183,6 +200,11 @@ mod tests {
         assert!(e.to_string().starts_with("`start` needs an event, e.g. `/ott start final`"), "{e}");
         assert_eq!(parse("start final now", EVENTS), Err(ParseError::TooManyWords { command: "start" }));
         assert!(matches!(parse("ack twelve", EVENTS), Err(ParseError::BadAlert { .. })));
+        assert_eq!(
+            parse("restart final 1", EVENTS),
+            Ok(Command::Op(Operation::RestartPipeline { event: "final".into(), pipeline: 1 }))
+        );
+        assert!(matches!(parse("restart final 2", EVENTS), Err(ParseError::BadPipeline { .. })));
         assert_eq!(parse("", EVENTS), Err(ParseError::Empty));
         assert!(matches!(parse("xyzzy", EVENTS), Err(ParseError::UnknownCommand { suggestion: None, .. })));
     }
@@ -198,6 +220,7 @@ mod tests {
             event.clone().prop_map(|event| Command::Op(Operation::Teardown { event })),
             event.clone().prop_map(|event| Command::Op(Operation::Links { event })),
             (0i64..100_000).prop_map(|alert| Command::Op(Operation::Ack { alert })),
+            (event.clone(), 0u8..2).prop_map(|(event, pipeline)| Command::Op(Operation::RestartPipeline { event, pipeline })),
         ]
     }
 

@@ -1,5 +1,141 @@
-//! Chat (Slack, Discord): one more actor over the operations layer. So far: the grammar of
-//! `/ott` ([`grammar`]), pure and shared by every platform. The Slack and Discord adapters,
-//! RBAC, confirmations and reply rendering come with the rest of the ChatOps work.
+//! Chat (Slack, Discord): one more actor over the operations layer.
+//!
+//! - [`grammar`]: `/ott …` text → a command, with "did you mean";
+//! - [`access`]: who may run what (roles from `[[chat.grant]]`, default deny for changes);
+//! - [`approval`]: confirmations and the two-person rule;
+//! - [`desk`]: the front desk every platform calls, which runs the operations layer;
+//! - [`message`]: the platform-neutral message, rendered by [`slack::blocks`] and
+//!   [`discord::embeds`];
+//! - [`slack`], [`discord`]: the adapters (signatures, HTTP endpoints, Socket Mode, gateway,
+//!   follow-ups);
+//! - [`secrets`]: tokens from the environment or a file, never from ottd.toml.
 
+pub mod access;
+pub mod approval;
+pub mod desk;
+pub mod discord;
 pub mod grammar;
+pub mod message;
+pub mod notify;
+pub mod secrets;
+pub mod slack;
+
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::config::chat::ChatSettings;
+use crate::ops::{Definitions, Ops};
+use desk::Desk;
+use secrets::Secrets;
+
+/// The chat adapters the daemon runs, as its configuration and secrets allow.
+pub struct Chat {
+    /// Routes to merge into the daemon's HTTP listener (`/slack/*`, `/discord/*`).
+    pub routes: axum::Router,
+    pub slack_api: Option<Arc<slack::api::WebApi>>,
+    /// Discord's HTTP API (channel messages for notifications), when a Discord secret is set.
+    pub discord_api: Option<Arc<discord::api::Api>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChatError {
+    #[error(transparent)]
+    Secrets(#[from] secrets::SecretsError),
+    #[error("{0}")]
+    Discord(String),
+}
+
+impl Chat {
+    /// The secrets, read once at start (env first, then `[chat] secrets_file`).
+    pub fn secrets(chat: &ChatSettings) -> Result<Secrets, ChatError> {
+        Ok(Secrets::load(chat.secrets_file.as_deref(), |k| std::env::var(k).ok())?)
+    }
+
+    /// Notices to the Slack and Discord channels named in events' `notify` lists, when a bot
+    /// token is there to post them.
+    pub fn notifier(chat: &ChatSettings, secrets: &Secrets) -> Option<notify::ChatNotifier> {
+        let slack: Option<Arc<dyn notify::ChannelPoster>> = secrets.slack_bot_token.as_ref().map(|t| {
+            Arc::new(slack::api::WebApi::new(&chat.slack.api_url, Some(t.clone()), None)) as Arc<dyn notify::ChannelPoster>
+        });
+        let discord: Option<Arc<dyn notify::ChannelPoster>> = secrets.discord_token.as_ref().map(|t| {
+            Arc::new(discord::api::Api::new(&chat.discord.api_url, Some(t.clone()))) as Arc<dyn notify::ChannelPoster>
+        });
+        (slack.is_some() || discord.is_some()).then(|| notify::ChatNotifier::start(slack, discord))
+    }
+
+    /// Start what the secrets allow; say at start what is on and what is off, and why.
+    pub fn start(
+        chat: &ChatSettings,
+        secrets: &Secrets,
+        ops: Arc<Ops>,
+        definitions: Arc<dyn Definitions>,
+        clock: Arc<dyn Clock>,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> Result<Chat, ChatError> {
+        let desk = Arc::new(Desk::new(ops, definitions, clock));
+        let mut routes = axum::Router::new();
+        let mut slack_api = None;
+        let any_slack = secrets.slack_bot_token.is_some()
+            || secrets.slack_app_token.is_some()
+            || secrets.slack_signing_secret.is_some();
+        if any_slack {
+            let api = Arc::new(slack::api::WebApi::new(
+                &chat.slack.api_url,
+                secrets.slack_bot_token.clone(),
+                secrets.slack_app_token.clone(),
+            ));
+            let s = Arc::new(slack::Slack { desk: desk.clone(), api: api.clone() });
+            match (&secrets.slack_signing_secret, chat.slack.mode.http()) {
+                (Some(secret), true) => {
+                    routes = routes.merge(slack::http::routes(s.clone(), secret.clone()));
+                    tracing::info!("chat: Slack on POST /slack/commands and /slack/interactions");
+                }
+                (None, true) => tracing::warn!("chat: Slack HTTP endpoints off: no SLACK_SIGNING_SECRET"),
+                _ => {}
+            }
+            match (&secrets.slack_app_token, chat.slack.mode.socket()) {
+                (Some(_), true) => {
+                    slack::socket::spawn(s.clone(), chat.slack.watchdog, shutdown.clone());
+                    tracing::info!("chat: Slack Socket Mode on");
+                }
+                (None, true) => tracing::warn!("chat: Slack Socket Mode off: no SLACK_APP_TOKEN"),
+                _ => {}
+            }
+            if secrets.slack_bot_token.is_none() {
+                tracing::warn!("chat: no SLACK_BOT_TOKEN: no notifications to Slack channels, no user-group grants");
+            }
+            slack_api = Some(api);
+        } else {
+            tracing::info!("chat: Slack off (no SLACK_* secrets)");
+        }
+        let mut discord_api = None;
+        if secrets.discord_token.is_some() || secrets.discord_public_key.is_some() {
+            let api = Arc::new(discord::api::Api::new(&chat.discord.api_url, secrets.discord_token.clone()));
+            let d = Arc::new(discord::Discord::new(desk.clone(), api.clone(), chat.discord.guild_id));
+            match &secrets.discord_public_key {
+                Some(key) => {
+                    let key = discord::verify::PublicKey::from_hex(key.expose()).map_err(ChatError::Discord)?;
+                    routes = routes.merge(discord::http::routes(d.clone(), key));
+                    tracing::info!("chat: Discord interactions on POST /discord/interactions");
+                }
+                None => tracing::info!("chat: Discord HTTP interactions off: no DISCORD_PUBLIC_KEY"),
+            }
+            match (&secrets.discord_token, chat.discord.gateway) {
+                (Some(token), true) => {
+                    discord::gateway::spawn(d.clone(), token.clone(), &chat.discord, shutdown.clone())
+                        .map_err(|e| ChatError::Discord(e.to_string()))?;
+                    tracing::info!("chat: Discord gateway on");
+                }
+                (None, true) => tracing::warn!("chat: Discord gateway off: no DISCORD_TOKEN"),
+                (_, false) => tracing::info!("chat: Discord gateway off ([chat.discord] gateway = false)"),
+            }
+            if secrets.discord_token.is_none() {
+                tracing::warn!("chat: no DISCORD_TOKEN: no notifications to Discord channels");
+            }
+            discord_api = Some(api);
+        } else {
+            tracing::info!("chat: Discord off (no DISCORD_* secrets)");
+        }
+        Ok(Chat { routes, slack_api, discord_api })
+    }
+}

@@ -6,6 +6,7 @@
 //! ([`reader`]), so a load reports every problem at once as `file:line:col: field: message`.
 
 pub mod alerts;
+pub mod chat;
 pub mod doc;
 pub mod profile;
 pub mod reader;

@@ -29,6 +29,8 @@ pub struct Settings {
     pub daemon: DaemonSettings,
     /// `[alerts]`: the alert plumbing and recovery policies.
     pub alerts: super::alerts::AlertSettings,
+    /// `[chat]`: Slack and Discord, who may do what, confirmations and approvals.
+    pub chat: super::chat::ChatSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -239,6 +241,7 @@ fn compile(t: &Table<'_, '_, '_>, base: &Path, file: &Path) -> Settings {
         engine: engine_settings,
         daemon: daemon_settings,
         alerts: super::alerts::compile(t.table("alerts").as_ref()),
+        chat: super::chat::compile(t.table("chat").as_ref(), base),
     }
 }
 

@@ -175,6 +175,7 @@ impl OpsActuator {
                 level: Level::Warning,
                 text,
                 targets: event.spec.notify.clone(),
+                buttons: Vec::new(),
             });
         }
     }
@@ -222,10 +223,18 @@ impl Actuator for OpsActuator {
                 Why::CostGuard => Actor::Guard { reason: "cost-guard".into() },
                 Why::MaxRuntime => Actor::Guard { reason: "max-runtime".into() },
             };
-            let known = Given { progress: None, override_read: Some(ov.cloned()), why: None };
+            let known = Given { override_read: Some(ov.cloned()), ..Given::default() };
             match self.ops.execute_with(&actor, operation(&event.spec.id, action), known).await {
                 Ok(_) => {
                     self.check_lead(event, action);
+                    // One line per phase change the daemon made, for the event's channels.
+                    self.notifier.notify(Notice {
+                        event: event.spec.id.clone(),
+                        level: Level::Info,
+                        text: format!("{} ({actor})", phase_line(action)),
+                        targets: event.spec.notify.clone(),
+                        buttons: Vec::new(),
+                    });
                     Ok(())
                 }
                 Err(e) => {
@@ -236,6 +245,16 @@ impl Actuator for OpsActuator {
                 }
             }
         })
+    }
+}
+
+/// What a phase change the daemon made is called in chat.
+fn phase_line(action: Action) -> &'static str {
+    match action {
+        Action::Deploy => "deployed",
+        Action::Start => "on air",
+        Action::Stop => "stopped",
+        Action::Teardown => "torn down",
     }
 }
 

@@ -50,6 +50,8 @@ pub enum DaemonError {
     Housekeeping(#[from] housekeeping::HousekeepingError),
     #[error("[alerts.sns_https]: {0}")]
     SnsPush(crate::alerts::sns_push::SetupError),
+    #[error("[chat]: {0}")]
+    Chat(#[from] crate::chat::ChatError),
 }
 
 /// The files whose change means a reload: ottd.toml, schedules, profiles, workflows in use.
@@ -133,13 +135,15 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             None
         }
     };
-    let notifier: Arc<dyn crate::notify::Notifier> = match (&aws_conf, plumbing.as_ref().and_then(|p| p.1.clone())) {
-        (Some(conf), Some(topic)) => Arc::new(crate::notify::Fanout(vec![
-            Arc::new(LogNotifier),
-            Arc::new(crate::notify::SnsNotifier::start(aws_sdk_sns::Client::new(conf), topic)),
-        ])),
-        _ => Arc::new(LogNotifier),
-    };
+    let chat_secrets = crate::chat::Chat::secrets(&settings.chat)?;
+    let mut sinks: Vec<Arc<dyn crate::notify::Notifier>> = vec![Arc::new(LogNotifier)];
+    if let (Some(conf), Some(topic)) = (&aws_conf, plumbing.as_ref().and_then(|p| p.1.clone())) {
+        sinks.push(Arc::new(crate::notify::SnsNotifier::start(aws_sdk_sns::Client::new(conf), topic)));
+    }
+    if let Some(chat) = crate::chat::Chat::notifier(&settings.chat, &chat_secrets) {
+        sinks.push(Arc::new(chat));
+    }
+    let notifier: Arc<dyn crate::notify::Notifier> = Arc::new(crate::notify::Fanout(sinks));
     let clock = Arc::new(SystemClock);
     let definitions = Arc::new(InForce::new(settings.clone(), opts.state.clone()));
     let hub = EngineWorkflows::traced_hub();
@@ -175,7 +179,15 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let local = listener.local_addr().map_err(|source| DaemonError::Listen { addr: settings.daemon.listen, source })?;
     let shutdown = tokio_util::sync::CancellationToken::new();
     let http_shutdown = shutdown.clone();
-    let app = http::app(http_state.clone());
+    let chat = crate::chat::Chat::start(
+        &settings.chat,
+        &chat_secrets,
+        ops.clone(),
+        definitions.clone(),
+        clock.clone(),
+        shutdown.clone(),
+    )?;
+    let app = http::app(http_state.clone()).merge(chat.routes);
     let server = tokio::spawn(async move {
         let r = axum::serve(listener, app).with_graceful_shutdown(async move { http_shutdown.cancelled().await }).await;
         if let Err(e) = r {

@@ -57,6 +57,8 @@ pub struct Given {
     pub override_read: Option<Option<Override>>,
     /// Why the actor asks (recovery: which alert), kept in the audit row's arguments.
     pub why: Option<String>,
+    /// Where a chat command was asked (`slack:C0123`), kept in the audit row's arguments.
+    pub channel: Option<String>,
 }
 
 pub struct Ops {
@@ -136,12 +138,16 @@ impl Ops {
                 actor: actor.label(),
                 event: op.event().map(str::to_string),
                 operation: op.name().to_string(),
-                args: match &known.why {
-                    None => op.args_json(),
-                    Some(why) => {
+                args: match (&known.why, &known.channel) {
+                    (None, None) => op.args_json(),
+                    (why, channel) => {
                         let mut v = serde_json::to_value(&op).unwrap_or_default();
                         if let Some(m) = v.as_object_mut() {
-                            m.insert("why".into(), serde_json::Value::String(why.clone()));
+                            for (k, val) in [("why", why), ("channel", channel)] {
+                                if let Some(val) = val {
+                                    m.insert(k.into(), serde_json::Value::String(val.clone()));
+                                }
+                            }
                         }
                         v.to_string()
                     }

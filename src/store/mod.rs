@@ -16,6 +16,7 @@ pub mod audit;
 pub mod deployments;
 pub mod leases;
 pub mod overrides;
+pub mod requests;
 pub mod steps;
 pub mod writer;
 
@@ -172,6 +173,18 @@ CREATE TABLE IF NOT EXISTS quarantine (
     source TEXT NOT NULL UNIQUE,
     body TEXT NOT NULL,
     error TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chat_requests (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    requester TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    command TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    state TEXT NOT NULL,
+    decided_by TEXT,
+    decided_at TEXT
 );
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,

@@ -5,6 +5,8 @@
 //! `.ci/run` installs), else `python3`. If it cannot start, the test fails and says why.
 #![allow(dead_code)]
 
+pub mod slack;
+
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -272,11 +274,17 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(s: &Setup, name: &str) -> Daemon {
+        Daemon::start_with(s, name, &[])
+    }
+
+    /// `ottd run` with more environment (chat secrets).
+    pub fn start_with(s: &Setup, name: &str, env: &[(&str, String)]) -> Daemon {
         let log = s.dir.path().join(format!("{name}.log"));
         let file = File::create(&log).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_ottd"))
             .arg("run")
             .envs(s.env())
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::from(file.try_clone().expect("log")))
             .stderr(Stdio::from(file))
             .spawn()
@@ -286,6 +294,20 @@ impl Daemon {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `http://127.0.0.1:PORT` of the daemon's listener, once it says it is ready.
+    #[allow(dead_code)]
+    pub fn base_url(&self) -> String {
+        let mut found = None;
+        wait_for("the daemon ready", self, Duration::from_secs(30), || {
+            found = self.log().lines().find(|l| l.contains("ottd daemon ready")).and_then(|l| {
+                let at = l.find("listen=")? + "listen=".len();
+                l[at..].split_whitespace().next().map(str::to_string)
+            });
+            found.is_some()
+        });
+        format!("http://{}", found.unwrap_or_default())
     }
 
     /// kill -9: no chance to checkpoint anything.

@@ -400,7 +400,13 @@ impl<A: Actuator> Scheduler<A> {
     }
 
     fn notice(&self, event: &Resolved, level: Level, text: String) {
-        self.notifier.notify(Notice { event: event.spec.id.clone(), level, text, targets: event.spec.notify.clone() });
+        self.notifier.notify(Notice {
+            event: event.spec.id.clone(),
+            level,
+            text,
+            targets: event.spec.notify.clone(),
+            buttons: Vec::new(),
+        });
     }
 
     /// Stop starting work and wait for in-flight reconciles, at most `grace`.

@@ -1,0 +1,330 @@
+//! Confirmations and the two-person rule, as pure decisions.
+//!
+//! A destructive command (stop of a running event, teardown) is confirmed by its requester
+//! with a button; a command under the two-person rule (by default teardown, and stop of an
+//! event inside its window) is posted with Approve / Deny and runs only when a *different*
+//! person with the role needed approves. Both expire. The requests themselves are kept in the
+//! state file (`store::requests`), so a click after a daemon restart still works and a double
+//! click runs nothing twice.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::lifecycle::Phase;
+use crate::ops::Operation;
+
+/// When a command needs a second person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rule {
+    Always,
+    /// Only while the event is inside its scheduled window (on air, or about to be).
+    InWindow,
+    Never,
+}
+
+impl Rule {
+    pub const NAMES: [&'static str; 3] = ["always", "in-window", "never"];
+
+    pub fn parse(s: &str) -> Option<Rule> {
+        match s {
+            "always" => Some(Rule::Always),
+            "in-window" => Some(Rule::InWindow),
+            "never" => Some(Rule::Never),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Approvals {
+    /// Command name (`teardown`, `stop`, …) → rule; commands not named need no second person.
+    pub rules: BTreeMap<String, Rule>,
+    /// How long a confirmation button works.
+    pub confirm_within: Duration,
+    /// How long an approval request stays open.
+    pub approve_within: Duration,
+}
+
+impl Default for Approvals {
+    fn default() -> Self {
+        Approvals {
+            rules: BTreeMap::from([("teardown".to_string(), Rule::Always), ("stop".to_string(), Rule::InWindow)]),
+            confirm_within: Duration::from_secs(120),
+            approve_within: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// What the event is doing now, as far as the gate cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Situation {
+    pub phase: Option<Phase>,
+    /// Inside a scheduled window (from its start lead to its stop).
+    pub in_window: bool,
+}
+
+/// What happens to a command that passed RBAC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    Run,
+    /// The requester confirms with a button first.
+    Confirm,
+    /// A second person approves first.
+    Approve,
+}
+
+/// Whether `op` destroys something that is live now.
+pub fn destructive(op: &Operation, s: Situation) -> bool {
+    match op {
+        Operation::Stop { .. } => s.phase == Some(Phase::Running),
+        Operation::Teardown { .. } => s.phase.is_some_and(|p| p != Phase::TornDown),
+        _ => false,
+    }
+}
+
+pub fn gate(op: &Operation, s: Situation, approvals: &Approvals) -> Gate {
+    let second = match approvals.rules.get(op.name()) {
+        Some(Rule::Always) => true,
+        Some(Rule::InWindow) => s.in_window,
+        Some(Rule::Never) | None => false,
+    };
+    if second {
+        Gate::Approve
+    } else if destructive(op, s) {
+        Gate::Confirm
+    } else {
+        Gate::Run
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Confirm,
+    Approve,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Confirm => "confirm",
+            Kind::Approve => "approve",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        [Kind::Confirm, Kind::Approve].into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Pending,
+    /// Confirmed or approved: the command ran.
+    Done,
+    /// Withdrawn by the requester.
+    Cancelled,
+    /// Denied by another person.
+    Rejected,
+    Expired,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Pending => "pending",
+            State::Done => "done",
+            State::Cancelled => "cancelled",
+            State::Rejected => "rejected",
+            State::Expired => "expired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<State> {
+        [State::Pending, State::Done, State::Cancelled, State::Rejected, State::Expired]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// A command waiting for a confirmation or an approval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Request {
+    pub id: i64,
+    pub kind: Kind,
+    /// `slack:U0123`.
+    pub requester: String,
+    /// `slack:C0123`: where it was asked.
+    pub channel: String,
+    /// The command text (`teardown final`).
+    pub command: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub state: State,
+    pub decided_by: Option<String>,
+}
+
+/// A button on a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Click {
+    Confirm,
+    Cancel,
+    Approve,
+    Deny,
+}
+
+impl Click {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Click::Confirm => "confirm",
+            Click::Cancel => "cancel",
+            Click::Approve => "approve",
+            Click::Deny => "deny",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Click> {
+        [Click::Confirm, Click::Cancel, Click::Approve, Click::Deny].into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+/// What a click does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Run the command now (the request becomes `done`).
+    Run,
+    /// The requester withdrew it.
+    Cancel,
+    /// Another person denied it.
+    Reject,
+    /// Too late: it becomes `expired`, nothing runs.
+    Expired,
+    /// Decided before (a double click, a second approver).
+    Settled { state: State, by: Option<String> },
+    /// This person may not click this; the request stays open.
+    Refuse(String),
+}
+
+/// What `clicker` clicking `click` on `req` at `now` does. `clicker_may`: whether the clicker
+/// holds the role the command needs (asked only of approvers).
+pub fn decide(req: &Request, click: Click, clicker: &str, clicker_may: bool, now: DateTime<Utc>) -> Verdict {
+    if req.state != State::Pending {
+        return Verdict::Settled { state: req.state, by: req.decided_by.clone() };
+    }
+    if now >= req.expires_at {
+        return Verdict::Expired;
+    }
+    let own = clicker == req.requester;
+    match (req.kind, click) {
+        (Kind::Confirm, Click::Confirm) if own => Verdict::Run,
+        (_, Click::Cancel) if own => Verdict::Cancel,
+        (Kind::Confirm, _) => Verdict::Refuse(format!("only {} can confirm or cancel their own command", req.requester)),
+        (Kind::Approve, Click::Approve) if own => {
+            Verdict::Refuse("a different person must approve: that is the point of the two-person rule".into())
+        }
+        (Kind::Approve, Click::Deny) if own => Verdict::Cancel,
+        (Kind::Approve, Click::Approve | Click::Deny) if !clicker_may => {
+            Verdict::Refuse(format!("you may not {} `{}`: it needs a role you do not have", click.as_str(), req.command))
+        }
+        (Kind::Approve, Click::Approve) => Verdict::Run,
+        (Kind::Approve, Click::Deny) => Verdict::Reject,
+        (Kind::Approve, _) => Verdict::Refuse("this request is approved or denied, not confirmed".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn at(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + s, 0).expect("time")
+    }
+
+    fn request(kind: Kind) -> Request {
+        Request {
+            id: 1,
+            kind,
+            requester: "slack:UA".into(),
+            channel: "slack:C1".into(),
+            command: "teardown final".into(),
+            created_at: at(0),
+            expires_at: at(900),
+            state: State::Pending,
+            decided_by: None,
+        }
+    }
+
+    #[test]
+    fn the_gate_asks_for_a_second_person_or_a_confirmation_where_it_must() {
+        let rules = Approvals::default();
+        let stop = Operation::Stop { event: "final".into() };
+        let teardown = Operation::Teardown { event: "final".into() };
+        let start = Operation::Start { event: "final".into() };
+        let running = Situation { phase: Some(Phase::Running), in_window: false };
+        let on_air = Situation { phase: Some(Phase::Running), in_window: true };
+        let idle = Situation { phase: Some(Phase::Deployed), in_window: false };
+        assert_eq!(gate(&stop, on_air, &rules), Gate::Approve);
+        assert_eq!(gate(&stop, running, &rules), Gate::Confirm, "running outside its window: confirm only");
+        assert_eq!(gate(&stop, idle, &rules), Gate::Run, "nothing to stop");
+        assert_eq!(gate(&teardown, idle, &rules), Gate::Approve);
+        assert_eq!(gate(&start, on_air, &rules), Gate::Run);
+        let mut lax = rules.clone();
+        lax.rules.insert("teardown".into(), Rule::Never);
+        assert_eq!(gate(&teardown, idle, &lax), Gate::Confirm);
+        assert_eq!(gate(&teardown, Situation { phase: None, in_window: false }, &lax), Gate::Run);
+    }
+
+    #[test]
+    fn clicks_on_a_confirmation() {
+        let r = request(Kind::Confirm);
+        assert_eq!(decide(&r, Click::Confirm, "slack:UA", false, at(10)), Verdict::Run);
+        assert_eq!(decide(&r, Click::Cancel, "slack:UA", false, at(10)), Verdict::Cancel);
+        assert!(matches!(decide(&r, Click::Confirm, "slack:UB", true, at(10)), Verdict::Refuse(_)));
+        assert_eq!(decide(&r, Click::Confirm, "slack:UA", true, at(900)), Verdict::Expired);
+    }
+
+    #[test]
+    fn clicks_on_an_approval() {
+        let r = request(Kind::Approve);
+        let own = decide(&r, Click::Approve, "slack:UA", true, at(10));
+        assert!(matches!(&own, Verdict::Refuse(why) if why.contains("different person")), "{own:?}");
+        assert!(matches!(decide(&r, Click::Approve, "slack:UB", false, at(10)), Verdict::Refuse(_)));
+        assert_eq!(decide(&r, Click::Approve, "slack:UB", true, at(10)), Verdict::Run);
+        assert_eq!(decide(&r, Click::Deny, "slack:UB", true, at(10)), Verdict::Reject);
+        assert_eq!(decide(&r, Click::Deny, "slack:UA", true, at(10)), Verdict::Cancel, "the requester withdraws");
+        assert_eq!(decide(&r, Click::Approve, "slack:UB", true, at(901)), Verdict::Expired);
+        let done = Request { state: State::Done, decided_by: Some("slack:UB".into()), ..r };
+        assert_eq!(
+            decide(&done, Click::Approve, "slack:UC", true, at(10)),
+            Verdict::Settled { state: State::Done, by: Some("slack:UB".into()) }
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn nothing_runs_unless_the_right_person_clicks_in_time(
+            kind in prop::sample::select(vec![Kind::Confirm, Kind::Approve]),
+            click in prop::sample::select(vec![Click::Confirm, Click::Cancel, Click::Approve, Click::Deny]),
+            clicker in prop::sample::select(vec!["slack:UA", "slack:UB"]),
+            may: bool,
+            t in 0i64..2000,
+            state in prop::sample::select(vec![State::Pending, State::Done, State::Cancelled, State::Expired]),
+        ) {
+            let r = Request { state, ..request(kind) };
+            if decide(&r, click, clicker, may, at(t)) == Verdict::Run {
+                prop_assert_eq!(r.state, State::Pending);
+                prop_assert!(at(t) < r.expires_at);
+                match kind {
+                    Kind::Confirm => prop_assert_eq!(clicker, "slack:UA"),
+                    Kind::Approve => prop_assert!(clicker != "slack:UA" && may),
+                }
+            }
+        }
+    }
+}

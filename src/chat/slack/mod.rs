@@ -1,0 +1,148 @@
+//! Slack: `/ott` as a slash command and ottd's buttons, over HTTP ([`http`]: signed
+//! requests, [`verify`]) or Socket Mode ([`socket`]), answered in Block Kit ([`blocks`]) with
+//! follow-ups to the request's `response_url` ([`api`]).
+//!
+//! Both transports hand the same payloads to [`Slack`]: a slash command's fields, or an
+//! interaction's JSON. The first answer goes back in the acknowledgement (within Slack's 3 s);
+//! progress and the result follow on `response_url`, which takes at most 5 messages: ottd
+//! sends at most 3 progress edits (the latest step each time, a few seconds apart) and keeps
+//! one for the result.
+
+pub mod api;
+pub mod blocks;
+pub mod http;
+pub mod socket;
+pub mod verify;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use super::access::Caller;
+use super::desk::{Desk, Turn};
+use super::message::Message;
+use crate::ops::Platform;
+use api::WebApi;
+
+/// Progress edits sent to one `response_url` at most (Slack takes 5 messages in all).
+pub const PROGRESS_EDITS: usize = 3;
+/// Progress edits are at least this far apart; the latest step wins.
+pub const PROGRESS_GAP: Duration = Duration::from_secs(2);
+
+/// What a slash command brings (form fields over HTTP, the payload in Socket Mode).
+#[derive(Debug, Clone, Default)]
+pub struct SlashCommand {
+    pub user_id: String,
+    pub channel_id: String,
+    pub text: String,
+    pub response_url: String,
+}
+
+impl SlashCommand {
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, String)>) -> SlashCommand {
+        let mut c = SlashCommand::default();
+        for (k, v) in pairs {
+            match k {
+                "user_id" => c.user_id = v,
+                "channel_id" => c.channel_id = v,
+                "text" => c.text = v,
+                "response_url" => c.response_url = v,
+                _ => {}
+            }
+        }
+        c
+    }
+
+    pub fn from_json(v: &Value) -> SlashCommand {
+        let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+        SlashCommand { user_id: s("user_id"), channel_id: s("channel_id"), text: s("text"), response_url: s("response_url") }
+    }
+}
+
+pub struct Slack {
+    pub desk: Arc<Desk>,
+    pub api: Arc<WebApi>,
+}
+
+impl Slack {
+    async fn caller(&self, user: &str, channel: &str) -> Caller {
+        Caller {
+            platform: Platform::Slack,
+            user: user.to_string(),
+            groups: self.api.groups_of(user).await,
+            channel: channel.to_string(),
+        }
+    }
+
+    /// A slash command: the acknowledgement's body; follow-ups go on by themselves.
+    pub async fn command(&self, c: &SlashCommand) -> Value {
+        if c.user_id.is_empty() {
+            return blocks::response(&Message::line("no user in the request", Default::default(), super::message::Tone::Failed), false);
+        }
+        let caller = self.caller(&c.user_id, &c.channel_id).await;
+        let turn = self.desk.command(&caller, &c.text).await;
+        tracing::info!(user = %caller.label(), channel = %caller.channel_label(), text = %c.text, "slack: /ott");
+        let first = blocks::response(&turn.first, false);
+        self.follow(turn.more, c.response_url.clone());
+        first
+    }
+
+    /// A block action (a button ottd put on a message). Everything is sent to `response_url`:
+    /// interactions take no message in their acknowledgement.
+    pub async fn interaction(&self, payload: &Value) {
+        if payload["type"] != "block_actions" {
+            return;
+        }
+        let Some(action) = payload["actions"].as_array().and_then(|a| a.first()) else { return };
+        let is_ours = action["action_id"].as_str().is_some_and(|a| a.starts_with(blocks::ACTION_PREFIX));
+        let (Some(value), true) = (action["value"].as_str(), is_ours) else { return };
+        let user = payload["user"]["id"].as_str().unwrap_or_default();
+        let channel = payload["channel"]["id"].as_str().or(payload["container"]["channel_id"].as_str()).unwrap_or_default();
+        let response_url = payload["response_url"].as_str().unwrap_or_default().to_string();
+        let caller = self.caller(user, channel).await;
+        tracing::info!(user = %caller.label(), channel = %caller.channel_label(), value, "slack: button");
+        let Turn { first, more, replace } = self.desk.press(&caller, value).await;
+        let mut body = blocks::response(&first, replace);
+        if !replace {
+            body["replace_original"] = Value::Bool(false);
+        }
+        if let Err(e) = self.api.respond(&response_url, &body).await {
+            tracing::warn!("slack: cannot answer a button on response_url: {e}");
+        }
+        self.follow(more, response_url);
+    }
+
+    /// Send the rest of a turn to `response_url`, paced (see the module doc).
+    fn follow(&self, more: Option<mpsc::UnboundedReceiver<Message>>, response_url: String) {
+        let Some(mut rx) = more else { return };
+        let api = self.api.clone();
+        tokio::spawn(async move {
+            let mut edits = 0;
+            let mut last = tokio::time::Instant::now();
+            while let Some(mut m) = rx.recv().await {
+                // Only the latest message matters.
+                while !m.is_final() {
+                    match rx.try_recv() {
+                        Ok(next) => m = next,
+                        Err(_) => break,
+                    }
+                }
+                if !m.is_final() && (edits >= PROGRESS_EDITS || last.elapsed() < PROGRESS_GAP) {
+                    continue;
+                }
+                if !m.is_final() {
+                    edits += 1;
+                    last = tokio::time::Instant::now();
+                }
+                if let Err(e) = api.respond(&response_url, &blocks::response(&m, true)).await {
+                    tracing::warn!("slack: follow-up not delivered: {e}");
+                }
+                if m.is_final() {
+                    break;
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,287 @@
+//! `[chat]` of ottd.toml: the Slack and Discord adapters, who may do what, and which commands
+//! need a confirmation or a second person. Tokens and secrets are never here: they come from
+//! the environment or from `secrets_file` ([`crate::chat::secrets`]).
+//!
+//! ```toml
+//! [chat]
+//! secrets_file = "/etc/ottd/chat.env"   # KEY=value lines (systemd EnvironmentFile format)
+//! confirm_within = "2m"                 # a confirmation button works this long
+//! approve_within = "15m"                # an approval request stays open this long
+//! [chat.approval]                       # commands that need a second person
+//! teardown = "always"                   # always | in-window | never
+//! stop = "in-window"
+//! [chat.slack]
+//! mode = "socket"                       # socket | http | both
+//! api_url = "https://slack.com/api"
+//! watchdog = "30s"                      # reconnect when the socket is silent this long
+//! [chat.discord]
+//! gateway = true                        # the serenity gateway client (else HTTP interactions only)
+//! api_url = "https://discord.com/api/v10"
+//! guild_id = "123456789012345678"       # /ott is registered in this guild
+//! [[chat.grant]]
+//! role = "operator"                     # viewer | operator | admin
+//! who = ["slack:group:S0LIVEOPS", "discord:role:1234"]
+//! events = ["final", "semi-*"]          # optional: only these events
+//! channels = ["slack:C0FINALS"]         # optional: only asked in these channels
+//! ```
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::reader::Table;
+use crate::chat::access::{Access, Grant, Principal, Role};
+use crate::chat::approval::{Approvals, Rule};
+
+pub mod limits {
+    use std::ops::RangeInclusive;
+    use std::time::Duration;
+
+    /// `chat.confirm_within`.
+    pub const CONFIRM_WITHIN: RangeInclusive<Duration> = Duration::from_secs(10)..=Duration::from_secs(3600);
+    /// `chat.approve_within`: Slack's `response_url` works 30 min, Discord's token 15 min;
+    /// approvals are answered with the clicker's own interaction, so longer is fine.
+    pub const APPROVE_WITHIN: RangeInclusive<Duration> = Duration::from_secs(60)..=Duration::from_secs(24 * 3600);
+    /// `chat.slack.watchdog`.
+    pub const WATCHDOG: RangeInclusive<Duration> = Duration::from_secs(2)..=Duration::from_secs(600);
+}
+
+pub const SLACK_API: &str = "https://slack.com/api";
+pub const DISCORD_API: &str = "https://discord.com/api/v10";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SlackMode {
+    /// Socket Mode: the daemon opens a WebSocket to Slack (no public URL needed).
+    Socket,
+    /// `POST /slack/commands` and `/slack/interactions` on the daemon's listener.
+    Http,
+    Both,
+}
+
+impl SlackMode {
+    pub fn socket(self) -> bool {
+        matches!(self, SlackMode::Socket | SlackMode::Both)
+    }
+
+    pub fn http(self) -> bool {
+        matches!(self, SlackMode::Http | SlackMode::Both)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SlackSettings {
+    pub mode: SlackMode,
+    /// Web API base (tests point it at a local stand-in).
+    pub api_url: String,
+    pub watchdog: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DiscordSettings {
+    pub gateway: bool,
+    /// HTTP API base, version included (tests point it at a local stand-in).
+    pub api_url: String,
+    pub guild_id: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ChatSettings {
+    pub secrets_file: Option<PathBuf>,
+    pub access: Access,
+    pub approvals: Approvals,
+    pub slack: SlackSettings,
+    pub discord: DiscordSettings,
+}
+
+impl Default for ChatSettings {
+    fn default() -> Self {
+        ChatSettings {
+            secrets_file: None,
+            access: Access::default(),
+            approvals: Approvals::default(),
+            slack: SlackSettings { mode: SlackMode::Socket, api_url: SLACK_API.into(), watchdog: Duration::from_secs(30) },
+            discord: DiscordSettings { gateway: true, api_url: DISCORD_API.into(), guild_id: None },
+        }
+    }
+}
+
+const COMMANDS: [&str; 6] = ["deploy", "start", "stop", "teardown", "hold", "restart"];
+
+pub fn compile(t: Option<&Table<'_, '_, '_>>, base: &std::path::Path) -> ChatSettings {
+    let mut s = ChatSettings::default();
+    let Some(t) = t else { return s };
+    s.secrets_file = t.str("secrets_file").map(|p| {
+        let p = PathBuf::from(p);
+        if p.is_absolute() {
+            p
+        } else {
+            base.join(p)
+        }
+    });
+    if let Some(d) = t.duration_in("confirm_within", &limits::CONFIRM_WITHIN) {
+        s.approvals.confirm_within = d;
+    }
+    if let Some(d) = t.duration_in("approve_within", &limits::APPROVE_WITHIN) {
+        s.approvals.approve_within = d;
+    }
+    if let Some(a) = t.table("approval") {
+        for command in a.keys() {
+            if !COMMANDS.contains(&command) {
+                a.error(command, format!("not a command that changes AWS (one of: {})", COMMANDS.join(", ")));
+                continue;
+            }
+            if let Some(rule) = a.one_of(command, &Rule::NAMES).and_then(|r| Rule::parse(&r)) {
+                s.approvals.rules.insert(command.to_string(), rule);
+            }
+        }
+    }
+    if let Some(sl) = t.table("slack") {
+        if let Some(m) = sl.one_of("mode", &["socket", "http", "both"]) {
+            s.slack.mode = match m.as_str() {
+                "http" => SlackMode::Http,
+                "both" => SlackMode::Both,
+                _ => SlackMode::Socket,
+            };
+        }
+        if let Some(u) = base_url(&sl, "api_url") {
+            s.slack.api_url = u;
+        }
+        if let Some(d) = sl.duration_in("watchdog", &limits::WATCHDOG) {
+            s.slack.watchdog = d;
+        }
+    }
+    if let Some(d) = t.table("discord") {
+        s.discord.gateway = d.bool("gateway").unwrap_or(true);
+        if let Some(u) = base_url(&d, "api_url") {
+            s.discord.api_url = u;
+        }
+        if let Some(g) = d.str("guild_id") {
+            match g.parse::<u64>() {
+                Ok(id) if id > 0 => s.discord.guild_id = Some(id),
+                _ => d.error("guild_id", format!("`{g}` is not a Discord id (a number, as a string)")),
+            }
+        }
+    }
+    s.access.grants = t.tables("grant").iter().filter_map(grant).collect();
+    s
+}
+
+fn base_url(t: &Table<'_, '_, '_>, key: &str) -> Option<String> {
+    let u = t.str(key)?;
+    match url::Url::parse(&u) {
+        Ok(p) if matches!(p.scheme(), "http" | "https") && p.host().is_some() => Some(u.trim_end_matches('/').into()),
+        _ => {
+            t.error(key, format!("`{u}` is not an http(s) URL"));
+            None
+        }
+    }
+}
+
+fn grant(t: &Table<'_, '_, '_>) -> Option<Grant> {
+    if !t.has("role") {
+        t.error("role", "required key is missing: viewer, operator or admin");
+    }
+    let role = t.one_of("role", &["viewer", "operator", "admin"]).and_then(|r| Role::parse(&r));
+    if !t.has("who") {
+        t.error("who", "required key is missing: e.g. [\"slack:U0123\", \"slack:group:S0123\", \"discord:role:123\"]");
+    }
+    let mut who = Vec::new();
+    for w in t.strings("who").unwrap_or_default() {
+        match Principal::parse(&w) {
+            Some(p) => who.push(p),
+            None => t.error(
+                "who",
+                format!("`{w}` names nobody: use slack:USERID, slack:group:GROUPID, slack:*, discord:USERID, discord:role:ROLEID or discord:*"),
+            ),
+        }
+    }
+    let events = t.strings("events");
+    let channels = t.strings("channels");
+    for c in channels.iter().flatten() {
+        if Principal::parse(c).is_none_or(|p| !matches!(p, Principal::User(..))) {
+            t.error("channels", format!("`{c}` is not a channel: use slack:CHANNELID or discord:CHANNELID"));
+        }
+    }
+    let role = role?;
+    (!who.is_empty()).then_some(Grant { role, who, events, channels })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::doc::Source;
+    use crate::config::reader::Ctx;
+
+    fn load(text: &str) -> (ChatSettings, String) {
+        let src = Source::inline("o.toml", text);
+        let root = src.parse_toml().expect("parse");
+        let ctx = Ctx::new(&src);
+        let s = {
+            let t = ctx.root(&root);
+            compile(t.table("chat").as_ref(), std::path::Path::new("/etc/ottd"))
+        };
+        (s, ctx.into_diags().to_string())
+    }
+
+    #[test]
+    fn defaults_deny_every_change_and_need_a_second_person_for_teardown() {
+        let (s, diags) = load("");
+        assert_eq!(diags, "");
+        assert!(s.access.grants.is_empty());
+        assert_eq!(s.approvals.rules.get("teardown"), Some(&Rule::Always));
+        assert_eq!(s.approvals.rules.get("stop"), Some(&Rule::InWindow));
+        assert_eq!(s.slack.mode, SlackMode::Socket);
+    }
+
+    #[test]
+    fn a_full_table_reads_and_errors_are_positioned() {
+        let text = r#"[chat]
+secrets_file = "chat.env"
+approve_within = "30m"
+[chat.approval]
+stop = "never"
+deploy = "always"
+[chat.slack]
+mode = "both"
+api_url = "http://127.0.0.1:9/api/"
+[chat.discord]
+gateway = false
+guild_id = "42"
+[[chat.grant]]
+role = "operator"
+who = ["slack:group:S1", "discord:role:7"]
+events = ["final"]
+channels = ["slack:C1"]
+"#;
+        let (s, diags) = load(text);
+        assert_eq!(diags, "");
+        assert_eq!(s.secrets_file, Some(PathBuf::from("/etc/ottd/chat.env")));
+        assert_eq!(s.approvals.approve_within, Duration::from_secs(1800));
+        assert_eq!(s.approvals.rules.get("stop"), Some(&Rule::Never));
+        assert_eq!(s.approvals.rules.get("deploy"), Some(&Rule::Always));
+        assert_eq!((s.slack.mode, s.slack.api_url.as_str()), (SlackMode::Both, "http://127.0.0.1:9/api"));
+        assert_eq!((s.discord.gateway, s.discord.guild_id), (false, Some(42)));
+        assert_eq!(s.access.grants.len(), 1);
+        assert_eq!(s.access.grants[0].role, Role::Operator);
+
+        let bad = r#"[chat]
+confirm_within = "1s"
+[chat.approval]
+status = "always"
+stop = "sometimes"
+[chat.discord]
+guild_id = "my-guild"
+[[chat.grant]]
+role = "boss"
+who = ["alice"]
+"#;
+        let (s, diags) = load(bad);
+        assert!(diags.contains("o.toml:2:18: chat.confirm_within:"), "{diags}");
+        assert!(diags.contains("chat.approval.status: not a command that changes AWS"), "{diags}");
+        assert!(diags.contains("o.toml:5:8: chat.approval.stop:"), "{diags}");
+        assert!(diags.contains("chat.discord.guild_id: `my-guild` is not a Discord id"), "{diags}");
+        assert!(diags.contains("chat.grant[0].role:") || diags.contains("chat.grant.role:"), "{diags}");
+        assert!(diags.contains("`alice` names nobody"), "{diags}");
+        assert!(s.access.grants.is_empty());
+    }
+}

@@ -1,0 +1,107 @@
+//! Chat requests waiting for a confirmation or a second person's approval
+//! ([`crate::chat::approval`]). Settling one is a compare-and-set on its state, so two clicks
+//! (or two daemons) never both run it.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, OptionalExtension};
+
+use super::{parse_time, time_str, Result, Store, StoreError, Write};
+use crate::chat::approval::{Kind, Request, State};
+
+type Raw = (i64, String, String, String, String, String, String, String, Option<String>);
+
+fn typed((id, kind, requester, channel, command, created_at, expires_at, state, decided_by): Raw) -> Result<Request> {
+    Ok(Request {
+        id,
+        kind: Kind::parse(&kind).ok_or(StoreError::Corrupt { what: "chat_requests.kind", value: kind })?,
+        requester,
+        channel,
+        command,
+        created_at: parse_time(&created_at, "chat_requests.created_at")?,
+        expires_at: parse_time(&expires_at, "chat_requests.expires_at")?,
+        state: State::parse(&state).ok_or(StoreError::Corrupt { what: "chat_requests.state", value: state })?,
+        decided_by,
+    })
+}
+
+impl Store {
+    /// Keep a new request; answers its id.
+    pub fn request_open(
+        &self,
+        kind: Kind,
+        requester: &str,
+        channel: &str,
+        command: &str,
+        created_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Write<i64> {
+        let row = (kind.as_str(), requester.to_string(), channel.to_string(), command.to_string());
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO chat_requests (kind, requester, channel, command, created_at, expires_at, state)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending')",
+            )?
+            .execute(params![row.0, row.1, row.2, row.3, time_str(created_at), time_str(expires_at)])?;
+            Ok(c.last_insert_rowid())
+        })
+    }
+
+    pub fn request(&self, id: i64) -> Result<Option<Request>> {
+        let raw: Option<Raw> = self.with(|c| {
+            c.prepare_cached(
+                "SELECT id, kind, requester, channel, command, created_at, expires_at, state, decided_by
+                 FROM chat_requests WHERE id = ?1",
+            )?
+            .query_row(params![id], |r| r.try_into())
+            .optional()
+        })?;
+        raw.map(typed).transpose()
+    }
+
+    /// Move a pending request to `state`; `false` when it was no longer pending (someone
+    /// else settled it first).
+    pub fn request_settle(&self, id: i64, state: State, by: &str, at: DateTime<Utc>) -> Write<bool> {
+        let by = by.to_string();
+        self.write(move |c| {
+            let n = c
+                .prepare_cached(
+                    "UPDATE chat_requests SET state = ?2, decided_by = ?3, decided_at = ?4
+                     WHERE id = ?1 AND state = 'pending'",
+                )?
+                .execute(params![id, state.as_str(), by, time_str(at)])?;
+            Ok(n == 1)
+        })
+    }
+
+    /// Forget requests settled or created before `before` (the daily upkeep).
+    pub fn requests_prune(&self, before: DateTime<Utc>) -> Write<usize> {
+        self.write(move |c| {
+            c.execute("DELETE FROM chat_requests WHERE created_at < ?1", params![time_str(before)])
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_request_is_settled_once() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::open(&dir.path().join("s.db")).expect("store");
+        let now = DateTime::from_timestamp(1_800_000_000, 0).expect("time");
+        let later = now + chrono::Duration::minutes(15);
+        let id = store
+            .request_open(Kind::Approve, "slack:UA", "slack:C1", "teardown final", now, later)
+            .await
+            .expect("open");
+        let r = store.request(id).expect("read").expect("row");
+        assert_eq!((r.kind, r.state, r.command.as_str()), (Kind::Approve, State::Pending, "teardown final"));
+        assert_eq!(r.expires_at, later);
+        assert!(store.request_settle(id, State::Done, "slack:UB", now).await.expect("settle"));
+        assert!(!store.request_settle(id, State::Rejected, "slack:UC", now).await.expect("again"), "settled once");
+        let r = store.request(id).expect("read").expect("row");
+        assert_eq!((r.state, r.decided_by.as_deref()), (State::Done, Some("slack:UB")));
+        assert_eq!(store.request(id + 1).expect("read"), None);
+    }
+}

@@ -1,0 +1,220 @@
+//! Slack over HTTP, end to end: `ottd run` with `[chat.slack] mode = "http"`, requests signed
+//! as Slack signs them, follow-ups received by a local stand-in's `response_url`, the Web API
+//! (user groups) served by the same stand-in, AWS by the emulator. Roles, confirmation and the
+//! two-person rule are exercised with signed button clicks.
+
+mod common;
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use ottd::lifecycle::Phase;
+use ottd::store::Store;
+use serde_json::Value;
+
+use common::slack::{button_values, click_form, command_form, post_signed, responses, text_of, SlackStandIn};
+use common::{phase, setup, wait_for, Daemon, Setup};
+
+const SECRET: &str = "4f1d6c0b2a9e8d7c6b5a4f3e2d1c0b9a";
+const BOT: &str = "xoxb-test-bot-token-7e1f";
+
+const EVENT: &str = "[[event]]\nid = \"final\"\n[event.mediaLive]\nchannelClass = \"SINGLE_PIPELINE\"\ninputType = \"URL_PULL\"\npriUrl = \"https://example.com/final/index.m3u8\"\n[event.cloudFront]\naccess_logs = false\n";
+
+fn chat_config(s: &Setup, slack: &SlackStandIn) {
+    let text = format!(
+        "\n[chat.slack]\nmode = \"http\"\napi_url = \"{}\"\n[[chat.grant]]\nrole = \"viewer\"\nwho = [\"slack:*\"]\n[[chat.grant]]\nrole = \"operator\"\nwho = [\"slack:group:SOPS\"]\n[[chat.grant]]\nrole = \"admin\"\nwho = [\"slack:ULEAD\", \"slack:ULEAD2\"]\n",
+        slack.api_url()
+    );
+    let mut f = std::fs::OpenOptions::new().append(true).open(&s.config).expect("config");
+    f.write_all(text.as_bytes()).expect("append chat config");
+}
+
+struct Chat {
+    s: Setup,
+    slack: SlackStandIn,
+    d: Daemon,
+    base: String,
+    store: Store,
+}
+
+fn start() -> Chat {
+    let s = setup(EVENT);
+    let slack = SlackStandIn::start();
+    slack.set_group("SOPS", &["UOP", "UOP2"]);
+    chat_config(&s, &slack);
+    s.ottd(&["bootstrap"]);
+    let d = Daemon::start_with(&s, "daemon", &[("SLACK_SIGNING_SECRET", SECRET.into()), ("SLACK_BOT_TOKEN", BOT.into())]);
+    let base = d.base_url();
+    let store = Store::open(&s.state_path()).expect("state");
+    Chat { s, slack, d, base, store }
+}
+
+impl Chat {
+    /// `/ott TEXT` by `user`, follow-ups to response_url N: the acknowledgement's JSON and how
+    /// long it took.
+    fn command(&self, user: &str, text: &str, n: u32) -> (Value, Duration) {
+        let form = command_form(user, "CLIVE", text, &self.slack.response_url(n));
+        let t = Instant::now();
+        let (status, body) = post_signed(&format!("{}/slack/commands", self.base), SECRET, Utc::now().timestamp(), &form);
+        let took = t.elapsed();
+        assert_eq!(status, 200, "/ott {text}: {body}\n{}", self.d.log());
+        (serde_json::from_str(&body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}")), took)
+    }
+
+    fn click(&self, user: &str, value: &str, n: u32) {
+        let form = click_form(user, "CLIVE", value, &self.slack.response_url(n));
+        let (status, body) =
+            post_signed(&format!("{}/slack/interactions", self.base), SECRET, Utc::now().timestamp(), &form);
+        assert_eq!(status, 200, "click {value}: {body}");
+    }
+
+    /// The follow-ups on response_url N once one of them says `want`.
+    fn follow_ups(&self, n: u32, want: &str, limit: Duration) -> Vec<Value> {
+        let items = self.slack.log.wait(&format!("a follow-up on /response/{n} saying {want:?}"), limit, |items| {
+            responses(items, n).iter().any(|v| text_of(v).contains(want))
+        });
+        responses(&items, n)
+    }
+}
+
+#[test]
+fn only_signed_requests_within_five_minutes_reach_ottd() {
+    let c = start();
+    let url = format!("{}/slack/commands", c.base);
+    let form = command_form("UOP", "CLIVE", "hold final", &c.slack.response_url(1));
+    let now = Utc::now().timestamp();
+    let refused = [
+        ("a wrong secret", post_signed(&url, "not-the-secret", now, &form)),
+        ("six minutes old", post_signed(&url, SECRET, now - 360, &form)),
+        ("six minutes ahead", post_signed(&url, SECRET, now + 360, &form)),
+        ("no signature", common::slack::http_post(&url, &[("X-Slack-Request-Timestamp", now.to_string())], &form)),
+        ("no headers at all", common::slack::http_post(&url, &[], &form)),
+    ];
+    for (what, (status, _)) in &refused {
+        assert_eq!(*status, 401, "{what}");
+    }
+    // A body changed after signing (a replayed signature on another command).
+    let sig = common::slack::sign(SECRET, now, &form);
+    let tampered = form.replace("hold", "teardown");
+    let headers = [("X-Slack-Request-Timestamp", now.to_string()), ("X-Slack-Signature", sig)];
+    assert_eq!(common::slack::http_post(&url, &headers, &tampered).0, 401, "tampered body");
+    let clicks = format!("{}/slack/interactions", c.base);
+    let click = click_form("UOP", "CLIVE", "run:hold final", &c.slack.response_url(2));
+    assert_eq!(post_signed(&clicks, "not-the-secret", now, &click).0, 401, "a forged click");
+    assert_eq!(c.store.override_of("final").expect("read"), None, "nothing refused reached the operations layer");
+
+    let (ack, took) = c.command("UOP", "hold final", 3);
+    assert!(took < Duration::from_secs(3), "acknowledged in {took:?}");
+    assert!(text_of(&ack).contains("final is on hold") || text_of(&ack).contains("hold"), "{ack}");
+    assert_eq!(ack["response_type"], "in_channel", "changes are said in the channel");
+    assert!(c.store.override_of("final").expect("read").is_some(), "the signed hold is in force");
+    let log = c.d.log();
+    assert!(!log.contains(SECRET) && !log.contains(BOT), "a secret reached the log:\n{log}");
+}
+
+#[test]
+fn deploy_start_and_links_from_slack_with_roles_confirmation_and_two_people() {
+    let c = start();
+    // A viewer may look, not change.
+    let (help, _) = c.command("UVIEW", "help", 1);
+    let help_text = text_of(&help);
+    assert!(help_text.contains("/ott links EVENT") && !help_text.contains("/ott start"), "{help_text}");
+    let (denied, _) = c.command("UVIEW", "deploy final", 2);
+    assert_eq!(denied["response_type"], "ephemeral");
+    assert!(text_of(&denied).contains("this needs the operator role on final; you are viewer here"), "{denied}");
+    let (typo, _) = c.command("UOP", "deploy finall", 3);
+    assert!(text_of(&typo).contains("did you mean `final`?"), "{typo}");
+
+    // An operator (through the SOPS user group) deploys: acknowledged at once, progress and
+    // the result on response_url, never more than Slack's 5 messages.
+    let (ack, took) = c.command("UOP", "deploy final", 4);
+    assert!(took < Duration::from_secs(3), "acknowledged in {took:?}");
+    assert!(text_of(&ack).contains("under way"), "{ack}");
+    // The shipped workflow has autoStart: a person's deploy also starts the channel.
+    let deployed = c.follow_ups(4, "deployed final", Duration::from_secs(90));
+    assert!(deployed.len() <= 5, "at most Slack's 5 messages on one response_url: {deployed:#?}");
+    assert!(deployed.iter().all(|m| m["replace_original"] == true), "progress edits replace the message");
+    assert_eq!(phase(&c.store, "final"), Some(Phase::Running));
+
+    let (ack, _) = c.command("UOP", "start final", 5);
+    assert!(text_of(&ack).contains("under way"), "{ack}");
+    let started = c.follow_ups(5, "final is on air", Duration::from_secs(90));
+    let on_air = text_of(started.last().expect("result"));
+    assert!(on_air.contains(".m3u8") && on_air.contains("hls-js"), "on air with links:\n{on_air}");
+
+    let (links, took) = c.command("UVIEW", "links final", 6);
+    assert!(took < Duration::from_secs(3));
+    assert_eq!(links["response_type"], "ephemeral");
+    let buttons: Vec<&str> = links["blocks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|b| b["elements"].as_array().into_iter().flatten())
+        .filter_map(|e| e["url"].as_str())
+        .collect();
+    assert!(buttons.iter().any(|u| u.starts_with("https://hls-js.netlify.app/demo/?src=https%3A%2F%2F")), "{buttons:?}");
+    assert!(buttons.iter().any(|u| u.contains("dash-if-reference-player")), "{buttons:?}");
+
+    // Stop of a running event outside any window: the requester confirms.
+    let (ask, _) = c.command("UOP", "stop final", 7);
+    let buttons = button_values(&ask);
+    let confirm = buttons.iter().find(|b| b.starts_with("confirm:")).expect("a confirm button").clone();
+    c.click("UOP2", &confirm, 8);
+    c.follow_ups(8, "only slack:UOP can confirm", Duration::from_secs(10));
+    assert_eq!(phase(&c.store, "final"), Some(Phase::Running), "someone else's click ran nothing");
+    c.click("UOP", &confirm, 9);
+    c.follow_ups(9, "IDLE", Duration::from_secs(60));
+    c.click("UOP", &confirm, 10);
+    c.follow_ups(10, "already run", Duration::from_secs(10));
+
+    // Teardown needs a second admin.
+    let (ask, _) = c.command("ULEAD", "teardown final", 11);
+    assert_eq!(ask["response_type"], "in_channel");
+    assert!(text_of(&ask).contains("a second person with the admin role must approve"), "{ask}");
+    let approve = button_values(&ask).into_iter().find(|b| b.starts_with("approve:")).expect("approve button");
+    c.click("ULEAD", &approve, 12);
+    c.follow_ups(12, "a different person must approve", Duration::from_secs(10));
+    c.click("UOP", &approve, 13);
+    c.follow_ups(13, "needs a role you do not have", Duration::from_secs(10));
+    assert_eq!(phase(&c.store, "final"), Some(Phase::Stopped), "no teardown yet");
+    c.click("ULEAD2", &approve, 14);
+    wait_for("final torn down", &c.d, Duration::from_secs(120), || phase(&c.store, "final") == Some(Phase::TornDown));
+
+    let audit = c.s.ottd(&["--output", "json", "audit", "final", "--all"]);
+    for want in ["slack:UVIEW", "denied", "slack:UOP", "deploy", "start", "stop", "awaiting-approval", "approved by slack:ULEAD2"] {
+        assert!(audit.contains(want), "audit lacks {want:?}:\n{audit}");
+    }
+    let log = c.d.log();
+    assert!(!log.contains(SECRET) && !log.contains(BOT), "a secret reached the log");
+}
+
+#[test]
+fn the_daemons_phase_changes_are_posted_to_the_events_slack_channel() {
+    let start = Utc::now() + chrono::Duration::seconds(4);
+    let event = format!(
+        "[[event]]\nid = \"final\"\nnotify = [\"slack:#live-ops\", \"ops@example.com\"]\nstart = \"{}\"\nend = \"{}\"\ndeploy_before = \"3s\"\nstart_before = \"2s\"\n[event.mediaLive]\nchannelClass = \"SINGLE_PIPELINE\"\ninputType = \"URL_PULL\"\npriUrl = \"https://example.com/final/index.m3u8\"\n[event.cloudFront]\naccess_logs = false\n",
+        common::rfc3339(start),
+        common::rfc3339(start + chrono::Duration::seconds(60))
+    );
+    let s = setup(&event);
+    let slack = SlackStandIn::start();
+    chat_config(&s, &slack);
+    s.ottd(&["bootstrap"]);
+    let d = Daemon::start_with(&s, "daemon", &[("SLACK_BOT_TOKEN", BOT.into())]);
+    let items = slack.log.wait("'on air' posted to #live-ops", Duration::from_secs(60), |items| {
+        common::slack::api_calls(items, "chat.postMessage").iter().any(|m| text_of(m).contains("final: on air (schedule)"))
+    });
+    let posts = common::slack::api_calls(&items, "chat.postMessage");
+    assert!(posts.iter().all(|m| m["channel"] == "#live-ops"), "{posts:#?}");
+    assert!(posts.iter().any(|m| text_of(m).contains("final: deployed (schedule)")), "{posts:#?}");
+    let tokens: Vec<String> = items
+        .iter()
+        .filter_map(|r| match r {
+            common::slack::Received::Api { method, token, .. } if method == "chat.postMessage" => Some(token.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(tokens.iter().all(|t| t == BOT), "posted with the bot token");
+    assert!(!d.log().contains(BOT), "the bot token reached the log");
+}
