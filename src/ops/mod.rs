@@ -19,7 +19,7 @@ pub mod worker;
 pub mod workflows;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;

@@ -22,7 +22,7 @@ use crate::store::Store;
 
 /// The engine as a recorder: phases in the temp state file, every call with when it began
 /// and ended, and how many ran at once.
-struct Recorder {
+pub(crate) struct Recorder {
     store: Arc<Store>,
     /// How long each action takes (tokio time).
     delay: Duration,
@@ -48,7 +48,7 @@ impl Recorder {
         })
     }
 
-    fn calls(&self) -> Vec<String> {
+    pub(crate) fn calls(&self) -> Vec<String> {
         self.calls.lock().expect("calls").clone()
     }
 
@@ -156,7 +156,7 @@ impl Workflows for Recorder {
     }
 }
 
-fn t(s: &str) -> DateTime<Utc> {
+pub(crate) fn t(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).expect("time").with_timezone(&Utc)
 }
 
@@ -178,18 +178,18 @@ fn timed(id: &str, template: &Resolved) -> Arc<Resolved> {
     Arc::new(e)
 }
 
-struct World {
-    ops: Arc<Ops>,
-    store: Arc<Store>,
-    engine: Arc<Recorder>,
-    clock: Arc<ManualClock>,
-    definitions: Arc<InForce>,
+pub(crate) struct World {
+    pub(crate) ops: Arc<Ops>,
+    pub(crate) store: Arc<Store>,
+    pub(crate) engine: Arc<Recorder>,
+    pub(crate) clock: Arc<ManualClock>,
+    pub(crate) definitions: Arc<InForce>,
     _dir: tempfile::TempDir,
 }
 
 /// Events: `final` (timed, above) and `demo` (the shipped on-demand event); the clock at
 /// 20:30, inside final's window.
-fn world(delay: Duration) -> World {
+pub(crate) fn world(delay: Duration) -> World {
     let dir = tempfile::tempdir().expect("tmp");
     let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/ottd.toml");
     let catalog = Catalog::load(&config).expect("shipped configuration");
