@@ -44,7 +44,8 @@ fn start() -> Chat {
     slack.set_group("SOPS", &["UOP", "UOP2"]);
     chat_config(&s, &slack);
     s.ottd(&["bootstrap"]);
-    let d = Daemon::start_with(&s, "daemon", &[("SLACK_SIGNING_SECRET", SECRET.into()), ("SLACK_BOT_TOKEN", BOT.into())]);
+    let d =
+        Daemon::start_with(&s, "daemon", &[("SLACK_SIGNING_SECRET", SECRET.into()), ("SLACK_BOT_TOKEN", BOT.into())]);
     let base = d.base_url();
     let store = Store::open(&s.state_path()).expect("state");
     Chat { s, slack, d, base, store }
@@ -56,7 +57,8 @@ impl Chat {
     fn command(&self, user: &str, text: &str, n: u32) -> (Value, Duration) {
         let form = command_form(user, "CLIVE", text, &self.slack.response_url(n));
         let t = Instant::now();
-        let (status, body) = post_signed(&format!("{}/slack/commands", self.base), SECRET, Utc::now().timestamp(), &form);
+        let (status, body) =
+            post_signed(&format!("{}/slack/commands", self.base), SECRET, Utc::now().timestamp(), &form);
         let took = t.elapsed();
         assert_eq!(status, 200, "/ott {text}: {body}\n{}", self.d.log());
         (serde_json::from_str(&body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}")), took)
@@ -153,7 +155,10 @@ fn deploy_start_and_links_from_slack_with_roles_confirmation_and_two_people() {
         .flat_map(|b| b["elements"].as_array().into_iter().flatten())
         .filter_map(|e| e["url"].as_str())
         .collect();
-    assert!(buttons.iter().any(|u| u.starts_with("https://hls-js.netlify.app/demo/?src=https%3A%2F%2F")), "{buttons:?}");
+    assert!(
+        buttons.iter().any(|u| u.starts_with("https://hls-js.netlify.app/demo/?src=https%3A%2F%2F")),
+        "{buttons:?}"
+    );
     assert!(buttons.iter().any(|u| u.contains("dash-if-reference-player")), "{buttons:?}");
 
     // Stop of a running event outside any window: the requester confirms.
@@ -182,7 +187,16 @@ fn deploy_start_and_links_from_slack_with_roles_confirmation_and_two_people() {
     wait_for("final torn down", &c.d, Duration::from_secs(120), || phase(&c.store, "final") == Some(Phase::TornDown));
 
     let audit = c.s.ottd(&["--output", "json", "audit", "final", "--all"]);
-    for want in ["slack:UVIEW", "denied", "slack:UOP", "deploy", "start", "stop", "awaiting-approval", "approved by slack:ULEAD2"] {
+    for want in [
+        "slack:UVIEW",
+        "denied",
+        "slack:UOP",
+        "deploy",
+        "start",
+        "stop",
+        "awaiting-approval",
+        "approved by slack:ULEAD2",
+    ] {
         assert!(audit.contains(want), "audit lacks {want:?}:\n{audit}");
     }
     let log = c.d.log();
@@ -203,7 +217,9 @@ fn the_daemons_phase_changes_are_posted_to_the_events_slack_channel() {
     s.ottd(&["bootstrap"]);
     let d = Daemon::start_with(&s, "daemon", &[("SLACK_BOT_TOKEN", BOT.into())]);
     let items = slack.log.wait("'on air' posted to #live-ops", Duration::from_secs(60), |items| {
-        common::slack::api_calls(items, "chat.postMessage").iter().any(|m| text_of(m).contains("final: on air (schedule)"))
+        common::slack::api_calls(items, "chat.postMessage")
+            .iter()
+            .any(|m| text_of(m).contains("final: on air (schedule)"))
     });
     let posts = common::slack::api_calls(&items, "chat.postMessage");
     assert!(posts.iter().all(|m| m["channel"] == "#live-ops"), "{posts:#?}");

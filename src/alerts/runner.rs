@@ -408,7 +408,6 @@ impl Runner {
     }
 }
 
-
 /// What a person can do about an open alert from chat.
 fn alert_buttons(event: &str, a: &AlertRow) -> Vec<NoticeButton> {
     vec![

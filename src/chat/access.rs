@@ -203,9 +203,15 @@ impl fmt::Display for Denied {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let on = self.event.as_ref().map(|e| format!(" on {e}")).unwrap_or_default();
         match self.have {
-            None => write!(f, "you have no ottd role here{on}; this needs {}. Ask an ottd admin to grant one.", self.need),
+            None => {
+                write!(f, "you have no ottd role here{on}; this needs {}. Ask an ottd admin to grant one.", self.need)
+            }
             Some(have) => {
-                write!(f, "this needs the {} role{on}; you are {have} here. Ask an ottd admin if you should be.", self.need)
+                write!(
+                    f,
+                    "this needs the {} role{on}; you are {have} here. Ask an ottd admin if you should be.",
+                    self.need
+                )
             }
         }
     }
@@ -261,7 +267,8 @@ mod tests {
         let viewer = caller("UANY", &[], "C1");
         let operator = caller("UOP", &["SOPS"], "C1");
         let admin = caller("ULEAD", &[], "C1");
-        for text in ["help", "list", "schedule", "status", "status final", "links final", "plan final", "alerts", "audit"]
+        for text in
+            ["help", "list", "schedule", "status", "status final", "links final", "plan final", "alerts", "audit"]
         {
             assert!(access.check(&viewer, &op(text)).is_ok(), "viewer may {text}");
         }
@@ -271,7 +278,10 @@ mod tests {
             assert!(access.check(&operator, &op(text)).is_ok(), "operator may {text}");
         }
         let denied = access.check(&operator, &op("teardown final")).expect_err("operator teardown");
-        assert_eq!(denied.to_string(), "this needs the admin role on final; you are operator here. Ask an ottd admin if you should be.");
+        assert_eq!(
+            denied.to_string(),
+            "this needs the admin role on final; you are operator here. Ask an ottd admin if you should be."
+        );
         assert!(access.check(&admin, &op("teardown final")).is_ok());
         let nobody = Caller { platform: Platform::Discord, ..caller("UANY", &[], "C1") };
         assert_eq!(access.check(&nobody, &op("status")).expect_err("no grant").have, None, "slack:* is not discord");
@@ -302,9 +312,8 @@ mod tests {
         let who = prop::sample::subsequence(vec!["slack:*", "slack:U1", "slack:group:S1", "discord:*"], 1..3);
         let events = prop::option::of(prop::sample::subsequence(vec!["final", "semi-*", "magazine"], 1..3));
         let channels = prop::option::of(prop::sample::subsequence(vec!["slack:C1", "slack:C2"], 1..2));
-        (role, who, events, channels).prop_map(|(role, who, events, channels)| {
-            grant(role, &who, events.as_deref(), channels.as_deref())
-        })
+        (role, who, events, channels)
+            .prop_map(|(role, who, events, channels)| grant(role, &who, events.as_deref(), channels.as_deref()))
     }
 
     proptest! {

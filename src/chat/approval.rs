@@ -223,14 +223,18 @@ pub fn decide(req: &Request, click: Click, clicker: &str, clicker_may: bool, now
     match (req.kind, click) {
         (Kind::Confirm, Click::Confirm) if own => Verdict::Run,
         (_, Click::Cancel) if own => Verdict::Cancel,
-        (Kind::Confirm, _) => Verdict::Refuse(format!("only {} can confirm or cancel their own command", req.requester)),
+        (Kind::Confirm, _) => {
+            Verdict::Refuse(format!("only {} can confirm or cancel their own command", req.requester))
+        }
         (Kind::Approve, Click::Approve) if own => {
             Verdict::Refuse("a different person must approve: that is the point of the two-person rule".into())
         }
         (Kind::Approve, Click::Deny) if own => Verdict::Cancel,
-        (Kind::Approve, Click::Approve | Click::Deny) if !clicker_may => {
-            Verdict::Refuse(format!("you may not {} `{}`: it needs a role you do not have", click.as_str(), req.command))
-        }
+        (Kind::Approve, Click::Approve | Click::Deny) if !clicker_may => Verdict::Refuse(format!(
+            "you may not {} `{}`: it needs a role you do not have",
+            click.as_str(),
+            req.command
+        )),
         (Kind::Approve, Click::Approve) => Verdict::Run,
         (Kind::Approve, Click::Deny) => Verdict::Reject,
         (Kind::Approve, _) => Verdict::Refuse("this request is approved or denied, not confirmed".into()),

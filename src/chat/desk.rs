@@ -107,7 +107,8 @@ impl Desk {
     /// Event ids starting with (or close to) `prefix`, for Discord's autocomplete.
     pub fn complete(&self, prefix: &str) -> Vec<String> {
         let prefix = prefix.to_lowercase();
-        let mut ids: Vec<String> = self.events().into_iter().filter(|e| e.to_lowercase().starts_with(&prefix)).collect();
+        let mut ids: Vec<String> =
+            self.events().into_iter().filter(|e| e.to_lowercase().starts_with(&prefix)).collect();
         if ids.is_empty() {
             ids.extend(grammar::closest(&prefix, self.events().iter().map(String::as_str)));
         }
@@ -227,9 +228,11 @@ impl Desk {
         let Some(event) = op.event() else { return Situation { phase: None, in_window: false } };
         let phase = self.ops.store().phase(event).ok().flatten().map(|(p, _)| p);
         let now = self.clock.now();
-        let in_window = self.definitions.event(event).and_then(|e| e.spec.timing.clone()).is_some_and(|t| {
-            t.windows_from(now, 1).first().is_some_and(|w| w.start_at <= now && now < w.stop_at)
-        });
+        let in_window = self
+            .definitions
+            .event(event)
+            .and_then(|e| e.spec.timing.clone())
+            .is_some_and(|t| t.windows_from(now, 1).first().is_some_and(|w| w.start_at <= now && now < w.stop_at));
         Situation { phase, in_window }
     }
 
@@ -344,7 +347,12 @@ impl Desk {
                 Turn::one(Message::line(why, Visibility::Ephemeral, Tone::Failed))
             }
             Verdict::Settled { state, by } => Turn::one(Message::line(
-                format!("`/ott {}` was already {}{}", req.command, settled_word(state), by.map(|b| format!(" by {b}")).unwrap_or_default()),
+                format!(
+                    "`/ott {}` was already {}{}",
+                    req.command,
+                    settled_word(state),
+                    by.map(|b| format!(" by {b}")).unwrap_or_default()
+                ),
                 Visibility::Ephemeral,
                 Tone::Failed,
             )),
@@ -382,7 +390,12 @@ impl Desk {
                     }
                     State::Cancelled => {
                         self.audit(caller, &op, "cancelled", json!({"request": id}), None);
-                        Turn::one(Message::line(format!("`/ott {}` cancelled by {who}", req.command), vis, Tone::Failed)).replacing()
+                        Turn::one(Message::line(
+                            format!("`/ott {}` cancelled by {who}", req.command),
+                            vis,
+                            Tone::Failed,
+                        ))
+                        .replacing()
                     }
                     State::Rejected => {
                         self.audit(
@@ -400,9 +413,19 @@ impl Desk {
                         .replacing()
                     }
                     _ => {
-                        self.audit(caller, &op, "expired", json!({"request": id, "requester": req.requester}), Some("expired".into()));
+                        self.audit(
+                            caller,
+                            &op,
+                            "expired",
+                            json!({"request": id, "requester": req.requester}),
+                            Some("expired".into()),
+                        );
                         Turn::one(Message::line(
-                            format!("`/ott {}` expired at {}: run it again", req.command, req.expires_at.format("%H:%M UTC")),
+                            format!(
+                                "`/ott {}` expired at {}: run it again",
+                                req.command,
+                                req.expires_at.format("%H:%M UTC")
+                            ),
                             vis,
                             Tone::Failed,
                         ))
@@ -444,9 +467,11 @@ impl Desk {
                         }
                         Message::new(reply, visibility, Tone::Done)
                     }
-                    Err(e) if e.kind == ErrorKind::Pending => {
-                        Message::line(format!("`/ott {task_title}`: not finished yet: {}", e.message), visibility, Tone::Pending)
-                    }
+                    Err(e) if e.kind == ErrorKind::Pending => Message::line(
+                        format!("`/ott {task_title}`: not finished yet: {}", e.message),
+                        visibility,
+                        Tone::Pending,
+                    ),
                     Err(e) => Message::line(format!("`/ott {task_title}` failed: {e}"), visibility, Tone::Failed),
                 };
                 let _ = tx.send(m.context(ctx));
@@ -582,8 +607,14 @@ mod tests {
     #[tokio::test]
     async fn stop_inside_the_window_needs_a_second_person_and_runs_once() {
         let (w, desk) = desk();
-        w.ops.execute(&crate::ops::Actor::Schedule, Operation::Deploy { event: "final".into() }, None).await.expect("deploy");
-        w.ops.execute(&crate::ops::Actor::Schedule, Operation::Start { event: "final".into() }, None).await.expect("start");
+        w.ops
+            .execute(&crate::ops::Actor::Schedule, Operation::Deploy { event: "final".into() }, None)
+            .await
+            .expect("deploy");
+        w.ops
+            .execute(&crate::ops::Actor::Schedule, Operation::Start { event: "final".into() }, None)
+            .await
+            .expect("start");
         let op = who("UOP", &["SOPS"]);
         let ask = desk.command(&op, "stop final").await.first;
         assert_eq!((ask.tone, ask.visibility), (Tone::Asking, Visibility::InChannel));
@@ -603,7 +634,11 @@ mod tests {
         let rows = w.store.audit(Some("final"), None, true, 20).expect("audit");
         let stop = rows.iter().find(|r| r.operation == "stop" && r.decision == "allowed").expect("the stop");
         assert_eq!(stop.actor, "slack:UOP", "the requester's command, run on approval");
-        assert!(stop.args.to_string().contains("approved by slack:UOP2") && stop.args.to_string().contains("slack:CLIVE"), "{}", stop.args);
+        assert!(
+            stop.args.to_string().contains("approved by slack:UOP2") && stop.args.to_string().contains("slack:CLIVE"),
+            "{}",
+            stop.args
+        );
     }
 
     #[tokio::test]

@@ -71,7 +71,9 @@ impl fmt::Display for ParseError {
                 write!(f, "no event `{given}`: `/ott list` shows them")
             }
             ParseError::BadAlert { given } => write!(f, "`{given}` is not an alert number (see `/ott alerts`)"),
-            ParseError::BadPipeline { given } => write!(f, "`{given}` is not a pipeline: MediaLive pipelines are 0 and 1"),
+            ParseError::BadPipeline { given } => {
+                write!(f, "`{given}` is not a pipeline: MediaLive pipelines are 0 and 1")
+            }
             ParseError::TooManyWords { command: "restart" } => {
                 write!(f, "`restart` takes an event and a pipeline: `/ott restart EVENT 0`")
             }
@@ -220,7 +222,8 @@ mod tests {
             event.clone().prop_map(|event| Command::Op(Operation::Teardown { event })),
             event.clone().prop_map(|event| Command::Op(Operation::Links { event })),
             (0i64..100_000).prop_map(|alert| Command::Op(Operation::Ack { alert })),
-            (event.clone(), 0u8..2).prop_map(|(event, pipeline)| Command::Op(Operation::RestartPipeline { event, pipeline })),
+            (event.clone(), 0u8..2)
+                .prop_map(|(event, pipeline)| Command::Op(Operation::RestartPipeline { event, pipeline })),
         ]
     }
 

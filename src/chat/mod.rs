@@ -55,7 +55,8 @@ impl Chat {
     /// token is there to post them.
     pub fn notifier(chat: &ChatSettings, secrets: &Secrets) -> Option<notify::ChatNotifier> {
         let slack: Option<Arc<dyn notify::ChannelPoster>> = secrets.slack_bot_token.as_ref().map(|t| {
-            Arc::new(slack::api::WebApi::new(&chat.slack.api_url, Some(t.clone()), None)) as Arc<dyn notify::ChannelPoster>
+            Arc::new(slack::api::WebApi::new(&chat.slack.api_url, Some(t.clone()), None))
+                as Arc<dyn notify::ChannelPoster>
         });
         let discord: Option<Arc<dyn notify::ChannelPoster>> = secrets.discord_token.as_ref().map(|t| {
             Arc::new(discord::api::Api::new(&chat.discord.api_url, Some(t.clone()))) as Arc<dyn notify::ChannelPoster>

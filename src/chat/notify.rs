@@ -31,7 +31,7 @@ impl ChannelPoster for WebApi {
 impl ChannelPoster for super::discord::api::Api {
     fn post<'a>(&'a self, channel: &'a str, m: &'a Message) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
-            self.post_channel(channel, &super::discord::embeds::message(m)).await.map(drop).map_err(|e| e.to_string())
+            self.post_channel(channel, &super::discord::edit_body(m)).await.map(drop).map_err(|e| e.to_string())
         })
     }
 }

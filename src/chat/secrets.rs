@@ -40,7 +40,8 @@ impl Secrets {
         let mut from_file = std::collections::HashMap::new();
         if let Some(path) = file {
             let name = path.display().to_string();
-            let text = std::fs::read_to_string(path).map_err(|source| SecretsError::Read { file: name.clone(), source })?;
+            let text =
+                std::fs::read_to_string(path).map_err(|source| SecretsError::Read { file: name.clone(), source })?;
             for (i, line) in text.lines().enumerate() {
                 let line = line.trim();
                 if line.is_empty() || line.starts_with('#') {
@@ -64,7 +65,11 @@ impl Secrets {
             }
         }
         let get = |k: &str| {
-            env(k).filter(|v| !v.is_empty()).or_else(|| from_file.get(k).cloned()).filter(|v| !v.is_empty()).map(Redacted::new)
+            env(k)
+                .filter(|v| !v.is_empty())
+                .or_else(|| from_file.get(k).cloned())
+                .filter(|v| !v.is_empty())
+                .map(Redacted::new)
         };
         Ok(Secrets {
             slack_bot_token: get(NAMES[0]),

@@ -99,7 +99,11 @@ impl Default for ChatSettings {
             secrets_file: None,
             access: Access::default(),
             approvals: Approvals::default(),
-            slack: SlackSettings { mode: SlackMode::Socket, api_url: SLACK_API.into(), watchdog: Duration::from_secs(30) },
+            slack: SlackSettings {
+                mode: SlackMode::Socket,
+                api_url: SLACK_API.into(),
+                watchdog: Duration::from_secs(30),
+            },
             discord: DiscordSettings { gateway: true, api_url: DISCORD_API.into(), guild_id: None },
         }
     }

@@ -75,9 +75,7 @@ impl Store {
 
     /// Forget requests settled or created before `before` (the daily upkeep).
     pub fn requests_prune(&self, before: DateTime<Utc>) -> Write<usize> {
-        self.write(move |c| {
-            c.execute("DELETE FROM chat_requests WHERE created_at < ?1", params![time_str(before)])
-        })
+        self.write(move |c| c.execute("DELETE FROM chat_requests WHERE created_at < ?1", params![time_str(before)]))
     }
 }
 

@@ -6,9 +6,7 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
 
 use axum::extract::{Path, State};
 use axum::routing::post;
@@ -24,45 +22,11 @@ pub enum Received {
     Api { method: String, token: String, body: Value },
 }
 
-#[derive(Default)]
-pub struct Log {
-    items: Mutex<Vec<Received>>,
-    changed: Condvar,
-}
+pub use super::http_post;
 
-impl Log {
-    fn push(&self, r: Received) {
-        self.items.lock().unwrap_or_else(|p| p.into_inner()).push(r);
-        self.changed.notify_all();
-    }
+pub type Log = super::received::Log<Received>;
 
-    pub fn all(&self) -> Vec<Received> {
-        self.items.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    /// Wait until `want` holds for what was received; panics with everything received after
-    /// `limit`.
-    pub fn wait(&self, what: &str, limit: Duration, want: impl Fn(&[Received]) -> bool) -> Vec<Received> {
-        let until = Instant::now() + limit;
-        let mut items = self.items.lock().unwrap_or_else(|p| p.into_inner());
-        loop {
-            if want(&items) {
-                return items.clone();
-            }
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                panic!("timed out waiting for {what}; Slack stand-in received:\n{:#?}", *items);
-            }
-            items = self.changed.wait_timeout(items, left).unwrap_or_else(|p| p.into_inner()).0;
-        }
-    }
-
-    /// The follow-ups posted to `/response/N`, in order.
-    pub fn responses(&self, n: u32) -> Vec<Value> {
-        responses(&self.all(), n)
-    }
-}
-
+/// The follow-ups posted to `/response/N`, in order.
 pub fn responses(items: &[Received], n: u32) -> Vec<Value> {
     items
         .iter()
@@ -143,7 +107,7 @@ impl SlackStandIn {
     pub fn start() -> SlackStandIn {
         let runtime =
             tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
-        let log = Arc::new(Log::default());
+        let log = Arc::new(Log::new("Slack"));
         let shared = Arc::new(Shared { log: log.clone(), groups: Mutex::default(), socket_url: Mutex::default() });
         let app = Router::new()
             .route("/api/{method}", post(api))
@@ -222,31 +186,6 @@ async fn response(State(s): State<Arc<Shared>>, Path(n): Path<u32>, body: axum::
 /// Sign as Slack signs: `v0=hex(HMAC-SHA256(secret, "v0:ts:body"))`.
 pub fn sign(secret: &str, ts: i64, body: &str) -> String {
     ottd::chat::slack::verify::sign(secret.as_bytes(), ts, body.as_bytes())
-}
-
-/// A plain HTTP/1.1 POST; answers (status, body).
-pub fn http_post(url: &str, headers: &[(&str, String)], body: &str) -> (u16, String) {
-    let rest = url.trim_start_matches("http://");
-    let (hostport, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
-    let mut s = std::net::TcpStream::connect(hostport).expect("connect");
-    let mut req =
-        format!("POST {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    s.write_all(req.as_bytes()).expect("send");
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("read");
-    let status = out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    // Chunked bodies (axum's JSON is not chunked, but be safe): keep only the JSON part.
-    let body = match (body.find('{'), body.rfind('}')) {
-        (Some(a), Some(b)) if b >= a => body[a..=b].to_string(),
-        _ => body,
-    };
-    (status, body)
 }
 
 /// A slash command form, as Slack sends it.

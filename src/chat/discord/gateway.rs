@@ -239,8 +239,11 @@ async fn supervise(
         let ended = loop {
             tokio::select! {
                 _ = shutdown.cancelled() => {
-                    manager.shutdown_all().await;
-                    let _ = tokio::time::timeout(STOP_WITHIN, &mut run).await;
+                    let stop = async {
+                        manager.shutdown_all().await;
+                        let _ = (&mut run).await;
+                    };
+                    let _ = tokio::time::timeout(STOP_WITHIN, stop).await;
                     run.abort();
                     return;
                 }

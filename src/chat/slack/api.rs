@@ -104,7 +104,9 @@ impl WebApi {
         let Some(token) = &self.bot else { return Vec::new() };
         let cached = {
             let g = self.groups.lock().unwrap_or_else(|p| p.into_inner());
-            g.as_ref().filter(|(at, _)| at.elapsed() < GROUPS_TTL).map(|(_, m)| m.get(user).cloned().unwrap_or_default())
+            g.as_ref()
+                .filter(|(at, _)| at.elapsed() < GROUPS_TTL)
+                .map(|(_, m)| m.get(user).cloned().unwrap_or_default())
         };
         if let Some(c) = cached {
             return c;

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 
-use super::{verify, SlashCommand, Slack};
+use super::{verify, Slack, SlashCommand};
 use crate::secret::Redacted;
 
 /// Slack's payloads are small; anything this big is not Slack.

@@ -57,7 +57,12 @@ impl SlashCommand {
 
     pub fn from_json(v: &Value) -> SlashCommand {
         let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
-        SlashCommand { user_id: s("user_id"), channel_id: s("channel_id"), text: s("text"), response_url: s("response_url") }
+        SlashCommand {
+            user_id: s("user_id"),
+            channel_id: s("channel_id"),
+            text: s("text"),
+            response_url: s("response_url"),
+        }
     }
 }
 
@@ -79,7 +84,10 @@ impl Slack {
     /// A slash command: the acknowledgement's body; follow-ups go on by themselves.
     pub async fn command(&self, c: &SlashCommand) -> Value {
         if c.user_id.is_empty() {
-            return blocks::response(&Message::line("no user in the request", Default::default(), super::message::Tone::Failed), false);
+            return blocks::response(
+                &Message::line("no user in the request", Default::default(), super::message::Tone::Failed),
+                false,
+            );
         }
         let caller = self.caller(&c.user_id, &c.channel_id).await;
         let turn = self.desk.command(&caller, &c.text).await;
@@ -99,7 +107,8 @@ impl Slack {
         let is_ours = action["action_id"].as_str().is_some_and(|a| a.starts_with(blocks::ACTION_PREFIX));
         let (Some(value), true) = (action["value"].as_str(), is_ours) else { return };
         let user = payload["user"]["id"].as_str().unwrap_or_default();
-        let channel = payload["channel"]["id"].as_str().or(payload["container"]["channel_id"].as_str()).unwrap_or_default();
+        let channel =
+            payload["channel"]["id"].as_str().or(payload["container"]["channel_id"].as_str()).unwrap_or_default();
         let response_url = payload["response_url"].as_str().unwrap_or_default().to_string();
         let caller = self.caller(user, channel).await;
         tracing::info!(user = %caller.label(), channel = %caller.channel_label(), value, "slack: button");

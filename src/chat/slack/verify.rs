@@ -87,12 +87,21 @@ mod tests {
         let tampered = b"token=x&team_id=T1&user_id=U1&command=%2Fott&text=teardown+final";
         assert_eq!(verify(SECRET, &headers(&now.to_string(), &good), tampered, now), Err(SignatureError::Mismatch));
         assert_eq!(verify(SECRET, &headers(&now.to_string(), &good), BODY, now + 301), Err(SignatureError::Stale(301)));
-        assert_eq!(verify(SECRET, &headers(&now.to_string(), &good), BODY, now - 400), Err(SignatureError::Stale(-400)));
+        assert_eq!(
+            verify(SECRET, &headers(&now.to_string(), &good), BODY, now - 400),
+            Err(SignatureError::Stale(-400))
+        );
         let old = sign(SECRET, now - 600, BODY);
-        assert_eq!(verify(SECRET, &headers(&(now - 600).to_string(), &old), BODY, now), Err(SignatureError::Stale(600)));
+        assert_eq!(
+            verify(SECRET, &headers(&(now - 600).to_string(), &old), BODY, now),
+            Err(SignatureError::Stale(600))
+        );
         assert_eq!(verify(SECRET, &headers("soon", &good), BODY, now), Err(SignatureError::BadTimestamp));
         assert_eq!(verify(SECRET, &headers(&now.to_string(), "v1=00"), BODY, now), Err(SignatureError::BadFormat));
-        assert_eq!(verify(SECRET, &HeaderMap::new(), BODY, now), Err(SignatureError::Missing("x-slack-request-timestamp")));
+        assert_eq!(
+            verify(SECRET, &HeaderMap::new(), BODY, now),
+            Err(SignatureError::Missing("x-slack-request-timestamp"))
+        );
         let mut h = headers(&now.to_string(), &good);
         h.remove("x-slack-signature");
         assert_eq!(verify(SECRET, &h, BODY, now), Err(SignatureError::Missing("x-slack-signature")));
