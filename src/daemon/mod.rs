@@ -373,12 +373,15 @@ fn upkeep(store: &Arc<Store>, keep_step_log: Duration) {
     let store = store.clone();
     let keep = chrono::Duration::from_std(keep_step_log).unwrap_or(chrono::Duration::MAX);
     let before = chrono::Utc::now().checked_sub_signed(keep).unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+    // Chat confirmations and approvals expire within a day; their audit rows stay.
+    let requests_before = chrono::Utc::now() - chrono::Duration::days(7);
     tokio::task::spawn_blocking(move || {
         let pruned = store
             .prune_step_log(before, actuator::LEAD_HISTORY)
             .wait()
             .and_then(|n| Ok(n + store.prune_audit(before).wait()?))
             .and_then(|n| Ok(n + store.prune_alerts(before).wait()?))
+            .and_then(|n| Ok(n + store.requests_prune(requests_before).wait()?))
             .and_then(|n| store.checkpoint().wait().map(|()| n));
         match pruned {
             Ok(n) => tracing::info!(pruned = n, "state file upkeep done"),
