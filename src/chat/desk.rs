@@ -462,6 +462,10 @@ impl Desk {
                 let r = ops.execute_with(&actor, op.clone(), given).await;
                 let m = match r {
                     Ok(mut reply) => {
+                        if reply.headline.is_empty() {
+                            // Some answers are all lines (status of every event): say what they answer.
+                            reply.headline = format!("/ott {task_title}");
+                        }
                         if matches!(op, Operation::Start { .. }) {
                             reply.headline = format!("{} is on air", op.event().unwrap_or_default());
                         }
