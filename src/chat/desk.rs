@@ -216,6 +216,10 @@ impl Desk {
                 return Turn::one(self.list());
             }
         };
+        // Only changes can need a confirmation or a second person.
+        if !op.changes_something() {
+            return self.run(caller, op, None).await;
+        }
         let situation = self.situation(&op);
         match approval::gate(&op, situation, &self.chat.approvals) {
             Gate::Run => self.run(caller, op, None).await,
@@ -441,7 +445,7 @@ impl Desk {
         let actor = Actor::Chat { platform: caller.platform, user: caller.user.clone() };
         let long = op.changes_aws();
         let visibility = if op.changes_something() { Visibility::InChannel } else { Visibility::Ephemeral };
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::unbounded_channel();
         let context = self.context(op.event());
         let sink: Arc<dyn Progress> = Arc::new(ChatProgress {
             tx: tx.clone(),
@@ -457,7 +461,7 @@ impl Desk {
         let task_title = title.clone();
         let ctx = context.clone();
         let span = tracing::info_span!("chat", event = op.event().unwrap_or(""), actor = %actor);
-        tokio::spawn(tracing::Instrument::instrument(
+        let work = tracing::Instrument::instrument(
             async move {
                 let r = ops.execute_with(&actor, op.clone(), given).await;
                 let m = match r {
@@ -478,28 +482,33 @@ impl Desk {
                     ),
                     Err(e) => Message::line(format!("`/ott {task_title}` failed: {e}"), visibility, Tone::Failed),
                 };
-                let _ = tx.send(m.context(ctx));
+                m.context(ctx)
             },
             span,
-        ));
+        );
         if long {
+            tokio::spawn(async move {
+                let m = work.await;
+                let _ = tx.send(m);
+            });
             let first = Message::line(format!("`/ott {title}` by {who}: under way"), visibility, Tone::Working)
                 .context(context);
             return Turn { first, more: Some(rx), replace: false };
         }
-        let deadline = tokio::time::sleep(QUICK);
-        tokio::pin!(deadline);
-        loop {
-            tokio::select! {
-                m = rx.recv() => match m {
-                    Some(m) if m.is_final() => return Turn::one(m),
-                    Some(_) => continue,
-                    None => return Turn::one(Message::line("the operation ended without an answer", visibility, Tone::Failed)),
-                },
-                _ = &mut deadline => {
-                    let first = Message::line(format!("`/ott {title}`: working on it"), visibility, Tone::Working).context(context);
-                    return Turn { first, more: Some(rx), replace: false };
-                }
+        // Quick work runs here; only if it outlasts the platform's patience does it go on in
+        // a task of its own, its answer following the "working on it".
+        drop(tx);
+        let mut work = Box::pin(work);
+        match tokio::time::timeout(QUICK, &mut work).await {
+            Ok(m) => Turn::one(m),
+            Err(_) => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                tokio::spawn(async move {
+                    let _ = tx.send(work.await);
+                });
+                let first =
+                    Message::line(format!("`/ott {title}`: working on it"), visibility, Tone::Working).context(context);
+                Turn { first, more: Some(rx), replace: false }
             }
         }
     }

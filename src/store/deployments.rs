@@ -81,8 +81,10 @@ fn stored_status(text: String) -> Result<Status> {
 impl Store {
     pub fn deployment(&self, event: &str) -> Result<Option<Deployment>> {
         let row = self.with(|c| {
-            c.query_row(
+            c.prepare_cached(
                 "SELECT event, nonce, phase, plan_json, last_error, updated_at, phase_since FROM deployments WHERE event = ?1",
+            )?
+            .query_row(
                 params![event],
                 |r| {
                     Ok((

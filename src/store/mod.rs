@@ -284,7 +284,9 @@ impl Store {
     }
 
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
-        self.with(|c| c.query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| r.get(0)).optional())
+        self.with(|c| {
+            c.prepare_cached("SELECT value FROM meta WHERE key = ?1")?.query_row(params![key], |r| r.get(0)).optional()
+        })
     }
 
     pub fn set_meta(&self, key: &str, value: &str) -> Write<()> {
