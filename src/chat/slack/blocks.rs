@@ -33,8 +33,9 @@ pub fn escape(s: &str) -> String {
     if !escaped.contains("&lt;@") {
         return escaped;
     }
-    let mention = regex_lite::Regex::new(r"&lt;@([A-Z0-9]{2,30})&gt;").expect("a valid pattern");
-    mention.replace_all(&escaped, "<@$1>").into_owned()
+    static MENTION: std::sync::LazyLock<regex_lite::Regex> =
+        std::sync::LazyLock::new(|| regex_lite::Regex::new(r"&lt;@([A-Z0-9]{2,30})&gt;").expect("a valid pattern"));
+    MENTION.replace_all(&escaped, "<@$1>").into_owned()
 }
 
 /// The blocks alone.
