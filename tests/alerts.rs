@@ -14,7 +14,7 @@ use chrono::Utc;
 use ottd::lifecycle::Phase;
 use ottd::store::Store;
 
-use common::{phase, rfc3339, setup, wait_for, Daemon, Setup};
+use common::{channel_id, phase, put_alert, rfc3339, setup, wait_for, Daemon, Setup};
 
 /// An event on air from a few seconds from now for `secs`.
 fn on_air_event(id: &str, secs: i64) -> String {
@@ -55,10 +55,6 @@ fn on_air(name: &str) -> OnAir {
     OnAir { s, store, d, channel }
 }
 
-fn channel_id(store: &Store, event: &str) -> String {
-    store.resource(event, "channel").expect("q").and_then(|r| r.aws_id).expect("channel id")
-}
-
 /// A plain HTTP GET on the emulator (its test-only endpoints have no SDK).
 fn http_get(base: &str, path: &str) -> String {
     let hostport = base.trim_start_matches("http://").trim_end_matches('/');
@@ -75,24 +71,6 @@ fn restarts(s: &Setup, channel: &str) -> Vec<serde_json::Value> {
 }
 
 /// Put a MediaLive alert on EventBridge, as MediaLive would.
-async fn put_alert(s: &Setup, channel: &str, state: &str, alarm_id: &str, alert_type: &str, pipeline: &str) {
-    let aws = s.aws().await;
-    let arn = format!("arn:aws:medialive:channel:{channel}");
-    let detail = serde_json::json!({
-        "alarm_state": state, "alarm_id": alarm_id, "alert_type": alert_type, "pipeline": pipeline,
-        "channel_arn": arn, "message": "test"
-    });
-    let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-        .source("aws.medialive")
-        .detail_type("MediaLive Channel Alert")
-        .resources(arn)
-        .detail(detail.to_string())
-        .time(aws_smithy_types::DateTime::from_secs(Utc::now().timestamp()))
-        .build();
-    let out = aws.events.put_events().entries(entry).send().await.expect("put_events");
-    assert_eq!(out.failed_entry_count, 0, "{out:?}");
-}
-
 /// A local HTTP receiver for SNS deliveries: every POST body, in order.
 struct Receiver {
     url: String,

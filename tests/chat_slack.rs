@@ -234,3 +234,75 @@ fn the_daemons_phase_changes_are_posted_to_the_events_slack_channel() {
     assert!(tokens.iter().all(|t| t == BOT), "posted with the bot token");
     assert!(!d.log().contains(BOT), "the bot token reached the log");
 }
+
+/// An event on air from a few seconds from now, whose notices go to `#live-ops`.
+fn on_air_event() -> String {
+    let start = Utc::now() + chrono::Duration::seconds(4);
+    format!(
+        "[[event]]\nid = \"final\"\nnotify = [\"slack:#live-ops\"]\nstart = \"{}\"\nend = \"{}\"\ndeploy_before = \"3s\"\nstart_before = \"2s\"\n[event.mediaLive]\nchannelClass = \"SINGLE_PIPELINE\"\ninputType = \"URL_PULL\"\npriUrl = \"https://example.com/final/index.m3u8\"\n[event.cloudFront]\naccess_logs = false\n",
+        common::rfc3339(start),
+        common::rfc3339(start + chrono::Duration::seconds(120))
+    )
+}
+
+#[test]
+fn an_alert_reaches_the_channel_with_the_fix_under_way_and_its_ack_button_works() {
+    let s = setup(&on_air_event());
+    let slack = SlackStandIn::start();
+    slack.set_group("SOPS", &["UOP"]);
+    chat_config(&s, &slack);
+    let policy = "\n[alerts.policy.\"Failed to Write to Output\"]\nremedy = \"restart-pipeline\"\nwait = \"1s\"\n";
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&s.config)
+        .expect("config")
+        .write_all(policy.as_bytes())
+        .expect("policy");
+    s.ottd(&["bootstrap"]);
+    let store = Store::open(&s.state_path()).expect("state");
+    let d =
+        Daemon::start_with(&s, "daemon", &[("SLACK_SIGNING_SECRET", SECRET.into()), ("SLACK_BOT_TOKEN", BOT.into())]);
+    let base = d.base_url();
+    wait_for("final on air", &d, Duration::from_secs(40), || phase(&store, "final") == Some(Phase::Running));
+    let channel = common::channel_id(&store, "final");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(common::put_alert(&s, &channel, "SET", "a-1", "Failed to Write to Output", "0"));
+
+    // The alert, with what recovery will do and the buttons for the next step.
+    let items = slack.log.wait("the alert in #live-ops", Duration::from_secs(30), |items| {
+        common::slack::api_calls(items, "chat.postMessage")
+            .iter()
+            .any(|m| text_of(m).contains("Failed to Write to Output on pipeline 0"))
+    });
+    let posts = common::slack::api_calls(&items, "chat.postMessage");
+    let alert = posts.iter().find(|m| text_of(m).contains("Failed to Write to Output on pipeline 0")).expect("alert");
+    assert!(text_of(alert).contains("recovery: restart-pipeline if still set after 1s"), "{alert}");
+    let buttons = button_values(alert);
+    let ack = buttons.iter().find(|b| b.starts_with("run:ack ")).expect("an ack button").clone();
+    assert!(
+        buttons.contains(&"run:restart final 0".to_string()) && buttons.contains(&"run:hold final".to_string()),
+        "{buttons:?}"
+    );
+    // The fix, under way without anyone: the pipeline restart is reported in the channel.
+    slack.log.wait("the restart reported", Duration::from_secs(30), |items| {
+        common::slack::api_calls(items, "chat.postMessage")
+            .iter()
+            .any(|m| text_of(m).contains("recovery: restart-pipeline") && text_of(m).contains("done"))
+    });
+
+    // A viewer's click on Ack is refused; the operator's acks the alert.
+    let click = |user: &str, n: u32| {
+        let form = click_form(user, "CLIVE", &ack, &slack.response_url(n));
+        let (status, body) = post_signed(&format!("{base}/slack/interactions"), SECRET, Utc::now().timestamp(), &form);
+        assert_eq!(status, 200, "{body}");
+    };
+    click("UVIEW", 1);
+    let refused =
+        slack.log.wait("the viewer refused", Duration::from_secs(10), |items| !responses(items, 1).is_empty());
+    assert!(text_of(&responses(&refused, 1)[0]).contains("needs the operator role"), "{refused:?}");
+    click("UOP", 2);
+    slack.log.wait("the ack answered", Duration::from_secs(10), |items| !responses(items, 2).is_empty());
+    let id: i64 = ack.trim_start_matches("run:ack ").parse().expect("alert id");
+    let row = store.alert(id).expect("read").expect("the alert");
+    assert_eq!(row.acked_by.as_deref(), Some("slack:UOP"));
+}

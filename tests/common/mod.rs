@@ -369,3 +369,28 @@ pub fn http_post(url: &str, headers: &[(&str, String)], body: &str) -> (u16, Str
     };
     (status, body)
 }
+
+/// The MediaLive channel id recorded for `event`.
+pub fn channel_id(store: &Store, event: &str) -> String {
+    store.resource(event, "channel").expect("q").and_then(|r| r.aws_id).expect("channel id")
+}
+
+/// A MediaLive channel alert put on EventBridge as MediaLive would (the rule `bootstrap` made
+/// routes it to the daemon's queue).
+pub async fn put_alert(s: &Setup, channel: &str, state: &str, alarm_id: &str, alert_type: &str, pipeline: &str) {
+    let aws = s.aws().await;
+    let arn = format!("arn:aws:medialive:channel:{channel}");
+    let detail = serde_json::json!({
+        "alarm_state": state, "alarm_id": alarm_id, "alert_type": alert_type, "pipeline": pipeline,
+        "channel_arn": arn, "message": "test"
+    });
+    let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+        .source("aws.medialive")
+        .detail_type("MediaLive Channel Alert")
+        .resources(arn)
+        .detail(detail.to_string())
+        .time(aws_smithy_types::DateTime::from_secs(Utc::now().timestamp()))
+        .build();
+    let out = aws.events.put_events().entries(entry).send().await.expect("put_events");
+    assert_eq!(out.failed_entry_count, 0, "{out:?}");
+}
