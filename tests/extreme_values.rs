@@ -185,6 +185,8 @@ const SETTINGS: &[Key] = &[
     key("[chat]", "confirm_within", "chat.confirm_within", Values::Duration),
     key("[chat]", "approve_within", "chat.approve_within", Values::Duration),
     key("[chat.slack]", "watchdog", "chat.slack.watchdog", Values::Duration),
+    key("[chat.discord]", "shard_down", "chat.discord.shard_down", Values::Duration),
+    key("[chat.discord]", "shard_silent", "chat.discord.shard_silent", Values::Duration),
 ];
 
 macro_rules! media_package {
@@ -526,6 +528,7 @@ fn accepted(c: &Catalog, rt: &tokio::runtime::Runtime) {
     assert!(cl::CONFIRM_WITHIN.contains(&chat.approvals.confirm_within));
     assert!(cl::APPROVE_WITHIN.contains(&chat.approvals.approve_within));
     assert!(cl::WATCHDOG.contains(&chat.slack.watchdog));
+    assert!(cl::SHARD_DOWN.contains(&chat.discord.shard_down) && cl::SHARD_SILENT.contains(&chat.discord.shard_silent));
     // tokio panics on a zero period; the engine's poll backoff and the SDK's per-attempt
     // timeout (half the call timeout) must not be zero either.
     assert!(!d.resync_interval.is_zero() && !e.poll_interval.is_zero() && !(e.call_timeout / 2).is_zero());

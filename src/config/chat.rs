@@ -16,6 +16,8 @@
 //! watchdog = "30s"                      # reconnect when the socket is silent this long
 //! [chat.discord]
 //! gateway = true                        # the serenity gateway client (else HTTP interactions only)
+//! shard_down = "60s"                    # rebuild the client when its shard is down this long
+//! shard_silent = "150s"                 # or its record has not changed this long
 //! api_url = "https://discord.com/api/v10"
 //! guild_id = "123456789012345678"       # /ott is registered in this guild
 //! [[chat.grant]]
@@ -43,6 +45,11 @@ pub mod limits {
     pub const APPROVE_WITHIN: RangeInclusive<Duration> = Duration::from_secs(60)..=Duration::from_secs(24 * 3600);
     /// `chat.slack.watchdog`.
     pub const WATCHDOG: RangeInclusive<Duration> = Duration::from_secs(2)..=Duration::from_secs(600);
+    /// `chat.discord.shard_down`: how long the gateway's shard may stay disconnected.
+    pub const SHARD_DOWN: RangeInclusive<Duration> = Duration::from_secs(5)..=Duration::from_secs(3600);
+    /// `chat.discord.shard_silent`: how long the shard's record may stay unchanged (keep it
+    /// well above Discord's heartbeat interval, about 41 s).
+    pub const SHARD_SILENT: RangeInclusive<Duration> = Duration::from_secs(5)..=Duration::from_secs(3600);
 }
 
 pub const SLACK_API: &str = "https://slack.com/api";
@@ -79,6 +86,10 @@ pub struct SlackSettings {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct DiscordSettings {
     pub gateway: bool,
+    /// The gateway client is rebuilt when its shard stays disconnected this long…
+    pub shard_down: Duration,
+    /// …or its record (stage, heartbeat latency) does not change this long.
+    pub shard_silent: Duration,
     /// HTTP API base, version included (tests point it at a local stand-in).
     pub api_url: String,
     pub guild_id: Option<u64>,
@@ -104,7 +115,13 @@ impl Default for ChatSettings {
                 api_url: SLACK_API.into(),
                 watchdog: Duration::from_secs(30),
             },
-            discord: DiscordSettings { gateway: true, api_url: DISCORD_API.into(), guild_id: None },
+            discord: DiscordSettings {
+                gateway: true,
+                shard_down: Duration::from_secs(60),
+                shard_silent: Duration::from_secs(150),
+                api_url: DISCORD_API.into(),
+                guild_id: None,
+            },
         }
     }
 }
@@ -156,6 +173,12 @@ pub fn compile(t: Option<&Table<'_, '_, '_>>, base: &std::path::Path) -> ChatSet
     }
     if let Some(d) = t.table("discord") {
         s.discord.gateway = d.bool("gateway").unwrap_or(true);
+        if let Some(v) = d.duration_in("shard_down", &limits::SHARD_DOWN) {
+            s.discord.shard_down = v;
+        }
+        if let Some(v) = d.duration_in("shard_silent", &limits::SHARD_SILENT) {
+            s.discord.shard_silent = v;
+        }
         if let Some(u) = base_url(&d, "api_url") {
             s.discord.api_url = u;
         }

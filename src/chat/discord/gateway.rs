@@ -190,7 +190,8 @@ pub fn spawn(
 ) -> Result<(), GatewayError> {
     let proxy = proxy_for(&settings.api_url)?;
     let guild = settings.guild_id;
-    tokio::spawn(supervise(discord, token, proxy, guild, Limits::default(), shutdown));
+    let limits = Limits { down: settings.shard_down, silent: settings.shard_silent };
+    tokio::spawn(supervise(discord, token, proxy, guild, limits, shutdown));
     Ok(())
 }
 
