@@ -1,0 +1,360 @@
+//! The front desk every chat platform talks to: a typed `/ott …` or a pressed button comes in
+//! with who asked where ([`Caller`]); out come [`Message`]s the adapter renders and delivers.
+//!
+//! In order: the grammar ([`super::grammar`]), the caller's role ([`super::access`]), the
+//! confirmation or two-person gate ([`super::approval`]), then the operations layer as
+//! `slack:U…` / `discord:…`, which audits and serializes the action like everyone else's.
+//! Decisions taken here before the operations layer (denied, awaiting approval, cancelled,
+//! rejected, expired) are audited here. Long work answers at once and reports progress, one
+//! message per engine step, then the result.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::mpsc;
+
+mod requests;
+
+use super::access::{Access, Caller, Role};
+use super::approval::{self, Gate, Kind, Situation};
+use super::grammar::{self, Command};
+use super::message::{Message, Tone, Visibility};
+use crate::clock::Clock;
+use crate::config::chat::ChatSettings;
+use crate::engine::{Progress, StepLine};
+use crate::ops::{Actor, Definitions, ErrorKind, Given, Operation, Ops, Platform, Reply};
+use crate::store::{AuditEnd, AuditEntry};
+
+/// How long a quick command may take before the answer says "working on it" and the result
+/// follows (platforms want an answer within 3 s).
+pub const QUICK: Duration = Duration::from_millis(2000);
+
+/// What the desk answers: the first message at once, and, when work goes on, a stream of
+/// progress messages ending with one whose [`Message::is_final`] holds.
+pub struct Turn {
+    pub first: Message,
+    pub more: Option<mpsc::UnboundedReceiver<Message>>,
+    /// The first message replaces the one whose button was pressed (else it is a new one).
+    pub replace: bool,
+}
+
+impl Turn {
+    fn one(m: Message) -> Turn {
+        Turn { first: m, more: None, replace: false }
+    }
+
+    fn replacing(mut self) -> Turn {
+        self.replace = true;
+        self
+    }
+}
+
+pub struct Desk {
+    ops: Arc<Ops>,
+    definitions: Arc<dyn Definitions>,
+    clock: Arc<dyn Clock>,
+    chat: Arc<ChatSettings>,
+}
+
+fn actor_of(label: &str) -> Option<Actor> {
+    let (platform, user) = label.split_once(':')?;
+    let platform = match platform {
+        "slack" => Platform::Slack,
+        "discord" => Platform::Discord,
+        _ => return None,
+    };
+    Some(Actor::Chat { platform, user: user.to_string() })
+}
+
+fn mention(platform: Platform, label: &str) -> String {
+    let user = label.split_once(':').map_or(label, |(_, u)| u);
+    match platform {
+        Platform::Slack => format!("<@{user}>"),
+        Platform::Discord => format!("<@{user}>"),
+    }
+}
+
+/// What a word of `/ott` needs, for help.
+fn word_role(word: &str) -> Role {
+    match word {
+        "teardown" => Role::Admin,
+        "deploy" | "start" | "stop" | "hold" | "resume" | "ack" | "restart" => Role::Operator,
+        _ => Role::Viewer,
+    }
+}
+
+impl Desk {
+    pub fn new(ops: Arc<Ops>, definitions: Arc<dyn Definitions>, clock: Arc<dyn Clock>) -> Desk {
+        let chat = Arc::new(definitions.settings().chat.clone());
+        Desk { ops, definitions, clock, chat }
+    }
+
+    /// The same desk with other chat settings (tests).
+    pub fn with_settings(mut self, chat: ChatSettings) -> Desk {
+        self.chat = Arc::new(chat);
+        self
+    }
+
+    fn access(&self) -> &Access {
+        &self.chat.access
+    }
+
+    fn events(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.definitions.events().iter().map(|e| e.spec.id.clone()).collect();
+        ids.sort();
+        ids
+    }
+
+    /// Event ids starting with (or close to) `prefix`, for Discord's autocomplete.
+    pub fn complete(&self, prefix: &str) -> Vec<String> {
+        let prefix = prefix.to_lowercase();
+        let mut ids: Vec<String> =
+            self.events().into_iter().filter(|e| e.to_lowercase().starts_with(&prefix)).collect();
+        if ids.is_empty() {
+            ids.extend(grammar::closest(&prefix, self.events().iter().map(String::as_str)));
+        }
+        ids.truncate(25);
+        ids
+    }
+
+    /// `now` in the event's zone and in UTC: "final · 21:04 CET · 20:04 UTC".
+    fn context(&self, event: Option<&str>) -> Option<String> {
+        let now = self.clock.now();
+        let utc = now.format("%Y-%m-%d %H:%M UTC").to_string();
+        let Some(event) = event else { return Some(format!("ottd · {utc}")) };
+        let zone = self.definitions.event(event).and_then(|e| e.spec.timing.as_ref().map(|t| t.tz));
+        Some(match zone {
+            Some(tz) if tz != chrono_tz::UTC => {
+                format!("{event} · {} {} · {utc}", now.with_timezone(&tz).format("%H:%M"), tz.name())
+            }
+            _ => format!("{event} · {utc}"),
+        })
+    }
+
+    fn audit(&self, caller: &Caller, op: &Operation, decision: &str, extra: serde_json::Value, error: Option<String>) {
+        let mut args = serde_json::to_value(op).unwrap_or_default();
+        if let (Some(m), Some(extra)) = (args.as_object_mut(), extra.as_object()) {
+            m.insert("channel".into(), json!(caller.channel_label()));
+            for (k, v) in extra {
+                m.insert(k.clone(), v.clone());
+            }
+        }
+        let entry = AuditEntry {
+            at: self.clock.now(),
+            actor: caller.label(),
+            event: op.event().map(str::to_string),
+            operation: op.name().to_string(),
+            args: args.to_string(),
+            decision: decision.to_string(),
+            changes: op.changes_something(),
+        };
+        let result = if error.is_some() { "refused" } else { "ok" };
+        self.ops.store().audit_record(&entry, AuditEnd { result, duration_ms: 0, error });
+    }
+
+    /// The chat-only reads (`help`, `list`): audited like the operations layer's reads.
+    fn audit_read(&self, caller: &Caller, name: &str) {
+        let entry = AuditEntry {
+            at: self.clock.now(),
+            actor: caller.label(),
+            event: None,
+            operation: name.to_string(),
+            args: json!({"channel": caller.channel_label()}).to_string(),
+            decision: "allowed".to_string(),
+            changes: false,
+        };
+        self.ops.store().audit_record(&entry, AuditEnd { result: "ok", duration_ms: 0, error: None });
+    }
+
+    /// A typed `/ott TEXT`.
+    pub async fn command(&self, caller: &Caller, text: &str) -> Turn {
+        let events = self.events();
+        let names: Vec<&str> = events.iter().map(String::as_str).collect();
+        match grammar::parse(text, &names) {
+            Err(e) => Turn::one(Message::line(e.to_string(), Visibility::Ephemeral, Tone::Failed)),
+            Ok(Command::Help) => {
+                self.audit_read(caller, "help");
+                Turn::one(self.help(caller))
+            }
+            Ok(cmd) => self.checked(caller, cmd).await,
+        }
+    }
+
+    fn help(&self, caller: &Caller) -> Message {
+        let role = self.access().may_run(caller);
+        let mut reply = match role {
+            None => Reply::new("You have no ottd role here, so there is nothing you may run. Ask an ottd admin."),
+            Some(r) => Reply::new(format!("What you may run here (you are {r}):")),
+        };
+        for (word, takes, what) in grammar::WORDS {
+            if role.is_some_and(|r| r >= word_role(word)) {
+                let arg = match (*word, takes) {
+                    ("ack", _) => " ALERT",
+                    ("restart", _) => " EVENT PIPELINE",
+                    (_, Some(true)) => " EVENT",
+                    (_, Some(false)) => " [EVENT]",
+                    (_, None) => "",
+                };
+                reply.lines.push(format!("/ott {word}{arg}  {what}"));
+            }
+        }
+        Message::new(reply, Visibility::Ephemeral, Tone::Done).context(self.context(None))
+    }
+
+    async fn checked(&self, caller: &Caller, cmd: Command) -> Turn {
+        if let Err(denied) = self.access().check(caller, &cmd) {
+            let op = match &cmd {
+                Command::Op(op) => op.clone(),
+                _ => Operation::Status { event: None },
+            };
+            self.audit(caller, &op, "denied", json!({"need": denied.need}), Some(denied.to_string()));
+            return Turn::one(Message::line(denied.to_string(), Visibility::Ephemeral, Tone::Failed));
+        }
+        let op = match cmd {
+            Command::Op(op) => op,
+            _ => {
+                self.audit_read(caller, "list");
+                return Turn::one(self.list());
+            }
+        };
+        // Only changes can need a confirmation or a second person.
+        if !op.changes_something() {
+            return self.run(caller, op, None).await;
+        }
+        let situation = self.situation(&op);
+        match approval::gate(&op, situation, &self.chat.approvals) {
+            Gate::Run => self.run(caller, op, None).await,
+            Gate::Confirm => self.ask(caller, &op, Kind::Confirm).await,
+            Gate::Approve => self.ask(caller, &op, Kind::Approve).await,
+        }
+    }
+
+    fn situation(&self, op: &Operation) -> Situation {
+        let Some(event) = op.event() else { return Situation { phase: None, in_window: false } };
+        let phase = self.ops.store().phase(event).ok().flatten().map(|(p, _)| p);
+        let now = self.clock.now();
+        let in_window = self
+            .definitions
+            .event(event)
+            .and_then(|e| e.spec.timing.clone())
+            .is_some_and(|t| t.windows_from(now, 1).first().is_some_and(|w| w.start_at <= now && now < w.stop_at));
+        Situation { phase, in_window }
+    }
+
+    /// Every event with its phase and its next scheduled change.
+    fn list(&self) -> Message {
+        let now = self.clock.now();
+        let events = self.definitions.events();
+        let mut reply = Reply::new(format!("{} events", events.len()));
+        for ev in &events {
+            let id = &ev.spec.id;
+            let phase = self.ops.store().phase(id).ok().flatten().map_or("not deployed", |(p, _)| p.as_str());
+            let next = crate::schedule::phase::next_boundaries(ev.spec.timing.as_ref(), now, 1)
+                .first()
+                .map(|(at, d)| format!("{} at {}", d.as_str(), at.format("%Y-%m-%d %H:%M UTC")))
+                .unwrap_or_else(|| "on demand".to_string());
+            reply.lines.push(format!("{id:<20} {phase:<13} next: {next}"));
+        }
+        Message::new(reply, Visibility::Ephemeral, Tone::Done).context(self.context(None))
+    }
+
+    /// Run `op` through the operations layer as `caller`.
+    async fn run(&self, caller: &Caller, op: Operation, why: Option<String>) -> Turn {
+        let actor = Actor::Chat { platform: caller.platform, user: caller.user.clone() };
+        let long = op.changes_aws();
+        let visibility = if op.changes_something() { Visibility::InChannel } else { Visibility::Ephemeral };
+        let (tx, rx) = mpsc::unbounded_channel();
+        let context = self.context(op.event());
+        let sink: Arc<dyn Progress> = Arc::new(ChatProgress {
+            tx: tx.clone(),
+            title: grammar::format(&Command::Op(op.clone())),
+            steps: Mutex::default(),
+            visibility,
+            context: context.clone(),
+        });
+        let given = Given { progress: Some(sink), why, channel: Some(caller.channel_label()), ..Given::default() };
+        let ops = self.ops.clone();
+        let who = mention(caller.platform, &caller.label());
+        let title = grammar::format(&Command::Op(op.clone()));
+        let task_title = title.clone();
+        let ctx = context.clone();
+        let span = tracing::info_span!("chat", event = op.event().unwrap_or(""), actor = %actor);
+        let work = tracing::Instrument::instrument(
+            async move {
+                let r = ops.execute_with(&actor, op.clone(), given).await;
+                let m = match r {
+                    Ok(mut reply) => {
+                        if reply.headline.is_empty() {
+                            // Some answers are all lines (status of every event): say what they answer.
+                            reply.headline = format!("/ott {task_title}");
+                        }
+                        if matches!(op, Operation::Start { .. }) {
+                            reply.headline = format!("{} is on air", op.event().unwrap_or_default());
+                        }
+                        Message::new(reply, visibility, Tone::Done)
+                    }
+                    Err(e) if e.kind == ErrorKind::Pending => Message::line(
+                        format!("`/ott {task_title}`: not finished yet: {}", e.message),
+                        visibility,
+                        Tone::Pending,
+                    ),
+                    Err(e) => Message::line(format!("`/ott {task_title}` failed: {e}"), visibility, Tone::Failed),
+                };
+                m.context(ctx)
+            },
+            span,
+        );
+        if long {
+            tokio::spawn(async move {
+                let m = work.await;
+                let _ = tx.send(m);
+            });
+            let first = Message::line(format!("`/ott {title}` by {who}: under way"), visibility, Tone::Working)
+                .context(context);
+            return Turn { first, more: Some(rx), replace: false };
+        }
+        // Quick work runs here; only if it outlasts the platform's patience does it go on in
+        // a task of its own, its answer following the "working on it".
+        drop(tx);
+        let mut work = Box::pin(work);
+        match tokio::time::timeout(QUICK, &mut work).await {
+            Ok(m) => Turn::one(m),
+            Err(_) => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                tokio::spawn(async move {
+                    let _ = tx.send(work.await);
+                });
+                let first =
+                    Message::line(format!("`/ott {title}`: working on it"), visibility, Tone::Working).context(context);
+                Turn { first, more: Some(rx), replace: false }
+            }
+        }
+    }
+}
+
+/// The engine's progress as chat messages: one per step, each listing the steps so far.
+struct ChatProgress {
+    tx: mpsc::UnboundedSender<Message>,
+    title: String,
+    steps: Mutex<Vec<String>>,
+    visibility: Visibility,
+    context: Option<String>,
+}
+
+impl Progress for ChatProgress {
+    fn step(&self, l: &StepLine) {
+        let lines = {
+            let mut steps = self.steps.lock().unwrap_or_else(|p| p.into_inner());
+            steps.push(format!("{:<28} {:?} ({:.1}s)", l.step, l.outcome, l.elapsed.as_secs_f64()));
+            steps.clone()
+        };
+        let mut reply = Reply::new(format!("`/ott {}`: {}", self.title, l.step));
+        reply.lines = lines;
+        let m = Message::new(reply, self.visibility, Tone::Working).context(self.context.clone());
+        let _ = self.tx.send(m);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,214 @@
+//! The part of the front desk that asks before it acts: a confirmation or an approval is
+//! kept as a request ([`Desk::ask`]), and a pressed button settles it ([`Desk::press`]).
+
+use serde_json::json;
+
+use super::{actor_of, mention, Desk, Turn};
+use crate::chat::access::needed;
+use crate::chat::access::Caller;
+use crate::chat::approval::{self, Click, Kind, State, Verdict};
+use crate::chat::grammar::{self, Command};
+use crate::chat::message::{Button, Message, Style, Tone, Visibility};
+use crate::ops::{Actor, Operation, Reply};
+
+impl Desk {
+    /// Keep a request for a confirmation or approval and ask for it.
+    pub(super) async fn ask(&self, caller: &Caller, op: &Operation, kind: Kind) -> Turn {
+        let now = self.clock.now();
+        let within = match kind {
+            Kind::Confirm => self.chat.approvals.confirm_within,
+            Kind::Approve => self.chat.approvals.approve_within,
+        };
+        let expires = now + chrono::Duration::from_std(within).unwrap_or(chrono::Duration::minutes(15));
+        let text = grammar::format(&Command::Op(op.clone()));
+        let id = match self
+            .ops
+            .store()
+            .request_open(kind, &caller.label(), &caller.channel_label(), &text, now, expires)
+            .await
+        {
+            Ok(id) => id,
+            Err(e) => {
+                return Turn::one(Message::line(
+                    format!("cannot keep the request in the state file: {e}"),
+                    Visibility::Ephemeral,
+                    Tone::Failed,
+                ))
+            }
+        };
+        let until = expires.format("%H:%M UTC");
+        let event = op.event().unwrap_or_default();
+        let m = match kind {
+            Kind::Confirm => {
+                let what = match op {
+                    Operation::Stop { .. } => format!("Stop {event}? It is on air now: viewers lose the stream."),
+                    _ => format!("Tear down {event}? Everything it owns in AWS is deleted."),
+                };
+                Message::line(what, Visibility::Ephemeral, Tone::Asking)
+                    .button(Button::new(format!("Yes, {text}"), format!("confirm:{id}"), Style::Danger))
+                    .button(Button::new("Cancel", format!("cancel:{id}"), Style::Plain))
+            }
+            Kind::Approve => {
+                self.audit(caller, op, "awaiting-approval", json!({"request": id}), None);
+                let need = needed(&Command::Op(op.clone()));
+                let mut reply = Reply::new(format!(
+                    "{} asks to run `/ott {text}`: a second person with the {need} role must approve (until {until}).",
+                    mention(caller.platform, &caller.label())
+                ));
+                if self.situation(op).in_window {
+                    reply.notes.push(format!("{event} is inside its scheduled window now."));
+                }
+                Message::new(reply, Visibility::InChannel, Tone::Asking)
+                    .button(Button::new("Approve", format!("approve:{id}"), Style::Primary))
+                    .button(Button::new("Deny", format!("deny:{id}"), Style::Danger))
+            }
+        };
+        Turn::one(m.context(self.context(op.event())))
+    }
+
+    /// A pressed button: its value as ottd set it.
+    pub async fn press(&self, caller: &Caller, value: &str) -> Turn {
+        if let Some(text) = value.strip_prefix("run:") {
+            return self.command(caller, text).await;
+        }
+        let parsed = value.split_once(':').and_then(|(c, id)| Some((Click::parse(c)?, id.parse::<i64>().ok()?)));
+        let Some((click, id)) = parsed else {
+            return Turn::one(Message::line("ottd does not know that button", Visibility::Ephemeral, Tone::Failed));
+        };
+        let req = match self.ops.store().request(id) {
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                return Turn::one(Message::line(
+                    "that request is gone (kept for a week): run the command again",
+                    Visibility::Ephemeral,
+                    Tone::Failed,
+                ))
+            }
+            Err(e) => return Turn::one(Message::line(format!("{e}"), Visibility::Ephemeral, Tone::Failed)),
+        };
+        let events = self.events();
+        let names: Vec<&str> = events.iter().map(String::as_str).collect();
+        let Ok(Command::Op(op)) = grammar::parse(&req.command, &names) else {
+            return Turn::one(Message::line(
+                format!("`{}` no longer names an event ottd knows", req.command),
+                Visibility::Ephemeral,
+                Tone::Failed,
+            ));
+        };
+        let may = self.access().check(caller, &Command::Op(op.clone())).is_ok();
+        let now = self.clock.now();
+        let me = caller.label();
+        let settle = |state: State| async move { self.ops.store().request_settle(id, state, &me, now).await };
+        let who = mention(caller.platform, &caller.label());
+        match approval::decide(&req, click, &caller.label(), may, now) {
+            Verdict::Refuse(why) => {
+                self.audit(caller, &op, "denied", json!({"request": id, "click": click.as_str()}), Some(why.clone()));
+                Turn::one(Message::line(why, Visibility::Ephemeral, Tone::Failed))
+            }
+            Verdict::Settled { state, by } => Turn::one(Message::line(
+                format!(
+                    "`/ott {}` was already {}{}",
+                    req.command,
+                    settled_word(state),
+                    by.map(|b| format!(" by {b}")).unwrap_or_default()
+                ),
+                Visibility::Ephemeral,
+                Tone::Failed,
+            )),
+            verdict => {
+                let state = match verdict {
+                    Verdict::Run => State::Done,
+                    Verdict::Cancel => State::Cancelled,
+                    Verdict::Reject => State::Rejected,
+                    _ => State::Expired,
+                };
+                match settle(state).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        return Turn::one(Message::line(
+                            format!("`/ott {}` was decided a moment ago by someone else", req.command),
+                            Visibility::Ephemeral,
+                            Tone::Failed,
+                        ))
+                    }
+                    Err(e) => return Turn::one(Message::line(format!("{e}"), Visibility::Ephemeral, Tone::Failed)),
+                }
+                let vis = if req.kind == Kind::Approve { Visibility::InChannel } else { Visibility::Ephemeral };
+                match state {
+                    State::Done => {
+                        let Some(requester) = actor_of(&req.requester) else {
+                            return Turn::one(Message::line("bad requester", Visibility::Ephemeral, Tone::Failed));
+                        };
+                        let why = match req.kind {
+                            Kind::Confirm => format!("confirmed (request {id})"),
+                            Kind::Approve => format!("approved by {} (request {id})", caller.label()),
+                        };
+                        let requester_caller = Caller { user: requester_user(&requester), ..caller.clone() };
+                        let asker = if req.kind == Kind::Approve { &requester_caller } else { caller };
+                        self.run(asker, op, Some(why)).await.replacing()
+                    }
+                    State::Cancelled => {
+                        self.audit(caller, &op, "cancelled", json!({"request": id}), None);
+                        Turn::one(Message::line(
+                            format!("`/ott {}` cancelled by {who}", req.command),
+                            vis,
+                            Tone::Failed,
+                        ))
+                        .replacing()
+                    }
+                    State::Rejected => {
+                        self.audit(
+                            caller,
+                            &op,
+                            "rejected",
+                            json!({"request": id, "requester": req.requester}),
+                            Some("denied by a second person".into()),
+                        );
+                        Turn::one(Message::line(
+                            format!("`/ott {}` denied by {who}: it will not run", req.command),
+                            vis,
+                            Tone::Failed,
+                        ))
+                        .replacing()
+                    }
+                    _ => {
+                        self.audit(
+                            caller,
+                            &op,
+                            "expired",
+                            json!({"request": id, "requester": req.requester}),
+                            Some("expired".into()),
+                        );
+                        Turn::one(Message::line(
+                            format!(
+                                "`/ott {}` expired at {}: run it again",
+                                req.command,
+                                req.expires_at.format("%H:%M UTC")
+                            ),
+                            vis,
+                            Tone::Failed,
+                        ))
+                        .replacing()
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn requester_user(a: &Actor) -> String {
+    match a {
+        Actor::Chat { user, .. } => user.clone(),
+        other => other.label(),
+    }
+}
+
+fn settled_word(s: State) -> &'static str {
+    match s {
+        State::Pending => "pending",
+        State::Done => "run",
+        State::Cancelled => "cancelled",
+        State::Rejected => "denied",
+        State::Expired => "expired",
+    }
+}

@@ -1,0 +1,123 @@
+//! The front desk on the operations layer's recording engine and a manual clock.
+
+use super::*;
+use crate::chat::access::{Grant, Principal};
+use crate::ops::tests::{world, World};
+
+fn grant(role: Role, who: &str) -> Grant {
+    Grant { role, who: vec![Principal::parse(who).expect("who")], events: None, channels: None }
+}
+
+/// The operations world of `ops::tests` (final on air 20:00-22:00, the clock at 20:30) with
+/// viewers, an operator group and two admins.
+fn desk() -> (World, Desk) {
+    let w = world(Duration::ZERO);
+    let mut chat = ChatSettings::default();
+    chat.access.grants = vec![
+        grant(Role::Viewer, "slack:*"),
+        grant(Role::Operator, "slack:group:SOPS"),
+        grant(Role::Admin, "slack:ULEAD"),
+        grant(Role::Admin, "slack:ULEAD2"),
+    ];
+    let desk = Desk::new(w.ops.clone(), w.definitions.clone(), w.clock.clone()).with_settings(chat);
+    (w, desk)
+}
+
+fn who(user: &str, groups: &[&str]) -> Caller {
+    Caller {
+        platform: Platform::Slack,
+        user: user.into(),
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+        channel: "CLIVE".into(),
+    }
+}
+
+async fn result(turn: Turn) -> Message {
+    let mut last = turn.first;
+    if let Some(mut rx) = turn.more {
+        while let Some(m) = rx.recv().await {
+            let done = m.is_final();
+            last = m;
+            if done {
+                break;
+            }
+        }
+    }
+    last
+}
+
+fn value(m: &Message, prefix: &str) -> String {
+    m.buttons.iter().find(|b| b.value.starts_with(prefix)).map(|b| b.value.clone()).expect("button")
+}
+
+#[tokio::test]
+async fn a_viewer_is_refused_politely_and_the_refusal_is_audited() {
+    let (w, desk) = desk();
+    let m = desk.command(&who("UVIEW", &[]), "start final").await.first;
+    assert_eq!((m.tone, m.visibility), (Tone::Failed, Visibility::Ephemeral));
+    assert!(m.reply.headline.starts_with("this needs the operator role on final; you are viewer here"));
+    assert!(w.engine.calls().is_empty());
+    let rows = w.store.audit(Some("final"), None, true, 10).expect("audit");
+    assert!(rows.iter().any(|r| r.actor == "slack:UVIEW" && r.decision == "denied"), "{rows:?}");
+}
+
+#[tokio::test]
+async fn stop_inside_the_window_needs_a_second_person_and_runs_once() {
+    let (w, desk) = desk();
+    w.ops
+        .execute(&crate::ops::Actor::Schedule, Operation::Deploy { event: "final".into() }, None)
+        .await
+        .expect("deploy");
+    w.ops.execute(&crate::ops::Actor::Schedule, Operation::Start { event: "final".into() }, None).await.expect("start");
+    let op = who("UOP", &["SOPS"]);
+    let ask = desk.command(&op, "stop final").await.first;
+    assert_eq!((ask.tone, ask.visibility), (Tone::Asking, Visibility::InChannel));
+    assert!(ask.reply.notes.iter().any(|n| n.contains("inside its scheduled window")), "{:?}", ask.reply.notes);
+    let approve = value(&ask, "approve:");
+    let own = desk.press(&op, &approve).await.first;
+    assert!(own.reply.headline.contains("a different person must approve"), "{}", own.reply.headline);
+    let viewer = desk.press(&who("UVIEW", &[]), &approve).await.first;
+    assert_eq!(viewer.tone, Tone::Failed);
+    let calls_before = w.engine.calls().len();
+    let done = result(desk.press(&who("UOP2", &["SOPS"]), &approve).await).await;
+    assert!(done.reply.headline.starts_with("final is IDLE"), "{}", done.reply.headline);
+    assert_eq!(w.engine.calls().len(), calls_before + 1, "one stop: {:?}", w.engine.calls());
+    let again = desk.press(&who("ULEAD", &[]), &approve).await.first;
+    assert!(again.reply.headline.contains("was already run by slack:UOP2"), "{}", again.reply.headline);
+    assert_eq!(w.engine.calls().len(), calls_before + 1, "a second approval runs nothing");
+    let rows = w.store.audit(Some("final"), None, true, 20).expect("audit");
+    let stop = rows.iter().find(|r| r.operation == "stop" && r.decision == "allowed").expect("the stop");
+    assert_eq!(stop.actor, "slack:UOP", "the requester's command, run on approval");
+    assert!(
+        stop.args.to_string().contains("approved by slack:UOP2") && stop.args.to_string().contains("slack:CLIVE"),
+        "{}",
+        stop.args
+    );
+}
+
+#[tokio::test]
+async fn an_approval_expires_and_then_nothing_runs() {
+    let (w, desk) = desk();
+    let ask = desk.command(&who("ULEAD", &[]), "teardown final").await.first;
+    let approve = value(&ask, "approve:");
+    w.clock.advance(chrono::Duration::minutes(16));
+    let late = desk.press(&who("ULEAD2", &[]), &approve).await;
+    assert!(late.replace, "the request message is replaced");
+    assert!(late.first.reply.headline.contains("expired"), "{}", late.first.reply.headline);
+    assert!(w.engine.calls().is_empty(), "{:?}", w.engine.calls());
+    let rows = w.store.audit(Some("final"), None, true, 20).expect("audit");
+    assert!(rows.iter().any(|r| r.decision == "awaiting-approval" && r.actor == "slack:ULEAD"), "{rows:?}");
+    assert!(rows.iter().any(|r| r.decision == "expired" && r.actor == "slack:ULEAD2"), "{rows:?}");
+}
+
+#[tokio::test]
+async fn help_lists_only_what_the_caller_may_run() {
+    let (_w, desk) = desk();
+    let viewer = desk.command(&who("UVIEW", &[]), "help").await.first.reply.lines.join("\n");
+    assert!(viewer.contains("/ott links EVENT") && !viewer.contains("/ott start"), "{viewer}");
+    let admin = desk.command(&who("ULEAD", &[]), "help").await.first.reply.lines.join("\n");
+    assert!(admin.contains("/ott teardown EVENT") && admin.contains("/ott restart EVENT PIPELINE"), "{admin}");
+    let outsider = Caller { platform: Platform::Discord, ..who("UX", &[]) };
+    let none = desk.command(&outsider, "help").await.first;
+    assert!(none.reply.headline.starts_with("You have no ottd role here"), "{}", none.reply.headline);
+}
