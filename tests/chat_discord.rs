@@ -296,6 +296,26 @@ fn an_operator_deploys_from_discord_and_the_result_is_edited_in() {
     assert!(text_of(&late["data"]).contains("already cancelled"), "{late}");
     assert_eq!(phase(&c.store, "final"), Some(Phase::Running), "nothing stopped");
 
+    // Confirmed on the (ephemeral) question, the stop is said in the channel: a new message
+    // (type 4, no ephemeral flag), its result edited in.
+    let (ask, _) = c.send(&discord::command(
+        "2000000000000000014",
+        "tok-stop2",
+        op,
+        &[OPERATOR],
+        "stop",
+        &[("event", json!("final"))],
+    ));
+    let confirm = discord::custom_ids(&ask["data"]).into_iter().find(|b| b.starts_with("confirm:")).expect("confirm");
+    let mut click = discord::click("2000000000000000015", "tok-confirm", op, &[OPERATOR], &confirm);
+    click["message"]["flags"] = json!(EPHEMERAL);
+    let (confirmed, _) = c.send(&click);
+    assert_eq!(confirmed["type"], 4, "a new message for the channel: {confirmed}");
+    assert!(confirmed["data"].get("flags").is_none(), "{confirmed}");
+    c.discord.log.wait("the stop's result edited in", Duration::from_secs(60), |items| {
+        discord::edits(items, "tok-confirm").iter().any(|e| text_of(e).contains("final is IDLE"))
+    });
+
     let audit = c.s.ottd(&["audit", "final", "--all"]);
     assert!(audit.contains("discord:3000000000000000009") && audit.contains("deploy"), "{audit}");
     assert!(audit.contains("cancelled"), "{audit}");

@@ -168,8 +168,17 @@ fn deploy_start_and_links_from_slack_with_roles_confirmation_and_two_people() {
     c.click("UOP2", &confirm, 8);
     c.follow_ups(8, "only slack:UOP can confirm", Duration::from_secs(10));
     assert_eq!(phase(&c.store, "final"), Some(Phase::Running), "someone else's click ran nothing");
-    c.click("UOP", &confirm, 9);
-    c.follow_ups(9, "IDLE", Duration::from_secs(60));
+    // The confirmation was only the requester's; the stop is the channel's business.
+    let form = common::slack::click_form_on("UOP", "CLIVE", &confirm, &c.slack.response_url(9), true);
+    let (status, _) = post_signed(&format!("{}/slack/interactions", c.base), SECRET, Utc::now().timestamp(), &form);
+    assert_eq!(status, 200);
+    let stopped = c.follow_ups(9, "IDLE", Duration::from_secs(60));
+    assert_eq!(stopped[0]["delete_original"], true, "the ephemeral prompt is removed: {stopped:#?}");
+    let result = stopped.last().expect("result");
+    assert_eq!(
+        (&result["response_type"], &result["replace_original"]),
+        (&Value::from("in_channel"), &Value::from(false))
+    );
     c.click("UOP", &confirm, 10);
     c.follow_ups(10, "already run", Duration::from_secs(10));
 

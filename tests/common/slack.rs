@@ -208,12 +208,17 @@ pub fn command_form(user: &str, channel: &str, text: &str, response_url: &str) -
 
 /// A block_actions interaction form (`payload=<JSON>`), as Slack sends a button click.
 pub fn click_form(user: &str, channel: &str, value: &str, response_url: &str) -> String {
+    click_form_on(user, channel, value, response_url, false)
+}
+
+/// [`click_form`] on a message that is `ephemeral` (only its reader sees it) or not.
+pub fn click_form_on(user: &str, channel: &str, value: &str, response_url: &str, ephemeral: bool) -> String {
     let payload = json!({
         "type": "block_actions",
         "user": {"id": user, "username": "someone", "team_id": "T0TEST"},
         "api_app_id": "A0TEST",
         "team": {"id": "T0TEST"},
-        "container": {"type": "message", "channel_id": channel, "is_ephemeral": false},
+        "container": {"type": "message", "channel_id": channel, "is_ephemeral": ephemeral},
         "channel": {"id": channel, "name": "live-ops"},
         "response_url": response_url,
         "trigger_id": "1.2.3",

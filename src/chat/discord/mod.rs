@@ -197,8 +197,17 @@ impl Discord {
                     return Answer::now(refusal("ottd does not know that button"));
                 };
                 tracing::info!(value = %value, "discord: button");
+                // An ephemeral message (a confirmation) cannot become the channel's: what a
+                // click on it starts for the channel is said in a new message instead.
+                let from_ephemeral = v["message"]["flags"].as_u64().is_some_and(|f| f & embeds::EPHEMERAL != 0);
                 let desk = self.desk.clone();
-                let work = async move { desk.press(&caller, &value).await };
+                let work = async move {
+                    let mut turn = desk.press(&caller, &value).await;
+                    if from_ephemeral && turn.first.visibility == Visibility::InChannel {
+                        turn.replace = false;
+                    }
+                    turn
+                };
                 self.respond(work, Visibility::Ephemeral, follow).await
             }
             other => {

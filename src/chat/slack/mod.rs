@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 
 use super::access::Caller;
 use super::desk::{Desk, Turn};
-use super::message::Message;
+use super::message::{Message, Visibility};
 use crate::ops::Platform;
 use api::WebApi;
 
@@ -113,6 +113,22 @@ impl Slack {
         let caller = self.caller(user, channel).await;
         tracing::info!(user = %caller.label(), channel = %caller.channel_label(), value, "slack: button");
         let Turn { first, more, replace } = self.desk.press(&caller, value).await;
+        // An ephemeral message (a confirmation) cannot become the channel's: it is removed,
+        // and what the click started is said in the channel in new messages.
+        let from_ephemeral = payload["container"]["is_ephemeral"] == Value::Bool(true);
+        if replace && from_ephemeral && first.visibility == Visibility::InChannel {
+            let delete = serde_json::json!({"delete_original": true});
+            if let Err(e) = self.api.respond(&response_url, &delete).await {
+                tracing::warn!("slack: cannot remove an answered confirmation: {e}");
+            }
+            let mut body = blocks::response(&first, false);
+            body["replace_original"] = Value::Bool(false);
+            if let Err(e) = self.api.respond(&response_url, &body).await {
+                tracing::warn!("slack: cannot answer a button on response_url: {e}");
+            }
+            self.follow_new(more, response_url);
+            return;
+        }
         let mut body = blocks::response(&first, replace);
         if !replace {
             body["replace_original"] = Value::Bool(false);
@@ -121,6 +137,26 @@ impl Slack {
             tracing::warn!("slack: cannot answer a button on response_url: {e}");
         }
         self.follow(more, response_url);
+    }
+
+    /// Only the result of a turn, as a new message (its first message was new too, and edits
+    /// would land on the removed original).
+    fn follow_new(&self, more: Option<mpsc::UnboundedReceiver<Message>>, response_url: String) {
+        let Some(mut rx) = more else { return };
+        let api = self.api.clone();
+        tokio::spawn(async move {
+            while let Some(m) = rx.recv().await {
+                if !m.is_final() {
+                    continue;
+                }
+                let mut body = blocks::response(&m, false);
+                body["replace_original"] = Value::Bool(false);
+                if let Err(e) = api.respond(&response_url, &body).await {
+                    tracing::warn!("slack: result not delivered: {e}");
+                }
+                break;
+            }
+        });
     }
 
     /// Send the rest of a turn to `response_url`, paced (see the module doc).
