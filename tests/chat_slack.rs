@@ -315,3 +315,22 @@ fn an_alert_reaches_the_channel_with_the_fix_under_way_and_its_ack_button_works(
     let row = store.alert(id).expect("read").expect("the alert");
     assert_eq!(row.acked_by.as_deref(), Some("slack:UOP"));
 }
+
+#[test]
+fn a_grant_added_to_the_configuration_applies_on_reload() {
+    let c = start();
+    let (denied, _) = c.command("UNEW", "hold final", 1);
+    assert!(text_of(&denied).contains("needs the operator role"), "{denied}");
+    let grant = "\n[[chat.grant]]\nrole = \"operator\"\nwho = [\"slack:UNEW\"]\nevents = [\"final\"]\n";
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&c.s.config)
+        .expect("config")
+        .write_all(grant.as_bytes())
+        .expect("grant");
+    // The daemon notices the changed file and reloads; its log says when.
+    wait_for("the reload", &c.d, Duration::from_secs(20), || c.d.log().contains("configuration reloaded"));
+    let (held, _) = c.command("UNEW", "hold final", 2);
+    assert_eq!(held["response_type"], "in_channel", "{held}");
+    assert!(c.store.override_of("final").expect("read").is_some(), "the hold is in force");
+}

@@ -32,6 +32,8 @@ use secrets::Secrets;
 pub struct Chat {
     /// Routes to merge into the daemon's HTTP listener (`/slack/*`, `/discord/*`).
     pub routes: axum::Router,
+    /// The front desk, to hand it the grants and approval rules of a reloaded configuration.
+    pub desk: Arc<Desk>,
     pub slack_api: Option<Arc<slack::api::WebApi>>,
     /// Discord's HTTP API (channel messages for notifications), when a Discord secret is set.
     pub discord_api: Option<Arc<discord::api::Api>>,
@@ -137,6 +139,6 @@ impl Chat {
         } else {
             tracing::info!("chat: Discord off (no DISCORD_* secrets)");
         }
-        Ok(Chat { routes, slack_api, discord_api })
+        Ok(Chat { routes, desk, slack_api, discord_api })
     }
 }

@@ -187,6 +187,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         clock.clone(),
         shutdown.clone(),
     )?;
+    let chat_desk = chat.desk.clone();
     let app = http::app(http_state.clone()).merge(chat.routes);
     let server = tokio::spawn(async move {
         let r = axum::serve(listener, app).with_graceful_shutdown(async move { http_shutdown.cancelled().await }).await;
@@ -288,6 +289,9 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
                         record_config_errors(&store, "");
                         definitions.set_problems(None);
                         put_in_force(&sched, &definitions, &store, events);
+                        // Chat grants and approval rules apply at once; adapters and secrets
+                        // at the next start.
+                        chat_desk.set_settings(new.settings.chat.clone());
                         catalog = new;
                     }
                     Err(diags) => {

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 mod requests;
 
-use super::access::{Access, Caller, Role};
+use super::access::{Caller, Role};
 use super::approval::{self, Gate, Kind, Situation};
 use super::grammar::{self, Command};
 use super::message::{Message, Tone, Visibility};
@@ -54,7 +54,8 @@ pub struct Desk {
     ops: Arc<Ops>,
     definitions: Arc<dyn Definitions>,
     clock: Arc<dyn Clock>,
-    chat: Arc<ChatSettings>,
+    /// Roles and approval rules: replaced on reload (adapters and secrets need a restart).
+    chat: std::sync::RwLock<Arc<ChatSettings>>,
 }
 
 fn actor_of(label: &str) -> Option<Actor> {
@@ -86,18 +87,25 @@ fn word_role(word: &str) -> Role {
 
 impl Desk {
     pub fn new(ops: Arc<Ops>, definitions: Arc<dyn Definitions>, clock: Arc<dyn Clock>) -> Desk {
-        let chat = Arc::new(definitions.settings().chat.clone());
+        let chat = std::sync::RwLock::new(Arc::new(definitions.settings().chat.clone()));
         Desk { ops, definitions, clock, chat }
     }
 
     /// The same desk with other chat settings (tests).
-    pub fn with_settings(mut self, chat: ChatSettings) -> Desk {
-        self.chat = Arc::new(chat);
+    pub fn with_settings(self, chat: ChatSettings) -> Desk {
+        self.set_settings(chat);
         self
     }
 
-    fn access(&self) -> &Access {
-        &self.chat.access
+    /// The chat settings of a reloaded configuration: grants and approval rules apply to the
+    /// next command.
+    pub fn set_settings(&self, chat: ChatSettings) {
+        *self.chat.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(chat);
+    }
+
+    /// The chat settings in force.
+    pub(super) fn settings(&self) -> Arc<ChatSettings> {
+        self.chat.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn events(&self) -> Vec<String> {
@@ -182,7 +190,7 @@ impl Desk {
     }
 
     fn help(&self, caller: &Caller) -> Message {
-        let role = self.access().may_run(caller);
+        let role = self.settings().access.may_run(caller);
         let mut reply = match role {
             None => Reply::new("You have no ottd role here, so there is nothing you may run. Ask an ottd admin."),
             Some(r) => Reply::new(format!("What you may run here (you are {r}):")),
@@ -203,7 +211,7 @@ impl Desk {
     }
 
     async fn checked(&self, caller: &Caller, cmd: Command) -> Turn {
-        if let Err(denied) = self.access().check(caller, &cmd) {
+        if let Err(denied) = self.settings().access.check(caller, &cmd) {
             let op = match &cmd {
                 Command::Op(op) => op.clone(),
                 _ => Operation::Status { event: None },
@@ -223,7 +231,7 @@ impl Desk {
             return self.run(caller, op, None).await;
         }
         let situation = self.situation(&op);
-        match approval::gate(&op, situation, &self.chat.approvals) {
+        match approval::gate(&op, situation, &self.settings().approvals) {
             Gate::Run => self.run(caller, op, None).await,
             Gate::Confirm => self.ask(caller, &op, Kind::Confirm).await,
             Gate::Approve => self.ask(caller, &op, Kind::Approve).await,

@@ -16,8 +16,8 @@ impl Desk {
     pub(super) async fn ask(&self, caller: &Caller, op: &Operation, kind: Kind) -> Turn {
         let now = self.clock.now();
         let within = match kind {
-            Kind::Confirm => self.chat.approvals.confirm_within,
-            Kind::Approve => self.chat.approvals.approve_within,
+            Kind::Confirm => self.settings().approvals.confirm_within,
+            Kind::Approve => self.settings().approvals.approve_within,
         };
         let expires = now + chrono::Duration::from_std(within).unwrap_or(chrono::Duration::minutes(15));
         let text = grammar::format(&Command::Op(op.clone()));
@@ -95,7 +95,7 @@ impl Desk {
                 Tone::Failed,
             ));
         };
-        let may = self.access().check(caller, &Command::Op(op.clone())).is_ok();
+        let may = self.settings().access.check(caller, &Command::Op(op.clone())).is_ok();
         let now = self.clock.now();
         let me = caller.label();
         let settle = |state: State| async move { self.ops.store().request_settle(id, state, &me, now).await };
