@@ -314,6 +314,8 @@ fn an_alert_reaches_the_channel_with_the_fix_under_way_and_its_ack_button_works(
     let id: i64 = ack.trim_start_matches("run:ack ").parse().expect("alert id");
     let row = store.alert(id).expect("read").expect("the alert");
     assert_eq!(row.acked_by.as_deref(), Some("slack:UOP"));
+    let log = d.log();
+    assert!(!log.contains(SECRET) && !log.contains(BOT), "a secret reached the log");
 }
 
 #[test]
@@ -333,4 +335,6 @@ fn a_grant_added_to_the_configuration_applies_on_reload() {
     let (held, _) = c.command("UNEW", "hold final", 2);
     assert_eq!(held["response_type"], "in_channel", "{held}");
     assert!(c.store.override_of("final").expect("read").is_some(), "the hold is in force");
+    let log = c.d.log();
+    assert!(!log.contains(SECRET) && !log.contains(BOT), "a secret reached the log");
 }
