@@ -14,24 +14,13 @@ use chrono::Utc;
 use ottd::lifecycle::Phase;
 use ottd::store::Store;
 
-use common::{channel_id, phase, put_alert, rfc3339, setup, wait_for, Daemon, Setup};
-
-/// An event on air from a few seconds from now for `secs`.
-fn on_air_event(id: &str, secs: i64) -> String {
-    let start = Utc::now() + chrono::Duration::seconds(4);
-    format!(
-        "[[event]]\nid = \"{id}\"\nstart = \"{}\"\nend = \"{}\"\ndeploy_before = \"3s\"\nstart_before = \"2s\"\n[event.mediaLive]\nchannelClass = \"SINGLE_PIPELINE\"\ninputType = \"URL_PULL\"\npriUrl = \"https://example.com/{id}/index.m3u8\"\n[event.cloudFront]\naccess_logs = false\n",
-        rfc3339(start),
-        rfc3339(start + chrono::Duration::seconds(secs))
-    )
-}
+use common::{channel_id, on_air_event, phase, put_alert, rfc3339, setup, wait_for, Daemon, Setup};
 
 /// The test's alert policies: fast, so the tests are short.
 const POLICIES: &str = "\n[alerts]\nbreaker = 2\nbreaker_window = \"1h\"\n[alerts.policy.\"Failed to Write to Output\"]\nremedy = \"restart-pipeline\"\nwait = \"1s\"\n[alerts.policy.\"Failed HTTP Post Output Request\"]\nremedy = \"restart-pipeline\"\nwait = \"3s\"\n";
 
 fn with_policies(s: &Setup) {
-    let mut f = std::fs::OpenOptions::new().append(true).open(&s.config).expect("config");
-    f.write_all(POLICIES.as_bytes()).expect("append policies");
+    s.append_config(POLICIES);
 }
 
 /// The alert tests' start: `final` on air, with the test policies and the plumbing
@@ -44,7 +33,7 @@ struct OnAir {
 }
 
 fn on_air(name: &str) -> OnAir {
-    let s = setup(&on_air_event("final", 120));
+    let s = setup(&on_air_event("final", 120, ""));
     with_policies(&s);
     let boot = s.ottd(&["bootstrap"]);
     assert!(boot.contains("alert queue:"), "{boot}");
@@ -119,7 +108,7 @@ async fn subscribe(s: &Setup, store: &Store, receiver: &Receiver) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_output_error_restarts_its_pipeline_and_people_are_told() {
-    let s = setup(&on_air_event("final", 120));
+    let s = setup(&on_air_event("final", 120, ""));
     with_policies(&s);
     let boot = s.ottd(&["bootstrap"]);
     assert!(boot.contains("alert queue:"), "{boot}");
@@ -291,7 +280,7 @@ async fn a_daemon_killed_with_messages_in_flight_records_every_alert_exactly_onc
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreadable_message_is_quarantined_and_left_for_the_dead_letter_queue_and_the_consumer_goes_on() {
-    let s = setup(&on_air_event("final", 120));
+    let s = setup(&on_air_event("final", 120, ""));
     with_policies(&s);
     s.ottd(&["bootstrap"]);
     let store = Store::open(&s.state_path()).expect("state");

@@ -8,7 +8,6 @@ mod common;
 #[path = "common/discord.rs"]
 mod discord;
 
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
@@ -26,8 +25,6 @@ const EPHEMERAL: u64 = 64;
 /// Discord's limit for the initial response.
 const ANSWER_LIMIT: Duration = Duration::from_secs(3);
 
-const EVENT: &str = "[[event]]\nid = \"final\"\n[event.mediaLive]\nchannelClass = \"SINGLE_PIPELINE\"\ninputType = \"URL_PULL\"\npriUrl = \"https://example.com/final/index.m3u8\"\n[event.cloudFront]\naccess_logs = false\n";
-
 struct Chat {
     s: Setup,
     discord: DiscordStandIn,
@@ -43,15 +40,14 @@ fn start(gateway: bool) -> Chat {
 
 /// [`start`] with more `[chat.discord]` keys.
 fn start_with(gateway: bool, discord_keys: &str) -> Chat {
-    let s = setup(EVENT);
+    let s = setup(common::ON_DEMAND_FINAL);
     let discord = DiscordStandIn::start();
     let text = format!(
         "\n[chat.discord]\ngateway = {gateway}\n{discord_keys}api_url = \"{}\"\nguild_id = \"{}\"\n[[chat.grant]]\nrole = \"viewer\"\nwho = [\"discord:*\"]\n[[chat.grant]]\nrole = \"operator\"\nwho = [\"discord:role:{OPERATOR}\"]\n",
         discord.api_url(),
         discord::GUILD,
     );
-    let mut f = std::fs::OpenOptions::new().append(true).open(&s.config).expect("config");
-    f.write_all(text.as_bytes()).expect("append chat config");
+    s.append_config(&text);
     s.ottd(&["bootstrap"]);
     let key = SigningKey::from_bytes(&[7u8; 32]);
     let d =

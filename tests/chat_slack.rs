@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -19,15 +18,12 @@ use common::{phase, setup, wait_for, Daemon, Setup};
 const SECRET: &str = "4f1d6c0b2a9e8d7c6b5a4f3e2d1c0b9a";
 const BOT: &str = "xoxb-test-bot-token-7e1f";
 
-const EVENT: &str = "[[event]]\nid = \"final\"\n[event.mediaLive]\nchannelClass = \"SINGLE_PIPELINE\"\ninputType = \"URL_PULL\"\npriUrl = \"https://example.com/final/index.m3u8\"\n[event.cloudFront]\naccess_logs = false\n";
-
 fn chat_config(s: &Setup, slack: &SlackStandIn) {
     let text = format!(
         "\n[chat.slack]\nmode = \"http\"\napi_url = \"{}\"\n[[chat.grant]]\nrole = \"viewer\"\nwho = [\"slack:*\"]\n[[chat.grant]]\nrole = \"operator\"\nwho = [\"slack:group:SOPS\"]\n[[chat.grant]]\nrole = \"admin\"\nwho = [\"slack:ULEAD\", \"slack:ULEAD2\"]\n",
         slack.api_url()
     );
-    let mut f = std::fs::OpenOptions::new().append(true).open(&s.config).expect("config");
-    f.write_all(text.as_bytes()).expect("append chat config");
+    s.append_config(&text);
 }
 
 struct Chat {
@@ -39,7 +35,7 @@ struct Chat {
 }
 
 fn start() -> Chat {
-    let s = setup(EVENT);
+    let s = setup(common::ON_DEMAND_FINAL);
     let slack = SlackStandIn::start();
     slack.set_group("SOPS", &["UOP", "UOP2"]);
     chat_config(&s, &slack);
@@ -214,12 +210,7 @@ fn deploy_start_and_links_from_slack_with_roles_confirmation_and_two_people() {
 
 #[test]
 fn the_daemons_phase_changes_are_posted_to_the_events_slack_channel() {
-    let start = Utc::now() + chrono::Duration::seconds(4);
-    let event = format!(
-        "[[event]]\nid = \"final\"\nnotify = [\"slack:#live-ops\", \"ops@example.com\"]\nstart = \"{}\"\nend = \"{}\"\ndeploy_before = \"3s\"\nstart_before = \"2s\"\n[event.mediaLive]\nchannelClass = \"SINGLE_PIPELINE\"\ninputType = \"URL_PULL\"\npriUrl = \"https://example.com/final/index.m3u8\"\n[event.cloudFront]\naccess_logs = false\n",
-        common::rfc3339(start),
-        common::rfc3339(start + chrono::Duration::seconds(60))
-    );
+    let event = common::on_air_event("final", 60, "notify = [\"slack:#live-ops\", \"ops@example.com\"]\n");
     let s = setup(&event);
     let slack = SlackStandIn::start();
     chat_config(&s, &slack);
@@ -244,29 +235,14 @@ fn the_daemons_phase_changes_are_posted_to_the_events_slack_channel() {
     assert!(!d.log().contains(BOT), "the bot token reached the log");
 }
 
-/// An event on air from a few seconds from now, whose notices go to `#live-ops`.
-fn on_air_event() -> String {
-    let start = Utc::now() + chrono::Duration::seconds(4);
-    format!(
-        "[[event]]\nid = \"final\"\nnotify = [\"slack:#live-ops\"]\nstart = \"{}\"\nend = \"{}\"\ndeploy_before = \"3s\"\nstart_before = \"2s\"\n[event.mediaLive]\nchannelClass = \"SINGLE_PIPELINE\"\ninputType = \"URL_PULL\"\npriUrl = \"https://example.com/final/index.m3u8\"\n[event.cloudFront]\naccess_logs = false\n",
-        common::rfc3339(start),
-        common::rfc3339(start + chrono::Duration::seconds(120))
-    )
-}
-
 #[test]
 fn an_alert_reaches_the_channel_with_the_fix_under_way_and_its_ack_button_works() {
-    let s = setup(&on_air_event());
+    let s = setup(&common::on_air_event("final", 120, "notify = [\"slack:#live-ops\"]\n"));
     let slack = SlackStandIn::start();
     slack.set_group("SOPS", &["UOP"]);
     chat_config(&s, &slack);
     let policy = "\n[alerts.policy.\"Failed to Write to Output\"]\nremedy = \"restart-pipeline\"\nwait = \"1s\"\n";
-    std::fs::OpenOptions::new()
-        .append(true)
-        .open(&s.config)
-        .expect("config")
-        .write_all(policy.as_bytes())
-        .expect("policy");
+    s.append_config(policy);
     s.ottd(&["bootstrap"]);
     let store = Store::open(&s.state_path()).expect("state");
     let d =
@@ -324,12 +300,7 @@ fn a_grant_added_to_the_configuration_applies_on_reload() {
     let (denied, _) = c.command("UNEW", "hold final", 1);
     assert!(text_of(&denied).contains("needs the operator role"), "{denied}");
     let grant = "\n[[chat.grant]]\nrole = \"operator\"\nwho = [\"slack:UNEW\"]\nevents = [\"final\"]\n";
-    std::fs::OpenOptions::new()
-        .append(true)
-        .open(&c.s.config)
-        .expect("config")
-        .write_all(grant.as_bytes())
-        .expect("grant");
+    c.s.append_config(grant);
     // The daemon notices the changed file and reloads; its log says when.
     wait_for("the reload", &c.d, Duration::from_secs(20), || c.d.log().contains("configuration reloaded"));
     let (held, _) = c.command("UNEW", "hold final", 2);

@@ -8,7 +8,6 @@ mod common;
 #[path = "common/slack_socket.rs"]
 mod slack_socket;
 
-use std::io::Write;
 use std::time::Duration;
 
 use common::slack::{api_calls, responses, text_of, SlackStandIn};
@@ -23,8 +22,6 @@ const WATCHDOG: Duration = Duration::from_secs(2);
 const ACK_LIMIT: Duration = Duration::from_secs(3);
 const HELP: &str = "What you may run here";
 
-const EVENT: &str = "[[event]]\nid = \"final\"\n[event.mediaLive]\nchannelClass = \"SINGLE_PIPELINE\"\ninputType = \"URL_PULL\"\npriUrl = \"https://example.com/final/index.m3u8\"\n[event.cloudFront]\naccess_logs = false\n";
-
 struct Socket {
     _s: Setup,
     slack: SlackStandIn,
@@ -33,7 +30,7 @@ struct Socket {
 }
 
 fn start() -> Socket {
-    let s = setup(EVENT);
+    let s = setup(common::ON_DEMAND_FINAL);
     let slack = SlackStandIn::start();
     let socket = SocketStandIn::start();
     slack.set_socket_url(&socket.url());
@@ -42,8 +39,7 @@ fn start() -> Socket {
         slack.api_url(),
         WATCHDOG.as_secs()
     );
-    let mut f = std::fs::OpenOptions::new().append(true).open(&s.config).expect("config");
-    f.write_all(text.as_bytes()).expect("append chat config");
+    s.append_config(&text);
     s.ottd(&["bootstrap"]);
     let d = Daemon::start_with(&s, "daemon", &[("SLACK_APP_TOKEN", APP.into()), ("SLACK_BOT_TOKEN", BOT.into())]);
     let t = Socket { _s: s, slack, socket, d };

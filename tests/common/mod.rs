@@ -247,6 +247,13 @@ impl Setup {
         self.dir.path().join("schedules").join(name)
     }
 
+    /// Add TOML at the end of the test's ottd.toml (chat, policies, grants).
+    pub fn append_config(&self, text: &str) {
+        use std::io::Write as _;
+        let mut f = std::fs::OpenOptions::new().append(true).open(&self.config).expect("config");
+        f.write_all(text.as_bytes()).expect("append to the test config");
+    }
+
     /// Run `ottd ARGS` against this emulator and configuration; panics on failure.
     pub fn ottd(&self, args: &[&str]) -> String {
         let out = Command::new(env!("CARGO_BIN_EXE_ottd")).args(args).envs(self.env()).output().expect("run ottd");
@@ -393,4 +400,18 @@ pub async fn put_alert(s: &Setup, channel: &str, state: &str, alarm_id: &str, al
         .build();
     let out = aws.events.put_events().entries(entry).send().await.expect("put_events");
     assert_eq!(out.failed_entry_count, 0, "{out:?}");
+}
+
+/// `final`, on demand: a single-pipeline URL_PULL event with no schedule.
+pub const ON_DEMAND_FINAL: &str = "[[event]]\nid = \"final\"\n[event.mediaLive]\nchannelClass = \"SINGLE_PIPELINE\"\ninputType = \"URL_PULL\"\npriUrl = \"https://example.com/final/index.m3u8\"\n[event.cloudFront]\naccess_logs = false\n";
+
+/// An event on air from a few seconds from now for `secs`; `extra`: more keys of the event
+/// (`notify = [...]`), each ending in a newline.
+pub fn on_air_event(id: &str, secs: i64, extra: &str) -> String {
+    let start = Utc::now() + chrono::Duration::seconds(4);
+    format!(
+        "[[event]]\nid = \"{id}\"\n{extra}start = \"{}\"\nend = \"{}\"\ndeploy_before = \"3s\"\nstart_before = \"2s\"\n[event.mediaLive]\nchannelClass = \"SINGLE_PIPELINE\"\ninputType = \"URL_PULL\"\npriUrl = \"https://example.com/{id}/index.m3u8\"\n[event.cloudFront]\naccess_logs = false\n",
+        rfc3339(start),
+        rfc3339(start + chrono::Duration::seconds(secs))
+    )
 }

@@ -213,7 +213,14 @@ pub fn click_form(user: &str, channel: &str, value: &str, response_url: &str) ->
 
 /// [`click_form`] on a message that is `ephemeral` (only its reader sees it) or not.
 pub fn click_form_on(user: &str, channel: &str, value: &str, response_url: &str, ephemeral: bool) -> String {
-    let payload = json!({
+    let payload = block_actions(user, channel, value, response_url, ephemeral);
+    url::form_urlencoded::Serializer::new(String::new()).append_pair("payload", &payload.to_string()).finish()
+}
+
+/// The `block_actions` payload of a click on an ottd button with `value` (the same over HTTP
+/// and in a Socket Mode envelope).
+pub fn block_actions(user: &str, channel: &str, value: &str, response_url: &str, ephemeral: bool) -> Value {
+    json!({
         "type": "block_actions",
         "user": {"id": user, "username": "someone", "team_id": "T0TEST"},
         "api_app_id": "A0TEST",
@@ -223,8 +230,7 @@ pub fn click_form_on(user: &str, channel: &str, value: &str, response_url: &str,
         "response_url": response_url,
         "trigger_id": "1.2.3",
         "actions": [{"type": "button", "action_id": "ott:0", "block_id": "b", "value": value, "action_ts": "1.2"}],
-    });
-    url::form_urlencoded::Serializer::new(String::new()).append_pair("payload", &payload.to_string()).finish()
+    })
 }
 
 /// POST a form to the daemon, signed with `secret` at `ts`.

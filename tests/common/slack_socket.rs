@@ -281,17 +281,7 @@ pub fn click_envelope(id: &str, user: &str, channel: &str, value: &str, response
         "envelope_id": id,
         "type": "interactive",
         "accepts_response_payload": false,
-        "payload": {
-            "type": "block_actions",
-            "user": {"id": user, "username": "someone", "team_id": "T0TEST"},
-            "api_app_id": "A0TEST",
-            "team": {"id": "T0TEST"},
-            "container": {"type": "message", "channel_id": channel, "is_ephemeral": false},
-            "channel": {"id": channel, "name": "live-ops"},
-            "response_url": response_url,
-            "trigger_id": "1.2.3",
-            "actions": [{"type": "button", "action_id": "ott:0", "block_id": "b", "value": value, "action_ts": "1.2"}],
-        },
+        "payload": crate::common::slack::block_actions(user, channel, value, response_url, false),
     })
 }
 
