@@ -34,9 +34,34 @@ pub struct Chat {
     pub routes: axum::Router,
     /// The front desk, to hand it the grants and approval rules of a reloaded configuration.
     pub desk: Arc<Desk>,
-    pub slack_api: Option<Arc<slack::api::WebApi>>,
-    /// Discord's HTTP API (channel messages for notifications), when a Discord secret is set.
-    pub discord_api: Option<Arc<discord::api::Api>>,
+}
+
+/// The platforms' HTTP APIs, made once from the secrets: the notifier and the adapters share
+/// them (and their connection pools).
+pub struct Clients {
+    /// When any Slack secret is set.
+    pub slack: Option<Arc<slack::api::WebApi>>,
+    /// When any Discord secret is set.
+    pub discord: Option<Arc<discord::api::Api>>,
+}
+
+impl Clients {
+    pub fn new(chat: &ChatSettings, secrets: &Secrets) -> Clients {
+        let any_slack = secrets.slack_bot_token.is_some()
+            || secrets.slack_app_token.is_some()
+            || secrets.slack_signing_secret.is_some();
+        let slack = any_slack.then(|| {
+            Arc::new(slack::api::WebApi::new(
+                &chat.slack.api_url,
+                secrets.slack_bot_token.clone(),
+                secrets.slack_app_token.clone(),
+            ))
+        });
+        let any_discord = secrets.discord_token.is_some() || secrets.discord_public_key.is_some();
+        let discord =
+            any_discord.then(|| Arc::new(discord::api::Api::new(&chat.discord.api_url, secrets.discord_token.clone())));
+        Clients { slack, discord }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,14 +80,10 @@ impl Chat {
 
     /// Notices to the Slack and Discord channels named in events' `notify` lists, when a bot
     /// token is there to post them.
-    pub fn notifier(chat: &ChatSettings, secrets: &Secrets) -> Option<notify::ChatNotifier> {
-        let slack: Option<Arc<dyn notify::ChannelPoster>> = secrets.slack_bot_token.as_ref().map(|t| {
-            Arc::new(slack::api::WebApi::new(&chat.slack.api_url, Some(t.clone()), None))
-                as Arc<dyn notify::ChannelPoster>
-        });
-        let discord: Option<Arc<dyn notify::ChannelPoster>> = secrets.discord_token.as_ref().map(|t| {
-            Arc::new(discord::api::Api::new(&chat.discord.api_url, Some(t.clone()))) as Arc<dyn notify::ChannelPoster>
-        });
+    pub fn notifier(clients: &Clients) -> Option<notify::ChatNotifier> {
+        let slack = clients.slack.clone().filter(|a| a.has_bot_token()).map(|a| a as Arc<dyn notify::ChannelPoster>);
+        let discord =
+            clients.discord.clone().filter(|a| a.has_bot_token()).map(|a| a as Arc<dyn notify::ChannelPoster>);
         (slack.is_some() || discord.is_some()).then(|| notify::ChatNotifier::start(slack, discord))
     }
 
@@ -70,6 +91,7 @@ impl Chat {
     pub fn start(
         chat: &ChatSettings,
         secrets: &Secrets,
+        clients: &Clients,
         ops: Arc<Ops>,
         definitions: Arc<dyn Definitions>,
         clock: Arc<dyn Clock>,
@@ -77,16 +99,7 @@ impl Chat {
     ) -> Result<Chat, ChatError> {
         let desk = Arc::new(Desk::new(ops, definitions, clock));
         let mut routes = axum::Router::new();
-        let mut slack_api = None;
-        let any_slack = secrets.slack_bot_token.is_some()
-            || secrets.slack_app_token.is_some()
-            || secrets.slack_signing_secret.is_some();
-        if any_slack {
-            let api = Arc::new(slack::api::WebApi::new(
-                &chat.slack.api_url,
-                secrets.slack_bot_token.clone(),
-                secrets.slack_app_token.clone(),
-            ));
+        if let Some(api) = &clients.slack {
             let s = Arc::new(slack::Slack { desk: desk.clone(), api: api.clone() });
             match (&secrets.slack_signing_secret, chat.slack.mode.http()) {
                 (Some(secret), true) => {
@@ -107,13 +120,10 @@ impl Chat {
             if secrets.slack_bot_token.is_none() {
                 tracing::warn!("chat: no SLACK_BOT_TOKEN: no notifications to Slack channels, no user-group grants");
             }
-            slack_api = Some(api);
         } else {
             tracing::info!("chat: Slack off (no SLACK_* secrets)");
         }
-        let mut discord_api = None;
-        if secrets.discord_token.is_some() || secrets.discord_public_key.is_some() {
-            let api = Arc::new(discord::api::Api::new(&chat.discord.api_url, secrets.discord_token.clone()));
+        if let Some(api) = &clients.discord {
             let d = Arc::new(discord::Discord::new(desk.clone(), api.clone(), chat.discord.guild_id));
             match &secrets.discord_public_key {
                 Some(key) => {
@@ -135,10 +145,9 @@ impl Chat {
             if secrets.discord_token.is_none() {
                 tracing::warn!("chat: no DISCORD_TOKEN: no notifications to Discord channels");
             }
-            discord_api = Some(api);
         } else {
             tracing::info!("chat: Discord off (no DISCORD_* secrets)");
         }
-        Ok(Chat { routes, desk, slack_api, discord_api })
+        Ok(Chat { routes, desk })
     }
 }

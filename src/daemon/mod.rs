@@ -140,7 +140,8 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     if let (Some(conf), Some(topic)) = (&aws_conf, plumbing.as_ref().and_then(|p| p.1.clone())) {
         sinks.push(Arc::new(crate::notify::SnsNotifier::start(aws_sdk_sns::Client::new(conf), topic)));
     }
-    if let Some(chat) = crate::chat::Chat::notifier(&settings.chat, &chat_secrets) {
+    let chat_clients = crate::chat::Clients::new(&settings.chat, &chat_secrets);
+    if let Some(chat) = crate::chat::Chat::notifier(&chat_clients) {
         sinks.push(Arc::new(chat));
     }
     let notifier: Arc<dyn crate::notify::Notifier> = Arc::new(crate::notify::Fanout(sinks));
@@ -182,6 +183,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let chat = crate::chat::Chat::start(
         &settings.chat,
         &chat_secrets,
+        &chat_clients,
         ops.clone(),
         definitions.clone(),
         clock.clone(),

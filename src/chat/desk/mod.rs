@@ -117,10 +117,10 @@ impl Desk {
     /// Event ids starting with (or close to) `prefix`, for Discord's autocomplete.
     pub fn complete(&self, prefix: &str) -> Vec<String> {
         let prefix = prefix.to_lowercase();
-        let mut ids: Vec<String> =
-            self.events().into_iter().filter(|e| e.to_lowercase().starts_with(&prefix)).collect();
+        let events = self.events();
+        let mut ids: Vec<String> = events.iter().filter(|e| e.to_lowercase().starts_with(&prefix)).cloned().collect();
         if ids.is_empty() {
-            ids.extend(grammar::closest(&prefix, self.events().iter().map(String::as_str)));
+            ids.extend(grammar::closest(&prefix, events.iter().map(String::as_str)));
         }
         ids.truncate(25);
         ids
@@ -233,8 +233,8 @@ impl Desk {
         let situation = self.situation(&op);
         match approval::gate(&op, situation, &self.settings().approvals) {
             Gate::Run => self.run(caller, op, None).await,
-            Gate::Confirm => self.ask(caller, &op, Kind::Confirm).await,
-            Gate::Approve => self.ask(caller, &op, Kind::Approve).await,
+            Gate::Confirm => self.ask(caller, &op, Kind::Confirm, situation).await,
+            Gate::Approve => self.ask(caller, &op, Kind::Approve, situation).await,
         }
     }
 

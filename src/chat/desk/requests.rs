@@ -6,14 +6,14 @@ use serde_json::json;
 use super::{actor_of, mention, Desk, Turn};
 use crate::chat::access::needed;
 use crate::chat::access::Caller;
-use crate::chat::approval::{self, Click, Kind, State, Verdict};
+use crate::chat::approval::{self, Click, Kind, Situation, State, Verdict};
 use crate::chat::grammar::{self, Command};
 use crate::chat::message::{Button, Message, Style, Tone, Visibility};
 use crate::ops::{Actor, Operation, Reply};
 
 impl Desk {
     /// Keep a request for a confirmation or approval and ask for it.
-    pub(super) async fn ask(&self, caller: &Caller, op: &Operation, kind: Kind) -> Turn {
+    pub(super) async fn ask(&self, caller: &Caller, op: &Operation, kind: Kind, situation: Situation) -> Turn {
         let now = self.clock.now();
         let within = match kind {
             Kind::Confirm => self.settings().approvals.confirm_within,
@@ -55,7 +55,7 @@ impl Desk {
                     "{} asks to run `/ott {text}`: a second person with the {need} role must approve (until {until}).",
                     mention(caller.platform, &caller.label())
                 ));
-                if self.situation(op).in_window {
+                if situation.in_window {
                     reply.notes.push(format!("{event} is inside its scheduled window now."));
                 }
                 Message::new(reply, Visibility::InChannel, Tone::Asking)
