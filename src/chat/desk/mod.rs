@@ -140,39 +140,46 @@ impl Desk {
         })
     }
 
+    /// A decision taken here, in the audit trail: `extra` joins the operation's arguments.
     fn audit(&self, caller: &Caller, op: &Operation, decision: &str, extra: serde_json::Value, error: Option<String>) {
         let mut args = serde_json::to_value(op).unwrap_or_default();
         if let (Some(m), Some(extra)) = (args.as_object_mut(), extra.as_object()) {
-            m.insert("channel".into(), json!(caller.channel_label()));
-            for (k, v) in extra {
-                m.insert(k.clone(), v.clone());
-            }
+            m.extend(extra.clone());
         }
-        let entry = AuditEntry {
-            at: self.clock.now(),
-            actor: caller.label(),
-            event: op.event().map(str::to_string),
-            operation: op.name().to_string(),
-            args: args.to_string(),
-            decision: decision.to_string(),
-            changes: op.changes_something(),
-        };
-        let result = if error.is_some() { "refused" } else { "ok" };
-        self.ops.store().audit_record(&entry, AuditEnd { result, duration_ms: 0, error });
+        self.record(caller, op.event(), op.name(), args, decision, op.changes_something(), error);
     }
 
     /// The chat-only reads (`help`, `list`): audited like the operations layer's reads.
     fn audit_read(&self, caller: &Caller, name: &str) {
+        self.record(caller, None, name, json!({}), "allowed", false, None);
+    }
+
+    /// One finished audit row for `caller`, the channel added to `args`.
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &self,
+        caller: &Caller,
+        event: Option<&str>,
+        operation: &str,
+        mut args: serde_json::Value,
+        decision: &str,
+        changes: bool,
+        error: Option<String>,
+    ) {
+        if let Some(m) = args.as_object_mut() {
+            m.insert("channel".into(), json!(caller.channel_label()));
+        }
         let entry = AuditEntry {
             at: self.clock.now(),
             actor: caller.label(),
-            event: None,
-            operation: name.to_string(),
-            args: json!({"channel": caller.channel_label()}).to_string(),
-            decision: "allowed".to_string(),
-            changes: false,
+            event: event.map(str::to_string),
+            operation: operation.to_string(),
+            args: args.to_string(),
+            decision: decision.to_string(),
+            changes,
         };
-        self.ops.store().audit_record(&entry, AuditEnd { result: "ok", duration_ms: 0, error: None });
+        let result = if error.is_some() { "refused" } else { "ok" };
+        self.ops.store().audit_record(&entry, AuditEnd { result, duration_ms: 0, error });
     }
 
     /// A typed `/ott TEXT`.
