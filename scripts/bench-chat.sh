@@ -44,21 +44,10 @@ case "$adapter" in
 esac
 command -v curl >/dev/null || { echo "bench-chat: curl is needed (readiness checks)" >&2; exit 2; }
 
-# Bolt's own virtualenv (as scripts/emulator.sh makes the emulator's), installed again only
-# when benches/requirements-bolt.txt changes.
+# Bolt's own virtualenv, made as the emulator's is (scripts/emulator.sh).
+. scripts/emulator.sh
 BOLT_VENV="${BOLT_VENV:-$HOME/.cache/ottd-bolt-venv}"
-ensure_bolt_venv() {
-  local req="$OTTD_ROOT/benches/requirements-bolt.txt"
-  local stamp="$BOLT_VENV/.ottd-requirements"
-  if [ -x "$BOLT_VENV/bin/python" ] && cmp -s "$req" "$stamp"; then
-    return 0
-  fi
-  echo "installing Slack Bolt into $BOLT_VENV ($(grep -v '^#' "$req" | tr '\n' ' '))" >&2
-  python3 -m venv "$BOLT_VENV"
-  "$BOLT_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$req"
-  cp "$req" "$stamp"
-}
-ensure_bolt_venv
+ensure_venv "$BOLT_VENV" "$OTTD_ROOT/benches/requirements-bolt.txt" "Slack Bolt"
 py="$BOLT_VENV/bin/python"
 pids=()  # background servers, stopped on exit
 

@@ -1,22 +1,28 @@
 # Shared by the demo, test and bench scripts: the AWS emulator (moto's server mode plus
 # ottd's extension in tests/emulator/) in a virtualenv under ~/.cache, on loopback only.
-# Source it; it defines ensure_emulator_venv, start_emulator, start_delay_proxy and
+# Source it; it defines ensure_venv, ensure_emulator_venv, start_emulator, start_delay_proxy and
 # stop_background. The start functions set EMULATOR_URL / PROXY_URL (no subshell, so the
 # background processes are remembered and stopped).
 
 OTTD_VENV="${OTTD_VENV:-$HOME/.cache/ottd-venv}"
 OTTD_PIDS=()
 
-ensure_emulator_venv() {
-  local req="$OTTD_ROOT/tests/emulator/requirements.txt"
-  local stamp="$OTTD_VENV/.ottd-requirements"
-  if [ -x "$OTTD_VENV/bin/python" ] && cmp -s "$req" "$stamp"; then
+# ensure_venv VENV REQUIREMENTS WHAT: a virtualenv with REQUIREMENTS installed, installed
+# again only when the requirements file changes.
+ensure_venv() {
+  local venv=$1 req=$2 what=$3
+  local stamp="$venv/.ottd-requirements"
+  if [ -x "$venv/bin/python" ] && cmp -s "$req" "$stamp"; then
     return 0
   fi
-  echo "installing the AWS emulator into $OTTD_VENV ($(cat "$req"))" >&2
-  python3 -m venv "$OTTD_VENV"
-  "$OTTD_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+  echo "installing $what into $venv ($(grep -v '^#' "$req" | tr '\n' ' '))" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
   cp "$req" "$stamp"
+}
+
+ensure_emulator_venv() {
+  ensure_venv "$OTTD_VENV" "$OTTD_ROOT/tests/emulator/requirements.txt" "the AWS emulator"
 }
 
 # wait_ready FILE PREFIX: the URL a launcher printed after PREFIX.
