@@ -22,12 +22,15 @@ use tokio::sync::mpsc;
 
 use super::access::Caller;
 use super::desk::{Desk, Turn};
-use super::message::{Message, Visibility};
+use super::message::{Message, Tone, Visibility};
 use crate::ops::Platform;
 use api::WebApi;
 
 /// Progress edits sent to one `response_url` at most (Slack takes 5 messages in all).
 pub const PROGRESS_EDITS: usize = 3;
+/// A slash command must be acknowledged within 3 s: past this, the acknowledgement says
+/// "working on it" and the answer follows on `response_url`.
+pub const ACK_WITHIN: Duration = Duration::from_millis(2500);
 /// Progress edits are at least this far apart; the latest step wins.
 pub const PROGRESS_GAP: Duration = Duration::from_secs(2);
 
@@ -81,11 +84,35 @@ impl Slack {
         }
     }
 
-    /// A slash command: the acknowledgement's body; follow-ups go on by themselves.
-    pub async fn command(&self, c: &SlashCommand) -> Value {
+    /// A slash command: the acknowledgement's body, within [`ACK_WITHIN`] whatever the
+    /// transport; when the answer takes longer (Slack's user groups slow to read, say), "working
+    /// on it" now and the answer on `response_url`. Follow-ups go on by themselves.
+    pub async fn command(self: &Arc<Self>, c: &SlashCommand) -> Value {
+        let mut work = Box::pin({
+            let (slack, c) = (self.clone(), c.clone());
+            async move { slack.answer(&c).await }
+        });
+        match tokio::time::timeout(ACK_WITHIN, &mut work).await {
+            Ok(body) => body,
+            Err(_) => {
+                tracing::warn!("slack: /ott {:?} took over {ACK_WITHIN:?}: its answer follows on response_url", c.text);
+                let (api, url) = (self.api.clone(), c.response_url.clone());
+                tokio::spawn(async move {
+                    let body = work.await;
+                    if let Err(e) = api.respond(&url, &body).await {
+                        tracing::warn!("slack: late /ott answer not delivered: {e}");
+                    }
+                });
+                blocks::response(&Message::line("working on it…", Visibility::Ephemeral, Tone::Working), false)
+            }
+        }
+    }
+
+    /// The first answer to a slash command, however long it takes.
+    async fn answer(&self, c: &SlashCommand) -> Value {
         if c.user_id.is_empty() {
             return blocks::response(
-                &Message::line("no user in the request", Default::default(), super::message::Tone::Failed),
+                &Message::line("no user in the request", Visibility::Ephemeral, Tone::Failed),
                 false,
             );
         }

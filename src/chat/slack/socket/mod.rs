@@ -49,9 +49,6 @@ pub use envelope::*;
 
 /// How long a connection Slack asked us to leave keeps serving (acks in flight).
 pub const RETIRE_GRACE: Duration = Duration::from_secs(10);
-/// A slash command must be acked within 3 s: past this, ack "working on it" and send the
-/// answer to `response_url` when it comes.
-pub const ACK_WITHIN: Duration = Duration::from_millis(2500);
 /// Envelopes being handled at once (a burst beyond it is answered "busy").
 pub const MAX_IN_FLIGHT: usize = 32;
 /// apps.connections.open plus the handshake.
@@ -316,7 +313,7 @@ impl Client {
                 let (slack, acks) = (self.slack.clone(), acks.clone());
                 tokio::spawn(async move {
                     let c = SlashCommand::from_json(&payload);
-                    let body = answer(slack.clone(), c.clone()).await;
+                    let body = slack.command(&c).await;
                     let sent = if in_ack {
                         acks.send(ack(&envelope_id, Some(body))).await
                     } else {
@@ -372,35 +369,6 @@ fn human(d: Duration) -> humantime::FormattedDuration {
 
 fn line(text: &str, tone: Tone) -> Value {
     blocks::response(&ChatMessage::line(text, Visibility::Ephemeral, tone), false)
-}
-
-/// A slash command's first answer within [`ACK_WITHIN`]; when later, "working on it" now
-/// and the answer on `response_url`.
-async fn answer(slack: Arc<Slack>, c: SlashCommand) -> Value {
-    let mut work = tokio::spawn({
-        let (slack, c) = (slack.clone(), c.clone());
-        async move { slack.command(&c).await }
-    });
-    match tokio::time::timeout(ACK_WITHIN, &mut work).await {
-        Ok(Ok(body)) => body,
-        Ok(Err(e)) => {
-            tracing::error!("slack socket: /ott {:?} failed: {e}", c.text);
-            line("ottd failed on this command: see its log", Tone::Failed)
-        }
-        Err(_) => {
-            tracing::warn!(
-                "slack socket: /ott {:?} took over {ACK_WITHIN:?}: its answer follows on response_url",
-                c.text
-            );
-            tokio::spawn(async move {
-                let Ok(body) = work.await else { return };
-                if let Err(e) = slack.api.respond(&c.response_url, &body).await {
-                    tracing::warn!("slack socket: late /ott answer not delivered: {e}");
-                }
-            });
-            line("working on it…", Tone::Working)
-        }
-    }
 }
 
 async fn send(ws: &mut Ws, m: Message, within: Duration) -> Result<(), SocketError> {
