@@ -70,6 +70,21 @@ impl Notifier for Fanout {
     }
 }
 
+/// The next notice to deliver; after `stop`, only those already queued, then `None`.
+pub async fn next_notice(
+    rx: &mut tokio::sync::mpsc::Receiver<Notice>,
+    stop: &tokio_util::sync::CancellationToken,
+) -> Option<Notice> {
+    if !stop.is_cancelled() {
+        tokio::select! {
+            n = rx.recv() => return n,
+            _ = stop.cancelled() => {}
+        }
+    }
+    rx.close();
+    rx.recv().await
+}
+
 /// Notices queued for SNS at most.
 const SNS_QUEUE: usize = 1024;
 /// Publish attempts per notice (each is itself retried by the SDK on throttling and 5xx).
@@ -82,11 +97,17 @@ pub struct SnsNotifier {
 }
 
 impl SnsNotifier {
-    /// Start the publishing task (on the current tokio runtime).
-    pub fn start(client: aws_sdk_sns::Client, topic_arn: String) -> SnsNotifier {
+    /// Start the publishing task on `tasks`; once `stop` is cancelled it publishes what is
+    /// queued, takes nothing more and ends.
+    pub fn start(
+        client: aws_sdk_sns::Client,
+        topic_arn: String,
+        tasks: &tokio_util::task::TaskTracker,
+        stop: tokio_util::sync::CancellationToken,
+    ) -> SnsNotifier {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Notice>(SNS_QUEUE);
-        tokio::spawn(async move {
-            while let Some(n) = rx.recv().await {
+        tasks.spawn(async move {
+            while let Some(n) = next_notice(&mut rx, &stop).await {
                 let level = match n.level {
                     Level::Info => "info",
                     Level::Warning => "warning",

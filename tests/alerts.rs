@@ -349,3 +349,77 @@ async fn nothing_is_done_for_an_alert_outside_the_events_window() {
     let alerts = s.ottd(&["alerts", "later"]);
     assert!(!alerts.contains("recovery:"), "{alerts}");
 }
+
+/// Put a MediaLive channel state change on EventBridge, as MediaLive would.
+async fn put_state(s: &Setup, channel: &str, state: &str) {
+    let aws = s.aws().await;
+    let arn = format!("arn:aws:medialive:channel:{channel}");
+    let detail = serde_json::json!({
+        "channel_arn": arn, "state": state, "message": "Stop detected on pipeline", "pipelines_running_count": 0,
+        "pipeline": "0"
+    });
+    let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+        .source("aws.medialive")
+        .detail_type("MediaLive Channel State Change")
+        .resources(arn)
+        .detail(detail.to_string())
+        .time(aws_smithy_types::DateTime::from_secs(Utc::now().timestamp()))
+        .build();
+    let out = aws.events.put_events().entries(entry).send().await.expect("put_events");
+    assert_eq!(out.failed_entry_count, 0, "{out:?}");
+}
+
+fn recovery_starts(s: &Setup) -> usize {
+    let audit = s.ottd(&["audit", "final"]);
+    audit.lines().filter(|l| l.contains("recovery") && l.contains("start")).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_waiting_for_its_delay_is_acted_on_once_after_a_kill_9_and_restart() {
+    let OnAir { s, store, d, channel } = on_air("first");
+    // Restart-pipeline 3 s after SET; the daemon is killed inside those 3 s.
+    put_alert(&s, &channel, "SET", "w1", "Failed HTTP Post Output Request", "0").await;
+    wait_for("the alert recorded", &d, Duration::from_secs(10), || {
+        store.alerts(Some("final"), false).map(|a| a.len() == 1).unwrap_or(false)
+    });
+    d.kill9();
+    assert!(restarts(&s, &channel).is_empty(), "killed before the delay ended");
+    let d = Daemon::start(&s, "second");
+    wait_for("the pipeline restart after the restart", &d, Duration::from_secs(30), || {
+        !restarts(&s, &channel).is_empty()
+    });
+    wait_for("the action recorded on the alert", &d, Duration::from_secs(10), || {
+        store.alerts(Some("final"), false).map(|a| a.iter().all(|x| x.acted_at.is_some())).unwrap_or(false)
+    });
+    // Past one more resync (5 s here), whose sweep looks at undecided alerts again.
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(restarts(&s, &channel).len(), 1, "acted on once:\n{}", d.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_console_stop_gives_one_start_however_many_state_changes_report_it() {
+    let OnAir { s, d, channel, .. } = on_air("daemon");
+    let aws = s.aws().await;
+    // MediaLive says STOPPING, then STOPPED: two reports of one stop.
+    aws.medialive.stop_channel().channel_id(&channel).send().await.expect("stop");
+    let running = || {
+        let (aws, channel) = (aws.clone(), channel.clone());
+        async move {
+            let c = aws.medialive.describe_channel().channel_id(channel).send().await.ok();
+            c.and_then(|c| c.state).map(|s| s.as_str() == "RUNNING").unwrap_or(false)
+        }
+    };
+    let until = Instant::now() + Duration::from_secs(30);
+    while !running().await {
+        assert!(Instant::now() < until, "not started again; daemon log:\n{}", d.log());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // A late (or repeated) STOPPED about a channel that runs again starts nothing.
+    let looked = |d: &Daemon| d.log().matches("RUNNING now: nothing to do").count();
+    let before = looked(&d);
+    put_state(&s, &channel, "STOPPED").await;
+    wait_for("the late report looked at", &d, Duration::from_secs(20), || {
+        looked(&d) > before || recovery_starts(&s) > 1
+    });
+    assert_eq!(recovery_starts(&s), 1, "one start:\n{}\n{}", s.ottd(&["audit", "final"]), d.log());
+}

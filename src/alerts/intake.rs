@@ -40,6 +40,8 @@ pub struct Intake {
     pub queue_url: String,
     pub store: Arc<Store>,
     pub changed: mpsc::Sender<Changed>,
+    /// Where message handlers run, so shutdown waits for the ones in flight.
+    pub tasks: tokio_util::task::TaskTracker,
 }
 
 /// How handling one message ended (for the log and the tests).
@@ -90,7 +92,7 @@ impl Intake {
             for m in messages {
                 let Ok(permit) = permits.clone().acquire_owned().await else { return };
                 let this = self.clone();
-                tokio::spawn(async move {
+                self.tasks.spawn(async move {
                     let _permit = permit;
                     this.handle(m).await;
                 });
@@ -146,12 +148,15 @@ pub async fn record_message(
         Detail::Alert(a) => {
             let r = store.record_alert(&ev.id, ev.time, &event, &ev.channel_id, a).await?;
             if matches!(r, Recorded::Opened { .. } | Recorded::Cleared { .. } | Recorded::StillOpen { .. }) {
-                let _ = changed.try_send(Changed::Alert { event: event.clone() });
+                tell(changed, Changed::Alert { event: event.clone() }).await;
             }
             Handled::Recorded(r)
         }
         Detail::StateChange { state, .. } => {
-            let _ = changed.try_send(Changed::ChannelState { event: event.clone(), state: state.clone() });
+            if !store.first_sight(&ev.id).await? {
+                return Ok(Handled::Recorded(Recorded::Duplicate));
+            }
+            tell(changed, Changed::ChannelState { event: event.clone(), state: state.clone() }).await;
             Handled::ChannelState
         }
         Detail::InputChange { .. } => {
@@ -160,4 +165,18 @@ pub async fn record_message(
         }
     };
     Ok(handled)
+}
+
+/// How long the intake waits for recovery to take a change before going on without it.
+const TELL_WITHIN: Duration = Duration::from_secs(5);
+
+/// Tell recovery, waiting a bounded time when its queue is full. A change it never takes is
+/// not lost: it is in the state file, and recovery's sweep at its next resync finds it.
+async fn tell(changed: &mpsc::Sender<Changed>, c: Changed) {
+    if let Err(e) = changed.send_timeout(c, TELL_WITHIN).await {
+        tracing::warn!(
+            "recovery did not take a change within {}s ({e}); its next resync sweep picks it up",
+            TELL_WITHIN.as_secs()
+        );
+    }
 }

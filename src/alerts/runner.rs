@@ -6,6 +6,7 @@
 //! action. An alert waiting for its policy's delay is looked at again when the delay ends.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -29,11 +30,23 @@ pub struct Runner {
     clock: Arc<dyn Clock>,
     /// Per event: notices sent in the current storm window, and those held back.
     storms: Mutex<HashMap<String, Storm>>,
-    /// Events being evaluated, and whether another pass was asked for meanwhile.
-    busy: Mutex<HashMap<String, bool>>,
+    /// Events being evaluated, and what was asked for meanwhile.
+    busy: Mutex<HashMap<String, Pending>>,
     /// How often channels that should be on air are described in AWS (EventBridge delivery
     /// is best effort: a stop behind ottd's back may come with no event).
     resync: std::time::Duration,
+}
+
+/// Where a pass's wake-ups go (the event, and when to look again).
+type Later = mpsc::UnboundedSender<(String, DateTime<Utc>)>;
+
+/// What was asked of an event's pass while it ran.
+#[derive(Debug, Default)]
+struct Pending {
+    /// One more pass.
+    again: bool,
+    /// The newest channel state MediaLive reported meanwhile.
+    channel: Option<String>,
 }
 
 /// Notices about one event within [`STORM_WINDOW`] beyond [`STORM_MAX`] are held back and
@@ -91,8 +104,8 @@ impl Runner {
     }
 
     /// Describe in AWS the channel of every event recorded RUNNING that should be on air; one
-    /// found stopped is handled as if MediaLive had said so.
-    pub async fn resync(&self) {
+    /// found stopped is handled as if MediaLive had said so, on the event's own pass.
+    async fn resync(self: Arc<Self>, later: Later) {
         let Ok(deployments) = self.ops.store().deployments() else { return };
         for d in deployments.iter().filter(|d| d.phase == Phase::Running) {
             if self.standing(&d.event) != Standing::OnAir {
@@ -101,11 +114,27 @@ impl Runner {
             match self.ops.live_state(&d.event).await {
                 Ok(Some(state)) if STOPPED_STATES.contains(&state.as_str()) => {
                     tracing::warn!(event = %d.event, state, "resync: the channel is not running in AWS");
-                    self.channel_state(&d.event, &state).await;
+                    self.kick(d.event.clone(), Some(state), later.clone());
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(event = %d.event, "resync: cannot describe the channel: {e}"),
             }
+        }
+    }
+
+    /// Look again at every event with an alert recovery has not settled: one whose delay was
+    /// running when the daemon stopped, or whose kick was lost. At start and at each resync.
+    fn sweep(self: &Arc<Self>, later: &Later) {
+        match self.ops.store().events_with_undecided_alerts() {
+            Ok(events) => {
+                if !events.is_empty() {
+                    tracing::debug!(events = events.len(), "recovery: looking again at events with undecided alerts");
+                }
+                for event in events {
+                    self.kick(event, None, later.clone());
+                }
+            }
+            Err(e) => tracing::warn!("recovery: cannot read the undecided alerts (the next resync tries again): {e}"),
         }
     }
 
@@ -126,13 +155,17 @@ impl Runner {
         }
     }
 
-    /// Work through changes until `stop`.
+    /// Work through changes until `stop`. Every pass runs on the operations layer's task
+    /// tracker, so shutdown waits for it.
     pub async fn run(self: Arc<Self>, mut changes: mpsc::Receiver<Changed>, stop: CancellationToken) {
         let mut later: BTreeMap<DateTime<Utc>, Vec<String>> = BTreeMap::new();
         let (later_tx, mut later_rx) = mpsc::unbounded_channel::<(String, DateTime<Utc>)>();
         let mut storms = tokio::time::interval(std::time::Duration::from_secs(10));
         let mut resync = tokio::time::interval(self.resync);
         resync.tick().await;
+        // Alerts left undecided by the last run (a delay that was running at a restart).
+        self.sweep(&later_tx);
+        let resyncing = Arc::new(AtomicBool::new(false));
         loop {
             let wait = later
                 .first_key_value()
@@ -142,24 +175,28 @@ impl Runner {
                 _ = stop.cancelled() => return,
                 _ = storms.tick() => self.flush_storms(),
                 _ = resync.tick() => {
-                    let this = self.clone();
-                    tokio::spawn(async move { this.resync().await });
+                    self.sweep(&later_tx);
+                    // One resync at a time: a slow AWS must not pile them up.
+                    if !resyncing.swap(true, Ordering::SeqCst) {
+                        let (this, later, flag) = (self.clone(), later_tx.clone(), resyncing.clone());
+                        self.ops.tasks().spawn(async move {
+                            this.resync(later).await;
+                            flag.store(false, Ordering::SeqCst);
+                        });
+                    }
                 }
                 Some((event, at)) = later_rx.recv() => later.entry(at).or_default().push(event),
                 c = changes.recv() => match c {
                     None => return,
-                    Some(Changed::Alert { event }) => self.kick(event, later_tx.clone()),
-                    Some(Changed::ChannelState { event, state }) => {
-                        let this = self.clone();
-                        tokio::spawn(async move { this.channel_state(&event, &state).await });
-                    }
+                    Some(Changed::Alert { event }) => self.kick(event, None, later_tx.clone()),
+                    Some(Changed::ChannelState { event, state }) => self.kick(event, Some(state), later_tx.clone()),
                 },
                 _ = tokio::time::sleep(wait) => {
                     let now = self.clock.now();
                     while let Some(e) = later.first_entry() {
                         if *e.key() > now { break; }
                         for event in e.remove() {
-                            self.kick(event, later_tx.clone());
+                            self.kick(event, None, later_tx.clone());
                         }
                     }
                 }
@@ -167,30 +204,43 @@ impl Runner {
         }
     }
 
-    /// Evaluate `event` in a task of its own: events concurrently, one evaluation at a time per
-    /// event (a change arriving meanwhile asks for one more pass).
-    fn kick(self: &Arc<Self>, event: String, later: mpsc::UnboundedSender<(String, DateTime<Utc>)>) {
+    /// Evaluate `event` in a pass of its own: events concurrently, one pass at a time per
+    /// event (a change arriving meanwhile asks for one more pass). `channel`: MediaLive (or
+    /// the resync) said the channel is in this state. Alerts and channel changes of one event
+    /// share the pass, so recovery never runs two actions for one event side by side.
+    fn kick(self: &Arc<Self>, event: String, channel: Option<String>, later: Later) {
         {
             let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(again) = busy.get_mut(&event) {
-                *again = true;
+            if let Some(pending) = busy.get_mut(&event) {
+                pending.again = true;
+                if channel.is_some() {
+                    pending.channel = channel;
+                }
                 return;
             }
-            busy.insert(event.clone(), false);
+            busy.insert(event.clone(), Pending::default());
         }
         let this = self.clone();
-        tokio::spawn(async move {
+        self.ops.tasks().spawn(async move {
+            let mut channel = channel;
             loop {
+                if let Some(state) = channel.take() {
+                    this.channel_state(&event, &state).await;
+                }
                 if let Some(at) = this.evaluate(&event).await {
                     let _ = later.send((event.clone(), at));
                 }
                 let mut busy = this.busy.lock().unwrap_or_else(|p| p.into_inner());
-                if busy.get(&event) == Some(&true) {
-                    busy.insert(event.clone(), false);
-                    continue;
+                match busy.get_mut(&event) {
+                    Some(p) if p.again => {
+                        p.again = false;
+                        channel = p.channel.take();
+                    }
+                    _ => {
+                        busy.remove(&event);
+                        break;
+                    }
                 }
-                busy.remove(&event);
-                break;
             }
         });
     }
@@ -286,7 +336,11 @@ impl Runner {
             };
             let level = if a.is_open() { Level::Warning } else { Level::Info };
             self.notice_with(event, level, text, if a.is_open() { alert_buttons(event, a) } else { Vec::new() });
-            store.alert_notified(a.id).detach();
+            // Committed before the pass goes on, so the next pass (at once, if another change
+            // came meanwhile) reads it and says nothing twice.
+            if let Err(e) = store.alert_notified(a.id).await {
+                tracing::warn!(event, alert = a.id, "cannot record that people were told: {e}");
+            }
         }
         if !a.is_open() {
             if let (Some(action), false, Some(cleared)) = (&a.action, a.cleared_notified, a.cleared_at) {
@@ -302,13 +356,21 @@ impl Runner {
                         ),
                     );
                 }
-                store.alert_cleared_notified(a.id).detach();
+                if let Err(e) = store.alert_cleared_notified(a.id).await {
+                    tracing::warn!(event, alert = a.id, "cannot record that people were told it cleared: {e}");
+                }
             }
             return None;
         }
         let since =
             now - chrono::Duration::from_std(self.policies.breaker_window).unwrap_or(chrono::Duration::hours(1));
-        let recent = store.recovery_actions(event, since).await.unwrap_or_default();
+        let recent = match store.recovery_actions(event, since).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(event, "cannot count recovery's recent actions; deciding again later: {e}");
+                return Some(now + chrono::Duration::seconds(10));
+            }
+        };
         let situation = Situation {
             alert_type: &a.alert_type,
             set_at: a.set_at,
@@ -334,7 +396,9 @@ impl Runner {
                     ),
                     alert_buttons(event, a),
                 );
-                store.alert_acted(a.id, "breaker-open", now).detach();
+                if let Err(e) = store.alert_acted(a.id, "breaker-open", now).await {
+                    tracing::warn!(event, alert = a.id, "cannot record the open breaker: {e}");
+                }
                 let _ = until;
                 None
             }
@@ -382,15 +446,36 @@ impl Runner {
     }
 
     /// MediaLive (or the resync) says the channel is in `state`: a channel stopped while its
-    /// window says it should run is started again, within the breaker.
+    /// window says it should run is started again, within the breaker. The report is only a
+    /// hint: the channel is described again first, so STOPPING then STOPPED, a duplicate
+    /// delivery, or a report the last pass already answered starts nothing twice.
     pub async fn channel_state(&self, event: &str, state: &str) {
         if !STOPPED_STATES.contains(&state) || self.standing(event) != Standing::OnAir {
             return;
         }
+        let state = match self.ops.live_state(event).await {
+            Ok(Some(live)) if STOPPED_STATES.contains(&live.as_str()) => live,
+            Ok(Some(live)) => {
+                tracing::info!(event, reported = state, live, "channel reported {state}, {live} now: nothing to do");
+                return;
+            }
+            Ok(None) => return,
+            // AWS cannot say: trust the report (a missed stop costs the broadcast).
+            Err(e) => {
+                tracing::warn!(event, "cannot describe the channel; acting on MediaLive's report: {e}");
+                state.to_string()
+            }
+        };
         let now = self.clock.now();
         let since =
             now - chrono::Duration::from_std(self.policies.breaker_window).unwrap_or(chrono::Duration::hours(1));
-        let recent = self.ops.store().recovery_actions(event, since).await.unwrap_or_default();
+        let recent = match self.ops.store().recovery_actions(event, since).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(event, "cannot count recovery's recent actions; not acting: {e}");
+                return;
+            }
+        };
         if let Some(until) = recovery::breaker(&self.policies, &recent, now) {
             self.notice(
                 event,
@@ -420,6 +505,62 @@ fn alert_buttons(event: &str, a: &AlertRow) -> Vec<NoticeButton> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::notify::Notice;
+
+    #[derive(Default)]
+    struct Told(Mutex<Vec<Notice>>);
+
+    impl Notifier for Told {
+        fn notify(&self, n: Notice) {
+            self.0.lock().unwrap_or_else(|p| p.into_inner()).push(n);
+        }
+    }
+
+    impl Told {
+        fn count(&self) -> usize {
+            self.0.lock().unwrap_or_else(|p| p.into_inner()).len()
+        }
+    }
+
+    #[tokio::test]
+    async fn an_alert_is_notified_once_even_when_the_next_pass_follows_at_once() {
+        let w = crate::ops::tests::world(std::time::Duration::ZERO);
+        let told = Arc::new(Told::default());
+        let runner = Arc::new(Runner::new(
+            w.ops.clone(),
+            w.definitions.clone(),
+            Policies::shipped(),
+            told.clone(),
+            w.clock.clone(),
+            std::time::Duration::from_secs(60),
+        ));
+        let alert = crate::alerts::event::Alert {
+            state: crate::alerts::event::AlarmState::Set,
+            alarm_id: "n1".into(),
+            alert_type: "Something Only Notified".into(),
+            pipeline: 0,
+            message: "test".into(),
+        };
+        w.store.record_alert("e1", w.clock.now(), "final", "123", &alert).await.expect("record");
+        // The state file's writer is slow for a moment: the "notified" mark is not committed
+        // yet when a second change asks for another pass.
+        let release = w.store.pause_writer();
+        let r = runner.clone();
+        let passes = tokio::spawn(async move {
+            r.evaluate("final").await;
+            r.evaluate("final").await;
+        });
+        for tries in 0.. {
+            if told.count() > 0 {
+                break;
+            }
+            assert!(tries < 10_000, "the first pass never told anyone");
+            tokio::task::yield_now().await;
+        }
+        let _ = release.send(());
+        passes.await.expect("passes");
+        assert_eq!(told.count(), 1, "told once");
+    }
 
     #[test]
     fn a_storm_sends_five_notices_then_one_summary_per_window() {

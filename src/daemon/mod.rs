@@ -16,6 +16,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::signal::unix::{signal, SignalKind};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::clock::SystemClock;
 use crate::config::{Catalog, Resolved};
@@ -136,9 +138,17 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         }
     };
     let chat_secrets = crate::chat::Chat::secrets(&settings.chat)?;
+    // Notice delivery ends last at shutdown: it takes what the work still running reports.
+    let deliveries = TaskTracker::new();
+    let deliveries_stop = CancellationToken::new();
     let mut sinks: Vec<Arc<dyn crate::notify::Notifier>> = vec![Arc::new(LogNotifier)];
     if let (Some(conf), Some(topic)) = (&aws_conf, plumbing.as_ref().and_then(|p| p.1.clone())) {
-        sinks.push(Arc::new(crate::notify::SnsNotifier::start(aws_sdk_sns::Client::new(conf), topic)));
+        sinks.push(Arc::new(crate::notify::SnsNotifier::start(
+            aws_sdk_sns::Client::new(conf),
+            topic,
+            &deliveries,
+            deliveries_stop.clone(),
+        )));
     }
     let chat_clients = crate::chat::Clients::new(&settings.chat, &chat_secrets);
     if let Some(chat) = crate::chat::Chat::notifier(&chat_clients) {
@@ -178,7 +188,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         .await
         .map_err(|source| DaemonError::Listen { addr: settings.daemon.listen, source })?;
     let local = listener.local_addr().map_err(|source| DaemonError::Listen { addr: settings.daemon.listen, source })?;
-    let shutdown = tokio_util::sync::CancellationToken::new();
+    let shutdown = CancellationToken::new();
     let http_shutdown = shutdown.clone();
     let chat = crate::chat::Chat::start(
         &settings.chat,
@@ -224,9 +234,10 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             queue_url: queue_url.clone(),
             store: store.clone(),
             changed: alerts_tx.clone(),
+            tasks: ops.tasks().clone(),
         });
         tracing::info!(queue = %queue_url, "alerts: reading MediaLive events from SQS");
-        tokio::spawn(intake.run(shutdown.clone()));
+        ops.tasks().spawn(intake.run(shutdown.clone()));
     }
     if plumbing.is_some() || sns.is_some() {
         let runner = Arc::new(crate::alerts::runner::Runner::new(
@@ -240,7 +251,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         if sns.is_some() {
             tracing::info!("alerts: taking SNS deliveries on POST /sns");
         }
-        tokio::spawn(runner.run(alerts_rx, shutdown.clone()));
+        ops.tasks().spawn(runner.run(alerts_rx, shutdown.clone()));
     }
     drop(alerts_tx);
     let mut dog = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
@@ -314,16 +325,32 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             Some(Control::Shutdown) => break,
         }
     }
-    tracing::info!("shutting down: waiting for in-flight steps");
+    // Stop taking new work (the alert intake, chat connections and the HTTP listener go
+    // quiet), then let what was taken on finish, within one cap for all of it.
+    tracing::info!("shutting down: waiting for in-flight work (at most {}s)", DRAIN.as_secs());
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     shutdown.cancel();
+    let deadline = tokio::time::Instant::now() + DRAIN;
+    let tasks = ops.tasks().clone();
+    tasks.close();
     let drained = tokio::select! {
-        d = sched.drain(Duration::from_secs(30)) => d,
+        (d, ()) = futures::future::join(sched.drain(DRAIN), tasks.wait()) => d,
+        _ = tokio::time::sleep_until(deadline) => false,
         _ = term.recv() => false,
         _ = int.recv() => false,
     };
     if !drained {
-        tracing::warn!("stopped before in-flight steps finished; the next start resumes them from the state file");
+        tracing::warn!(
+            still_running = tasks.len(),
+            "stopped before in-flight work finished; the next start resumes it from the state file"
+        );
+    }
+    // Then the notices that work produced, for what is left of the cap (at least a moment).
+    deliveries_stop.cancel();
+    deliveries.close();
+    let left = deadline.saturating_duration_since(tokio::time::Instant::now()).max(NOTICE_DRAIN);
+    if tokio::time::timeout(left, deliveries.wait()).await.is_err() {
+        tracing::warn!("notices still queued at exit were not delivered (the log has them)");
     }
     chores.stop().await;
     // Queued writes (audit rows nobody waited for) reach the state file before the exit.
@@ -336,6 +363,12 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// How long shutdown waits for the work in flight (scheduled steps, recovery, chat commands,
+/// alert messages being recorded) before it exits anyway.
+pub const DRAIN: Duration = Duration::from_secs(30);
+/// The least time notices queued at shutdown get to go out.
+const NOTICE_DRAIN: Duration = Duration::from_secs(2);
 
 /// How long shutdown waits for open HTTP connections.
 const HTTP_DRAIN: Duration = Duration::from_secs(5);

@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
+use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 pub use actor::{Actor, Platform};
@@ -71,6 +72,9 @@ pub struct Ops {
     workers: Workers,
     /// Told when an event's override changed, so an in-process scheduler looks again now.
     changed: Mutex<Option<Changed>>,
+    /// Every task that works on the daemon's behalf (recovery passes, chat commands, alert
+    /// intake, notifiers): shutdown closes it and waits for them, with a cap.
+    tasks: TaskTracker,
 }
 
 impl Ops {
@@ -88,6 +92,7 @@ impl Ops {
             progress: None,
             workers: Workers::default(),
             changed: Mutex::default(),
+            tasks: TaskTracker::new(),
         }
     }
 
@@ -99,6 +104,11 @@ impl Ops {
     /// Call `f(event)` whenever an operation changes an event's override.
     pub fn on_override_change(&self, f: impl Fn(&str) + Send + Sync + 'static) {
         *self.changed.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(f));
+    }
+
+    /// Where the daemon's background work is spawned, so shutdown can wait for it.
+    pub fn tasks(&self) -> &TaskTracker {
+        &self.tasks
     }
 
     pub fn store(&self) -> &Arc<Store> {
@@ -190,6 +200,19 @@ impl Ops {
                 Ok(t) => t,
                 Err(ticket) => ticket.wait().await,
             };
+            // While it waited, an operator may have put the event on hold: the daemon's own
+            // actors decide again on the override as it is when their turn comes.
+            if queued.is_some() && !actor.is_human() {
+                let again =
+                    self.store.override_of(&event).map_err(OpError::from).and_then(|ov| {
+                        policy::admit(actor, &op, ov.map(|o| o.as_override()).as_ref(), self.clock.now())
+                    });
+                if let Err(e) = again {
+                    let (result, error) = outcome(&Err(e.clone()));
+                    self.store.audit_refuse(&audit, AuditEnd { result, duration_ms: elapsed_ms(started), error });
+                    return Err(e);
+                }
+            }
             let _following = match (&self.progress, sink) {
                 (Some(hub), Some(sink)) => Some(hub.follow(&event, sink)),
                 _ => None,

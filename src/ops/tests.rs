@@ -377,6 +377,15 @@ async fn a_teardown_still_waiting_on_cloudfront_is_pending_not_failed() {
 /// Two actors on one event in one process: the second is queued behind the first, told so,
 /// and never runs beside it; `first` and `second` in both orders.
 async fn race(first: (Actor, Operation), second: (Actor, Operation)) -> (World, Result<Reply, OpError>) {
+    race_with(first, second, Vec::new()).await
+}
+
+/// [`race`], with `meanwhile` run (each to its end) while the second waits in the queue.
+async fn race_with(
+    first: (Actor, Operation),
+    second: (Actor, Operation),
+    meanwhile: Vec<(Actor, Operation)>,
+) -> (World, Result<Reply, OpError>) {
     let w = world(Duration::ZERO);
     let gate = Arc::new(tokio::sync::Semaphore::new(0));
     *w.engine.gate.lock().expect("gate") = Some(gate.clone());
@@ -404,6 +413,9 @@ async fn race(first: (Actor, Operation), second: (Actor, Operation)) -> (World, 
         }
         assert!(tries < 10_000, "the second action was never queued: {rows:?}");
         tokio::task::yield_now().await;
+    }
+    for (actor, op) in meanwhile {
+        w.ops.execute(&actor, op, None).await.expect("meanwhile");
     }
     // Now let both finish, one after the other.
     gate.add_permits(2);
@@ -444,4 +456,22 @@ async fn the_schedules_start_during_a_chat_stop_waits_for_it_and_never_runs_besi
     assert_eq!(decisions, [("slack:U42", "allowed"), ("schedule", "queued")]);
     // The person's stop recorded an override first: the scheduler's next pass sees it.
     assert_eq!(w.store.override_of("final").expect("q").map(|o| o.kind), Some(OverrideKind::Stop));
+}
+
+#[tokio::test]
+async fn a_hold_placed_while_a_daemon_action_is_queued_refuses_it_when_its_turn_comes() {
+    let (w, second) = race_with(
+        (Actor::Recovery, Operation::Start { event: "final".into() }),
+        (Actor::Schedule, Operation::Stop { event: "final".into() }),
+        vec![(cli(), Operation::Hold { event: "final".into() })],
+    )
+    .await;
+    let e = second.expect_err("held while it waited: refused");
+    assert_eq!(e.kind, ErrorKind::Refused, "{e}");
+    assert!(e.message.contains("on hold"), "{e}");
+    assert_eq!(w.engine.calls(), ["start final"], "the queued stop never reached the engine");
+    let rows = w.store.audit(Some("final"), None, true, 10).expect("audit");
+    let stop = rows.iter().find(|r| r.actor == "schedule").expect("the schedule's row");
+    assert_eq!((stop.decision.as_str(), stop.result.as_deref()), ("refused", Some("refused")), "{stop:?}");
+    assert!(stop.error.as_deref().is_some_and(|e| e.contains("on hold")), "{stop:?}");
 }

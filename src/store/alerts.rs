@@ -241,9 +241,10 @@ impl Store {
     }
 
     /// When recovery changed something on `event` since `since` (the breaker counts these),
-    /// from the audit trail. No flush: an action's audit row is queued before the action's
-    /// own (awaited) writes, so it is committed by the time the action is over.
+    /// from the audit trail as committed: queued audit rows are flushed first, so two passes
+    /// one after the other never both see room in the breaker for one more action.
     pub async fn recovery_actions(&self, event: &str, since: DateTime<Utc>) -> Result<Vec<DateTime<Utc>>> {
+        self.flush().await?;
         let rows: Vec<String> = self.with(|c| {
             let mut st = c.prepare_cached(
                 "SELECT at FROM audit WHERE event = ?1 AND actor = 'recovery' AND changes AND decision != 'refused'
@@ -253,6 +254,33 @@ impl Store {
             rows.collect()
         })?;
         rows.iter().map(|t| parse_time(t, "audit.at")).collect()
+    }
+
+    /// Events with an alert recovery has not settled: people not told yet, open and not acted
+    /// on, or cleared after an action and not told so (what [`crate::alerts::runner`] looks
+    /// at again after a restart).
+    pub fn events_with_undecided_alerts(&self) -> Result<Vec<String>> {
+        self.with(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT DISTINCT event FROM alerts WHERE notified_at IS NULL
+                     OR (cleared_at IS NULL AND acted_at IS NULL)
+                     OR (cleared_at IS NOT NULL AND acted_at IS NOT NULL AND cleared_notified = 0)
+                 ORDER BY event",
+            )?;
+            let rows = st.query_map([], |r| r.get(0))?;
+            rows.collect()
+        })
+    }
+
+    /// Whether this envelope id is new (and remember it): MediaLive's channel state changes
+    /// are deduplicated like its alerts.
+    pub fn first_sight(&self, envelope_id: &str) -> Write<bool> {
+        let id = envelope_id.to_string();
+        self.write(move |c| {
+            Ok(c.prepare_cached("INSERT OR IGNORE INTO seen_envelopes (id, at) VALUES (?1, ?2)")?
+                .execute(params![id, now()])?
+                > 0)
+        })
     }
 
     /// The managed event whose deployment has this MediaLive channel, if any.

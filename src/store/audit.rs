@@ -95,6 +95,20 @@ impl Store {
         .detach();
     }
 
+    /// Close an admitted operation that was refused when its turn came (a hold placed while
+    /// it was queued): its decision becomes `refused`.
+    pub fn audit_refuse(&self, key: &AuditKey, end: AuditEnd) {
+        let k = key.0.clone();
+        self.write(move |c| {
+            c.prepare_cached(
+                "UPDATE audit SET decision = 'refused', result = ?2, duration_ms = ?3, error = ?4 WHERE key = ?1",
+            )?
+            .execute(params![k, end.result, i64::try_from(end.duration_ms).unwrap_or(i64::MAX), end.error])
+            .map(drop)
+        })
+        .detach();
+    }
+
     /// Record an operation that is over as soon as it is decided (a refusal, a read).
     pub fn audit_record(&self, e: &AuditEntry, end: AuditEnd) {
         let (e, k) = (e.clone(), AuditKey::new(e.at).0);

@@ -278,6 +278,19 @@ impl Store {
         self.writer.write(f)
     }
 
+    /// Tests: hold the writer (nothing queued after this commits) until the sender is used or
+    /// dropped.
+    #[cfg(test)]
+    pub(crate) fn pause_writer(&self) -> std::sync::mpsc::Sender<()> {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        self.write(move |_| {
+            let _ = rx.recv();
+            Ok(())
+        })
+        .detach();
+        tx
+    }
+
     /// Wait until every write queued so far is committed (for readers of detached writes).
     pub fn flush(&self) -> Write<()> {
         self.writer.write(|_| Ok(()))

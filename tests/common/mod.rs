@@ -318,6 +318,23 @@ impl Daemon {
         format!("http://{}", found.unwrap_or_default())
     }
 
+    /// SIGTERM, as systemd stops the service; then wait up to `limit` for the process to exit
+    /// (its exit status, or `None` if it was still running and got killed).
+    #[allow(dead_code)]
+    pub fn terminate(mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("run kill");
+        assert!(sent.success(), "kill -TERM {pid} failed");
+        let until = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < until {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
     /// kill -9: no chance to checkpoint anything.
     pub fn kill9(mut self) {
         let _ = self.child.kill();
