@@ -423,3 +423,22 @@ async fn one_console_stop_gives_one_start_however_many_state_changes_report_it()
     });
     assert_eq!(recovery_starts(&s), 1, "one start:\n{}\n{}", s.ottd(&["audit", "final"]), d.log());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_long_poll_answers_empty_even_when_the_call_timeout_is_shorter_than_the_wait() {
+    let s = setup(common::ON_DEMAND_FINAL);
+    let boot = s.ottd(&["bootstrap"]);
+    assert!(boot.contains("alert queue:"), "{boot}");
+    let store = Store::open(&s.state_path()).expect("state");
+    let queue = store.meta("alerts.queue_url").expect("meta").expect("queue");
+    // Each attempt of an ordinary call gets 1 s here; the long poll waits 3 s for messages.
+    let mut settings = s.catalog().settings;
+    settings.engine.call_timeout = Duration::from_secs(2);
+    let creds = aws_sdk_sqs::config::Credentials::new("test", "test", None, None, "ottd-tests");
+    let conf = ottd::aws::Aws::loader(&settings).endpoint_url(&s.endpoint).credentials_provider(creds).load().await;
+    let sqs = aws_sdk_sqs::Client::new(&conf);
+    let started = Instant::now();
+    let got = ottd::aws::alerting::receive(&sqs, &queue, 10, 3).await;
+    assert!(got.as_ref().is_ok_and(|m| m.is_empty()), "an empty queue answers no messages: {got:?}");
+    assert!(started.elapsed() >= Duration::from_secs(2), "it did wait for messages: {:?}", started.elapsed());
+}

@@ -4,7 +4,9 @@
 //! upsert: bootstrap twice creates nothing new.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
+use aws_config::timeout::TimeoutConfig;
 use aws_sdk_eventbridge::types::{RuleState, Target};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 
@@ -194,6 +196,20 @@ pub struct Message {
 
 /// Long-poll for up to `max` messages (`wait_s` seconds at most), each invisible to other
 /// readers for the queue's visibility timeout (60 s as bootstrap sets it) while it is handled.
+/// How much longer than its wait a long poll may take to answer.
+const LONG_POLL_SLACK: Duration = Duration::from_secs(10);
+
+/// A long poll's own timeouts: an empty queue answers only after the wait, which may be longer
+/// than the attempt timeout of ordinary calls (half of `engine.call_timeout`).
+fn long_poll_timeouts(wait_s: i32) -> TimeoutConfig {
+    let patience = Duration::from_secs(u64::try_from(wait_s.clamp(0, 20)).unwrap_or(20)) + LONG_POLL_SLACK;
+    TimeoutConfig::builder()
+        .operation_attempt_timeout(patience)
+        .operation_timeout(patience * 2)
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+}
+
 pub async fn receive(
     c: &aws_sdk_sqs::Client,
     queue_url: &str,
@@ -206,6 +222,8 @@ pub async fn receive(
         .max_number_of_messages(max.clamp(1, 10))
         .wait_time_seconds(wait_s.clamp(0, 20))
         .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+        .customize()
+        .config_override(aws_sdk_sqs::config::Builder::default().timeout_config(long_poll_timeouts(wait_s)))
         .send()
         .await
         .map_err(|e| err("ReceiveMessage", format!("SQS queue {queue_url}"), e))?;
