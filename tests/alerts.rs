@@ -442,3 +442,23 @@ async fn an_empty_long_poll_answers_empty_even_when_the_call_timeout_is_shorter_
     assert!(got.as_ref().is_ok_and(|m| m.is_empty()), "an empty queue answers no messages: {got:?}");
     assert!(started.elapsed() >= Duration::from_secs(2), "it did wait for messages: {:?}", started.elapsed());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_policies_apply_on_reload_and_keys_read_at_start_say_they_need_a_restart() {
+    let OnAir { s, store, d, channel } = on_air("daemon");
+    // A new policy for an alert type the daemon only notified about, and an engine key.
+    s.append_config("\n[alerts.policy.\"Something Only Notified\"]\nremedy = \"restart-pipeline\"\nwait = \"1s\"\n");
+    let config = std::fs::read_to_string(&s.config).expect("config");
+    std::fs::write(&s.config, config.replace("poll_interval = \"100ms\"", "poll_interval = \"200ms\""))
+        .expect("config");
+    wait_for("the reload", &d, Duration::from_secs(10), || d.log().contains("configuration reloaded"));
+    assert!(
+        d.log().contains("engine.poll_interval changed in") && d.log().contains("takes effect at the next restart"),
+        "{}",
+        d.log()
+    );
+    put_alert(&s, &channel, "SET", "r1", "Something Only Notified", "0").await;
+    wait_for("the restart the new policy asks for", &d, Duration::from_secs(20), || !restarts(&s, &channel).is_empty());
+    let alerts = store.alerts(Some("final"), false).expect("q");
+    assert_eq!(alerts.iter().filter_map(|a| a.action.as_deref()).collect::<Vec<_>>(), ["restart-pipeline"]);
+}

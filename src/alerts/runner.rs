@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
@@ -25,7 +25,8 @@ use crate::store::alerts::AlertRow;
 pub struct Runner {
     ops: Arc<Ops>,
     definitions: Arc<dyn Definitions>,
-    policies: Policies,
+    /// Swapped on reload; each pass reads them once.
+    policies: RwLock<Arc<Policies>>,
     notifier: Arc<dyn Notifier>,
     clock: Arc<dyn Clock>,
     /// Per event: notices sent in the current storm window, and those held back.
@@ -100,7 +101,26 @@ impl Runner {
         clock: Arc<dyn Clock>,
         resync: std::time::Duration,
     ) -> Runner {
-        Runner { ops, definitions, policies, notifier, clock, storms: Mutex::default(), busy: Mutex::default(), resync }
+        Runner {
+            ops,
+            definitions,
+            policies: RwLock::new(Arc::new(policies)),
+            notifier,
+            clock,
+            storms: Mutex::default(),
+            busy: Mutex::default(),
+            resync,
+        }
+    }
+
+    /// The recovery policies in force.
+    fn policies(&self) -> Arc<Policies> {
+        self.policies.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// New recovery policies (a reload): the next pass decides with them.
+    pub fn set_policies(&self, policies: Policies) {
+        *self.policies.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(policies);
     }
 
     /// Describe in AWS the channel of every event recorded RUNNING that should be on air; one
@@ -320,7 +340,8 @@ impl Runner {
     async fn one(&self, event: &str, a: &AlertRow) -> Option<DateTime<Utc>> {
         let store = self.ops.store();
         let now = self.clock.now();
-        let policy = *self.policies.for_type(&a.alert_type);
+        let policies = self.policies();
+        let policy = *policies.for_type(&a.alert_type);
         if a.notified_at.is_none() {
             let text = match (a.is_open(), policy.remedy) {
                 (false, _) => format!("{} on pipeline {} cleared: {}", a.alert_type, a.pipeline, a.message),
@@ -362,8 +383,7 @@ impl Runner {
             }
             return None;
         }
-        let since =
-            now - chrono::Duration::from_std(self.policies.breaker_window).unwrap_or(chrono::Duration::hours(1));
+        let since = now - chrono::Duration::from_std(policies.breaker_window).unwrap_or(chrono::Duration::hours(1));
         let recent = match store.recovery_actions(event, since).await {
             Ok(r) => r,
             Err(e) => {
@@ -380,7 +400,7 @@ impl Runner {
             recent_actions: &recent,
             now,
         };
-        match recovery::decide(&self.policies, &situation) {
+        match recovery::decide(&policies, &situation) {
             Verdict::WaitUntil { at } => Some(at),
             Verdict::Nothing { .. } | Verdict::Guarded { .. } => None,
             Verdict::BreakerOpen { until } => {
@@ -392,7 +412,7 @@ impl Runner {
                         a.alert_type,
                         a.pipeline,
                         recent.len(),
-                        humantime::format_duration(self.policies.breaker_window)
+                        humantime::format_duration(policies.breaker_window)
                     ),
                     alert_buttons(event, a),
                 );
@@ -466,9 +486,9 @@ impl Runner {
                 state.to_string()
             }
         };
+        let policies = self.policies();
         let now = self.clock.now();
-        let since =
-            now - chrono::Duration::from_std(self.policies.breaker_window).unwrap_or(chrono::Duration::hours(1));
+        let since = now - chrono::Duration::from_std(policies.breaker_window).unwrap_or(chrono::Duration::hours(1));
         let recent = match self.ops.store().recovery_actions(event, since).await {
             Ok(r) => r,
             Err(e) => {
@@ -476,7 +496,7 @@ impl Runner {
                 return;
             }
         };
-        if let Some(until) = recovery::breaker(&self.policies, &recent, now) {
+        if let Some(until) = recovery::breaker(&policies, &recent, now) {
             self.notice(
                 event,
                 Level::Error,

@@ -10,6 +10,7 @@ pub mod chat;
 pub mod doc;
 pub mod profile;
 pub mod reader;
+pub mod reload;
 pub mod settings;
 pub mod template;
 pub mod workflow;

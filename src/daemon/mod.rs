@@ -56,20 +56,27 @@ pub enum DaemonError {
     Chat(#[from] crate::chat::ChatError),
 }
 
-/// The files whose change means a reload: ottd.toml, schedules, profiles, workflows in use.
-fn fingerprint(catalog: Option<&Catalog>, config: &Path) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
-    let mut paths = vec![config.to_path_buf()];
-    if let Ok(settings) = crate::config::Settings::load(config) {
-        for dir in [&settings.schedules_dir, &settings.profiles_dir] {
-            if let Ok(rd) = std::fs::read_dir(dir) {
-                paths.extend(rd.filter_map(|e| e.ok().map(|e| e.path())));
-            }
-            paths.push(dir.clone());
+/// The files whose change means a reload: ottd.toml, the schedule and profile folders and
+/// their files, the workflows in use. Taken from the configuration in force, so a poll only
+/// looks at metadata and never parses a file.
+fn watched(catalog: &Catalog, config: &Path) -> Vec<PathBuf> {
+    let s = &catalog.settings;
+    let mut paths =
+        vec![config.to_path_buf(), s.schedules_dir.clone(), s.profiles_dir.clone(), s.default_workflow.clone()];
+    paths.extend(catalog.events.iter().filter_map(|e| e.spec.workflow.clone()));
+    paths.sort();
+    paths.dedup();
+    paths
+}
+
+/// What a poll compares: each watched path's modification time and size, and the files in
+/// the watched folders (a file added or removed changes the listing).
+fn fingerprint(watched: &[PathBuf]) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
+    let mut paths = watched.to_vec();
+    for dir in watched.iter().filter(|p| p.is_dir()) {
+        if let Ok(rd) = std::fs::read_dir(dir) {
+            paths.extend(rd.filter_map(|e| e.ok().map(|e| e.path())));
         }
-        paths.push(settings.default_workflow.clone());
-    }
-    if let Some(c) = catalog {
-        paths.extend(c.events.iter().filter_map(|e| e.spec.workflow.clone()));
     }
     paths.sort();
     paths.dedup();
@@ -223,7 +230,8 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let watchdog = sd_notify::watchdog_enabled().map(|d| d / 2);
 
     let mut catalog = catalog;
-    let mut files = fingerprint(Some(&catalog), &opts.config);
+    let mut watching = watched(&catalog, &opts.config);
+    let mut files = fingerprint(&watching);
     let mut seen_overrides = store.overrides()?;
     let mut poll = tokio::time::interval(Duration::from_secs(1));
     let mut resync = tokio::time::interval(settings.daemon.resync_interval);
@@ -239,8 +247,9 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         tracing::info!(queue = %queue_url, "alerts: reading MediaLive events from SQS");
         ops.tasks().spawn(intake.run(shutdown.clone()));
     }
+    let mut runner = None;
     if plumbing.is_some() || sns.is_some() {
-        let runner = Arc::new(crate::alerts::runner::Runner::new(
+        let recovery = Arc::new(crate::alerts::runner::Runner::new(
             ops.clone(),
             definitions.clone(),
             settings.alerts.policies.clone(),
@@ -251,7 +260,8 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         if sns.is_some() {
             tracing::info!("alerts: taking SNS deliveries on POST /sns");
         }
-        ops.tasks().spawn(runner.run(alerts_rx, shutdown.clone()));
+        ops.tasks().spawn(recovery.clone().run(alerts_rx, shutdown.clone()));
+        runner = Some(recovery);
     }
     drop(alerts_tx);
     let mut dog = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
@@ -271,7 +281,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             }
             _ = dog.tick() => { if watchdog.is_some() { let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]); } None }
             _ = poll.tick() => {
-                let now_files = fingerprint(Some(&catalog), &opts.config);
+                let now_files = fingerprint(&watching);
                 // A state file busy or failing for a moment must not stop the daemon: the
                 // next poll tries again.
                 match store.overrides() {
@@ -299,12 +309,22 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
                             .reloads
                             .get_or_create(&ActionLabel { action: "reload".into(), outcome: "ok".into() })
                             .inc();
-                        record_config_errors(&store, "");
+                        record_config_errors(&store, "").await;
                         definitions.set_problems(None);
                         put_in_force(&sched, &definitions, &store, events);
-                        // Chat grants and approval rules apply at once; adapters and secrets
-                        // at the next start.
+                        // Chat roles and approval rules, and recovery policies, apply at
+                        // once; every other key of ottd.toml at the next start (said per key).
                         chat_desk.set_settings(new.settings.chat.clone());
+                        if let Some(r) = &runner {
+                            r.set_policies(new.settings.alerts.policies.clone());
+                        }
+                        for key in crate::config::reload::restart_keys(&settings, &new.settings) {
+                            tracing::warn!(
+                                key,
+                                "{key} changed in {}: it takes effect at the next restart",
+                                opts.config.display()
+                            );
+                        }
                         catalog = new;
                     }
                     Err(diags) => {
@@ -316,11 +336,12 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
                             .reloads
                             .get_or_create(&ActionLabel { action: "reload".into(), outcome: "error".into() })
                             .inc();
-                        record_config_errors(&store, &diags.to_string());
+                        record_config_errors(&store, &diags.to_string()).await;
                         definitions.set_problems(Some(diags.to_string()));
                     }
                 }
-                files = fingerprint(Some(&catalog), &opts.config);
+                watching = watched(&catalog, &opts.config);
+                files = fingerprint(&watching);
             }
             Some(Control::Shutdown) => break,
         }
@@ -401,8 +422,8 @@ fn put_in_force(sched: &Arc<Scheduler<OpsActuator>>, definitions: &InForce, stor
 
 /// Record the configuration errors `ottd status` shows (empty: none). The daemon goes on if
 /// the state file refuses the write; the log has the errors anyway.
-fn record_config_errors(store: &Store, text: &str) {
-    if let Err(e) = store.set_meta("daemon.config_errors", text).wait() {
+async fn record_config_errors(store: &Store, text: &str) {
+    if let Err(e) = store.set_meta("daemon.config_errors", text).await {
         tracing::warn!("cannot record the configuration errors in the state file: {e}");
     }
 }
