@@ -434,6 +434,11 @@ impl Ops {
                 Ok(reply.with_data(&l))
             }
             Operation::Hold { event } => {
+                // An override row per name anyone types would grow without bound: only events
+                // ottd knows (in the configuration, or deployed) can be held.
+                if self.definitions.event(event).is_none() && self.store.deployment(event)?.is_none() {
+                    return Err(self.unknown(event));
+                }
                 self.store
                     .set_override(&StoredOverride {
                         event: event.clone(),
@@ -465,7 +470,9 @@ impl Ops {
             Operation::Audit { event, since, all } => {
                 let since =
                     since.and_then(|d| chrono::Duration::from_std(d).ok()).and_then(|d| now.checked_sub_signed(d));
-                let rows = self.store.audit(event.as_deref(), since, *all, AUDIT_LIMIT)?;
+                // Rows still queued count too; waiting for them must not block a runtime thread.
+                self.store.flush().await?;
+                let rows = self.store.audit_committed(event.as_deref(), since, *all, AUDIT_LIMIT)?;
                 let mut reply = Reply::new(String::new());
                 reply.lines = render::audit(&rows);
                 Ok(reply.with_data(&rows))

@@ -475,3 +475,13 @@ async fn a_hold_placed_while_a_daemon_action_is_queued_refuses_it_when_its_turn_
     assert_eq!((stop.decision.as_str(), stop.result.as_deref()), ("refused", Some("refused")), "{stop:?}");
     assert!(stop.error.as_deref().is_some_and(|e| e.contains("on hold")), "{stop:?}");
 }
+
+#[tokio::test]
+async fn holding_an_event_ottd_does_not_know_is_refused_and_records_nothing() {
+    let w = world(Duration::ZERO);
+    let e = w.ops.execute(&chat(), Operation::Hold { event: "no-such-event".into() }, None).await.expect_err("unknown");
+    assert_eq!(e.kind, ErrorKind::Refused, "{e}");
+    assert!(w.store.overrides().expect("q").is_empty(), "no override row for a name nobody defined");
+    w.ops.execute(&chat(), Operation::Hold { event: "final".into() }, None).await.expect("a known event");
+    assert_eq!(w.store.overrides().expect("q").len(), 1);
+}

@@ -136,7 +136,9 @@ impl Store {
     }
 
     /// Audit rows, oldest first: of one event or all, from `since` on, reads too or not, the
-    /// latest `limit`.
+    /// latest `limit`. Rows still queued for the writer count too: this blocks the thread
+    /// until they are committed, so async code flushes with `.await` and calls
+    /// [`Store::audit_committed`] instead.
     pub fn audit(
         &self,
         event: Option<&str>,
@@ -144,8 +146,18 @@ impl Store {
         reads: bool,
         limit: usize,
     ) -> Result<Vec<AuditRow>> {
-        // Rows still queued for the writer count too.
         self.flush().wait()?;
+        self.audit_committed(event, since, reads, limit)
+    }
+
+    /// [`Store::audit`] of the rows committed so far.
+    pub fn audit_committed(
+        &self,
+        event: Option<&str>,
+        since: Option<DateTime<Utc>>,
+        reads: bool,
+        limit: usize,
+    ) -> Result<Vec<AuditRow>> {
         let since = since.map(time_str).unwrap_or_default();
         let rows: Vec<RawRow> = self.with(|c| {
             let mut st = c.prepare_cached(

@@ -16,12 +16,12 @@ pub mod audit;
 pub mod deployments;
 pub mod leases;
 pub mod overrides;
+pub mod readers;
 pub mod requests;
 pub mod steps;
 pub mod writer;
 
 use std::path::Path;
-use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -70,10 +70,10 @@ impl StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-/// Reads go through one connection, writes through the [`Writer`]'s (WAL: neither waits for
-/// the other).
+/// Reads go through a small pool of connections ([`readers`]), writes through the
+/// [`Writer`]'s (WAL: neither waits for the other).
 pub struct Store {
-    reader: Mutex<Connection>,
+    readers: readers::Readers,
     writer: Writer,
 }
 
@@ -225,6 +225,15 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// A connection to the state file as ottd uses it: WAL, normal sync, a 10 s busy timeout.
+fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(conn)
+}
+
 /// Instants as stored: RFC 3339, milliseconds, `Z` (so they also sort as text).
 pub(crate) fn time_str(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
@@ -248,25 +257,16 @@ impl Store {
                 .map_err(|source| StoreError::Folder { path: dir.display().to_string(), source })?;
         }
         let open_err = |source| StoreError::Open { path: path.display().to_string(), source };
-        let connect = || -> rusqlite::Result<Connection> {
-            let conn = Connection::open(path)?;
-            conn.pragma_update(None, "journal_mode", "WAL")?;
-            conn.pragma_update(None, "synchronous", "NORMAL")?;
-            conn.busy_timeout(std::time::Duration::from_secs(10))?;
-            Ok(conn)
-        };
-        let write = connect().map_err(open_err)?;
+        let write = connect(path).map_err(open_err)?;
         write.execute_batch(SCHEMA).map_err(open_err)?;
         migrate(&write).map_err(open_err)?;
-        let read = connect().map_err(open_err)?;
-        Ok(Store { reader: Mutex::new(read), writer: Writer::start(write) })
+        let read = connect(path).map_err(open_err)?;
+        Ok(Store { readers: readers::Readers::new(path.to_path_buf(), read), writer: Writer::start(write) })
     }
 
     /// A read (or, in tests, a direct poke) on the read connection.
     fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
-        // A poisoned lock only means another thread panicked mid-call; SQLite itself is
-        // transactional, so the connection is still consistent.
-        let conn = self.reader.lock().unwrap_or_else(|p| p.into_inner());
+        let conn = self.readers.lend()?;
         Ok(f(&conn)?)
     }
 

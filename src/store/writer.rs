@@ -20,6 +20,9 @@ use super::{Result, StoreError};
 
 /// Most jobs in one transaction.
 const MAX_BATCH: usize = 4096;
+/// Writes queued at most. A writer this far behind (16 full transactions) makes whoever
+/// writes next wait for room: memory stays bounded and nothing is dropped.
+pub const MAX_QUEUED: usize = 16 * MAX_BATCH;
 
 /// A job's outcome, sent once its transaction has committed (or failed).
 type Reply = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
@@ -35,7 +38,7 @@ struct Job {
 }
 
 pub struct Writer {
-    queue: Option<mpsc::Sender<Job>>,
+    queue: Option<mpsc::SyncSender<Job>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -82,7 +85,7 @@ impl<T> Future for Pending<T> {
 
 impl Writer {
     pub fn start(conn: Connection) -> Writer {
-        let (tx, rx) = mpsc::channel::<Job>();
+        let (tx, rx) = mpsc::sync_channel::<Job>(MAX_QUEUED);
         let thread = std::thread::Builder::new()
             .name("ottd-store-writer".into())
             .spawn(move || run(conn, rx))

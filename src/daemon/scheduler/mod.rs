@@ -111,7 +111,8 @@ pub struct Scheduler<A: Actuator> {
     metrics: Arc<Metrics>,
     /// The events in force (last good configuration plus retained live events).
     events: Mutex<Snapshot>,
-    /// Every event ever reconciled, by id (the timer queue and tasks hold the cells).
+    /// Events in force or still held by a timer or task, by id (the timer queue and tasks
+    /// hold the cells; [`Scheduler::forget_retired`] drops the others).
     cells: Mutex<HashMap<String, Arc<Cell>>>,
     timers: Mutex<Timers>,
     wake: Notify,
@@ -203,11 +204,30 @@ impl<A: Actuator> Scheduler<A> {
             }
         }
         self.reconcile_many(map.keys().map(String::as_str));
+        // Events no longer in force: one last pass drops their timers, and the next
+        // `forget_retired` drops them.
+        let retired: Vec<String> = lock(&self.cells).keys().filter(|id| !map.contains_key(*id)).cloned().collect();
+        self.reconcile_many(retired.iter().map(String::as_str));
+        self.forget_retired();
     }
 
     pub fn reconcile_all(self: &Arc<Self>) {
+        self.forget_retired();
         let events = self.events();
         self.reconcile_many(events.keys().map(String::as_str));
+    }
+
+    /// Forget events that are not in force and that nothing holds (no timer, no reconcile,
+    /// no override pass): the map of cells stays as large as the events in force, however
+    /// many come and go over the daemon's life.
+    fn forget_retired(&self) {
+        let in_force = self.events();
+        lock(&self.cells).retain(|id, cell| in_force.contains_key(id) || Arc::strong_count(cell) > 1);
+    }
+
+    /// How many events the scheduler keeps a cell for (tests, benchmarks).
+    pub fn known(&self) -> usize {
+        lock(&self.cells).len()
     }
 
     /// Wait until every event in force has been decided once (its timer filed, or its first
@@ -341,7 +361,7 @@ impl<A: Actuator> Scheduler<A> {
     /// File the event's next wake-up (`None`: none), unless that very entry is already filed.
     /// `ok`: the last pass succeeded, so the failure count restarts.
     fn schedule_at(self: &Arc<Self>, cell: &Arc<Cell>, at: Option<DateTime<Utc>>, ok: bool) {
-        {
+        let before = {
             let mut slot = lock(&cell.slot);
             if ok {
                 slot.failures = 0;
@@ -349,11 +369,22 @@ impl<A: Actuator> Scheduler<A> {
             if slot.next_at == at {
                 return;
             }
-            slot.next_at = at;
+            let before = std::mem::replace(&mut slot.next_at, at);
             slot.prepared = None;
+            before
+        };
+        let mut timers = lock(&self.timers);
+        // The entry it replaces goes now, not when it would have fired: a rescheduled or
+        // retired event holds no timer (nor its cell) until then.
+        if let Some(before) = before {
+            if let Some(cells) = timers.get_mut(&before) {
+                cells.retain(|c| !Arc::ptr_eq(c, cell));
+                if cells.is_empty() {
+                    timers.remove(&before);
+                }
+            }
         }
         let Some(at) = at else { return };
-        let mut timers = lock(&self.timers);
         let earlier = timers.first_key_value().is_none_or(|(e, _)| at < *e);
         let cells = timers.entry(at).or_default();
         cells.push(cell.clone());

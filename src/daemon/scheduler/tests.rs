@@ -205,3 +205,19 @@ async fn on_shutdown_an_inflight_reconcile_finishes_its_step_and_starts_no_other
     assert_eq!(fake.actions("ev-0"), [Action::Deploy], "no start after the deploy once stopping");
     assert_eq!(lock(&fake.phases).get("ev-0"), Some(&Phase::Deployed));
 }
+
+#[tokio::test(start_paused = true)]
+async fn events_no_longer_in_force_are_forgotten_not_kept_for_the_daemons_life() {
+    let (sched, _fake, _) = scheduler(None);
+    let far = anchor() + chrono::Duration::days(1);
+    sched.set_events(crowd(50, far, far + chrono::Duration::hours(1)));
+    drive_for(&sched, Duration::from_secs(1)).await;
+    assert_eq!(sched.known(), 50);
+    // A reload keeps one of them; the other 49 had their timers filed for tomorrow.
+    sched.set_events(crowd(1, far, far + chrono::Duration::hours(1)));
+    drive_for(&sched, Duration::from_secs(1)).await;
+    sched.reconcile_all();
+    assert_eq!(sched.known(), 1, "only the event in force is kept");
+    drive_for(&sched, Duration::from_secs(1)).await;
+    assert_eq!(lock(&sched.timers).values().map(Vec::len).sum::<usize>(), 1, "one timer: ev-0's");
+}
