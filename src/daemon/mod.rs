@@ -120,269 +120,364 @@ fn merge_retained(new: &Catalog, old: &HashMap<String, Arc<Resolved>>, store: &S
     events
 }
 
+/// The signals the daemon answers, installed before anything else so a SIGHUP during
+/// start-up is not fatal.
+struct Signals {
+    hup: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Signals, DaemonError> {
+        let on = |kind| signal(kind).map_err(DaemonError::Signals);
+        Ok(Signals {
+            hup: on(SignalKind::hangup())?,
+            term: on(SignalKind::terminate())?,
+            int: on(SignalKind::interrupt())?,
+        })
+    }
+
+    /// A second SIGTERM or SIGINT (during shutdown: exit now).
+    async fn stop(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
+}
+
+/// The running daemon's parts, wired once by [`Daemon::start`].
+struct Daemon {
+    opts: Options,
+    /// As the daemon started: the keys a reload does not apply stay as they were.
+    settings: crate::config::Settings,
+    /// The configuration in force (the last good one).
+    catalog: Catalog,
+    store: Arc<Store>,
+    metrics: Arc<Metrics>,
+    definitions: Arc<InForce>,
+    ops: Arc<Ops>,
+    sched: Arc<Scheduler<OpsActuator>>,
+    /// Chat's front desk, handed new roles and approval rules on reload.
+    chat_desk: Arc<crate::chat::desk::Desk>,
+    /// Recovery, handed new policies on reload (`None`: alerts are off).
+    runner: Option<Arc<crate::alerts::runner::Runner>>,
+    /// Cancelled at shutdown: every loop that takes new work stops taking it.
+    shutdown: CancellationToken,
+    /// Notice delivery, stopped last so it takes what the finishing work reports.
+    deliveries: TaskTracker,
+    deliveries_stop: CancellationToken,
+    server: tokio::task::JoinHandle<()>,
+}
+
 pub async fn run(opts: Options) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    // Signals first, so a SIGHUP during start-up is not fatal.
-    let mut hup = signal(SignalKind::hangup()).map_err(DaemonError::Signals)?;
-    let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
-    let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
-
+    let mut signals = Signals::install()?;
     let catalog = load(&opts).map_err(DaemonError::Config)?;
-    let settings = catalog.settings.clone();
-    let store = Arc::new(Store::open(&settings.state_path)?);
-    let metrics = Arc::new(Metrics::new());
-    // Alerts: the queue and topic `ottd bootstrap` made, if it did and alerts are on. Reading
-    // them needs AWS from the start; without them the daemon connects on its first action.
-    let plumbing = match (settings.alerts.enabled, store.meta("alerts.queue_url")?, store.meta("alerts.topic_arn")?) {
-        (true, Some(queue), topic) => Some((queue, topic)),
-        _ => None,
-    };
-    let aws_conf = match &plumbing {
-        Some(_) => Some(crate::aws::Aws::loader(&settings).load().await),
-        None => {
-            tracing::info!("alerts: off (no queue: run `ottd bootstrap` with [alerts] enabled)");
-            None
-        }
-    };
-    let chat_secrets = crate::chat::Chat::secrets(&settings.chat)?;
-    // Notice delivery ends last at shutdown: it takes what the work still running reports.
-    let deliveries = TaskTracker::new();
-    let deliveries_stop = CancellationToken::new();
-    let mut sinks: Vec<Arc<dyn crate::notify::Notifier>> = vec![Arc::new(LogNotifier)];
-    if let (Some(conf), Some(topic)) = (&aws_conf, plumbing.as_ref().and_then(|p| p.1.clone())) {
-        sinks.push(Arc::new(crate::notify::SnsNotifier::start(
-            aws_sdk_sns::Client::new(conf),
-            topic,
-            &deliveries,
-            deliveries_stop.clone(),
-        )));
-    }
-    let chat_clients = crate::chat::Clients::new(&settings.chat, &chat_secrets);
-    if let Some(chat) = crate::chat::Chat::notifier(&chat_clients) {
-        sinks.push(Arc::new(chat));
-    }
-    let notifier: Arc<dyn crate::notify::Notifier> = Arc::new(crate::notify::Fanout(sinks));
-    let clock = Arc::new(SystemClock);
-    let definitions = Arc::new(InForce::new(settings.clone(), opts.state.clone()));
-    let hub = EngineWorkflows::traced_hub();
-    let workflows = Arc::new(EngineWorkflows::new(store.clone(), settings.clone(), hub.clone()));
-    let ops = Arc::new(Ops::new(store.clone(), workflows, definitions.clone(), clock.clone()).with_progress(hub));
-    let actuator = OpsActuator::new(ops.clone(), metrics.clone(), notifier.clone());
-    let sched = Scheduler::new(
-        Arc::new(actuator),
-        notifier.clone(),
-        metrics.clone(),
-        settings.daemon.max_idle_running,
-        clock.clone(),
-    );
-    // An operation inside the daemon (chat, recovery) that changes an override: look now.
-    let weak = Arc::downgrade(&sched);
-    ops.on_override_change(move |event| {
-        if let Some(s) = weak.upgrade() {
-            s.reconcile(event, None);
-        }
-    });
-    // Alert intakes (SQS, and SNS pushes on POST /sns) tell recovery what changed.
-    let (alerts_tx, alerts_rx) = tokio::sync::mpsc::channel(1024);
-    let sns = match (settings.alerts.enabled, &settings.alerts.sns_https) {
-        (true, Some(c)) => Some(Arc::new(
-            crate::alerts::sns_push::SnsPush::new(c, store.clone(), alerts_tx.clone()).map_err(DaemonError::SnsPush)?,
-        )),
-        _ => None,
-    };
-    let http_state = Arc::new(HttpState { metrics: metrics.clone(), ready: Default::default(), sns: sns.clone() });
-    let listener = tokio::net::TcpListener::bind(settings.daemon.listen)
-        .await
-        .map_err(|source| DaemonError::Listen { addr: settings.daemon.listen, source })?;
-    let local = listener.local_addr().map_err(|source| DaemonError::Listen { addr: settings.daemon.listen, source })?;
-    let shutdown = CancellationToken::new();
-    let http_shutdown = shutdown.clone();
-    let chat = crate::chat::Chat::start(
-        &settings.chat,
-        &chat_secrets,
-        &chat_clients,
-        ops.clone(),
-        definitions.clone(),
-        clock.clone(),
-        shutdown.clone(),
-    )?;
-    let chat_desk = chat.desk.clone();
-    let app = http::app(http_state.clone()).merge(chat.routes);
-    let server = tokio::spawn(async move {
-        let r = axum::serve(listener, app).with_graceful_shutdown(async move { http_shutdown.cancelled().await }).await;
-        if let Err(e) = r {
-            tracing::error!("HTTP server failed: {e}");
-        }
-    });
-    store.set_meta("daemon.config_errors", "").await?;
-    put_in_force(&sched, &definitions, &store, catalog.events.clone());
-    // Ready once every event has been decided: its timer filed or its first action begun.
-    {
-        let (sched, http_state, events) = (sched.clone(), http_state.clone(), catalog.events.len());
-        tokio::spawn(async move {
-            sched.ready().await;
-            http_state.ready.store(true, Ordering::SeqCst);
-            tracing::info!(listen = %local, events, ready_ms = started.elapsed().as_millis() as u64, "ottd daemon ready");
-            let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
-        });
-    }
-    // Ping at half the interval systemd gives, from the main loop, so a stuck loop is noticed.
-    let watchdog = sd_notify::watchdog_enabled().map(|d| d / 2);
+    let mut daemon = Daemon::start(opts, catalog, started).await?;
+    daemon.serve(&mut signals).await?;
+    daemon.stop(&mut signals).await;
+    Ok(())
+}
 
-    let mut catalog = catalog;
-    let mut watching = watched(&catalog, &opts.config);
-    let mut files = fingerprint(&watching);
-    let mut seen_overrides = store.overrides()?;
-    let mut poll = tokio::time::interval(Duration::from_secs(1));
-    let mut resync = tokio::time::interval(settings.daemon.resync_interval);
-    let mut chores = Housekeeping::start(&settings.daemon.upkeep).await?;
-    if let (Some(conf), Some((queue_url, _))) = (&aws_conf, &plumbing) {
-        let intake = Arc::new(crate::alerts::intake::Intake {
-            sqs: aws_sdk_sqs::Client::new(conf),
-            queue_url: queue_url.clone(),
-            store: store.clone(),
-            changed: alerts_tx.clone(),
-            tasks: ops.tasks().clone(),
-        });
-        tracing::info!(queue = %queue_url, "alerts: reading MediaLive events from SQS");
-        ops.tasks().spawn(intake.run(shutdown.clone()));
-    }
-    let mut runner = None;
-    if plumbing.is_some() || sns.is_some() {
-        let recovery = Arc::new(crate::alerts::runner::Runner::new(
-            ops.clone(),
-            definitions.clone(),
-            settings.alerts.policies.clone(),
-            notifier.clone(),
-            clock.clone(),
-            settings.daemon.resync_interval,
-        ));
-        if sns.is_some() {
-            tracing::info!("alerts: taking SNS deliveries on POST /sns");
-        }
-        ops.tasks().spawn(recovery.clone().run(alerts_rx, shutdown.clone()));
-        runner = Some(recovery);
-    }
-    drop(alerts_tx);
-    let mut dog = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
-    loop {
-        let control = tokio::select! {
-            // Timer wake-ups: never returns, cancel-safe.
-            _ = sched.drive() => None,
-            _ = hup.recv() => Some(Control::Reload),
-            _ = term.recv() => Some(Control::Shutdown),
-            _ = int.recv() => Some(Control::Shutdown),
-            _ = resync.tick() => { sched.reconcile_all(); None }
-            Some(chore) = chores.next() => {
-                match chore {
-                    Chore::Upkeep => upkeep(&store, settings.daemon.keep_step_log),
-                }
+/// Alerts: the queue and topic `ottd bootstrap` made, if it did and alerts are on.
+struct Plumbing {
+    queue_url: String,
+    topic_arn: Option<String>,
+    /// Reading them needs AWS from the start; without them the daemon connects on its first
+    /// action.
+    aws: aws_config::SdkConfig,
+}
+
+impl Daemon {
+    async fn start(opts: Options, catalog: Catalog, started: std::time::Instant) -> Result<Daemon, DaemonError> {
+        let settings = catalog.settings.clone();
+        let store = Arc::new(Store::open(&settings.state_path)?);
+        let metrics = Arc::new(Metrics::new());
+        let plumbing = match (settings.alerts.enabled, store.meta("alerts.queue_url")?) {
+            (true, Some(queue_url)) => Some(Plumbing {
+                queue_url,
+                topic_arn: store.meta("alerts.topic_arn")?,
+                aws: crate::aws::Aws::loader(&settings).load().await,
+            }),
+            _ => {
+                tracing::info!("alerts: off (no queue: run `ottd bootstrap` with [alerts] enabled)");
                 None
             }
-            _ = dog.tick() => { if watchdog.is_some() { let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]); } None }
-            _ = poll.tick() => {
-                let now_files = fingerprint(&watching);
-                // A state file busy or failing for a moment must not stop the daemon: the
-                // next poll tries again.
-                match store.overrides() {
-                    Ok(overrides) if overrides != seen_overrides => {
-                        for o in overrides.iter().chain(seen_overrides.iter()) {
-                            sched.reconcile(&o.event, None);
-                        }
-                        seen_overrides = overrides;
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!("cannot read operator overrides from the state file: {e}"),
-                }
-                update_phase_gauge(&metrics, &store);
-                if now_files != files { files = now_files; Some(Control::Reload) } else { None }
-            }
         };
-        match control {
-            None => {}
-            Some(Control::Reload) => {
-                match load(&opts) {
-                    Ok(new) => {
-                        let events = merge_retained(&new, &sched.events(), &store);
-                        tracing::info!(events = events.len(), "configuration reloaded");
-                        metrics
-                            .reloads
-                            .get_or_create(&ActionLabel { action: "reload".into(), outcome: "ok".into() })
-                            .inc();
-                        record_config_errors(&store, "").await;
-                        definitions.set_problems(None);
-                        put_in_force(&sched, &definitions, &store, events);
-                        // Chat roles and approval rules, and recovery policies, apply at
-                        // once; every other key of ottd.toml at the next start (said per key).
-                        chat_desk.set_settings(new.settings.chat.clone());
-                        if let Some(r) = &runner {
-                            r.set_policies(new.settings.alerts.policies.clone());
-                        }
-                        for key in crate::config::reload::restart_keys(&settings, &new.settings) {
-                            tracing::warn!(
-                                key,
-                                "{key} changed in {}: it takes effect at the next restart",
-                                opts.config.display()
-                            );
-                        }
-                        catalog = new;
-                    }
-                    Err(diags) => {
-                        for d in &diags.0 {
-                            tracing::error!("{d}");
-                        }
-                        tracing::error!("configuration NOT reloaded: the last good configuration stays in force");
-                        metrics
-                            .reloads
-                            .get_or_create(&ActionLabel { action: "reload".into(), outcome: "error".into() })
-                            .inc();
-                        record_config_errors(&store, &diags.to_string()).await;
-                        definitions.set_problems(Some(diags.to_string()));
-                    }
-                }
-                watching = watched(&catalog, &opts.config);
-                files = fingerprint(&watching);
+        let chat_secrets = crate::chat::Chat::secrets(&settings.chat)?;
+        let chat_clients = crate::chat::Clients::new(&settings.chat, &chat_secrets);
+        let (deliveries, deliveries_stop) = (TaskTracker::new(), CancellationToken::new());
+        let notifier = notifier(plumbing.as_ref(), &chat_clients, &deliveries, &deliveries_stop);
+        let clock = Arc::new(SystemClock);
+        let definitions = Arc::new(InForce::new(settings.clone(), opts.state.clone()));
+        let hub = EngineWorkflows::traced_hub();
+        let workflows = Arc::new(EngineWorkflows::new(store.clone(), settings.clone(), hub.clone()));
+        let ops = Arc::new(Ops::new(store.clone(), workflows, definitions.clone(), clock.clone()).with_progress(hub));
+        let actuator = OpsActuator::new(ops.clone(), metrics.clone(), notifier.clone());
+        let sched = Scheduler::new(
+            Arc::new(actuator),
+            notifier.clone(),
+            metrics.clone(),
+            settings.daemon.max_idle_running,
+            clock.clone(),
+        );
+        // An operation inside the daemon (chat, recovery) that changes an override: look now.
+        let weak = Arc::downgrade(&sched);
+        ops.on_override_change(move |event| {
+            if let Some(s) = weak.upgrade() {
+                s.reconcile(event, None);
             }
-            Some(Control::Shutdown) => break,
+        });
+        // Alert intakes (SQS, and SNS pushes on POST /sns) tell recovery what changed.
+        let (alerts_tx, alerts_rx) = tokio::sync::mpsc::channel(1024);
+        let sns = match (settings.alerts.enabled, &settings.alerts.sns_https) {
+            (true, Some(c)) => Some(Arc::new(
+                crate::alerts::sns_push::SnsPush::new(c, store.clone(), alerts_tx.clone())
+                    .map_err(DaemonError::SnsPush)?,
+            )),
+            _ => None,
+        };
+        let http_state = Arc::new(HttpState { metrics: metrics.clone(), ready: Default::default(), sns: sns.clone() });
+        let listener = tokio::net::TcpListener::bind(settings.daemon.listen)
+            .await
+            .map_err(|source| DaemonError::Listen { addr: settings.daemon.listen, source })?;
+        let local =
+            listener.local_addr().map_err(|source| DaemonError::Listen { addr: settings.daemon.listen, source })?;
+        let shutdown = CancellationToken::new();
+        let chat = crate::chat::Chat::start(
+            &settings.chat,
+            &chat_secrets,
+            &chat_clients,
+            ops.clone(),
+            definitions.clone(),
+            clock.clone(),
+            shutdown.clone(),
+        )?;
+        let app = http::app(http_state.clone()).merge(chat.routes);
+        let http_shutdown = shutdown.clone();
+        let server = tokio::spawn(async move {
+            let r =
+                axum::serve(listener, app).with_graceful_shutdown(async move { http_shutdown.cancelled().await }).await;
+            if let Err(e) = r {
+                tracing::error!("HTTP server failed: {e}");
+            }
+        });
+        store.set_meta("daemon.config_errors", "").await?;
+        put_in_force(&sched, &definitions, &store, catalog.events.clone());
+        // Ready once every event has been decided: its timer filed or its first action begun.
+        {
+            let (sched, http_state, events) = (sched.clone(), http_state.clone(), catalog.events.len());
+            ops.tasks().spawn(async move {
+                sched.ready().await;
+                http_state.ready.store(true, Ordering::SeqCst);
+                tracing::info!(listen = %local, events, ready_ms = started.elapsed().as_millis() as u64, "ottd daemon ready");
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+            });
+        }
+        if let Some(p) = &plumbing {
+            let intake = Arc::new(crate::alerts::intake::Intake {
+                sqs: aws_sdk_sqs::Client::new(&p.aws),
+                queue_url: p.queue_url.clone(),
+                store: store.clone(),
+                changed: alerts_tx.clone(),
+                tasks: ops.tasks().clone(),
+            });
+            tracing::info!(queue = %p.queue_url, "alerts: reading MediaLive events from SQS");
+            ops.tasks().spawn(intake.run(shutdown.clone()));
+        }
+        let mut runner = None;
+        if plumbing.is_some() || sns.is_some() {
+            let recovery = Arc::new(crate::alerts::runner::Runner::new(
+                ops.clone(),
+                definitions.clone(),
+                settings.alerts.policies.clone(),
+                notifier.clone(),
+                clock.clone(),
+                settings.daemon.resync_interval,
+            ));
+            if sns.is_some() {
+                tracing::info!("alerts: taking SNS deliveries on POST /sns");
+            }
+            ops.tasks().spawn(recovery.clone().run(alerts_rx, shutdown.clone()));
+            runner = Some(recovery);
+        }
+        Ok(Daemon {
+            opts,
+            settings,
+            catalog,
+            store,
+            metrics,
+            definitions,
+            ops,
+            sched,
+            chat_desk: chat.desk,
+            runner,
+            shutdown,
+            deliveries,
+            deliveries_stop,
+            server,
+        })
+    }
+
+    /// The main loop, until SIGTERM or SIGINT: timer wake-ups, reloads (SIGHUP or a changed
+    /// file), overrides written by other processes, the resync tick, upkeep, the watchdog.
+    async fn serve(&mut self, signals: &mut Signals) -> Result<(), DaemonError> {
+        // Ping at half the interval systemd gives, from this loop, so a stuck loop is noticed.
+        let watchdog = sd_notify::watchdog_enabled().map(|d| d / 2);
+        let mut dog = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
+        let mut watching = watched(&self.catalog, &self.opts.config);
+        let mut files = fingerprint(&watching);
+        let mut seen_overrides = self.store.overrides()?;
+        let mut poll = tokio::time::interval(Duration::from_secs(1));
+        let mut resync = tokio::time::interval(self.settings.daemon.resync_interval);
+        let mut chores = Housekeeping::start(&self.settings.daemon.upkeep).await?;
+        loop {
+            let control = tokio::select! {
+                // Timer wake-ups: never returns, cancel-safe.
+                _ = self.sched.drive() => None,
+                _ = signals.hup.recv() => Some(Control::Reload),
+                _ = signals.term.recv() => Some(Control::Shutdown),
+                _ = signals.int.recv() => Some(Control::Shutdown),
+                _ = resync.tick() => { self.sched.reconcile_all(); None }
+                Some(chore) = chores.next() => {
+                    match chore {
+                        Chore::Upkeep => upkeep(&self.store, self.settings.daemon.keep_step_log),
+                    }
+                    None
+                }
+                _ = dog.tick() => { if watchdog.is_some() { let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]); } None }
+                _ = poll.tick() => {
+                    self.overrides_changed(&mut seen_overrides);
+                    update_phase_gauge(&self.metrics, &self.store);
+                    let now_files = fingerprint(&watching);
+                    if now_files != files { files = now_files; Some(Control::Reload) } else { None }
+                }
+            };
+            match control {
+                None => {}
+                Some(Control::Reload) => {
+                    self.reload().await;
+                    watching = watched(&self.catalog, &self.opts.config);
+                    files = fingerprint(&watching);
+                }
+                Some(Control::Shutdown) => {
+                    chores.stop().await;
+                    return Ok(());
+                }
+            }
         }
     }
-    // Stop taking new work (the alert intake, chat connections and the HTTP listener go
-    // quiet), then let what was taken on finish, within one cap for all of it.
-    tracing::info!("shutting down: waiting for in-flight work (at most {}s)", DRAIN.as_secs());
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
-    shutdown.cancel();
-    let deadline = tokio::time::Instant::now() + DRAIN;
-    let tasks = ops.tasks().clone();
-    tasks.close();
-    let drained = tokio::select! {
-        (d, ()) = futures::future::join(sched.drain(DRAIN), tasks.wait()) => d,
-        _ = tokio::time::sleep_until(deadline) => false,
-        _ = term.recv() => false,
-        _ = int.recv() => false,
-    };
-    if !drained {
-        tracing::warn!(
-            still_running = tasks.len(),
-            "stopped before in-flight work finished; the next start resumes it from the state file"
-        );
+
+    /// Overrides another process (the CLI) wrote: reconcile the events they name. A state
+    /// file busy or failing for a moment must not stop the daemon: the next poll tries again.
+    fn overrides_changed(&self, seen: &mut Vec<crate::store::StoredOverride>) {
+        match self.store.overrides() {
+            Ok(overrides) if overrides != *seen => {
+                for o in overrides.iter().chain(seen.iter()) {
+                    self.sched.reconcile(&o.event, None);
+                }
+                *seen = overrides;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!("cannot read operator overrides from the state file: {e}"),
+        }
     }
-    // Then the notices that work produced, for what is left of the cap (at least a moment).
-    deliveries_stop.cancel();
-    deliveries.close();
-    let left = deadline.saturating_duration_since(tokio::time::Instant::now()).max(NOTICE_DRAIN);
-    if tokio::time::timeout(left, deliveries.wait()).await.is_err() {
-        tracing::warn!("notices still queued at exit were not delivered (the log has them)");
+
+    /// Load the configuration again; a bad one leaves the last good one in force.
+    async fn reload(&mut self) {
+        let outcome = |label: &str| ActionLabel { action: "reload".into(), outcome: label.into() };
+        match load(&self.opts) {
+            Ok(new) => {
+                let events = merge_retained(&new, &self.sched.events(), &self.store);
+                tracing::info!(events = events.len(), "configuration reloaded");
+                self.metrics.reloads.get_or_create(&outcome("ok")).inc();
+                record_config_errors(&self.store, "").await;
+                self.definitions.set_problems(None);
+                put_in_force(&self.sched, &self.definitions, &self.store, events);
+                // Chat roles and approval rules, and recovery policies, apply at once; every
+                // other key of ottd.toml at the next start (said per key).
+                self.chat_desk.set_settings(new.settings.chat.clone());
+                if let Some(r) = &self.runner {
+                    r.set_policies(new.settings.alerts.policies.clone());
+                }
+                for key in crate::config::reload::restart_keys(&self.settings, &new.settings) {
+                    tracing::warn!(
+                        key,
+                        "{key} changed in {}: it takes effect at the next restart",
+                        self.opts.config.display()
+                    );
+                }
+                self.catalog = new;
+            }
+            Err(diags) => {
+                for d in &diags.0 {
+                    tracing::error!("{d}");
+                }
+                tracing::error!("configuration NOT reloaded: the last good configuration stays in force");
+                self.metrics.reloads.get_or_create(&outcome("error")).inc();
+                record_config_errors(&self.store, &diags.to_string()).await;
+                self.definitions.set_problems(Some(diags.to_string()));
+            }
+        }
     }
-    chores.stop().await;
-    // Queued writes (audit rows nobody waited for) reach the state file before the exit.
-    if let Err(e) = store.flush().await {
-        tracing::warn!("state file writes may be lost: {e}");
+
+    /// Stop taking new work (the alert intake, chat connections and the HTTP listener go
+    /// quiet), let what was taken on finish within one cap for all of it, deliver the notices
+    /// it produced, and commit every queued write.
+    async fn stop(self, signals: &mut Signals) {
+        tracing::info!("shutting down: waiting for in-flight work (at most {}s)", DRAIN.as_secs());
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+        self.shutdown.cancel();
+        let deadline = tokio::time::Instant::now() + DRAIN;
+        let tasks = self.ops.tasks().clone();
+        tasks.close();
+        let drained = tokio::select! {
+            (d, ()) = futures::future::join(self.sched.drain(DRAIN), tasks.wait()) => d,
+            _ = tokio::time::sleep_until(deadline) => false,
+            _ = signals.stop() => false,
+        };
+        if !drained {
+            tracing::warn!(
+                still_running = tasks.len(),
+                "stopped before in-flight work finished; the next start resumes it from the state file"
+            );
+        }
+        self.deliveries_stop.cancel();
+        self.deliveries.close();
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now()).max(NOTICE_DRAIN);
+        if tokio::time::timeout(left, self.deliveries.wait()).await.is_err() {
+            tracing::warn!("notices still queued at exit were not delivered (the log has them)");
+        }
+        // Queued writes (audit rows nobody waited for) reach the state file before the exit.
+        if let Err(e) = self.store.flush().await {
+            tracing::warn!("state file writes may be lost: {e}");
+        }
+        // Open HTTP connections get a moment to finish; then the listener goes regardless.
+        if tokio::time::timeout(HTTP_DRAIN, self.server).await.is_err() {
+            tracing::warn!("HTTP connections still open after {}s; closing them", HTTP_DRAIN.as_secs());
+        }
     }
-    // Open HTTP connections get a moment to finish; then the listener goes regardless.
-    if tokio::time::timeout(HTTP_DRAIN, server).await.is_err() {
-        tracing::warn!("HTTP connections still open after {}s; closing them", HTTP_DRAIN.as_secs());
+}
+
+/// Where notices go: the log always, the SNS topic `bootstrap` made, the chat channels events
+/// name. Delivery runs on `deliveries` until `stop`.
+fn notifier(
+    plumbing: Option<&Plumbing>,
+    chat: &crate::chat::Clients,
+    deliveries: &TaskTracker,
+    stop: &CancellationToken,
+) -> Arc<dyn crate::notify::Notifier> {
+    let mut sinks: Vec<Arc<dyn crate::notify::Notifier>> = vec![Arc::new(LogNotifier)];
+    if let Some((p, topic)) = plumbing.and_then(|p| p.topic_arn.clone().map(|t| (p, t))) {
+        let sns = aws_sdk_sns::Client::new(&p.aws);
+        sinks.push(Arc::new(crate::notify::SnsNotifier::start(sns, topic, deliveries, stop.clone())));
     }
-    Ok(())
+    if let Some(chat) = crate::chat::Chat::notifier(chat) {
+        sinks.push(Arc::new(chat));
+    }
+    Arc::new(crate::notify::Fanout(sinks))
 }
 
 /// How long shutdown waits for the work in flight (scheduled steps, recovery, chat commands,
