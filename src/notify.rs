@@ -144,7 +144,7 @@ pub fn check_target(entry: &str) -> Result<(), String> {
         // A platform mistyped (`Slack:`, `slak:`, `discrod:`): the same channel on the right one.
         let platform = ["slack", "discord"].into_iter().find(|p| lower == *p || strsim::levenshtein(&lower, p) <= 2);
         return match platform {
-            Some(_) if channel.is_empty() => refuse(format!("`{}:` needs a channel", lower.trim())),
+            Some(_) if channel.is_empty() => refuse(format!("`{lower}:` needs a channel")),
             Some("discord") if channel.chars().all(|c| c.is_ascii_digit()) => mean(format!("discord:{channel}")),
             Some("discord") => {
                 refuse("Discord channels are named by their channel id (Developer Mode → Copy Channel ID)".to_string())
