@@ -56,8 +56,8 @@ step bootstrap
 schedules="$work/schedules"
 mkdir -p "$schedules"
 cp schedules/demo.toml "$schedules/"
-on_air=$(date -u -d '+45 seconds' +%Y-%m-%dT%H:%M:%SZ)
-off_air=$(date -u -d '+75 seconds' +%Y-%m-%dT%H:%M:%SZ)
+on_air=$(utc_in 45)
+off_air=$(utc_in 75)
 cat >"$schedules/tonight.toml" <<EOF
 [[event]]
 id = "tonight"
@@ -83,7 +83,7 @@ grep -q "^schedules = \"$schedules\"" "$config" && grep -q '^listen = "127.0.0.1
   { echo "demo: could not adapt config/ottd.toml" >&2; exit 1; }
 # Chat: Slack's HTTP endpoints on the daemon's listener, driven by a local Slack stand-in.
 # Everyone in the demo workspace is an operator (never do that in production: see README).
-sed -i 's|^# mode = "socket" .*|mode = "http"|' "$config"
+sed 's|^# mode = "socket" .*|mode = "http"|' "$config" >"$config.new" && mv "$config.new" "$config"
 grep -q '^mode = "http"' "$config" || { echo "demo: could not set [chat.slack] mode" >&2; exit 1; }
 cat >>"$config" <<EOF
 

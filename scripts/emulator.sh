@@ -7,6 +7,20 @@
 OTTD_VENV="${OTTD_VENV:-$HOME/.cache/ottd-venv}"
 OTTD_PIDS=()
 
+# need_python_venv: python3 with its venv module and pip bootstrap (ensurepip), or a clear
+# message saying what to install. Debian and Ubuntu ship them apart from python3.
+need_python_venv() {
+  if ! command -v python3 >/dev/null 2>&1; then
+    echo "ottd's scripts need Python 3 (3.9 or later) for the AWS emulator: install python3" >&2
+    return 1
+  fi
+  if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    echo "ottd's scripts need Python 3's venv module to install the AWS emulator into a virtualenv:" >&2
+    echo "  Debian/Ubuntu: sudo apt-get install python3-venv    Fedora/RHEL: it comes with python3" >&2
+    return 1
+  fi
+}
+
 # ensure_venv VENV REQUIREMENTS WHAT: a virtualenv with REQUIREMENTS installed, installed
 # again only when the requirements file changes.
 ensure_venv() {
@@ -15,6 +29,7 @@ ensure_venv() {
   if [ -x "$venv/bin/python" ] && cmp -s "$req" "$stamp"; then
     return 0
   fi
+  need_python_venv
   echo "installing $what into $venv ($(grep -v '^#' "$req" | tr '\n' ' '))" >&2
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
@@ -23,6 +38,13 @@ ensure_venv() {
 
 ensure_emulator_venv() {
   ensure_venv "$OTTD_VENV" "$OTTD_ROOT/tests/emulator/requirements.txt" "the AWS emulator"
+}
+
+# utc_in SECONDS: the UTC time SECONDS from now, RFC 3339 to the second (portable: no GNU
+# `date -d`; the emulator's Python is there by now).
+utc_in() {
+  "$OTTD_VENV/bin/python" -c 'import datetime as d, sys
+print((d.datetime.now(d.timezone.utc) + d.timedelta(seconds=int(sys.argv[1]))).strftime("%Y-%m-%dT%H:%M:%SZ"))' "$1"
 }
 
 # wait_ready FILE PREFIX: the URL a launcher printed after PREFIX.

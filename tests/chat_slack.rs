@@ -210,7 +210,7 @@ fn deploy_start_and_links_from_slack_with_roles_confirmation_and_two_people() {
 
 #[test]
 fn the_daemons_phase_changes_are_posted_to_the_events_slack_channel() {
-    let event = common::on_air_event("final", 60, "notify = [\"slack:#live-ops\", \"ops@example.com\"]\n");
+    let event = common::on_air_event("final", 60, "notify = [\"slack:#live-ops\", \"sns\"]\n");
     let s = setup(&event);
     let slack = SlackStandIn::start();
     chat_config(&s, &slack);

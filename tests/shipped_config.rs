@@ -676,3 +676,61 @@ encodingProfile = "SD-540p"
     assert_eq!(wf("sd").media_live.encoding_profile, "SD-540p");
     assert_eq!(catalog.event("sd").map(|e| e.profile.name.as_str()), Some("SD-540p"));
 }
+
+/// Every ```toml block of the README that holds `[[event]]` tables, with its first line.
+fn readme_schedule_examples() -> Vec<(usize, String)> {
+    let readme = read(&repo().join("README.md"));
+    let mut out = Vec::new();
+    let mut block: Option<(usize, String)> = None;
+    for (i, line) in readme.lines().enumerate() {
+        match (&mut block, line.trim_start()) {
+            (None, "```toml") => block = Some((i + 2, String::new())),
+            (Some(_), "```") => {
+                if let Some((at, text)) = block.take() {
+                    if text.contains("[[event]]") {
+                        out.push((at, text));
+                    }
+                }
+            }
+            (Some((_, text)), _) => {
+                text.push_str(line);
+                text.push('\n');
+            }
+            (None, _) => {}
+        }
+    }
+    out
+}
+
+#[test]
+fn the_readmes_schedule_examples_validate() {
+    let examples = readme_schedule_examples();
+    assert!(!examples.is_empty(), "the README shows no schedule");
+    for (line, text) in examples {
+        let src = Source::inline(&format!("README.md (block at line {line})"), &text);
+        if let Err(e) = ottd::schedule::file::parse(&src) {
+            panic!("the README's schedule example does not validate:\n{e}");
+        }
+    }
+}
+
+#[test]
+fn validate_refuses_a_notify_entry_no_notifier_takes_at_its_position_with_a_did_you_mean() {
+    let events = "[[event]]\nid = \"final\"\nnotify = [\"#live-ops\", \"discord:123456789012345678\"]\n";
+    let (_dir, cfg) = broken_tree(events);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ottd"))
+        .arg("--config")
+        .arg(&cfg)
+        .arg("validate")
+        .output()
+        .expect("run ottd validate");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "validate took it:\n{text}");
+    assert!(
+        text.contains(
+            "events.toml:3:11: event[0].notify[0]: `#live-ops` is not a notify target: did you mean `slack:#live-ops`?"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("notify[1]"), "a Discord channel id is a target:\n{text}");
+}

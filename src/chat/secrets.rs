@@ -1,7 +1,9 @@
 //! The chat tokens and secrets: from the environment (`SLACK_BOT_TOKEN`, `SLACK_APP_TOKEN`,
 //! `SLACK_SIGNING_SECRET`, `DISCORD_TOKEN`, `DISCORD_PUBLIC_KEY`), else from the file
 //! `[chat] secrets_file` names (`KEY=value` lines, as systemd's `EnvironmentFile` reads them;
-//! `#` comments, optional quotes). Never from ottd.toml, never logged: each is [`Redacted`].
+//! `#` comments, optional quotes; keys that are not chat's, such as `AWS_PROFILE`, are
+//! skipped, so the file may be the unit's own). Never from ottd.toml, never logged: each is
+//! [`Redacted`].
 
 use std::path::Path;
 
@@ -34,6 +36,17 @@ pub enum SecretsError {
     Syntax { file: String, line: usize },
 }
 
+/// A key meant for chat: `SLACK_*`, `DISCORD_*`, or a near miss of a chat secret's name. The
+/// file may be the one systemd's `EnvironmentFile=` reads for the whole daemon (`AWS_PROFILE`,
+/// `RUST_LOG`, ...): those keys are not chat's and are skipped, but a misspelt chat key would
+/// silently turn an adapter off, so it is an error.
+fn looks_like_chat(key: &str) -> bool {
+    let upper = key.to_ascii_uppercase();
+    upper.starts_with("SLACK_")
+        || upper.starts_with("DISCORD_")
+        || NAMES.iter().any(|n| strsim::levenshtein(&upper, n) <= 2)
+}
+
 impl Secrets {
     /// From `env` (a lookup, so tests need not touch the process environment), then `file`.
     pub fn load(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<Secrets, SecretsError> {
@@ -52,7 +65,7 @@ impl Secrets {
                     return Err(SecretsError::Syntax { file: name, line: i + 1 });
                 };
                 let key = key.trim();
-                if !NAMES.contains(&key) {
+                if !NAMES.contains(&key) && looks_like_chat(key) {
                     return Err(SecretsError::UnknownKey { file: name, line: i + 1, key: key.to_string() });
                 }
                 let value = value.trim();
@@ -61,7 +74,9 @@ impl Secrets {
                     .and_then(|v| v.strip_suffix('"'))
                     .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
                     .unwrap_or(value);
-                from_file.insert(key.to_string(), value.to_string());
+                if NAMES.contains(&key) {
+                    from_file.insert(key.to_string(), value.to_string());
+                }
             }
         }
         let get = |k: &str| {
@@ -113,6 +128,25 @@ mod tests {
         assert!(s.discord_token.is_none());
         let shown = format!("{s:?}");
         assert!(!shown.contains("xoxb-env") && !shown.contains("s3cret"), "{shown}");
+    }
+
+    #[test]
+    fn a_secrets_file_shared_with_the_units_environment_file_takes_its_chat_keys_and_ignores_the_rest() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = dir.path().join("ottd.env");
+        std::fs::write(
+            &file,
+            "AWS_PROFILE=live-ops\nAWS_REGION=eu-west-1\nRUST_LOG=info,ottd=debug\nOTTD_CONFIG=/etc/ottd/config/ottd.toml\nSLACK_BOT_TOKEN=xoxb-file\n",
+        )
+        .expect("write");
+        let s = Secrets::load(Some(&file), |_| None).expect("systemd's other settings are not chat's business");
+        assert_eq!(s.values(), ["xoxb-file"]);
+        // A chat key misspelt is still an error: it would silently turn an adapter off.
+        for typo in ["SLACK_BOT_TOKN=y", "SLACK_TOKEN=y", "DISCORD_PUBKEY=y", "DICSORD_TOKEN=y"] {
+            std::fs::write(&file, format!("AWS_REGION=eu-west-1\n{typo}\n")).expect("write");
+            let e = Secrets::load(Some(&file), |_| None).expect_err(typo);
+            assert!(matches!(e, SecretsError::UnknownKey { line: 2, .. }), "{typo}: {e}");
+        }
     }
 
     #[test]

@@ -407,6 +407,9 @@ impl Ops {
                     }
                     None => reply.notes.push("alerts: off ([alerts] enabled = false)".to_string()),
                 }
+                for what in &done.removed {
+                    reply.notes.push(format!("removed:           {what}"));
+                }
                 Ok(reply)
             }
             Operation::Plan { event } => {

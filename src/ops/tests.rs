@@ -151,7 +151,7 @@ impl Workflows for Recorder {
                 medialive: "arn:aws:iam::123456789012:role/ottd-medialive".into(),
                 mediapackage: "arn:aws:iam::123456789012:role/ottd-mediapackage".into(),
             };
-            Ok(super::workflows::Bootstrapped { roles, alerts: None })
+            Ok(super::workflows::Bootstrapped { roles, alerts: None, removed: Vec::new() })
         })
     }
 }

@@ -44,6 +44,9 @@ pub trait Workflows: Send + Sync {
 pub struct Bootstrapped {
     pub roles: iam::Roles,
     pub alerts: Option<alerting::Plumbing>,
+    /// What it took away that an earlier bootstrap had added and the configuration no longer
+    /// asks for (described for the operator).
+    pub removed: Vec<String>,
 }
 
 /// Progress lines to the log and to the current caller of each event's operation.
@@ -152,13 +155,16 @@ impl Workflows for EngineWorkflows {
         Box::pin(async move {
             let aws = &self.engine().await.aws;
             let roles = iam::bootstrap(&aws.iam, &self.settings.prefix).await?;
-            let alerts = if self.settings.alerts.enabled {
-                let names = alerting::Names::new(&self.settings.prefix);
-                Some(alerting::ensure(&aws.events, &aws.sqs, &aws.sns, &names, self.settings.alerts.sns_target).await?)
+            let names = alerting::Names::new(&self.settings.prefix);
+            let (alerts, removed) = if self.settings.alerts.enabled {
+                let mut p =
+                    alerting::ensure(&aws.events, &aws.sqs, &aws.sns, &names, self.settings.alerts.sns_target).await?;
+                let removed = std::mem::take(&mut p.removed);
+                (Some(p), removed)
             } else {
-                None
+                (None, alerting::retire(&aws.events, &names).await?)
             };
-            Ok(Bootstrapped { roles, alerts })
+            Ok(Bootstrapped { roles, alerts, removed })
         })
     }
 }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::config::doc::{Diags, Node, Pos, Source};
+use crate::config::doc::{Diags, Node, Pos, Source, Value};
 use crate::config::reader::{Ctx, Table};
 
 use super::timing::Timing;
@@ -23,7 +23,8 @@ pub struct EventSpec {
     /// Empty once [`crate::config::Catalog::load`] has compiled them into the event's workflow.
     pub overrides: Node,
     pub enabled: bool,
-    /// Where notifications about this event go (used by the notifier; names only).
+    /// Where notifications about this event go besides the log and SNS: only entries a
+    /// notifier takes ([`crate::notify::check_target`]); the loader refuses the others.
     pub notify: Vec<String>,
     /// `None` = on-demand: only commands move it.
     pub timing: Option<Timing>,
@@ -98,6 +99,24 @@ pub fn parse(src: &Source) -> Result<Vec<EventSpec>, Diags> {
     ctx.into_diags().finish(events)
 }
 
+/// The event's `notify` list; an entry no notifier takes is reported at its own position
+/// (`notify[1]`), with a did-you-mean where one fits, and left out.
+fn notify_targets(t: &Table<'_, '_, '_>) -> Vec<String> {
+    let Some(items) = t.array("notify") else { return Vec::new() };
+    let mut out = Vec::new();
+    for (i, node) in items.iter().enumerate() {
+        let field = format!("{}[{i}]", t.field("notify"));
+        match &node.value {
+            Value::Str(entry) => match crate::notify::check_target(entry) {
+                Ok(()) => out.push(entry.clone()),
+                Err(why) => t.ctx().report_at(node, &field, why),
+            },
+            _ => t.ctx().report_at(node, &field, format!("expected a string, found {}", node.type_name())),
+        }
+    }
+    out
+}
+
 fn event(t: &Table<'_, '_, '_>, src: &Source) -> Option<EventSpec> {
     let id = t.req_str("id");
     if let Some(id) = &id {
@@ -114,7 +133,7 @@ fn event(t: &Table<'_, '_, '_>, src: &Source) -> Option<EventSpec> {
         }
     });
     let enabled = t.bool("enabled").unwrap_or(true);
-    let notify = t.strings("notify").unwrap_or_default();
+    let notify = notify_targets(t);
     let mut overrides = Node::table(t.pos());
     for key in OVERRIDABLE {
         if let Some(n) = t.raw(key) {
@@ -177,6 +196,26 @@ mod tests {
     fn errors(text: &str) -> Vec<String> {
         let src = Source::inline("s.toml", text);
         parse(&src).expect_err("invalid").0.iter().map(|d| d.to_string()).collect()
+    }
+
+    #[test]
+    fn a_notify_entry_no_notifier_takes_is_refused_at_its_own_position_with_a_did_you_mean() {
+        let text = "[[event]]\nid = \"final\"\nnotify = [\"slack:#live-ops\", \"#live-ops\", \"log\", \"sns\",\n  \"discord:123456789012345678\", \"discord:#general\"]\n[[event]]\nid = \"semi\"\nnotify = [\"slak:#sport\"]\n";
+        let errs = errors(text);
+        assert_eq!(errs.len(), 3, "{errs:#?}");
+        assert!(
+            errs[0].starts_with(
+                "s.toml:3:30: event[0].notify[1]: `#live-ops` is not a notify target: did you mean `slack:#live-ops`?"
+            ),
+            "{errs:#?}"
+        );
+        assert!(errs[1].starts_with("s.toml:4:33: event[0].notify[5]: `discord:#general`"), "{errs:#?}");
+        assert!(
+            errs[2].starts_with(
+                "s.toml:7:11: event[1].notify[0]: `slak:#sport` is not a notify target: did you mean `slack:#sport`?"
+            ),
+            "{errs:#?}"
+        );
     }
 
     #[test]
