@@ -100,8 +100,7 @@ impl SnsNotifier {
     /// Start the publishing task on `tasks`; once `stop` is cancelled it publishes what is
     /// queued, takes nothing more and ends.
     pub fn start(
-        client: aws_sdk_sns::Client,
-        topic_arn: String,
+        topic: crate::aws::alerting::Topic,
         tasks: &tokio_util::task::TaskTracker,
         stop: tokio_util::sync::CancellationToken,
     ) -> SnsNotifier {
@@ -115,7 +114,7 @@ impl SnsNotifier {
                 };
                 let subject = format!("ottd {level}: {}", n.event);
                 for attempt in 1..=SNS_ATTEMPTS {
-                    match crate::aws::alerting::publish(&client, &topic_arn, &subject, &n.text).await {
+                    match topic.publish(&subject, &n.text).await {
                         Ok(()) => break,
                         Err(e) if attempt == SNS_ATTEMPTS => {
                             tracing::warn!(event = %n.event, "notification not delivered to SNS: {e}")

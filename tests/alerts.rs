@@ -436,9 +436,9 @@ async fn an_empty_long_poll_answers_empty_even_when_the_call_timeout_is_shorter_
     settings.engine.call_timeout = Duration::from_secs(2);
     let creds = aws_sdk_sqs::config::Credentials::new("test", "test", None, None, "ottd-tests");
     let conf = ottd::aws::Aws::loader(&settings).endpoint_url(&s.endpoint).credentials_provider(creds).load().await;
-    let sqs = aws_sdk_sqs::Client::new(&conf);
+    let queue = ottd::aws::alerting::Queue::new(&ottd::aws::Aws::from_conf(&conf), queue);
     let started = Instant::now();
-    let got = ottd::aws::alerting::receive(&sqs, &queue, 10, 3).await;
+    let got = queue.receive(10, 3).await;
     assert!(got.as_ref().is_ok_and(|m| m.is_empty()), "an empty queue answers no messages: {got:?}");
     assert!(started.elapsed() >= Duration::from_secs(2), "it did wait for messages: {:?}", started.elapsed());
 }

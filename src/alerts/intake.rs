@@ -36,8 +36,7 @@ pub enum Changed {
 }
 
 pub struct Intake {
-    pub sqs: aws_sdk_sqs::Client,
-    pub queue_url: String,
+    pub queue: alerting::Queue,
     pub store: Arc<Store>,
     pub changed: mpsc::Sender<Changed>,
     /// Where message handlers run, so shutdown waits for the ones in flight.
@@ -72,7 +71,7 @@ impl Intake {
         loop {
             let batch = tokio::select! {
                 _ = stop.cancelled() => return,
-                r = alerting::receive(&self.sqs, &self.queue_url, 10, WAIT_S) => r,
+                r = self.queue.receive(10, WAIT_S) => r,
             };
             let messages = match batch {
                 Ok(m) => {
@@ -111,7 +110,7 @@ impl Intake {
             }
         };
         if handled != Handled::Quarantined {
-            if let Err(e) = alerting::delete(&self.sqs, &self.queue_url, &m.receipt).await {
+            if let Err(e) = self.queue.delete(&m.receipt).await {
                 tracing::warn!(message = %m.id, "recorded, but cannot delete the message (a duplicate will come): {e}");
             }
         }

@@ -371,12 +371,50 @@ fn long_poll_timeouts(wait_s: i32) -> TimeoutConfig {
         .build()
 }
 
-pub async fn receive(
-    c: &aws_sdk_sqs::Client,
-    queue_url: &str,
-    max: i32,
-    wait_s: i32,
-) -> Result<Vec<Message>, AwsError> {
+/// The alert queue, as the daemon's intake sees it: receive and delete, nothing else.
+#[derive(Clone)]
+pub struct Queue {
+    sqs: aws_sdk_sqs::Client,
+    url: String,
+}
+
+impl Queue {
+    pub fn new(aws: &super::Aws, url: impl Into<String>) -> Queue {
+        Queue { sqs: aws.sqs.clone(), url: url.into() }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Up to `max` messages, waiting up to `wait_s` seconds for the first (long polling).
+    pub async fn receive(&self, max: i32, wait_s: i32) -> Result<Vec<Message>, AwsError> {
+        receive(&self.sqs, &self.url, max, wait_s).await
+    }
+
+    pub async fn delete(&self, receipt: &str) -> Result<(), AwsError> {
+        delete(&self.sqs, &self.url, receipt).await
+    }
+}
+
+/// The alert topic, as the notifier sees it: publish, nothing else.
+#[derive(Clone)]
+pub struct Topic {
+    sns: aws_sdk_sns::Client,
+    arn: String,
+}
+
+impl Topic {
+    pub fn new(aws: &super::Aws, arn: impl Into<String>) -> Topic {
+        Topic { sns: aws.sns.clone(), arn: arn.into() }
+    }
+
+    pub async fn publish(&self, subject: &str, message: &str) -> Result<(), AwsError> {
+        publish(&self.sns, &self.arn, subject, message).await
+    }
+}
+
+async fn receive(c: &aws_sdk_sqs::Client, queue_url: &str, max: i32, wait_s: i32) -> Result<Vec<Message>, AwsError> {
     let out = c
         .receive_message()
         .queue_url(queue_url)
@@ -404,7 +442,7 @@ pub async fn receive(
         .collect())
 }
 
-pub async fn delete(c: &aws_sdk_sqs::Client, queue_url: &str, receipt: &str) -> Result<(), AwsError> {
+async fn delete(c: &aws_sdk_sqs::Client, queue_url: &str, receipt: &str) -> Result<(), AwsError> {
     c.delete_message()
         .queue_url(queue_url)
         .receipt_handle(receipt)
@@ -415,7 +453,7 @@ pub async fn delete(c: &aws_sdk_sqs::Client, queue_url: &str, receipt: &str) -> 
 }
 
 /// Publish a notification to the topic.
-pub async fn publish(c: &aws_sdk_sns::Client, topic_arn: &str, subject: &str, message: &str) -> Result<(), AwsError> {
+async fn publish(c: &aws_sdk_sns::Client, topic_arn: &str, subject: &str, message: &str) -> Result<(), AwsError> {
     // SNS subjects: at most 100 printable ASCII characters, no line breaks.
     let subject: String =
         subject.chars().filter(|c| c.is_ascii() && !c.is_ascii_control()).take(100).collect::<String>();

@@ -214,7 +214,35 @@ pub struct Aws {
     pub region: String,
 }
 
+/// What `bootstrap` set up.
+pub struct Bootstrapped {
+    pub roles: iam::Roles,
+    pub alerts: Option<alerting::Plumbing>,
+    /// What it took away that an earlier bootstrap had added and the configuration no longer
+    /// asks for (described for the operator).
+    pub removed: Vec<String>,
+}
+
 impl Aws {
+    /// The one-time set-up `ottd bootstrap` makes, converged to the configuration: the IAM
+    /// service roles, and the alert plumbing when alerts are on (taken off the rule when not).
+    pub async fn bootstrap(
+        &self,
+        prefix: &str,
+        alerts: &crate::config::alerts::AlertSettings,
+    ) -> Result<Bootstrapped, AwsError> {
+        let roles = iam::bootstrap(&self.iam, prefix).await?;
+        let names = alerting::Names::new(prefix);
+        let (plumbing, removed) = if alerts.enabled {
+            let mut p = alerting::ensure(&self.events, &self.sqs, &self.sns, &names, alerts.sns_target).await?;
+            let removed = std::mem::take(&mut p.removed);
+            (Some(p), removed)
+        } else {
+            (None, alerting::retire(&self.events, &names).await?)
+        };
+        Ok(Bootstrapped { roles, alerts: plumbing, removed })
+    }
+
     /// The standard credential chain and `AWS_ENDPOINT_URL`, with ottd's region, profile,
     /// retry ceiling and call timeout.
     pub async fn connect(settings: &Settings) -> Aws {

@@ -187,7 +187,7 @@ struct Plumbing {
     topic_arn: Option<String>,
     /// Reading them needs AWS from the start; without them the daemon connects on its first
     /// action.
-    aws: aws_config::SdkConfig,
+    aws: crate::aws::Aws,
 }
 
 impl Daemon {
@@ -199,7 +199,7 @@ impl Daemon {
             (true, Some(queue_url)) => Some(Plumbing {
                 queue_url,
                 topic_arn: store.meta("alerts.topic_arn")?,
-                aws: crate::aws::Aws::loader(&settings).load().await,
+                aws: crate::aws::Aws::connect(&settings).await,
             }),
             _ => {
                 tracing::info!("alerts: off (no queue: run `ottd bootstrap` with [alerts] enabled)");
@@ -278,8 +278,7 @@ impl Daemon {
         }
         if let Some(p) = &plumbing {
             let intake = Arc::new(crate::alerts::intake::Intake {
-                sqs: aws_sdk_sqs::Client::new(&p.aws),
-                queue_url: p.queue_url.clone(),
+                queue: crate::aws::alerting::Queue::new(&p.aws, p.queue_url.clone()),
                 store: store.clone(),
                 changed: alerts_tx.clone(),
                 tasks: ops.tasks().clone(),
@@ -471,8 +470,8 @@ fn notifier(
 ) -> Arc<dyn crate::notify::Notifier> {
     let mut sinks: Vec<Arc<dyn crate::notify::Notifier>> = vec![Arc::new(LogNotifier)];
     if let Some((p, topic)) = plumbing.and_then(|p| p.topic_arn.clone().map(|t| (p, t))) {
-        let sns = aws_sdk_sns::Client::new(&p.aws);
-        sinks.push(Arc::new(crate::notify::SnsNotifier::start(sns, topic, deliveries, stop.clone())));
+        let topic = crate::aws::alerting::Topic::new(&p.aws, topic);
+        sinks.push(Arc::new(crate::notify::SnsNotifier::start(topic, deliveries, stop.clone())));
     }
     if let Some(chat) = crate::chat::Chat::notifier(chat) {
         sinks.push(Arc::new(chat));

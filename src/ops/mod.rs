@@ -378,40 +378,7 @@ impl Ops {
                     c.events.len()
                 )))
             }
-            Operation::Bootstrap => {
-                let done = self.workflows.bootstrap().await.map_err(|e| OpError::from(EngineError::Aws(e)))?;
-                let roles = done.roles;
-                self.store.set_meta("roles.medialive", &roles.medialive).await?;
-                self.store.set_meta("roles.mediapackage", &roles.mediapackage).await?;
-                let mut reply = Reply::new(format!("recorded in {}", self.definitions.settings().state_path.display()));
-                reply.notes = vec![
-                    format!("MediaLive role:    {}", roles.medialive),
-                    format!("MediaPackage role: {}", roles.mediapackage),
-                ];
-                reply = reply.field("medialive_role", &roles.medialive).field("mediapackage_role", &roles.mediapackage);
-                match done.alerts {
-                    Some(p) => {
-                        for (key, value) in [
-                            ("alerts.rule_arn", &p.rule_arn),
-                            ("alerts.queue_url", &p.queue_url),
-                            ("alerts.dlq_url", &p.dlq_url),
-                            ("alerts.topic_arn", &p.topic_arn),
-                        ] {
-                            self.store.set_meta(key, value).await?;
-                        }
-                        reply.notes.push(format!("alert rule:        {}", p.rule_arn));
-                        reply.notes.push(format!("alert queue:       {} (dead letters: {})", p.queue_url, p.dlq_url));
-                        reply.notes.push(format!("alert topic:       {}", p.topic_arn));
-                        reply = reply.field("alert_rule", &p.rule_arn).field("alert_queue", &p.queue_url);
-                        reply = reply.field("alert_topic", &p.topic_arn);
-                    }
-                    None => reply.notes.push("alerts: off ([alerts] enabled = false)".to_string()),
-                }
-                for what in &done.removed {
-                    reply.notes.push(format!("removed:           {what}"));
-                }
-                Ok(reply)
-            }
+            Operation::Bootstrap => self.bootstrap().await,
             Operation::Plan { event } => {
                 let ev = self.definitions.event(event).ok_or_else(|| self.unknown(event))?;
                 let nonce = match self.store.deployment(event)? {
@@ -504,6 +471,42 @@ impl Ops {
                 Err(OpError::new(ErrorKind::Permanent, format!("{} needs an event", op.name())))
             }
         }
+    }
+
+    /// `bootstrap`: the one-time AWS set-up, recorded in the state file for the daemon.
+    async fn bootstrap(&self) -> Result<Reply, OpError> {
+        let done = self.workflows.bootstrap().await.map_err(|e| OpError::from(EngineError::Aws(e)))?;
+        let roles = done.roles;
+        self.store.set_meta("roles.medialive", &roles.medialive).await?;
+        self.store.set_meta("roles.mediapackage", &roles.mediapackage).await?;
+        let mut reply = Reply::new(format!("recorded in {}", self.definitions.settings().state_path.display()));
+        reply.notes = vec![
+            format!("MediaLive role:    {}", roles.medialive),
+            format!("MediaPackage role: {}", roles.mediapackage),
+        ];
+        reply = reply.field("medialive_role", &roles.medialive).field("mediapackage_role", &roles.mediapackage);
+        match done.alerts {
+            Some(p) => {
+                for (key, value) in [
+                    ("alerts.rule_arn", &p.rule_arn),
+                    ("alerts.queue_url", &p.queue_url),
+                    ("alerts.dlq_url", &p.dlq_url),
+                    ("alerts.topic_arn", &p.topic_arn),
+                ] {
+                    self.store.set_meta(key, value).await?;
+                }
+                reply.notes.push(format!("alert rule:        {}", p.rule_arn));
+                reply.notes.push(format!("alert queue:       {} (dead letters: {})", p.queue_url, p.dlq_url));
+                reply.notes.push(format!("alert topic:       {}", p.topic_arn));
+                reply = reply.field("alert_rule", &p.rule_arn).field("alert_queue", &p.queue_url);
+                reply = reply.field("alert_topic", &p.topic_arn);
+            }
+            None => reply.notes.push("alerts: off ([alerts] enabled = false)".to_string()),
+        }
+        for what in &done.removed {
+            reply.notes.push(format!("removed:           {what}"));
+        }
+        Ok(reply)
     }
 
     async fn status(&self, event: Option<&str>) -> Result<Reply, OpError> {

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::OnceCell;
 
-use crate::aws::{alerting, iam, Aws, AwsError};
+use crate::aws::{Aws, AwsError};
 use crate::config::{Resolved, Settings};
 use crate::engine::deploy::DeploySummary;
 use crate::engine::report::{EventStatus, Links};
@@ -40,14 +40,7 @@ pub trait Workflows: Send + Sync {
     fn bootstrap(&self) -> BoxFuture<'_, Result<Bootstrapped, AwsError>>;
 }
 
-/// What `bootstrap` set up.
-pub struct Bootstrapped {
-    pub roles: iam::Roles,
-    pub alerts: Option<alerting::Plumbing>,
-    /// What it took away that an earlier bootstrap had added and the configuration no longer
-    /// asks for (described for the operator).
-    pub removed: Vec<String>,
-}
+pub use crate::aws::Bootstrapped;
 
 /// Progress lines to the log and to the current caller of each event's operation.
 pub struct ProgressHub {
@@ -152,19 +145,6 @@ impl Workflows for EngineWorkflows {
         Box::pin(async move { self.engine().await.links(event) })
     }
     fn bootstrap(&self) -> BoxFuture<'_, Result<Bootstrapped, AwsError>> {
-        Box::pin(async move {
-            let aws = &self.engine().await.aws;
-            let roles = iam::bootstrap(&aws.iam, &self.settings.prefix).await?;
-            let names = alerting::Names::new(&self.settings.prefix);
-            let (alerts, removed) = if self.settings.alerts.enabled {
-                let mut p =
-                    alerting::ensure(&aws.events, &aws.sqs, &aws.sns, &names, self.settings.alerts.sns_target).await?;
-                let removed = std::mem::take(&mut p.removed);
-                (Some(p), removed)
-            } else {
-                (None, alerting::retire(&aws.events, &names).await?)
-            };
-            Ok(Bootstrapped { roles, alerts, removed })
-        })
+        Box::pin(async move { self.engine().await.aws.bootstrap(&self.settings.prefix, &self.settings.alerts).await })
     }
 }
