@@ -388,6 +388,7 @@ fn upkeep(store: &Arc<Store>, keep_step_log: Duration) {
             .and_then(|n| Ok(n + store.prune_audit(before).wait()?))
             .and_then(|n| Ok(n + store.prune_alerts(before).wait()?))
             .and_then(|n| Ok(n + store.requests_prune(requests_before).wait()?))
+            .and_then(|n| Ok(n + store.sightings_prune(chrono::Utc::now()).wait()?))
             .and_then(|n| store.checkpoint().wait().map(|()| n));
         match pruned {
             Ok(n) => tracing::info!(pruned = n, "state file upkeep done"),
