@@ -149,6 +149,22 @@ impl Desk {
         self.record(caller, op.event(), op.name(), args, decision, op.changes_something(), error);
     }
 
+    /// A request refused before the grammar (another workspace or server, a DM): audited as
+    /// `denied` with `why`; `what` is what was asked (`/ott TEXT`, a button's value).
+    pub fn refuse_outsider(&self, caller: &Caller, what: &str, why: &str, mut from: serde_json::Value) {
+        if let Some(m) = from.as_object_mut() {
+            m.insert("asked".into(), json!(what));
+        }
+        self.record(caller, None, "chat", from, "denied", false, Some(why.to_string()));
+    }
+
+    /// Note a request's id (`slack:sig:…`, `discord:…`) as taken: `true` the first time,
+    /// `false` for a replay, which must then have no effect. In the state file, so a replay
+    /// after a restart is caught too.
+    pub async fn first_sighting(&self, key: &str) -> Result<bool, crate::store::StoreError> {
+        self.ops.store().first_sighting(key, self.clock.now()).await
+    }
+
     /// The chat-only reads (`help`, `list`): audited like the operations layer's reads.
     fn audit_read(&self, caller: &Caller, name: &str) {
         self.record(caller, None, name, json!({}), "allowed", false, None);
