@@ -542,3 +542,38 @@ fn an_interaction_from_a_dm_or_another_guild_is_refused_and_audited() {
     );
     assert!(denied.iter().any(|r| r.actor == "discord:3000000000000000003"), "{rows:#?}");
 }
+
+#[test]
+fn past_max_in_flight_discord_is_answered_busy_rather_than_queued() {
+    let c = start_with(false, "max_in_flight = 1\n");
+    let op = "3000000000000000009";
+    let deploy = discord::command(
+        "2000000000000000070",
+        "tok-busy-deploy",
+        op,
+        &[OPERATOR],
+        "deploy",
+        &[("event", json!("final"))],
+    );
+    let (first, _) = c.send(&deploy);
+    assert!(text_of(&first["data"]).contains("under way"), "{first}");
+    // The deploy holds the one slot until its result is edited in.
+    let status = |n: u64| {
+        discord::command(
+            &format!("20000000000000001{n:02}"),
+            &format!("tok-busy-{n}"),
+            "3000000000000000002",
+            &[],
+            "status",
+            &[],
+        )
+    };
+    let (busy, _) = c.send(&status(0));
+    assert!(text_of(&busy["data"]).contains("busy"), "{busy}");
+    c.edits_until("tok-busy-deploy", "deployed final", Duration::from_secs(120));
+    let mut n = 0;
+    common::wait_for("a free slot once the deploy is done", &c.d, Duration::from_secs(10), || {
+        n += 1;
+        !text_of(&c.send(&status(n)).0["data"]).contains("busy")
+    });
+}

@@ -182,6 +182,7 @@ impl Discord {
         if let Some(g) = ours.filter(|g| here.as_deref() != Some(g.to_string().as_str())) {
             let seen = here.as_deref().unwrap_or("none (a DM)");
             tracing::warn!(user = %caller.label(), guild = seen, ours = g, "discord: refused an interaction from outside ottd's server");
+            // Autocomplete is keystrokes, not a request: refused, not audited.
             if kind != AUTOCOMPLETE {
                 let asked =
                     command::text_of(&v["data"]).ok().or_else(|| v["data"]["custom_id"].as_str().map(str::to_string));

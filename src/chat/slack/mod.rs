@@ -185,7 +185,7 @@ impl Slack {
             groups: Vec::new(),
             channel: c.channel_id.clone(),
         };
-        if let Some(refusal) = self.foreign(&outsider, &c.from(), &format!("/ott {}", c.text)) {
+        if let Some(refusal) = self.foreign(&outsider, &c.from(), &c.text) {
             return blocks::response(&refusal, false);
         }
         let caller = self.caller(&c.user_id, &c.channel_id).await;
