@@ -8,7 +8,8 @@
 use axum::http::HeaderMap;
 use ed25519_dalek::{Signature, VerifyingKey};
 
-pub use crate::chat::slack::verify::WINDOW_SECS;
+// The same window as Slack's.
+use crate::chat::slack::verify::WINDOW_SECS;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {

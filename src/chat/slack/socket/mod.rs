@@ -375,7 +375,8 @@ impl Client {
 
 /// Whether the envelope is new. Slack redelivers an envelope (same `envelope_id`) when its
 /// ack was late or lost; a copy is acked and does nothing. A state file that cannot say is
-/// taken as "new": losing a command is worse than the rare double read.
+/// taken as "new": envelopes come only from Slack over our own connection, so a copy is a
+/// redelivery, not someone's replay, and dropping a command would be worse.
 async fn first_time(slack: &Slack, envelope_id: &str) -> bool {
     match slack.desk.first_sighting(&format!("slack:envelope:{envelope_id}")).await {
         Ok(first) => {
