@@ -203,6 +203,7 @@ text = "".join(out).rstrip("\n") + '''
 # scripts/bench-chat.sh
 [chat.slack]
 mode = "http"
+team_id = "T0BENCH01"
 [[chat.grant]]
 role = "viewer"
 who = ["slack:*"]

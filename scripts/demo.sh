@@ -83,8 +83,14 @@ grep -q "^schedules = \"$schedules\"" "$config" && grep -q '^listen = "127.0.0.1
   { echo "demo: could not adapt config/ottd.toml" >&2; exit 1; }
 # Chat: Slack's HTTP endpoints on the daemon's listener, driven by a local Slack stand-in.
 # Everyone in the demo workspace is an operator (never do that in production: see README).
-sed 's|^# mode = "socket" .*|mode = "http"|' "$config" >"$config.new" && mv "$config.new" "$config"
-grep -q '^mode = "http"' "$config" || { echo "demo: could not set [chat.slack] mode" >&2; exit 1; }
+# The stand-in's workspace is the demo's (slack:* needs it), and its response_url receiver,
+# on a free loopback port, the only place follow-ups may go.
+standin_port=$("$OTTD_VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+sed "s|^# mode = \"socket\" .*|mode = \"http\"\\
+team_id = \"T0DEMO\"\\
+response_hosts = [\"http://127.0.0.1:$standin_port\"]|" "$config" >"$config.new" && mv "$config.new" "$config"
+grep -q '^mode = "http"' "$config" && grep -q '^team_id = "T0DEMO"' "$config" ||
+  { echo "demo: could not set [chat.slack] mode and team_id" >&2; exit 1; }
 cat >>"$config" <<EOF
 
 [[chat.grant]]
@@ -171,7 +177,7 @@ done
 echo
 echo "== chat: /ott deploy, start and links for 'demo', typed in a (local stand-in of) Slack"
 listen=$(sed -n 's/.*ottd daemon ready.*listen=\([0-9.:]*\).*/\1/p' "$work/daemon.log" | head -1)
-"$OTTD_VENV/bin/python" scripts/slack_standin.py --ottd "http://$listen" --secret "$slack_secret" \
+"$OTTD_VENV/bin/python" scripts/slack_standin.py --ottd "http://$listen" --secret "$slack_secret" --port "$standin_port" \
   "deploy demo" "start demo" "links demo" | sed -u 's/^/  slack | /'
 kill -TERM "$daemon_pid"
 wait "$daemon_pid" || true

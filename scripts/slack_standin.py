@@ -49,6 +49,7 @@ def main():
     ap.add_argument("--secret", required=True)
     ap.add_argument("--user", default="U0DEMO")
     ap.add_argument("--channel", default="C0LIVEOPS")
+    ap.add_argument("--port", type=int, default=0, help="the response_url receiver's port (ottd's response_hosts)")
     ap.add_argument("--timeout", type=float, default=120)
     ap.add_argument("commands", nargs="+")
     args = ap.parse_args()
@@ -67,7 +68,7 @@ def main():
         def log_message(self, *a):
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Receiver)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     response_url = f"http://127.0.0.1:{server.server_address[1]}/response"
 
@@ -75,7 +76,7 @@ def main():
         form = urllib.parse.urlencode({
             "token": "unused", "team_id": "T0DEMO", "team_domain": "demo", "channel_id": args.channel,
             "channel_name": "live-ops", "user_id": args.user, "user_name": "demo", "command": "/ott",
-            "text": text, "api_app_id": "A0DEMO", "response_url": response_url, "trigger_id": "1.2.3",
+            "text": text, "api_app_id": "A0DEMO", "response_url": response_url, "trigger_id": f"{time.time_ns()}.demo",
         }).encode()
         ts = str(int(time.time()))
         sig = "v0=" + hmac.new(args.secret.encode(), b"v0:" + ts.encode() + b":" + form, hashlib.sha256).hexdigest()

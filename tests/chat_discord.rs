@@ -484,3 +484,96 @@ fn a_gateway_client_stuck_in_a_resume_is_rebuilt() {
     answered_after(&c, "tok-rebuilt");
     c.assert_no_secrets();
 }
+
+#[test]
+fn a_replayed_stale_or_future_interaction_is_refused() {
+    let c = start(false);
+    let url = c.url();
+    let signed_at = |v: &Value, ts: i64| {
+        let (body, ts) = (v.to_string(), ts.to_string());
+        discord::http_post(
+            &url,
+            &[("X-Signature-Ed25519", discord::sign(&c.key, &ts, &body)), ("X-Signature-Timestamp", ts)],
+            &body,
+        )
+    };
+    let now = chrono::Utc::now().timestamp();
+    let status = discord::command("2000000000000000050", "tok-replayed", "3000000000000000002", &[], "status", &[]);
+    assert_eq!(signed_at(&status, now).0, 200);
+    let (again, body) = signed_at(&status, now);
+    assert_ne!(again, 200, "a replayed interaction is refused: {body}");
+    let old = discord::command("2000000000000000051", "tok-old", "3000000000000000002", &[], "status", &[]);
+    assert_eq!(signed_at(&old, now - 360).0, 401, "six minutes old");
+    let ahead = discord::command("2000000000000000052", "tok-ahead", "3000000000000000002", &[], "status", &[]);
+    assert_eq!(signed_at(&ahead, now + 360).0, 401, "six minutes ahead");
+    let rows = c.store.audit(None, None, true, 100).expect("audit");
+    assert_eq!(rows.iter().filter(|r| r.operation == "status").count(), 1, "one status reached ottd: {rows:#?}");
+}
+
+#[test]
+fn an_interaction_from_a_dm_or_another_guild_is_refused_and_audited() {
+    let c = start(false);
+    let mut elsewhere = discord::command(
+        "2000000000000000060",
+        "tok-other-guild",
+        "3000000000000000002",
+        &[OPERATOR],
+        "hold",
+        &[("event", json!("final"))],
+    );
+    elsewhere["guild_id"] = json!("1299999999999999999");
+    let (refused, _) = c.send(&elsewhere);
+    assert!(text_of(&refused["data"]).contains("only in its own Discord server"), "{refused}");
+    let mut dm = discord::command("2000000000000000061", "tok-dm", "3000000000000000003", &[], "status", &[]);
+    let obj = dm.as_object_mut().expect("object");
+    let member = obj.remove("member").expect("member");
+    obj.remove("guild_id");
+    obj.insert("user".into(), member["user"].clone());
+    let (refused, _) = c.send(&dm);
+    assert!(text_of(&refused["data"]).contains("only in its own Discord server"), "{refused}");
+    assert_eq!(c.store.override_of("final").expect("read"), None);
+    let rows = c.store.audit(None, None, true, 100).expect("audit");
+    let denied: Vec<_> = rows.iter().filter(|r| r.decision == "denied").collect();
+    assert!(
+        denied
+            .iter()
+            .any(|r| r.actor == "discord:3000000000000000002" && r.args.to_string().contains("1299999999999999999")),
+        "{rows:#?}"
+    );
+    assert!(denied.iter().any(|r| r.actor == "discord:3000000000000000003"), "{rows:#?}");
+}
+
+#[test]
+fn past_max_in_flight_discord_is_answered_busy_rather_than_queued() {
+    let c = start_with(false, "max_in_flight = 1\n");
+    let op = "3000000000000000009";
+    let deploy = discord::command(
+        "2000000000000000070",
+        "tok-busy-deploy",
+        op,
+        &[OPERATOR],
+        "deploy",
+        &[("event", json!("final"))],
+    );
+    let (first, _) = c.send(&deploy);
+    assert!(text_of(&first["data"]).contains("under way"), "{first}");
+    // The deploy holds the one slot until its result is edited in.
+    let status = |n: u64| {
+        discord::command(
+            &format!("20000000000000001{n:02}"),
+            &format!("tok-busy-{n}"),
+            "3000000000000000002",
+            &[],
+            "status",
+            &[],
+        )
+    };
+    let (busy, _) = c.send(&status(0));
+    assert!(text_of(&busy["data"]).contains("busy"), "{busy}");
+    c.edits_until("tok-busy-deploy", "deployed final", Duration::from_secs(120));
+    let mut n = 0;
+    common::wait_for("a free slot once the deploy is done", &c.d, Duration::from_secs(10), || {
+        n += 1;
+        !text_of(&c.send(&status(n)).0["data"]).contains("busy")
+    });
+}

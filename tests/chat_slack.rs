@@ -19,9 +19,21 @@ const SECRET: &str = "4f1d6c0b2a9e8d7c6b5a4f3e2d1c0b9a";
 const BOT: &str = "xoxb-test-bot-token-7e1f";
 
 fn chat_config(s: &Setup, slack: &SlackStandIn) {
+    chat_config_with(s, slack, "")
+}
+
+/// [`chat_config`] with more `[chat.slack]` keys. The stand-in's workspace is ours, and its
+/// `response_url`s are the only ones ottd may post to.
+fn chat_config_with(s: &Setup, slack: &SlackStandIn, slack_keys: &str) {
+    let hosts = if slack_keys.contains("response_hosts") {
+        String::new()
+    } else {
+        format!("response_hosts = [\"{}\"]\n", slack.base)
+    };
     let text = format!(
-        "\n[chat.slack]\nmode = \"http\"\napi_url = \"{}\"\n[[chat.grant]]\nrole = \"viewer\"\nwho = [\"slack:*\"]\n[[chat.grant]]\nrole = \"operator\"\nwho = [\"slack:group:SOPS\"]\n[[chat.grant]]\nrole = \"admin\"\nwho = [\"slack:ULEAD\", \"slack:ULEAD2\"]\n",
-        slack.api_url()
+        "\n[chat.slack]\nmode = \"http\"\napi_url = \"{}\"\nteam_id = \"{}\"\n{hosts}{slack_keys}[[chat.grant]]\nrole = \"viewer\"\nwho = [\"slack:*\"]\n[[chat.grant]]\nrole = \"operator\"\nwho = [\"slack:group:SOPS\"]\n[[chat.grant]]\nrole = \"admin\"\nwho = [\"slack:ULEAD\", \"slack:ULEAD2\"]\n",
+        slack.api_url(),
+        common::slack::TEAM,
     );
     s.append_config(&text);
 }
@@ -35,10 +47,15 @@ struct Chat {
 }
 
 fn start() -> Chat {
+    start_with("")
+}
+
+/// [`start`] with more `[chat.slack]` keys.
+fn start_with(slack_keys: &str) -> Chat {
     let s = setup(common::ON_DEMAND_FINAL);
     let slack = SlackStandIn::start();
     slack.set_group("SOPS", &["UOP", "UOP2"]);
-    chat_config(&s, &slack);
+    chat_config_with(&s, &slack, slack_keys);
     s.ottd(&["bootstrap"]);
     let d =
         Daemon::start_with(&s, "daemon", &[("SLACK_SIGNING_SECRET", SECRET.into()), ("SLACK_BOT_TOKEN", BOT.into())]);
@@ -308,4 +325,119 @@ fn a_grant_added_to_the_configuration_applies_on_reload() {
     assert!(c.store.override_of("final").expect("read").is_some(), "the hold is in force");
     let log = c.d.log();
     assert!(!log.contains(SECRET) && !log.contains(BOT), "a secret reached the log");
+}
+
+/// Rows of the audit trail (reads too) doing `operation` with `decision`.
+fn audited(store: &Store, operation: &str, decision: &str) -> Vec<ottd::store::AuditRow> {
+    let rows = store.audit(None, None, true, 500).expect("audit");
+    rows.into_iter().filter(|r| r.operation == operation && r.decision == decision).collect()
+}
+
+#[test]
+fn requests_from_another_slack_workspace_are_refused_and_audited() {
+    let c = start();
+    let url = format!("{}/slack/commands", c.base);
+    let form = common::slack::command_form_in("T0OTHER", "UOP", "CLIVE", "hold final", &c.slack.response_url(1));
+    let (status, body) = post_signed(&url, SECRET, Utc::now().timestamp(), &form);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("only in its own Slack workspace"), "{body}");
+    // A Slack Connect guest: the click comes through our workspace, the user is another's.
+    let mut payload = common::slack::block_actions("UOP", "CLIVE", "run:hold final", &c.slack.response_url(2), false);
+    payload["user"]["team_id"] = "T0GUEST".into();
+    let form =
+        url::form_urlencoded::Serializer::new(String::new()).append_pair("payload", &payload.to_string()).finish();
+    let (status, _) = post_signed(&format!("{}/slack/interactions", c.base), SECRET, Utc::now().timestamp(), &form);
+    assert_eq!(status, 200);
+    c.follow_ups(2, "only in its own Slack workspace", Duration::from_secs(10));
+    assert_eq!(
+        c.store.override_of("final").expect("read"),
+        None,
+        "nothing from elsewhere reached the operations layer"
+    );
+    let rows = c.store.audit(None, None, true, 100).expect("audit");
+    let denied: Vec<_> = rows.iter().filter(|r| r.decision == "denied").collect();
+    assert!(denied.iter().any(|r| r.args.to_string().contains("T0OTHER")), "{rows:#?}");
+    assert!(denied.iter().any(|r| r.args.to_string().contains("T0GUEST")), "{rows:#?}");
+    // Our own workspace still works.
+    let (held, _) = c.command("UOP", "hold final", 3);
+    assert_eq!(held["response_type"], "in_channel", "{held}");
+}
+
+#[test]
+fn a_replayed_slash_command_or_click_reaches_the_operations_layer_once() {
+    let c = start();
+    let url = format!("{}/slack/commands", c.base);
+    let form = command_form("UOP", "CLIVE", "hold final", &c.slack.response_url(1));
+    let now = Utc::now().timestamp();
+    let (status, first) = post_signed(&url, SECRET, now, &form);
+    assert_eq!(status, 200, "{first}");
+    assert!(first.contains("hold"), "{first}");
+    let (status, again) = post_signed(&url, SECRET, now, &form);
+    assert_eq!(status, 200, "a replay is answered 200 with no effect: {again}");
+    assert!(again.trim().is_empty(), "a replay is answered nothing: {again}");
+    assert_eq!(audited(&c.store, "hold", "allowed").len(), 1, "one hold");
+
+    let clicks = format!("{}/slack/interactions", c.base);
+    let click = click_form("UOP", "CLIVE", "run:resume final", &c.slack.response_url(2));
+    assert_eq!(post_signed(&clicks, SECRET, now, &click).0, 200);
+    c.slack.log.wait("the click answered", Duration::from_secs(10), |items| !responses(items, 2).is_empty());
+    assert_eq!(post_signed(&clicks, SECRET, now, &click).0, 200, "a replayed click is answered 200");
+    // A fresh click after the replay: once it is answered, the replay has had its chance.
+    let fresh = click_form("UOP", "CLIVE", "run:status final", &c.slack.response_url(3));
+    assert_eq!(post_signed(&clicks, SECRET, Utc::now().timestamp(), &fresh).0, 200);
+    let items =
+        c.slack.log.wait("the fresh click answered", Duration::from_secs(10), |items| !responses(items, 3).is_empty());
+    assert_eq!(responses(&items, 2).len(), 1, "the replayed click answered nothing: {items:#?}");
+    assert_eq!(audited(&c.store, "resume", "allowed").len(), 1, "one resume");
+}
+
+#[test]
+fn follow_ups_go_only_to_slack_hosts_and_capability_urls_stay_out_of_the_log() {
+    // A port nobody listens on: an allowed host that fails.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let dead = format!("http://{}", closed.local_addr().expect("addr"));
+    drop(closed);
+    let elsewhere = SlackStandIn::start();
+    let s = setup(common::ON_DEMAND_FINAL);
+    let slack = SlackStandIn::start();
+    chat_config_with(&s, &slack, &format!("response_hosts = [\"{}\", \"{dead}\"]\n", slack.base));
+    s.ottd(&["bootstrap"]);
+    let d =
+        Daemon::start_with(&s, "daemon", &[("SLACK_SIGNING_SECRET", SECRET.into()), ("SLACK_BOT_TOKEN", BOT.into())]);
+    let clicks = format!("{}/slack/interactions", d.base_url());
+    let post = |response_url: &str| {
+        let form = click_form("UVIEW", "CLIVE", "run:help", response_url);
+        assert_eq!(post_signed(&clicks, SECRET, Utc::now().timestamp(), &form).0, 200);
+    };
+    post(&format!("{}/response/cap-elsewhere-5b1e", elsewhere.base));
+    wait_for("the foreign response_url refused", &d, Duration::from_secs(10), || d.log().contains("response_hosts"));
+    assert!(elsewhere.log.all().is_empty(), "ottd posted to a host that is not Slack's: {:?}", elsewhere.log.all());
+    post(&format!("{dead}/response/cap-dead-9c2d"));
+    wait_for("the failed follow-up logged", &d, Duration::from_secs(20), || {
+        d.log().lines().filter(|l| l.contains("response_url")).count() >= 2
+    });
+    post(&slack.response_url(1));
+    slack.log.wait("the allowed follow-up", Duration::from_secs(10), |items| !responses(items, 1).is_empty());
+    let log = d.log();
+    assert!(
+        !log.contains("cap-elsewhere-5b1e") && !log.contains("cap-dead-9c2d"),
+        "a response_url reached the log:\n{log}"
+    );
+}
+
+#[test]
+fn past_max_in_flight_slack_is_answered_busy_rather_than_queued() {
+    let c = start_with("max_in_flight = 1\n");
+    let (ack, _) = c.command("UOP", "deploy final", 1);
+    assert!(text_of(&ack).contains("under way"), "{ack}");
+    // The deploy holds the one slot until its result is sent.
+    let (busy, took) = c.command("UVIEW", "status final", 2);
+    assert!(took < Duration::from_secs(3));
+    assert!(text_of(&busy).contains("busy"), "{busy}");
+    c.follow_ups(1, "deployed final", Duration::from_secs(90));
+    let mut n = 3;
+    wait_for("a free slot once the deploy is done", &c.d, Duration::from_secs(10), || {
+        n += 1;
+        !text_of(&c.command("UVIEW", "status final", n).0).contains("busy")
+    });
 }

@@ -35,9 +35,11 @@ fn start() -> Socket {
     let socket = SocketStandIn::start();
     slack.set_socket_url(&socket.url());
     let text = format!(
-        "\n[chat.slack]\nmode = \"socket\"\napi_url = \"{}\"\nwatchdog = \"{}s\"\n[[chat.grant]]\nrole = \"operator\"\nwho = [\"slack:*\"]\n",
+        "\n[chat.slack]\nmode = \"socket\"\napi_url = \"{}\"\nwatchdog = \"{}s\"\nteam_id = \"{}\"\nresponse_hosts = [\"{}\"]\n[[chat.grant]]\nrole = \"operator\"\nwho = [\"slack:*\"]\n",
         slack.api_url(),
-        WATCHDOG.as_secs()
+        WATCHDOG.as_secs(),
+        common::slack::TEAM,
+        slack.base,
     );
     s.append_config(&text);
     s.ottd(&["bootstrap"]);
@@ -153,4 +155,18 @@ fn a_silent_connection_is_dropped_by_the_watchdog_and_reopened_but_a_healthy_one
     assert!(text_of(&t.command(2, "env-after-silence", "help")).contains(HELP));
     assert!(t.d.log().contains("watchdog"), "the log says why:\n{}", t.d.log());
     t.assert_no_secrets();
+}
+
+#[test]
+fn a_redelivered_envelope_is_handled_once() {
+    let t = start();
+    let envelope = command_envelope("env-twice", "UOP", "CLIVE", "help", &t.slack.response_url(1));
+    t.socket.push(&envelope);
+    let first = t.ack("env-twice", ACK_LIMIT);
+    assert!(first.payload.is_some(), "{first:?}");
+    t.socket.push(&envelope);
+    let second = t.socket.wait("the redelivery's ack", ACK_LIMIT, |s| {
+        s.acks.iter().filter(|a| a.envelope_id == "env-twice").nth(1).cloned()
+    });
+    assert!(second.payload.is_none(), "a redelivered envelope is acked and does nothing: {second:?}");
 }

@@ -185,8 +185,10 @@ const SETTINGS: &[Key] = &[
     key("[chat]", "confirm_within", "chat.confirm_within", Values::Duration),
     key("[chat]", "approve_within", "chat.approve_within", Values::Duration),
     key("[chat.slack]", "watchdog", "chat.slack.watchdog", Values::Duration),
+    key("[chat.slack]", "max_in_flight", "chat.slack.max_in_flight", Values::Int),
     key("[chat.discord]", "shard_down", "chat.discord.shard_down", Values::Duration),
     key("[chat.discord]", "shard_silent", "chat.discord.shard_silent", Values::Duration),
+    key("[chat.discord]", "max_in_flight", "chat.discord.max_in_flight", Values::Int),
 ];
 
 macro_rules! media_package {
@@ -529,6 +531,8 @@ fn accepted(c: &Catalog, rt: &tokio::runtime::Runtime) {
     assert!(cl::APPROVE_WITHIN.contains(&chat.approvals.approve_within));
     assert!(cl::WATCHDOG.contains(&chat.slack.watchdog));
     assert!(cl::SHARD_DOWN.contains(&chat.discord.shard_down) && cl::SHARD_SILENT.contains(&chat.discord.shard_silent));
+    let in_flight = |n: usize| i64::try_from(n).is_ok_and(|n| cl::MAX_IN_FLIGHT.contains(&n));
+    assert!(in_flight(chat.slack.max_in_flight) && in_flight(chat.discord.max_in_flight));
     // tokio panics on a zero period; the engine's poll backoff and the SDK's per-attempt
     // timeout (half the call timeout) must not be zero either.
     assert!(!d.resync_interval.is_zero() && !e.poll_interval.is_zero() && !(e.call_timeout / 2).is_zero());

@@ -142,13 +142,18 @@ impl FakeSns {
     fn notification(&self, id: &str, version: &str, message: &str) -> Value {
         let mut m = json!({
             "Type": "Notification", "MessageId": id, "TopicArn": TOPIC, "Subject": "MediaLive alert",
-            "Message": message, "Timestamp": "2026-05-01T20:00:00.000Z", "SignatureVersion": version,
+            "Message": message, "Timestamp": sns_time(chrono::Utc::now()), "SignatureVersion": version,
             "SigningCertURL": format!("{}/cert.pem", self.base),
             "UnsubscribeURL": format!("{}/?Action=Unsubscribe&SubscriptionArn={TOPIC}:s", self.base),
         });
         Self::sign_with(&self.signer, &mut m);
         m
     }
+}
+
+/// A `Timestamp` as SNS writes it.
+fn sns_time(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// A MediaLive alert as EventBridge delivers it, for the channel of event `final`.
@@ -183,6 +188,12 @@ impl Harness {
             .await
             .expect("channel");
         let sns = FakeSns::start(dir.path()).await;
+        let (state, changed) = Self::endpoint(&store, &sns);
+        Harness { _dir: dir, store, state, sns, changed }
+    }
+
+    /// A `POST /sns` endpoint on `store` (a daemon's start).
+    fn endpoint(store: &Arc<Store>, sns: &FakeSns) -> (Arc<HttpState>, mpsc::Receiver<Changed>) {
         let config = SnsHttps {
             topics: vec![TOPIC.to_string()],
             cert_host_pattern: r"^127\.0\.0\.1$".to_string(),
@@ -195,7 +206,12 @@ impl Harness {
             ready: AtomicBool::new(true),
             sns: Some(Arc::new(push)),
         });
-        Harness { _dir: dir, store, state, sns, changed }
+        (state, changed)
+    }
+
+    /// The daemon restarted: a new endpoint on the same state file.
+    fn restart(&mut self) {
+        (self.state, self.changed) = Self::endpoint(&self.store, &self.sns);
     }
 
     async fn post(&self, kind: &str, body: impl Into<Body>) -> (StatusCode, String) {
@@ -342,4 +358,28 @@ async fn malformed_truncated_and_oversized_bodies_are_refused_and_the_daemon_goe
     assert!(h.healthy().await);
     assert_eq!(h.post("Notification", good).await.0, StatusCode::OK);
     assert_eq!(h.alarms(), ["a1"]);
+}
+
+#[tokio::test]
+async fn a_redelivery_after_a_restart_is_still_a_duplicate() {
+    let mut h = Harness::start().await;
+    let m = h.sns.notification("m-1", "2", &alert("ev-1", "a1"));
+    assert_eq!(h.deliver(&m).await, (StatusCode::OK, "recorded\n".to_string()));
+    h.restart();
+    let same_id = h.sns.notification("m-1", "2", &alert("ev-2", "a2"));
+    assert_eq!(h.deliver(&same_id).await, (StatusCode::OK, "duplicate\n".to_string()));
+    assert_eq!(h.alarms(), ["a1"], "the MessageId is remembered in the state file");
+}
+
+#[tokio::test]
+async fn a_notification_signed_long_ago_or_ahead_is_refused() {
+    let h = Harness::start().await;
+    for (id, at) in [("m-old", chrono::Duration::hours(-2)), ("m-ahead", chrono::Duration::minutes(10))] {
+        let mut m = h.sns.notification(id, "2", &alert(&format!("ev-{id}"), id));
+        m["Timestamp"] = sns_time(chrono::Utc::now() + at).into();
+        FakeSns::sign_with(&h.sns.signer, &mut m);
+        let (status, _) = h.deliver(&m).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{id}");
+    }
+    assert!(h.alarms().is_empty(), "nothing recorded");
 }

@@ -3,7 +3,9 @@
 //! [`super::intake`] stays the default path). It owns what SNS asks of a subscriber and
 //! nothing past it: the topic is one configured, the signature verifies over the fields SNS
 //! signs, the certificate comes over HTTPS from an SNS host only, a subscription is confirmed,
-//! a redelivery (same `MessageId`) is dropped. A verified notification's `Message` then goes
+//! a notification signed more than [`TIMESTAMP_WINDOW`] ago (or ahead) is refused, and a
+//! redelivery (same `MessageId`, remembered in the state file, so across restarts too) is
+//! dropped. A verified notification's `Message` then goes
 //! to [`intake::record_message`], exactly as an SQS message would.
 //!
 //! The pure parts ([`parse`], [`string_to_sign`], [`check_url`], [`public_key`], [`verify`])
@@ -35,8 +37,16 @@ use crate::store::{Store, StoreError};
 pub const MAX_BODY: usize = 256 * 1024;
 /// Certificates kept, by URL: SNS signs with one per region and rotates it rarely.
 const CERTS: usize = 32;
-/// Message ids remembered to drop redeliveries: hours of MediaLive events.
+/// Message ids being taken, so two copies arriving at once are not both recorded (the state
+/// file remembers those taken).
 const SEEN: usize = 8192;
+/// How old (or how far ahead) a notification's `Timestamp` may be. SNS retries an HTTPS
+/// delivery for up to an hour with its longest delivery policy, and keeps the first
+/// attempt's timestamp; anything older is a replay. The state file remembers message ids for
+/// a day ([`crate::store::seen::SEEN_TTL`]), longer than this, so no replay slips between.
+pub const TIMESTAMP_WINDOW: chrono::Duration = chrono::Duration::hours(1);
+/// Clocks differ: a timestamp this far ahead is still taken.
+const AHEAD: chrono::Duration = chrono::Duration::minutes(5);
 /// Certificate fetches at once: what unverified requests can make the daemon fetch is bounded.
 const FETCHES: usize = 4;
 /// The largest certificate or confirmation answer read.
@@ -124,6 +134,8 @@ pub enum Rejected {
     Certificate(String),
     #[error("the signature does not verify")]
     Signature,
+    #[error("Timestamp {0:?} is more than an hour old, ahead, or unreadable: a replay or a wrong clock")]
+    Stale(String),
     #[error("cannot fetch the signing certificate {url}: {why}")]
     Fetch { url: String, why: String },
     #[error("cannot confirm the subscription: {0}")]
@@ -138,9 +150,11 @@ impl Rejected {
         match self {
             Rejected::Malformed(_) | Rejected::TypeMismatch { .. } => (StatusCode::BAD_REQUEST, "not an SNS message\n"),
             Rejected::Topic(_) => (StatusCode::FORBIDDEN, "unexpected topic\n"),
-            Rejected::SignatureVersion(_) | Rejected::Url { .. } | Rejected::Certificate(_) | Rejected::Signature => {
-                (StatusCode::FORBIDDEN, "signature refused\n")
-            }
+            Rejected::SignatureVersion(_)
+            | Rejected::Url { .. }
+            | Rejected::Certificate(_)
+            | Rejected::Signature
+            | Rejected::Stale(_) => (StatusCode::FORBIDDEN, "signature refused\n"),
             Rejected::Fetch { .. } | Rejected::Confirm(_) => (StatusCode::BAD_GATEWAY, "SNS unreachable\n"),
             Rejected::Record(_) => (StatusCode::INTERNAL_SERVER_ERROR, "not recorded\n"),
         }
@@ -226,6 +240,17 @@ pub fn verify(key: &rsa::PublicKey, version: SignatureVersion, signed: &str, sig
     ok.map_err(|_| Rejected::Signature)
 }
 
+/// Whether a notification's `Timestamp` is within [`TIMESTAMP_WINDOW`] of `now`.
+pub fn check_timestamp(timestamp: &str, now: chrono::DateTime<chrono::Utc>) -> Result<(), Rejected> {
+    let stale = || Rejected::Stale(timestamp.to_string());
+    let at = chrono::DateTime::parse_from_rfc3339(timestamp).map_err(|_| stale())?;
+    let age = now.signed_duration_since(at);
+    if age > TIMESTAMP_WINDOW || age < -AHEAD {
+        return Err(stale());
+    }
+    Ok(())
+}
+
 /// What a delivery taken did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Taken {
@@ -274,7 +299,8 @@ pub struct SnsPush {
     /// Public keys of fetched certificates and their end of validity, by URL.
     certs: Mutex<LruCache<String, (Arc<rsa::PublicKey>, SystemTime)>>,
     fetches: Semaphore,
-    /// Message ids taken or being taken: SNS redelivers with the same id.
+    /// Message ids being taken: SNS redelivers with the same id (those taken are in the
+    /// state file).
     seen: Mutex<LruCache<String, ()>>,
     store: Arc<Store>,
     /// Tells recovery what changed, as the SQS intake does.
@@ -342,6 +368,10 @@ impl SnsPush {
             return Err(Rejected::Topic(e.topic_arn.clone()));
         }
         let version = SignatureVersion::parse(&e.signature_version)?;
+        // Only notifications: a replayed confirmation only confirms the subscription again.
+        if e.kind == MessageType::Notification {
+            check_timestamp(&e.timestamp, chrono::Utc::now())?;
+        }
         let signed = string_to_sign(e)?;
         let cert_url = check_url("SigningCertURL", &e.signing_cert_url, &self.hosts, true)?;
         let key = self.key(cert_url).await?;
@@ -363,20 +393,22 @@ impl SnsPush {
     }
 
     async fn record(&self, e: &Envelope) -> Result<Taken, Rejected> {
-        // Taken before recording, so a concurrent redelivery is dropped; given back if the
-        // recording fails, so SNS's retry is taken.
-        if self.seen.lock().unwrap_or_else(PoisonError::into_inner).put(e.message_id.clone(), ()).is_some() {
+        let source = format!("sns:{}", e.message_id);
+        // Taken before (the state file, across restarts), or being taken now (in memory, so a
+        // concurrent redelivery is dropped; given back if the recording fails, so SNS's retry
+        // is taken). Noted in the state file only once recorded: a crash in between loses
+        // nothing, and a copy recorded twice is caught by the event's own id.
+        let taken = self.store.sighted(&source).map_err(Rejected::Record)?;
+        if taken || self.seen.lock().unwrap_or_else(PoisonError::into_inner).put(e.message_id.clone(), ()).is_some() {
             tracing::info!(message = %e.message_id, "SNS redelivered a message already taken: dropped");
             return Ok(Taken::Duplicate);
         }
-        let source = format!("sns:{}", e.message_id);
-        match intake::record_message(&self.store, &self.changed, &source, &e.message).await {
-            Ok(_) => Ok(Taken::Recorded),
-            Err(err) => {
-                self.seen.lock().unwrap_or_else(PoisonError::into_inner).pop(&e.message_id);
-                Err(Rejected::Record(err))
-            }
-        }
+        let recorded = match intake::record_message(&self.store, &self.changed, &source, &e.message).await {
+            Ok(_) => self.store.first_sighting(&source, chrono::Utc::now()).await.map(|_| ()),
+            Err(err) => Err(err),
+        };
+        self.seen.lock().unwrap_or_else(PoisonError::into_inner).pop(&e.message_id);
+        recorded.map(|()| Taken::Recorded).map_err(Rejected::Record)
     }
 
     /// The public key of the certificate at `url`, cached until the certificate expires.
@@ -534,5 +566,15 @@ mod tests {
             Rejected::Fetch { url: String::new(), why: String::new() }.status().0,
         ];
         assert_eq!(statuses.map(|s| s.as_u16()), [400, 403, 403, 502]);
+    }
+
+    #[test]
+    fn a_timestamp_an_hour_old_or_minutes_ahead_is_refused() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-05-01T20:00:00.000Z").expect("time").to_utc();
+        assert!(check_timestamp("2026-05-01T19:00:00.000Z", now).is_ok(), "an hour old: SNS may still retry");
+        assert!(check_timestamp("2026-05-01T20:04:00.000Z", now).is_ok(), "clocks differ");
+        for bad in ["2026-05-01T18:59:59.000Z", "2026-05-01T20:05:01.000Z", "yesterday", ""] {
+            assert!(matches!(check_timestamp(bad, now), Err(Rejected::Stale(_))), "{bad}");
+        }
     }
 }

@@ -55,6 +55,7 @@ impl Clients {
                 &chat.slack.api_url,
                 secrets.slack_bot_token.clone(),
                 secrets.slack_app_token.clone(),
+                &chat.slack.response_hosts,
             ))
         });
         let any_discord = secrets.discord_token.is_some() || secrets.discord_public_key.is_some();
@@ -100,7 +101,7 @@ impl Chat {
         let desk = Arc::new(Desk::new(ops, definitions, clock));
         let mut routes = axum::Router::new();
         if let Some(api) = &clients.slack {
-            let s = Arc::new(slack::Slack { desk: desk.clone(), api: api.clone() });
+            let s = Arc::new(slack::Slack::new(desk.clone(), api.clone(), chat.slack.max_in_flight));
             match (&secrets.slack_signing_secret, chat.slack.mode.http()) {
                 (Some(secret), true) => {
                     routes = routes.merge(slack::http::routes(s.clone(), secret.clone()));
@@ -124,7 +125,7 @@ impl Chat {
             tracing::info!("chat: Slack off (no SLACK_* secrets)");
         }
         if let Some(api) = &clients.discord {
-            let d = Arc::new(discord::Discord::new(desk.clone(), api.clone(), chat.discord.guild_id));
+            let d = Arc::new(discord::Discord::new(desk.clone(), api.clone(), chat.discord.max_in_flight));
             match &secrets.discord_public_key {
                 Some(key) => {
                     let key = discord::verify::PublicKey::from_hex(key.expose()).map_err(ChatError::Discord)?;

@@ -14,12 +14,17 @@
 //! mode = "socket"                       # socket | http | both
 //! api_url = "https://slack.com/api"
 //! watchdog = "30s"                      # reconnect when the socket is silent this long
+//! team_id = "T0123ABCD"                 # our workspace: required by a slack:* grant
+//! enterprise_id = "E0123ABCD"           # optional: our Enterprise Grid org
+//! response_hosts = ["https://hooks.slack.com", "https://*.slack.com"]   # where follow-ups may go
+//! max_in_flight = 32                    # requests handled at once; past it, "busy"
 //! [chat.discord]
 //! gateway = true                        # the serenity gateway client (else HTTP interactions only)
 //! shard_down = "60s"                    # rebuild the client when its shard is down this long
 //! shard_silent = "150s"                 # or its record has not changed this long
 //! api_url = "https://discord.com/api/v10"
-//! guild_id = "123456789012345678"       # /ott is registered in this guild
+//! guild_id = "123456789012345678"       # /ott is registered in this guild; required by discord:*
+//! max_in_flight = 32                    # interactions handled at once; past it, "busy"
 //! [[chat.grant]]
 //! role = "operator"                     # viewer | operator | admin
 //! who = ["slack:group:S0LIVEOPS", "discord:role:1234"]
@@ -33,6 +38,7 @@ use std::time::Duration;
 use super::reader::Table;
 use crate::chat::access::{Access, Grant, Principal, Role};
 use crate::chat::approval::{Approvals, Rule};
+use crate::ops::Platform;
 
 pub mod limits {
     use std::ops::RangeInclusive;
@@ -50,7 +56,16 @@ pub mod limits {
     /// `chat.discord.shard_silent`: how long the shard's record may stay unchanged (keep it
     /// well above Discord's heartbeat interval, about 41 s).
     pub const SHARD_SILENT: RangeInclusive<Duration> = Duration::from_secs(5)..=Duration::from_secs(3600);
+    /// `chat.slack.max_in_flight`, `chat.discord.max_in_flight`: requests one adapter handles
+    /// at once, each from its arrival to its last follow-up.
+    pub const MAX_IN_FLIGHT: RangeInclusive<i64> = 1..=1024;
 }
+
+/// `max_in_flight`'s default: far above a live-ops team's pace, far below what would let
+/// one person's burst of commands fan out into hundreds of AWS calls.
+pub const MAX_IN_FLIGHT: usize = 32;
+/// Where Slack's `response_url`s point (`*.` matches any subdomain).
+pub const SLACK_RESPONSE_HOSTS: [&str; 2] = ["https://hooks.slack.com", "https://*.slack.com"];
 
 pub const SLACK_API: &str = "https://slack.com/api";
 pub const DISCORD_API: &str = "https://discord.com/api/v10";
@@ -81,6 +96,17 @@ pub struct SlackSettings {
     /// Web API base (tests point it at a local stand-in).
     pub api_url: String,
     pub watchdog: Duration,
+    /// Our workspace: requests from any other are refused. Required when a grant names
+    /// `slack:*` (else "anyone" would be anyone who can invoke the app: other workspaces,
+    /// Slack Connect guests).
+    pub team_id: Option<String>,
+    /// Our Enterprise Grid organization, when there is one: requests from others are refused.
+    pub enterprise_id: Option<String>,
+    /// Origins (`https://hooks.slack.com`, `https://*.slack.com`) follow-ups may be posted to:
+    /// a `response_url` is taken from the request, and ottd must not post wherever it says.
+    pub response_hosts: Vec<String>,
+    /// Requests handled at once (see [`limits::MAX_IN_FLIGHT`]).
+    pub max_in_flight: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -92,7 +118,11 @@ pub struct DiscordSettings {
     pub shard_silent: Duration,
     /// HTTP API base, version included (tests point it at a local stand-in).
     pub api_url: String,
+    /// Our server: interactions from any other, or from DMs, are refused. Required when a
+    /// grant names `discord:*`.
     pub guild_id: Option<u64>,
+    /// Interactions handled at once (see [`limits::MAX_IN_FLIGHT`]).
+    pub max_in_flight: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -114,6 +144,10 @@ impl Default for ChatSettings {
                 mode: SlackMode::Socket,
                 api_url: SLACK_API.into(),
                 watchdog: Duration::from_secs(30),
+                team_id: None,
+                enterprise_id: None,
+                response_hosts: SLACK_RESPONSE_HOSTS.map(String::from).to_vec(),
+                max_in_flight: MAX_IN_FLIGHT,
             },
             discord: DiscordSettings {
                 gateway: true,
@@ -121,6 +155,7 @@ impl Default for ChatSettings {
                 shard_silent: Duration::from_secs(150),
                 api_url: DISCORD_API.into(),
                 guild_id: None,
+                max_in_flight: MAX_IN_FLIGHT,
             },
         }
     }
@@ -170,6 +205,22 @@ pub fn compile(t: Option<&Table<'_, '_, '_>>, base: &std::path::Path) -> ChatSet
         if let Some(d) = sl.duration_in("watchdog", &limits::WATCHDOG) {
             s.slack.watchdog = d;
         }
+        s.slack.team_id = slack_id(&sl, "team_id", "team");
+        s.slack.enterprise_id = slack_id(&sl, "enterprise_id", "Enterprise Grid organization");
+        if let Some(hosts) = sl.strings("response_hosts") {
+            for h in &hosts {
+                if crate::chat::slack::response_url::Origin::parse(h).is_none() {
+                    sl.error(
+                        "response_hosts",
+                        format!("`{h}` is not an origin like https://hooks.slack.com or https://*.slack.com"),
+                    );
+                }
+            }
+            s.slack.response_hosts = hosts;
+        }
+        if let Some(n) = sl.int_within("max_in_flight", &limits::MAX_IN_FLIGHT) {
+            s.slack.max_in_flight = usize::try_from(n).unwrap_or(MAX_IN_FLIGHT);
+        }
     }
     if let Some(d) = t.table("discord") {
         s.discord.gateway = d.bool("gateway").unwrap_or(true);
@@ -188,9 +239,31 @@ pub fn compile(t: Option<&Table<'_, '_, '_>>, base: &std::path::Path) -> ChatSet
                 _ => d.error("guild_id", format!("`{g}` is not a Discord id (a number, as a string)")),
             }
         }
+        if let Some(n) = d.int_within("max_in_flight", &limits::MAX_IN_FLIGHT) {
+            s.discord.max_in_flight = usize::try_from(n).unwrap_or(MAX_IN_FLIGHT);
+        }
     }
-    s.access.grants = t.tables("grant").iter().filter_map(grant).collect();
+    let scoped = Scoped { slack: s.slack.team_id.is_some(), discord: s.discord.guild_id.is_some() };
+    s.access.grants = t.tables("grant").iter().filter_map(|g| grant(g, scoped)).collect();
     s
+}
+
+/// A Slack id (`T…`, `E…`): letters and digits.
+fn slack_id(t: &Table<'_, '_, '_>, key: &str, what: &str) -> Option<String> {
+    let id = t.str(key)?;
+    if !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric()) {
+        Some(id)
+    } else {
+        t.error(key, format!("`{id}` is not a Slack {what} id (letters and digits, as Slack shows it)"));
+        None
+    }
+}
+
+/// Which platforms have their workspace or guild configured, so `*` grants mean "ours".
+#[derive(Clone, Copy)]
+struct Scoped {
+    slack: bool,
+    discord: bool,
 }
 
 fn base_url(t: &Table<'_, '_, '_>, key: &str) -> Option<String> {
@@ -204,7 +277,7 @@ fn base_url(t: &Table<'_, '_, '_>, key: &str) -> Option<String> {
     }
 }
 
-fn grant(t: &Table<'_, '_, '_>) -> Option<Grant> {
+fn grant(t: &Table<'_, '_, '_>, scoped: Scoped) -> Option<Grant> {
     if !t.has("role") {
         t.error("role", "required key is missing: viewer, operator or admin");
     }
@@ -220,6 +293,19 @@ fn grant(t: &Table<'_, '_, '_>) -> Option<Grant> {
                 "who",
                 format!("`{w}` names nobody: use slack:USERID, slack:group:GROUPID, slack:*, discord:USERID, discord:role:ROLEID or discord:*"),
             ),
+        }
+    }
+    for p in &who {
+        match p {
+            Principal::Anyone(Platform::Slack) if !scoped.slack => t.error(
+                "who",
+                "`slack:*` needs [chat.slack] team_id: without it, anyone who can invoke the app (other workspaces, Slack Connect guests) is granted",
+            ),
+            Principal::Anyone(Platform::Discord) if !scoped.discord => t.error(
+                "who",
+                "`discord:*` needs [chat.discord] guild_id: without it, anyone in any server with the app, or in a DM, is granted",
+            ),
+            _ => {}
         }
     }
     let events = t.strings("events");
@@ -310,5 +396,34 @@ who = ["alice"]
         assert!(diags.contains("chat.grant[0].role:") || diags.contains("chat.grant.role:"), "{diags}");
         assert!(diags.contains("`alice` names nobody"), "{diags}");
         assert!(s.access.grants.is_empty());
+    }
+
+    #[test]
+    fn a_wildcard_grant_needs_the_workspace_or_guild_it_stands_for() {
+        let open = "[[chat.grant]]\nrole = \"viewer\"\nwho = [\"slack:*\", \"discord:*\"]\n";
+        let (_, diags) = load(open);
+        assert!(diags.contains("o.toml:3:7: chat.grant[0].who: `slack:*` needs [chat.slack] team_id"), "{diags}");
+        assert!(diags.contains("`discord:*` needs [chat.discord] guild_id"), "{diags}");
+        let scoped = format!("[chat.slack]\nteam_id = \"T0LIVE\"\n[chat.discord]\nguild_id = \"42\"\n{open}");
+        let (s, diags) = load(&scoped);
+        assert_eq!(diags, "");
+        assert_eq!((s.slack.team_id.as_deref(), s.discord.guild_id), (Some("T0LIVE"), Some(42)));
+        let (_, diags) = load("[chat.slack]\nteam_id = \"not a team\"\nenterprise_id = \"\"\n");
+        assert!(diags.contains("chat.slack.team_id: `not a team` is not a Slack team id"), "{diags}");
+        assert!(diags.contains("chat.slack.enterprise_id:"), "{diags}");
+    }
+
+    #[test]
+    fn response_urls_default_to_slacks_hosts_over_https() {
+        let (s, diags) = load("");
+        assert_eq!(diags, "");
+        assert_eq!(s.slack.response_hosts, ["https://hooks.slack.com", "https://*.slack.com"]);
+        let (s, diags) = load("[chat.slack]\nresponse_hosts = [\"http://127.0.0.1:8080\"]\n");
+        assert_eq!(diags, "");
+        assert_eq!(s.slack.response_hosts, ["http://127.0.0.1:8080"]);
+        let (_, diags) =
+            load("[chat.slack]\nresponse_hosts = [\"ftp://hooks.slack.com\", \"https://hooks.slack.com/path\"]\n");
+        assert!(diags.contains("`ftp://hooks.slack.com` is not"), "{diags}");
+        assert!(diags.contains("`https://hooks.slack.com/path` is not"), "{diags}");
     }
 }

@@ -390,7 +390,7 @@ impl Daemon {
         match load(&self.opts) {
             Ok(new) => {
                 let events = merge_retained(&new, &self.sched.events(), &self.store);
-                tracing::info!(events = events.len(), "configuration reloaded");
+                let count = events.len();
                 self.metrics.reloads.get_or_create(&outcome("ok")).inc();
                 record_config_errors(&self.store, "").await;
                 self.definitions.set_problems(None);
@@ -409,6 +409,8 @@ impl Daemon {
                     );
                 }
                 self.catalog = new;
+                // Said once all of it is in force (tests act on this line).
+                tracing::info!(events = count, "configuration reloaded");
             }
             Err(diags) => {
                 for d in &diags.0 {
@@ -536,6 +538,7 @@ fn upkeep(store: &Arc<Store>, keep_step_log: Duration) {
             .and_then(|n| Ok(n + store.prune_audit(before).wait()?))
             .and_then(|n| Ok(n + store.prune_alerts(before).wait()?))
             .and_then(|n| Ok(n + store.requests_prune(requests_before).wait()?))
+            .and_then(|n| Ok(n + store.sightings_prune(chrono::Utc::now()).wait()?))
             .and_then(|n| store.checkpoint().wait().map(|()| n));
         match pruned {
             Ok(n) => tracing::info!(pruned = n, "state file upkeep done"),

@@ -8,7 +8,8 @@
 //!
 //! Layout: [`deployments`] (deployments and resources), [`steps`] (step log, upkeep),
 //! [`overrides`] (operator overrides, known windows), [`leases`] (who works on an event),
-//! [`audit`] (the audit trail). The rest of ottd sees only [`Store`]'s methods, never SQL, so
+//! [`audit`] (the audit trail), [`requests`] (chat confirmations and approvals), [`seen`]
+//! (requests already taken, against replays). The rest of ottd sees only [`Store`]'s methods, never SQL, so
 //! the file can be swapped for a shared store later.
 
 pub mod alerts;
@@ -18,6 +19,7 @@ pub mod leases;
 pub mod overrides;
 pub mod readers;
 pub mod requests;
+pub mod seen;
 pub mod steps;
 pub mod writer;
 
@@ -167,6 +169,10 @@ CREATE TABLE IF NOT EXISTS seen_envelopes (
     id TEXT PRIMARY KEY,
     at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS seen_requests (
+    key TEXT PRIMARY KEY,
+    at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS quarantine (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     at TEXT NOT NULL,
@@ -184,7 +190,8 @@ CREATE TABLE IF NOT EXISTS chat_requests (
     expires_at TEXT NOT NULL,
     state TEXT NOT NULL,
     decided_by TEXT,
-    decided_at TEXT
+    decided_at TEXT,
+    requester_groups TEXT NOT NULL DEFAULT '[]'
 );
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
@@ -221,6 +228,17 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
             )?;
         }
         conn.pragma_update(None, "user_version", 2)?;
+    }
+    if version < 3 {
+        // Chat requests keep the requester's user groups (or Discord roles), so an approval
+        // can check that the requester still holds the role.
+        let mut st =
+            conn.prepare("SELECT COUNT(*) FROM pragma_table_info('chat_requests') WHERE name = 'requester_groups'")?;
+        let has: i64 = st.query_row([], |r| r.get(0))?;
+        if has == 0 {
+            conn.execute_batch("ALTER TABLE chat_requests ADD COLUMN requester_groups TEXT NOT NULL DEFAULT '[]';")?;
+        }
+        conn.pragma_update(None, "user_version", 3)?;
     }
     Ok(())
 }

@@ -25,25 +25,43 @@ fn typed((id, kind, requester, channel, command, created_at, expires_at, state, 
 }
 
 impl Store {
-    /// Keep a new request; answers its id.
+    /// Keep a new request; answers its id. `groups`: the requester's user groups (Discord
+    /// roles) as the platform told them with the request, for the check at approval time.
+    #[allow(clippy::too_many_arguments)]
     pub fn request_open(
         &self,
         kind: Kind,
         requester: &str,
+        groups: &[String],
         channel: &str,
         command: &str,
         created_at: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Write<i64> {
         let row = (kind.as_str(), requester.to_string(), channel.to_string(), command.to_string());
+        let groups = serde_json::to_string(groups).unwrap_or_else(|_| "[]".into());
         self.write(move |c| {
             c.prepare_cached(
-                "INSERT INTO chat_requests (kind, requester, channel, command, created_at, expires_at, state)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending')",
+                "INSERT INTO chat_requests (kind, requester, channel, command, created_at, expires_at, state, requester_groups)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7)",
             )?
-            .execute(params![row.0, row.1, row.2, row.3, time_str(created_at), time_str(expires_at)])?;
+            .execute(params![row.0, row.1, row.2, row.3, time_str(created_at), time_str(expires_at), groups])?;
             Ok(c.last_insert_rowid())
         })
+    }
+
+    /// The requester's groups kept with request `id` (none for an unknown request).
+    pub fn request_groups(&self, id: i64) -> Result<Vec<String>> {
+        let raw: Option<String> = self.with(|c| {
+            c.prepare_cached("SELECT requester_groups FROM chat_requests WHERE id = ?1")?
+                .query_row(params![id], |r| r.get(0))
+                .optional()
+        })?;
+        match raw {
+            None => Ok(Vec::new()),
+            Some(text) => serde_json::from_str(&text)
+                .map_err(|_| StoreError::Corrupt { what: "chat_requests.requester_groups", value: text }),
+        }
     }
 
     pub fn request(&self, id: i64) -> Result<Option<Request>> {
@@ -90,12 +108,13 @@ mod tests {
         let now = DateTime::from_timestamp(1_800_000_000, 0).expect("time");
         let later = now + chrono::Duration::minutes(15);
         let id = store
-            .request_open(Kind::Approve, "slack:UA", "slack:C1", "teardown final", now, later)
+            .request_open(Kind::Approve, "slack:UA", &["S1".to_string()], "slack:C1", "teardown final", now, later)
             .await
             .expect("open");
         let r = store.request(id).expect("read").expect("row");
         assert_eq!((r.kind, r.state, r.command.as_str()), (Kind::Approve, State::Pending, "teardown final"));
         assert_eq!(r.expires_at, later);
+        assert_eq!(store.request_groups(id).expect("groups"), ["S1"]);
         assert!(store.request_settle(id, State::Done, "slack:UB", now).await.expect("settle"));
         assert!(!store.request_settle(id, State::Rejected, "slack:UC", now).await.expect("again"), "settled once");
         let r = store.request(id).expect("read").expect("row");

@@ -188,11 +188,27 @@ pub fn sign(secret: &str, ts: i64, body: &str) -> String {
     ottd::chat::slack::verify::sign(secret.as_bytes(), ts, body.as_bytes())
 }
 
+/// The workspace the tests' requests come from (`[chat.slack] team_id`).
+pub const TEAM: &str = "T0TEST";
+
+/// A trigger id as Slack makes them: unique per command or click.
+pub fn trigger_id() -> String {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("{nanos}.{n}.{}", std::process::id())
+}
+
 /// A slash command form, as Slack sends it.
 pub fn command_form(user: &str, channel: &str, text: &str, response_url: &str) -> String {
+    command_form_in(TEAM, user, channel, text, response_url)
+}
+
+/// [`command_form`] from the workspace `team`.
+pub fn command_form_in(team: &str, user: &str, channel: &str, text: &str, response_url: &str) -> String {
     url::form_urlencoded::Serializer::new(String::new())
         .append_pair("token", "deprecated-verification-token")
-        .append_pair("team_id", "T0TEST")
+        .append_pair("team_id", team)
         .append_pair("team_domain", "live-ops")
         .append_pair("channel_id", channel)
         .append_pair("channel_name", "live-ops")
@@ -202,7 +218,7 @@ pub fn command_form(user: &str, channel: &str, text: &str, response_url: &str) -
         .append_pair("text", text)
         .append_pair("api_app_id", "A0TEST")
         .append_pair("response_url", response_url)
-        .append_pair("trigger_id", "1.2.3")
+        .append_pair("trigger_id", &trigger_id())
         .finish()
 }
 
@@ -220,15 +236,27 @@ pub fn click_form_on(user: &str, channel: &str, value: &str, response_url: &str,
 /// The `block_actions` payload of a click on an ottd button with `value` (the same over HTTP
 /// and in a Socket Mode envelope).
 pub fn block_actions(user: &str, channel: &str, value: &str, response_url: &str, ephemeral: bool) -> Value {
+    block_actions_in(TEAM, user, channel, value, response_url, ephemeral)
+}
+
+/// [`block_actions`] by a user of the workspace `team`.
+pub fn block_actions_in(
+    team: &str,
+    user: &str,
+    channel: &str,
+    value: &str,
+    response_url: &str,
+    ephemeral: bool,
+) -> Value {
     json!({
         "type": "block_actions",
-        "user": {"id": user, "username": "someone", "team_id": "T0TEST"},
+        "user": {"id": user, "username": "someone", "team_id": team},
         "api_app_id": "A0TEST",
-        "team": {"id": "T0TEST"},
+        "team": {"id": team},
         "container": {"type": "message", "channel_id": channel, "is_ephemeral": ephemeral},
         "channel": {"id": channel, "name": "live-ops"},
         "response_url": response_url,
-        "trigger_id": "1.2.3",
+        "trigger_id": trigger_id(),
         "actions": [{"type": "button", "action_id": "ott:0", "block_id": "b", "value": value, "action_ts": "1.2"}],
     })
 }

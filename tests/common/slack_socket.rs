@@ -270,7 +270,7 @@ pub fn command_envelope(id: &str, user: &str, channel: &str, text: &str, respons
             "api_app_id": "A0TEST",
             "is_enterprise_install": "false",
             "response_url": response_url,
-            "trigger_id": "1.2.3",
+            "trigger_id": crate::common::slack::trigger_id(),
         },
     })
 }

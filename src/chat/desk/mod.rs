@@ -149,6 +149,29 @@ impl Desk {
         self.record(caller, op.event(), op.name(), args, decision, op.changes_something(), error);
     }
 
+    /// A request refused before it reaches the grammar (another workspace or server, a DM):
+    /// audited as `denied` with `why` and `from` (where it came from). `asked`: the `/ott`
+    /// text or the button's value; when it reads as a command, the row names its operation and
+    /// event, so `ottd audit EVENT` shows who tried what on it.
+    pub fn refuse_outsider(&self, caller: &Caller, asked: &str, why: &str, mut from: serde_json::Value) {
+        if let Some(m) = from.as_object_mut() {
+            m.insert("asked".into(), json!(asked));
+        }
+        let events = self.events();
+        let names: Vec<&str> = events.iter().map(String::as_str).collect();
+        match grammar::parse(asked.strip_prefix("run:").unwrap_or(asked), &names) {
+            Ok(Command::Op(op)) => self.audit(caller, &op, "denied", from, Some(why.to_string())),
+            _ => self.record(caller, None, "chat", from, "denied", false, Some(why.to_string())),
+        }
+    }
+
+    /// Note a request's id (`slack:sig:…`, `discord:…`) as taken: `true` the first time,
+    /// `false` for a replay, which must then have no effect. In the state file, so a replay
+    /// after a restart is caught too.
+    pub async fn first_sighting(&self, key: &str) -> Result<bool, crate::store::StoreError> {
+        self.ops.store().first_sighting(key, self.clock.now()).await
+    }
+
     /// The chat-only reads (`help`, `list`): audited like the operations layer's reads.
     fn audit_read(&self, caller: &Caller, name: &str) {
         self.record(caller, None, name, json!({}), "allowed", false, None);

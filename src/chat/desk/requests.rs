@@ -1,12 +1,19 @@
 //! The part of the front desk that asks before it acts: a confirmation or an approval is
 //! kept as a request ([`Desk::ask`]), and a pressed button settles it ([`Desk::press`]).
+//!
+//! A click counts only in the request's own channel (a button copied elsewhere, or a forged
+//! click, must not run it where other people hold other roles), and an approval runs the
+//! command only if the requester still holds the role it needs there: grants may have been
+//! reloaded since the request, and the command runs as the requester. The requester's groups
+//! are those the platform told with the request (Discord sends roles only with the member's
+//! own interaction).
 
 use serde_json::json;
 
 use super::{actor_of, mention, Desk, Turn};
 use crate::chat::access::needed;
 use crate::chat::access::Caller;
-use crate::chat::approval::{self, Click, Kind, Situation, State, Verdict};
+use crate::chat::approval::{self, Click, Kind, Request, Situation, State, Verdict};
 use crate::chat::grammar::{self, Command};
 use crate::chat::message::{Button, Message, Style, Tone, Visibility};
 use crate::ops::{Actor, Operation, Reply};
@@ -24,7 +31,7 @@ impl Desk {
         let id = match self
             .ops
             .store()
-            .request_open(kind, &caller.label(), &caller.channel_label(), &text, now, expires)
+            .request_open(kind, &caller.label(), &caller.groups, &caller.channel_label(), &text, now, expires)
             .await
         {
             Ok(id) => id,
@@ -95,10 +102,20 @@ impl Desk {
                 Tone::Failed,
             ));
         };
+        if caller.channel_label() != req.channel {
+            let why = format!("this button belongs to a request made in another channel ({})", req.channel);
+            self.audit(
+                caller,
+                &op,
+                "denied",
+                json!({"request": id, "click": click.as_str(), "request_channel": req.channel}),
+                Some(why.clone()),
+            );
+            return Turn::one(Message::line(why, Visibility::Ephemeral, Tone::Failed));
+        }
         let may = self.settings().access.check(caller, &Command::Op(op.clone())).is_ok();
         let now = self.clock.now();
         let me = caller.label();
-        let settle = |state: State| async move { self.ops.store().request_settle(id, state, &me, now).await };
         let who = mention(caller.platform, &caller.label());
         match approval::decide(&req, click, &caller.label(), may, now) {
             Verdict::Refuse(why) => {
@@ -115,6 +132,31 @@ impl Desk {
                 Visibility::Ephemeral,
                 Tone::Failed,
             )),
+            Verdict::Run if req.kind == Kind::Approve => {
+                let requester = match self.requester(&req) {
+                    Ok(r) => r,
+                    Err(e) => return Turn::one(Message::line(e, Visibility::Ephemeral, Tone::Failed)),
+                };
+                if let Err(denied) = self.settings().access.check(&requester, &Command::Op(op.clone())) {
+                    let why = format!(
+                        "{} no longer holds the {} role `/ott {}` needs here: it will not run",
+                        req.requester, denied.need, req.command
+                    );
+                    self.audit(
+                        caller,
+                        &op,
+                        "denied",
+                        json!({"request": id, "click": click.as_str(), "requester": req.requester}),
+                        Some(why.clone()),
+                    );
+                    return Turn::one(Message::line(why, Visibility::Ephemeral, Tone::Failed));
+                }
+                if let Some(t) = self.settle_or_say(id, State::Done, &me, now, &req.command).await {
+                    return t;
+                }
+                let why = format!("approved by {} (request {id})", caller.label());
+                self.run(&requester, op, Some(why)).await.replacing()
+            }
             verdict => {
                 let state = match verdict {
                     Verdict::Run => State::Done,
@@ -122,31 +164,13 @@ impl Desk {
                     Verdict::Reject => State::Rejected,
                     _ => State::Expired,
                 };
-                match settle(state).await {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        return Turn::one(Message::line(
-                            format!("`/ott {}` was decided a moment ago by someone else", req.command),
-                            Visibility::Ephemeral,
-                            Tone::Failed,
-                        ))
-                    }
-                    Err(e) => return Turn::one(Message::line(format!("{e}"), Visibility::Ephemeral, Tone::Failed)),
+                if let Some(t) = self.settle_or_say(id, state, &me, now, &req.command).await {
+                    return t;
                 }
                 let vis = if req.kind == Kind::Approve { Visibility::InChannel } else { Visibility::Ephemeral };
                 match state {
-                    State::Done => {
-                        let Some(requester) = actor_of(&req.requester) else {
-                            return Turn::one(Message::line("bad requester", Visibility::Ephemeral, Tone::Failed));
-                        };
-                        let why = match req.kind {
-                            Kind::Confirm => format!("confirmed (request {id})"),
-                            Kind::Approve => format!("approved by {} (request {id})", caller.label()),
-                        };
-                        let requester_caller = Caller { user: requester_user(&requester), ..caller.clone() };
-                        let asker = if req.kind == Kind::Approve { &requester_caller } else { caller };
-                        self.run(asker, op, Some(why)).await.replacing()
-                    }
+                    // A confirmation: the clicker is the requester, in the request's channel.
+                    State::Done => self.run(caller, op, Some(format!("confirmed (request {id})"))).await.replacing(),
                     State::Cancelled => {
                         self.audit(caller, &op, "cancelled", json!({"request": id}), None);
                         Turn::one(Message::line(
@@ -196,10 +220,36 @@ impl Desk {
     }
 }
 
-fn requester_user(a: &Actor) -> String {
-    match a {
-        Actor::Chat { user, .. } => user.clone(),
-        other => other.label(),
+impl Desk {
+    /// The requester of `req`, as they asked: their groups then, the request's channel.
+    fn requester(&self, req: &Request) -> Result<Caller, String> {
+        let Some(Actor::Chat { platform, user }) = actor_of(&req.requester) else {
+            return Err(format!("the request names no chat user ({})", req.requester));
+        };
+        let groups = self.ops.store().request_groups(req.id).map_err(|e| e.to_string())?;
+        let channel = req.channel.split_once(':').map_or(req.channel.as_str(), |(_, c)| c).to_string();
+        Ok(Caller { platform, user, groups, channel })
+    }
+
+    /// Settle request `id`; `None` when done, else the answer to give (someone else settled it
+    /// first, or the state file failed).
+    async fn settle_or_say(
+        &self,
+        id: i64,
+        state: State,
+        by: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        command: &str,
+    ) -> Option<Turn> {
+        match self.ops.store().request_settle(id, state, by, now).await {
+            Ok(true) => None,
+            Ok(false) => Some(Turn::one(Message::line(
+                format!("`/ott {command}` was decided a moment ago by someone else"),
+                Visibility::Ephemeral,
+                Tone::Failed,
+            ))),
+            Err(e) => Some(Turn::one(Message::line(format!("{e}"), Visibility::Ephemeral, Tone::Failed))),
+        }
     }
 }
 

@@ -121,3 +121,50 @@ async fn help_lists_only_what_the_caller_may_run() {
     let none = desk.command(&outsider, "help").await.first;
     assert!(none.reply.headline.starts_with("You have no ottd role here"), "{}", none.reply.headline);
 }
+
+fn request_id(button: &str) -> i64 {
+    button.split_once(':').and_then(|(_, id)| id.parse().ok()).expect("request id")
+}
+
+#[tokio::test]
+async fn an_approval_runs_only_while_the_requester_still_holds_the_role() {
+    let (w, desk) = desk();
+    let ask = desk.command(&who("ULEAD", &[]), "teardown final").await.first;
+    let approve = value(&ask, "approve:");
+    // A reload takes the requester's admin grant away before the second person clicks.
+    let mut chat = (*desk.settings()).clone();
+    chat.access.grants.retain(|g| !g.who.contains(&Principal::User(Platform::Slack, "ULEAD".into())));
+    desk.set_settings(chat);
+    let refused = desk.press(&who("ULEAD2", &[]), &approve).await.first;
+    assert_eq!(refused.tone, Tone::Failed, "{}", refused.reply.headline);
+    assert!(refused.reply.headline.contains("slack:ULEAD"), "{}", refused.reply.headline);
+    assert!(w.engine.calls().is_empty(), "{:?}", w.engine.calls());
+    let req = w.store.request(request_id(&approve)).expect("read").expect("request");
+    assert_ne!(req.state, crate::chat::approval::State::Done);
+    let rows = w.store.audit(Some("final"), None, true, 20).expect("audit");
+    assert!(rows.iter().any(|r| r.decision == "denied" && r.actor == "slack:ULEAD2"), "{rows:?}");
+    assert!(!rows.iter().any(|r| r.operation == "teardown" && r.decision == "allowed"), "{rows:?}");
+}
+
+#[tokio::test]
+async fn a_click_from_another_channel_settles_nothing() {
+    let (w, desk) = desk();
+    let ask = desk.command(&who("ULEAD", &[]), "teardown final").await.first;
+    let approve = value(&ask, "approve:");
+    let elsewhere = Caller { channel: "COTHER".into(), ..who("ULEAD2", &[]) };
+    let refused = desk.press(&elsewhere, &approve).await.first;
+    assert_eq!(refused.tone, Tone::Failed, "{}", refused.reply.headline);
+    assert!(w.engine.calls().is_empty(), "{:?}", w.engine.calls());
+    let id = request_id(&approve);
+    assert_eq!(w.store.request(id).expect("read").expect("request").state, crate::chat::approval::State::Pending);
+    let rows = w.store.audit(Some("final"), None, true, 20).expect("audit");
+    assert!(
+        rows.iter().any(|r| r.decision == "denied"
+            && r.actor == "slack:ULEAD2"
+            && r.args.to_string().contains("slack:COTHER")),
+        "{rows:?}"
+    );
+    // From the request's own channel, the same person's click counts.
+    let _ = result(desk.press(&who("ULEAD2", &[]), &approve).await).await;
+    assert_eq!(w.store.request(id).expect("read").expect("request").state, crate::chat::approval::State::Done);
+}

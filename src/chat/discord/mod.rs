@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -46,6 +46,9 @@ pub const ANSWER_WITHIN: Duration = Duration::from_millis(2500);
 pub const EDIT_GAP: Duration = Duration::from_secs(1);
 /// An interaction token works 15 minutes; after this, results go to the channel as the bot.
 pub const TOKEN_LIFE: Duration = Duration::from_secs(14 * 60);
+
+/// What a user is told when every slot is taken.
+const BUSY: &str = "ottd is busy: try again in a moment";
 
 /// Interaction types.
 const PING: u64 = 1;
@@ -67,10 +70,13 @@ const CHANGING: [&str; 8] = ["deploy", "start", "stop", "teardown", "hold", "res
 pub struct Discord {
     desk: Arc<Desk>,
     api: Arc<Api>,
-    /// `[chat.discord] guild_id`: when set, interactions from anywhere else are refused (a
-    /// `discord:*` grant means "anyone in our server", not anyone who installs the app).
-    guild: Option<u64>,
+    /// Interactions in hand, each from its arrival to its last edit (`[chat.discord]
+    /// max_in_flight`): past it, the user is told "busy" rather than work piling up.
+    slots: Arc<Semaphore>,
 }
+
+/// A slot of [`Discord::slots`], shared by the desk's work and the edits that follow it.
+type Slot = Arc<OwnedSemaphorePermit>;
 
 /// What follows the initial response: the desk's further messages, or (when ottd deferred)
 /// the whole turn once the desk has it.
@@ -81,6 +87,8 @@ pub struct Follow {
     /// When the interaction arrived (its token lives 15 minutes from then).
     arrived: Instant,
     rest: Rest,
+    /// Held until the last edit is sent.
+    slot: Option<Slot>,
 }
 
 enum Rest {
@@ -100,8 +108,13 @@ impl Answer {
     }
 }
 
+/// A PING (Discord checking the endpoint): answered PONG, acts on nothing.
+pub(crate) fn is_ping(v: &Value) -> bool {
+    v["type"].as_u64() == Some(PING)
+}
+
 /// A snowflake, as Discord sends it (a string) or as some serializers do (a number).
-fn id_of(v: &Value) -> Option<String> {
+pub(crate) fn id_of(v: &Value) -> Option<String> {
     match v {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
@@ -133,12 +146,16 @@ fn refusal(text: &str) -> Value {
 }
 
 impl Discord {
-    pub fn new(desk: Arc<Desk>, api: Arc<Api>, guild: Option<u64>) -> Discord {
-        Discord { desk, api, guild }
+    pub fn new(desk: Arc<Desk>, api: Arc<Api>, max_in_flight: usize) -> Discord {
+        Discord { desk, api, slots: Arc::new(Semaphore::new(max_in_flight.max(1))) }
     }
 
     pub fn api(&self) -> &Arc<Api> {
         &self.api
+    }
+
+    pub fn desk(&self) -> &Arc<Desk> {
+        &self.desk
     }
 
     /// An interaction's JSON (as Discord sends it to the endpoint or over the gateway): the
@@ -157,9 +174,21 @@ impl Discord {
             tracing::warn!(kind, "discord: an interaction without a user");
             return refuse("ottd cannot tell who asked");
         };
+        // `[chat.discord] guild_id` (as reloaded): interactions from anywhere else, DMs
+        // included, are refused, so a `discord:*` grant means "anyone in our server", not
+        // anyone who installs the app.
         let here = id_of(&v["guild_id"]);
-        if let Some(g) = self.guild.filter(|g| here.as_deref() != Some(g.to_string().as_str())) {
-            tracing::warn!(user = %caller.label(), guild = here.as_deref().unwrap_or("none (a DM)"), ours = g, "discord: refused an interaction from outside ottd's server");
+        let ours = self.desk.settings().discord.guild_id;
+        if let Some(g) = ours.filter(|g| here.as_deref() != Some(g.to_string().as_str())) {
+            let seen = here.as_deref().unwrap_or("none (a DM)");
+            tracing::warn!(user = %caller.label(), guild = seen, ours = g, "discord: refused an interaction from outside ottd's server");
+            // Autocomplete is keystrokes, not a request: refused, not audited.
+            if kind != AUTOCOMPLETE {
+                let asked =
+                    command::text_of(&v["data"]).ok().or_else(|| v["data"]["custom_id"].as_str().map(str::to_string));
+                let why = format!("interaction from guild {seen}, not {g}");
+                self.desk.refuse_outsider(&caller, &asked.unwrap_or_default(), &why, json!({"guild": seen}));
+            }
             return refuse("ottd answers only in its own Discord server");
         }
         let span = tracing::info_span!("discord", user = %caller.label(), channel = %caller.channel_label());
@@ -171,7 +200,14 @@ impl Discord {
         let (application, token) =
             (id_of(&v["application_id"]).unwrap_or_default(), v["token"].as_str().unwrap_or_default());
         let (channel, arrived) = (caller.channel.clone(), Instant::now());
-        let follow = move |rest| Follow { application, token: token.to_string(), channel, arrived, rest };
+        let follow = move |rest| Follow { application, token: token.to_string(), channel, arrived, rest, slot: None };
+        let slot = || {
+            let slot = self.slots.clone().try_acquire_owned().ok().map(Arc::new);
+            if slot.is_none() {
+                tracing::warn!("discord: every [chat.discord] max_in_flight slot is taken: answered busy");
+            }
+            slot
+        };
         match kind {
             AUTOCOMPLETE => {
                 let typed = command::focused(data).unwrap_or_default();
@@ -185,18 +221,20 @@ impl Discord {
                     Err(e) => return Answer::now(refusal(&format!("ottd does not know that command: {e}"))),
                 };
                 tracing::info!(text = %text, "discord: /ott");
+                let Some(slot) = slot() else { return Answer::now(refusal(BUSY)) };
                 let first = text.split_whitespace().next().unwrap_or_default().to_lowercase();
                 let visibility =
                     if CHANGING.contains(&first.as_str()) { Visibility::InChannel } else { Visibility::Ephemeral };
                 let desk = self.desk.clone();
                 let work = async move { desk.command(&caller, &text).await };
-                self.respond(work, visibility, follow).await
+                self.respond(work, visibility, follow, slot).await
             }
             MESSAGE_COMPONENT => {
                 let Some(value) = data["custom_id"].as_str().map(str::to_string) else {
                     return Answer::now(refusal("ottd does not know that button"));
                 };
                 tracing::info!(value = %value, "discord: button");
+                let Some(slot) = slot() else { return Answer::now(refusal(BUSY)) };
                 // An ephemeral message (a confirmation) cannot become the channel's: what a
                 // click on it starts for the channel is said in a new message instead.
                 let from_ephemeral = v["message"]["flags"].as_u64().is_some_and(|f| f & embeds::EPHEMERAL != 0);
@@ -208,7 +246,7 @@ impl Discord {
                     }
                     turn
                 };
-                self.respond(work, Visibility::Ephemeral, follow).await
+                self.respond(work, Visibility::Ephemeral, follow, slot).await
             }
             other => {
                 tracing::warn!(kind = other, "discord: an interaction type ottd does not handle");
@@ -218,15 +256,20 @@ impl Discord {
     }
 
     /// Run the desk's `work`; answer its first message, or defer when it takes too long.
+    /// `slot` is held by the work and by what follows, until both are done.
     async fn respond(
         &self,
         work: impl Future<Output = Turn> + Send + 'static,
         deferred: Visibility,
         follow: impl FnOnce(Rest) -> Follow,
+        slot: Slot,
     ) -> Answer {
+        let follow = |rest| Follow { slot: Some(slot.clone()), ..follow(rest) };
         let (tx, mut rx) = oneshot::channel();
+        let held = slot.clone();
         tokio::spawn(
             async move {
+                let _slot = held;
                 let _ = tx.send(work.await);
             }
             .in_current_span(),
@@ -272,7 +315,7 @@ fn latest(mut m: Message, rx: &mut mpsc::UnboundedReceiver<Message>) -> Message 
 }
 
 async fn deliver(api: Arc<Api>, f: Follow) {
-    let Follow { application, token, channel, arrived, rest } = f;
+    let Follow { application, token, channel, arrived, rest, slot: _slot } = f;
     let edit = |m: Message, retry: bool| {
         let (api, application, token, channel) = (api.clone(), application.clone(), token.clone(), channel.clone());
         async move {

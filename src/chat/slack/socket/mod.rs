@@ -14,7 +14,8 @@
 //! acks for [`RETIRE_GRACE`], then closes).
 //!
 //! Guarantees: the read loop never waits on a command (one task per envelope, acks back
-//! through a queue); a connection on which nothing (text, ping, pong) arrives for the
+//! through a queue); an envelope redelivered (same `envelope_id`, also after a restart) is
+//! acked and does nothing; a connection on which nothing (text, ping, pong) arrives for the
 //! watchdog is dropped, pings every third of it keep a healthy one talking; reconnects back
 //! off 1 s doubling to 30 s, starting over after a hello, never more than one open a second;
 //! `link_disabled` and Slack refusing `apps.connections.open` (`ok=false`, e.g. a revoked
@@ -312,6 +313,11 @@ impl Client {
                 };
                 let (slack, acks) = (self.slack.clone(), acks.clone());
                 tokio::spawn(async move {
+                    if !first_time(&slack, &envelope_id).await {
+                        let _ = acks.send(ack(&envelope_id, None)).await;
+                        drop(permit);
+                        return;
+                    }
                     let c = SlashCommand::from_json(&payload);
                     let body = slack.command(&c).await;
                     let sent = if in_ack {
@@ -336,9 +342,14 @@ impl Client {
             Inbound::Interaction { envelope_id, payload } => {
                 match self.handlers.clone().try_acquire_owned() {
                     Ok(permit) => {
-                        let slack = self.slack.clone();
+                        let (slack, id) = (self.slack.clone(), envelope_id.clone());
                         tokio::spawn(async move {
-                            slack.interaction(&payload).await;
+                            if first_time(&slack, &id).await {
+                                match slack.slot() {
+                                    Some(slot) => slack.interaction(&payload, slot).await,
+                                    None => slack.busy_click(&payload).await,
+                                }
+                            }
                             drop(permit);
                         });
                     }
@@ -358,6 +369,25 @@ impl Client {
                 None
             }
             Inbound::Hello | Inbound::Disconnect(_) => None,
+        }
+    }
+}
+
+/// Whether the envelope is new. Slack redelivers an envelope (same `envelope_id`) when its
+/// ack was late or lost; a copy is acked and does nothing. A state file that cannot say is
+/// taken as "new": envelopes come only from Slack over our own connection, so a copy is a
+/// redelivery, not someone's replay, and dropping a command would be worse.
+async fn first_time(slack: &Slack, envelope_id: &str) -> bool {
+    match slack.desk.first_sighting(&format!("slack:envelope:{envelope_id}")).await {
+        Ok(first) => {
+            if !first {
+                tracing::warn!("slack socket: a redelivered envelope ignored");
+            }
+            first
+        }
+        Err(e) => {
+            tracing::warn!("slack socket: cannot note the envelope in the state file: {e}");
+            true
         }
     }
 }
