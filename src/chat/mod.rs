@@ -81,11 +81,15 @@ impl Chat {
 
     /// Notices to the Slack and Discord channels named in events' `notify` lists, when a bot
     /// token is there to post them.
-    pub fn notifier(clients: &Clients) -> Option<notify::ChatNotifier> {
+    pub fn notifier(
+        clients: &Clients,
+        tasks: &tokio_util::task::TaskTracker,
+        stop: &tokio_util::sync::CancellationToken,
+    ) -> Option<notify::ChatNotifier> {
         let slack = clients.slack.clone().filter(|a| a.has_bot_token()).map(|a| a as Arc<dyn notify::ChannelPoster>);
         let discord =
             clients.discord.clone().filter(|a| a.has_bot_token()).map(|a| a as Arc<dyn notify::ChannelPoster>);
-        (slack.is_some() || discord.is_some()).then(|| notify::ChatNotifier::start(slack, discord))
+        (slack.is_some() || discord.is_some()).then(|| notify::ChatNotifier::start(slack, discord, tasks, stop.clone()))
     }
 
     /// Start what the secrets allow; say at start what is on and what is off, and why.

@@ -83,11 +83,17 @@ pub struct ChatNotifier {
 }
 
 impl ChatNotifier {
-    /// Start the delivering task (on the current tokio runtime).
-    pub fn start(slack: Option<Arc<dyn ChannelPoster>>, discord: Option<Arc<dyn ChannelPoster>>) -> ChatNotifier {
+    /// Start the delivering task on `tasks`; once `stop` is cancelled it delivers what is
+    /// queued, takes nothing more and ends.
+    pub fn start(
+        slack: Option<Arc<dyn ChannelPoster>>,
+        discord: Option<Arc<dyn ChannelPoster>>,
+        tasks: &tokio_util::task::TaskTracker,
+        stop: tokio_util::sync::CancellationToken,
+    ) -> ChatNotifier {
         let (tx, mut rx) = mpsc::channel::<Notice>(QUEUE);
-        tokio::spawn(async move {
-            while let Some(n) = rx.recv().await {
+        tasks.spawn(async move {
+            while let Some(n) = crate::notify::next_notice(&mut rx, &stop).await {
                 let m = message(&n);
                 for target in n.targets.iter().filter_map(|t| Target::parse(t)) {
                     let (poster, channel, platform) = match &target {

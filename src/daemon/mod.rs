@@ -475,7 +475,7 @@ fn notifier(
         let topic = crate::aws::alerting::Topic::new(&p.aws, topic);
         sinks.push(Arc::new(crate::notify::SnsNotifier::start(topic, deliveries, stop.clone())));
     }
-    if let Some(chat) = crate::chat::Chat::notifier(chat) {
+    if let Some(chat) = crate::chat::Chat::notifier(chat, deliveries, stop) {
         sinks.push(Arc::new(chat));
     }
     Arc::new(crate::notify::Fanout(sinks))

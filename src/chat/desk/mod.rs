@@ -103,6 +103,11 @@ impl Desk {
         *self.chat.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(chat);
     }
 
+    /// Where chat work runs: the operations layer's tracker, so shutdown waits for it.
+    pub fn tasks(&self) -> &tokio_util::task::TaskTracker {
+        self.ops.tasks()
+    }
+
     /// The chat settings in force.
     pub(super) fn settings(&self) -> Arc<ChatSettings> {
         self.chat.read().unwrap_or_else(|p| p.into_inner()).clone()
@@ -344,7 +349,7 @@ impl Desk {
             span,
         );
         if long {
-            tokio::spawn(async move {
+            self.ops.tasks().spawn(async move {
                 let m = work.await;
                 let _ = tx.send(m);
             });
@@ -360,7 +365,7 @@ impl Desk {
             Ok(m) => Turn::one(m),
             Err(_) => {
                 let (tx, rx) = mpsc::unbounded_channel();
-                tokio::spawn(async move {
+                self.ops.tasks().spawn(async move {
                     let _ = tx.send(work.await);
                 });
                 let first =

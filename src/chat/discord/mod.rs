@@ -267,7 +267,7 @@ impl Discord {
         let follow = |rest| Follow { slot: Some(slot.clone()), ..follow(rest) };
         let (tx, mut rx) = oneshot::channel();
         let held = slot.clone();
-        tokio::spawn(
+        self.desk.tasks().spawn(
             async move {
                 let _slot = held;
                 let _ = tx.send(work.await);
@@ -299,7 +299,7 @@ impl Discord {
     pub fn follow(&self, f: Option<Follow>) {
         let Some(f) = f else { return };
         let api = self.api.clone();
-        tokio::spawn(deliver(api, f).in_current_span());
+        self.desk.tasks().spawn(deliver(api, f).in_current_span());
     }
 }
 

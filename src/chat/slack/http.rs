@@ -100,6 +100,6 @@ async fn interactions(State(e): State<Arc<Endpoint>>, headers: HeaderMap, body: 
     };
     // Acknowledge at once; the answer goes to response_url.
     let slack = e.slack.clone();
-    tokio::spawn(async move { slack.interaction(&payload, slot).await });
+    e.slack.desk.tasks().spawn(async move { slack.interaction(&payload, slot).await });
     StatusCode::OK.into_response()
 }

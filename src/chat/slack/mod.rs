@@ -158,7 +158,7 @@ impl Slack {
             Err(_) => {
                 tracing::warn!("slack: /ott {:?} took over {ACK_WITHIN:?}: its answer follows on response_url", c.text);
                 let (api, url) = (self.api.clone(), c.response_url.clone());
-                tokio::spawn(async move {
+                self.desk.tasks().spawn(async move {
                     let body = work.await;
                     if let Err(e) = api.respond(&url, &body).await {
                         tracing::warn!("slack: late /ott answer not delivered: {e}");
@@ -263,7 +263,7 @@ impl Slack {
     ) {
         let Some(mut rx) = more else { return };
         let api = self.api.clone();
-        tokio::spawn(async move {
+        self.desk.tasks().spawn(async move {
             let _slot = slot;
             while let Some(m) = rx.recv().await {
                 if !m.is_final() {
@@ -283,7 +283,7 @@ impl Slack {
     fn follow(&self, more: Option<mpsc::UnboundedReceiver<Message>>, response_url: String, slot: OwnedSemaphorePermit) {
         let Some(mut rx) = more else { return };
         let api = self.api.clone();
-        tokio::spawn(async move {
+        self.desk.tasks().spawn(async move {
             let _slot = slot;
             let mut edits = 0;
             let mut last = tokio::time::Instant::now();

@@ -312,7 +312,7 @@ impl Client {
                     return Some(ack(&envelope_id, in_ack.then_some(busy)));
                 };
                 let (slack, acks) = (self.slack.clone(), acks.clone());
-                tokio::spawn(async move {
+                self.slack.desk.tasks().spawn(async move {
                     if !first_time(&slack, &envelope_id).await {
                         let _ = acks.send(ack(&envelope_id, None)).await;
                         drop(permit);
@@ -343,7 +343,7 @@ impl Client {
                 match self.handlers.clone().try_acquire_owned() {
                     Ok(permit) => {
                         let (slack, id) = (self.slack.clone(), envelope_id.clone());
-                        tokio::spawn(async move {
+                        self.slack.desk.tasks().spawn(async move {
                             if first_time(&slack, &id).await {
                                 match slack.slot() {
                                     Some(slot) => slack.interaction(&payload, slot).await,
