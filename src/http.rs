@@ -21,6 +21,8 @@ pub struct HttpState {
     pub ready: AtomicBool,
     /// `POST /sns` takes SNS deliveries (None: `[alerts.sns_https]` is not set, 404).
     pub sns: Option<Arc<SnsPush>>,
+    /// The operations layer's task tracker: `ottd_tasks` says how many work now.
+    pub tasks: Option<tokio_util::task::TaskTracker>,
 }
 
 pub fn app(state: Arc<HttpState>) -> Router {
@@ -49,6 +51,9 @@ async fn readyz(State(s): State<Arc<HttpState>>) -> impl IntoResponse {
 }
 
 async fn metrics(State(s): State<Arc<HttpState>>) -> impl IntoResponse {
+    if let Some(t) = &s.tasks {
+        s.metrics.tasks.set(i64::try_from(t.len()).unwrap_or(i64::MAX));
+    }
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], s.metrics.render())
 }
 
@@ -61,7 +66,12 @@ mod tests {
 
     #[tokio::test]
     async fn readiness_follows_the_flag_and_metrics_are_served() {
-        let state = Arc::new(HttpState { metrics: Arc::new(Metrics::new()), ready: AtomicBool::new(false), sns: None });
+        let state = Arc::new(HttpState {
+            metrics: Arc::new(Metrics::new()),
+            ready: AtomicBool::new(false),
+            sns: None,
+            tasks: None,
+        });
         let call = |path: &'static str| {
             let app = app(state.clone());
             async move {

@@ -33,6 +33,8 @@ pub struct Metrics {
     /// Seconds between a phase boundary and the moment its action started.
     pub fire_lateness: Histogram,
     pub reloads: Family<ActionLabel, Counter>,
+    /// Tasks working for the daemon when `/metrics` was read (recovery, chat, alert intake).
+    pub tasks: Gauge,
 }
 
 impl Default for Metrics {
@@ -59,7 +61,9 @@ impl Metrics {
             fire_lateness.clone(),
         );
         registry.register("config_reloads", "Configuration reloads", reloads.clone());
-        Metrics { registry, events_by_phase, transitions, aws_errors, fire_lateness, reloads }
+        let tasks = Gauge::default();
+        registry.register("tasks", "Tasks working for the daemon (recovery, chat, alert intake)", tasks.clone());
+        Metrics { registry, events_by_phase, transitions, aws_errors, fire_lateness, reloads, tasks }
     }
 
     pub fn render(&self) -> String {

@@ -205,6 +205,7 @@ impl Harness {
             metrics: Arc::new(Metrics::new()),
             ready: AtomicBool::new(true),
             sns: Some(Arc::new(push)),
+            tasks: None,
         });
         (state, changed)
     }

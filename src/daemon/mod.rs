@@ -239,7 +239,12 @@ impl Daemon {
             )),
             _ => None,
         };
-        let http_state = Arc::new(HttpState { metrics: metrics.clone(), ready: Default::default(), sns: sns.clone() });
+        let http_state = Arc::new(HttpState {
+            metrics: metrics.clone(),
+            ready: Default::default(),
+            sns: sns.clone(),
+            tasks: Some(ops.tasks().clone()),
+        });
         let listener = tokio::net::TcpListener::bind(settings.daemon.listen)
             .await
             .map_err(|source| DaemonError::Listen { addr: settings.daemon.listen, source })?;

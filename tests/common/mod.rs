@@ -318,6 +318,11 @@ impl Daemon {
         format!("http://{}", found.unwrap_or_default())
     }
 
+    #[allow(dead_code)]
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGTERM, as systemd stops the service; then wait up to `limit` for the process to exit
     /// (its exit status, or `None` if it was still running and got killed).
     #[allow(dead_code)]
