@@ -2,18 +2,22 @@
 //!
 //! # Layout
 //! - [`config`]: ottd.toml, workflows, encoding profiles; every problem reported at once.
-//! - [`lifecycle`]: the domain's lifecycle words: phases, resource statuses, overrides.
+//! - [`lifecycle`]: the domain's lifecycle words: phases, resource statuses, overrides,
+//!   MediaLive's alerts.
+//! - [`target`]: where a notice goes (`notify` entries), checked with a did-you-mean.
 //! - [`schedule`]: schedule files, event timing and the desired phase (pure).
 //! - [`plan`]: what one event's workflow is made of: resources, names, settings (pure).
 //! - [`store`]: the SQLite state file; every AWS create/delete is recorded before and after.
 //! - [`aws`]: one small adapter per AWS service, the only code that calls the SDK.
 //! - [`alerts`]: MediaLive alerts in (SQS), recovery (a pure policy) and its actions out.
-//! - [`chat`]: `/ott` on Slack and Discord (so far: the command grammar).
+//! - [`chat`]: `/ott` on Slack and Discord: grammar, roles, approvals, the front desk, the
+//!   platforms' adapters, notices to channels.
 //! - [`engine`]: deploy / start / stop / teardown of one event, resumable and idempotent.
 //! - [`ops`]: the operations layer: every actor's one path to act on events (policy,
 //!   overrides, one worker per event, audit trail, reply model).
 //! - [`daemon`]: `ottd run`, the scheduler daemon: reconcile loop, reload, signals.
-//! - [`http`]: the daemon's HTTP listener (health, readiness, metrics; chat later).
+//! - [`http`]: the daemon's HTTP listener (health, readiness, metrics, SNS deliveries; chat
+//!   adds its routes).
 //! - [`metrics`]: Prometheus metrics.
 //! - [`notify`]: the seam notifications go through.
 //! - [`cli`]: the `ottd` command line.
@@ -40,3 +44,4 @@ pub mod plan;
 pub mod schedule;
 pub mod secret;
 pub mod store;
+pub mod target;

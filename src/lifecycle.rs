@@ -1,10 +1,10 @@
 //! The lifecycle words of the domain: where one event's deployment stands ([`Phase`]), where
-//! one of its AWS resources stands ([`Status`]), and what an operator asked for by hand
-//! ([`Override`]). Plain values with their text forms; the state file, the phase function,
+//! one of its AWS resources stands ([`Status`]), what an operator asked for by hand
+//! ([`Override`]), and what MediaLive says went wrong ([`Alert`]). Plain values with their text forms; the state file, the phase function,
 //! the engine and the operations layer all speak them, and none of them owns them.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Where a resource stands. `Creating` and `Deleting` mean "a call was sent and its outcome
 /// is not recorded": the engine must look before it acts again.
@@ -127,6 +127,36 @@ impl Override {
     pub fn in_force(&self, now: DateTime<Utc>) -> bool {
         self.until.is_none_or(|u| now < u)
     }
+}
+
+/// What MediaLive says of an alert: raised, or cleared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum AlarmState {
+    Set,
+    Cleared,
+}
+
+impl AlarmState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlarmState::Set => "SET",
+            AlarmState::Cleared => "CLEARED",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Alert {
+    pub state: AlarmState,
+    /// Shared by a SET and its CLEARED; repeats across channels and restarts with the channel,
+    /// so an alert is keyed on (channel, pipeline, alarm id).
+    pub alarm_id: String,
+    /// MediaLive's wording, e.g. `Failed to Create Output File or Socket` (an open set).
+    pub alert_type: String,
+    /// 0 or 1 (a SINGLE_PIPELINE channel has only 0).
+    pub pipeline: u8,
+    pub message: String,
 }
 
 #[cfg(test)]

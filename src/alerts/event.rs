@@ -3,17 +3,14 @@
 //! it arbitrary JSON).
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 /// The largest body accepted (SQS's and SNS's own limit).
 pub const MAX_BODY: usize = 256 * 1024;
 
-/// The detail types ottd subscribes to.
-pub const ALERT: &str = "MediaLive Channel Alert";
-pub const STATE_CHANGE: &str = "MediaLive Channel State Change";
-pub const INPUT_CHANGE: &str = "MediaLive Channel Input Change";
-pub const DETAIL_TYPES: [&str; 3] = [ALERT, STATE_CHANGE, INPUT_CHANGE];
+/// The detail types ottd subscribes to (the rule `bootstrap` makes matches them).
+pub use crate::aws::alerting::{ALERT, DETAIL_TYPES, INPUT_CHANGE, STATE_CHANGE};
 
 /// One event as EventBridge delivered it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -46,34 +43,7 @@ pub enum Detail {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum AlarmState {
-    Set,
-    Cleared,
-}
-
-impl AlarmState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlarmState::Set => "SET",
-            AlarmState::Cleared => "CLEARED",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Alert {
-    pub state: AlarmState,
-    /// Shared by a SET and its CLEARED; repeats across channels and restarts with the channel,
-    /// so an alert is keyed on (channel, pipeline, alarm id).
-    pub alarm_id: String,
-    /// MediaLive's wording, e.g. `Failed to Create Output File or Socket` (an open set).
-    pub alert_type: String,
-    /// 0 or 1 (a SINGLE_PIPELINE channel has only 0).
-    pub pipeline: u8,
-    pub message: String,
-}
+pub use crate::lifecycle::{AlarmState, Alert};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {

@@ -14,7 +14,12 @@ use aws_sdk_eventbridge::types::{RuleState, Target};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 
 use super::{err, or_absent, AwsError};
-use crate::alerts::event::DETAIL_TYPES;
+
+/// The MediaLive events the rule sends on: alerts, channel state changes, input switches.
+pub const ALERT: &str = "MediaLive Channel Alert";
+pub const STATE_CHANGE: &str = "MediaLive Channel State Change";
+pub const INPUT_CHANGE: &str = "MediaLive Channel Input Change";
+pub const DETAIL_TYPES: [&str; 3] = [ALERT, STATE_CHANGE, INPUT_CHANGE];
 
 /// What bootstrap made, by name and ARN/URL.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -36,28 +36,7 @@ impl ChannelPoster for super::discord::api::Api {
     }
 }
 
-/// Where one `notify` entry goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    Slack(String),
-    Discord(String),
-}
-
-impl Target {
-    /// `slack:#live-ops`, `slack:C0123`, `discord:123456789012345678`; `None` for entries that
-    /// are not chat targets (kept for the log and SNS).
-    pub fn parse(entry: &str) -> Option<Target> {
-        let (platform, channel) = entry.split_once(':')?;
-        let channel = channel.trim();
-        match platform {
-            "slack" if !channel.is_empty() => Some(Target::Slack(channel.to_string())),
-            "discord" if !channel.is_empty() && channel.chars().all(|c| c.is_ascii_digit()) => {
-                Some(Target::Discord(channel.to_string()))
-            }
-            _ => None,
-        }
-    }
-}
+pub use crate::target::Target;
 
 /// The notice as a chat message.
 pub fn message(n: &Notice) -> Message {

@@ -16,11 +16,13 @@
 //! ca_bundle = "extra-ca.pem"    # optional: CAs trusted besides the system's (tests)
 //! ```
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use serde::Serialize;
+
 use super::reader::Table;
-use crate::alerts::recovery::{Policies, Policy, Remedy};
 
 pub mod limits {
     use std::ops::RangeInclusive;
@@ -163,6 +165,105 @@ pub fn describe(p: &Policy) -> String {
         "notify".to_string()
     } else {
         format!("{} after {}", p.remedy.as_str(), humantime::format_duration(Duration::from_secs(p.wait.as_secs())))
+    }
+}
+
+/// What a policy does about an alert that stays SET.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Remedy {
+    /// Tell people; a human decides.
+    Notify,
+    /// `RestartChannelPipelines` for the alert's pipeline.
+    RestartPipeline,
+    /// Stop and start the whole channel.
+    RestartChannel,
+    /// Start a channel that stopped while its window says it should run.
+    StartChannel,
+}
+
+impl Remedy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Remedy::Notify => "notify",
+            Remedy::RestartPipeline => "restart-pipeline",
+            Remedy::RestartChannel => "restart-channel",
+            Remedy::StartChannel => "start-channel",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Remedy> {
+        [Remedy::Notify, Remedy::RestartPipeline, Remedy::RestartChannel, Remedy::StartChannel]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Policy {
+    pub remedy: Remedy,
+    /// How long an alert may stay SET before the remedy (a CLEARED within it: nothing done).
+    pub wait: Duration,
+}
+
+/// The policies per alert type (MediaLive's exact wording), a default for the others, and
+/// the circuit breaker.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Policies {
+    pub by_type: HashMap<String, Policy>,
+    pub default: Policy,
+    /// At most this many recovery actions per event within `breaker_window`; then only
+    /// notifications ("breaker open, a human is needed").
+    pub breaker_max: u32,
+    pub breaker_window: Duration,
+}
+
+/// Output errors towards the packager: a pipeline restart usually clears them.
+pub const OUTPUT_ERRORS: [&str; 6] = [
+    "Failed to Create Output File or Socket",
+    "Failed to Write to Output",
+    "Failed HTTP Post Output Request",
+    "Failed to Get HTTP Output Token",
+    "Output Group is Paused",
+    "Pipeline is Paused",
+];
+
+/// Input loss: often the source's fault, so people hear at once and the pipeline is
+/// restarted (the input reconnects) only if it lasts.
+pub const INPUT_LOSS: [&str; 8] = [
+    "Video Not Detected",
+    "Audio Not Detected",
+    "Black Video Detected",
+    "Stopped Receiving UDP Input",
+    "RTMP Stream Not Found",
+    "RTMP Has No Audio/Video",
+    "RTMP Server Disconnected",
+    "RTMP Input Connect Failed",
+];
+
+impl Policies {
+    /// ottd's defaults: output errors restart the pipeline after 10 s; input loss is notified
+    /// and restarts the pipeline after 2 min; a failover done by MediaLive, and anything
+    /// else, is only notified. Breaker: 3 actions per hour per event.
+    pub fn shipped() -> Policies {
+        let mut by_type = HashMap::new();
+        for t in OUTPUT_ERRORS {
+            by_type.insert(t.to_string(), Policy { remedy: Remedy::RestartPipeline, wait: Duration::from_secs(10) });
+        }
+        for t in INPUT_LOSS {
+            by_type.insert(t.to_string(), Policy { remedy: Remedy::RestartPipeline, wait: Duration::from_secs(120) });
+        }
+        by_type.insert("Input Failed Over".into(), Policy { remedy: Remedy::Notify, wait: Duration::ZERO });
+        Policies {
+            by_type,
+            default: Policy { remedy: Remedy::Notify, wait: Duration::ZERO },
+            breaker_max: 3,
+            breaker_window: Duration::from_secs(3600),
+        }
+    }
+
+    pub fn for_type(&self, alert_type: &str) -> &Policy {
+        self.by_type.get(alert_type).unwrap_or(&self.default)
     }
 }
 

@@ -24,7 +24,7 @@ pub struct EventSpec {
     pub overrides: Node,
     pub enabled: bool,
     /// Where notifications about this event go besides the log and SNS: only entries a
-    /// notifier takes ([`crate::notify::check_target`]); the loader refuses the others.
+    /// notifier takes ([`crate::target::check_target`]); the loader refuses the others.
     pub notify: Vec<String>,
     /// `None` = on-demand: only commands move it.
     pub timing: Option<Timing>,
@@ -107,7 +107,7 @@ fn notify_targets(t: &Table<'_, '_, '_>) -> Vec<String> {
     for (i, node) in items.iter().enumerate() {
         let field = format!("{}[{i}]", t.field("notify"));
         match &node.value {
-            Value::Str(entry) => match crate::notify::check_target(entry) {
+            Value::Str(entry) => match crate::target::check_target(entry) {
                 Ok(()) => out.push(entry.clone()),
                 Err(why) => t.ctx().report_at(node, &field, why),
             },

@@ -7,7 +7,7 @@ use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
 use super::{now, parse_time, time_str, Result, Store, Write};
-use crate::alerts::event::{AlarmState, Alert};
+use crate::lifecycle::{AlarmState, Alert};
 
 /// What recording an alert event changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -257,7 +257,7 @@ impl Store {
     }
 
     /// Events with an alert recovery has not settled: people not told yet, open and not acted
-    /// on, or cleared after an action and not told so (what [`crate::alerts::runner`] looks
+    /// on, or cleared after an action and not told so (what the alert runner looks
     /// at again after a restart).
     pub fn events_with_undecided_alerts(&self) -> Result<Vec<String>> {
         self.with(|c| {
