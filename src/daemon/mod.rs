@@ -281,32 +281,17 @@ impl Daemon {
                 let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
             });
         }
-        if let Some(p) = &plumbing {
-            let intake = Arc::new(crate::alerts::intake::Intake {
-                queue: crate::aws::alerting::Queue::new(&p.aws, p.queue_url.clone()),
-                store: store.clone(),
-                changed: alerts_tx.clone(),
-                tasks: ops.tasks().clone(),
-            });
-            tracing::info!(queue = %p.queue_url, "alerts: reading MediaLive events from SQS");
-            ops.tasks().spawn(intake.run(shutdown.clone()));
-        }
-        let mut runner = None;
-        if plumbing.is_some() || sns.is_some() {
-            let recovery = Arc::new(crate::alerts::runner::Runner::new(
-                ops.clone(),
-                definitions.clone(),
-                settings.alerts.policies.clone(),
-                notifier.clone(),
-                clock.clone(),
-                settings.daemon.resync_interval,
-            ));
-            if sns.is_some() {
-                tracing::info!("alerts: taking SNS deliveries on POST /sns");
-            }
-            ops.tasks().spawn(recovery.clone().run(alerts_rx, shutdown.clone()));
-            runner = Some(recovery);
-        }
+        let runner = start_alerts(
+            plumbing.as_ref(),
+            sns.is_some(),
+            &ops,
+            &definitions,
+            &settings,
+            &notifier,
+            alerts_tx,
+            alerts_rx,
+            &shutdown,
+        );
         Ok(Daemon {
             opts,
             settings,
@@ -465,6 +450,51 @@ impl Daemon {
             tracing::warn!("HTTP connections still open after {}s; closing them", HTTP_DRAIN.as_secs());
         }
     }
+}
+
+/// The alert intake (SQS) and recovery, when alerts are on: `plumbing` (bootstrap's queue),
+/// `sns` (SNS deliveries on POST /sns). Both run on the operations layer's tracker until
+/// `shutdown`; recovery is returned for reloads.
+#[allow(clippy::too_many_arguments)]
+fn start_alerts(
+    plumbing: Option<&Plumbing>,
+    sns: bool,
+    ops: &Arc<Ops>,
+    definitions: &Arc<InForce>,
+    settings: &crate::config::Settings,
+    notifier: &Arc<dyn crate::notify::Notifier>,
+    alerts_tx: tokio::sync::mpsc::Sender<crate::alerts::intake::Changed>,
+    alerts_rx: tokio::sync::mpsc::Receiver<crate::alerts::intake::Changed>,
+    shutdown: &CancellationToken,
+) -> Option<Arc<crate::alerts::runner::Runner>> {
+    let store = ops.store();
+    let clock: Arc<dyn crate::clock::Clock> = Arc::new(SystemClock);
+    if let Some(p) = &plumbing {
+        let intake = Arc::new(crate::alerts::intake::Intake {
+            queue: crate::aws::alerting::Queue::new(&p.aws, p.queue_url.clone()),
+            store: store.clone(),
+            changed: alerts_tx.clone(),
+            tasks: ops.tasks().clone(),
+        });
+        tracing::info!(queue = %p.queue_url, "alerts: reading MediaLive events from SQS");
+        ops.tasks().spawn(intake.run(shutdown.clone()));
+    }
+    if plumbing.is_some() || sns {
+        let recovery = Arc::new(crate::alerts::runner::Runner::new(
+            ops.clone(),
+            definitions.clone(),
+            settings.alerts.policies.clone(),
+            notifier.clone(),
+            clock.clone(),
+            settings.daemon.resync_interval,
+        ));
+        if sns {
+            tracing::info!("alerts: taking SNS deliveries on POST /sns");
+        }
+        ops.tasks().spawn(recovery.clone().run(alerts_rx, shutdown.clone()));
+        return Some(recovery);
+    }
+    None
 }
 
 /// Where notices go: the log always, the SNS topic `bootstrap` made, the chat channels events

@@ -260,63 +260,12 @@ impl Engine {
                 let arn = mediapackage::create_channel(&aws.mediapackage, &res.name, &plan.event, tags).await?;
                 Ok(Made::new(res.name.clone(), Some(arn), ""))
             }
-            Kind::Endpoint => {
-                let p = packaging_of(&res.key).ok_or_else(|| EngineError::BadPlan {
-                    event: plan.event.clone(),
-                    message: format!("unknown endpoint {}", res.key),
-                })?;
-                let secret = self.created_row(plan, plan::SECRET)?;
-                let channel = self.created_row(plan, plan::PACKAGE_CHANNEL)?;
-                let ep = mediapackage::create_endpoint(
-                    &aws.mediapackage,
-                    p,
-                    &channel.name,
-                    &res.name,
-                    &wf.media_package,
-                    secret.arn.as_deref().unwrap_or_default(),
-                    &self.mediapackage_role()?,
-                    tags,
-                )
-                .await?;
-                Ok(Made {
-                    id: Some(res.name.clone()),
-                    arn: Some(ep.arn),
-                    detail: ep.url.clone(),
-                    attrs: json!({"url": ep.url}),
-                })
-            }
+            Kind::Endpoint => self.create_endpoint(plan, res).await,
             Kind::LogBucket => {
                 s3::create_log_bucket(&aws.s3, &res.name, &aws.region, tags).await?;
                 Ok(Made::new(res.name.clone(), Some(format!("arn:aws:s3:::{}", res.name)), ""))
             }
-            Kind::Distribution => {
-                let hls = self.created_row(plan, &plan::endpoint_key(Packaging::Hls))?;
-                let url = hls.attr("url").unwrap_or_default().to_string();
-                let host = url_host(&url).ok_or_else(|| EngineError::BadPlan {
-                    event: plan.event.clone(),
-                    message: format!("HLS endpoint URL `{url}` has no host"),
-                })?;
-                let bucket = match wf.cloud_front.access_logs {
-                    true => Some(self.created_row(plan, plan::LOG_BUCKET)?.name),
-                    false => None,
-                };
-                let value = self.secret_value(plan, run).await?;
-                let input = cloudfront::DistributionInput {
-                    caller_reference: &res.name,
-                    comment: &distribution_comment(plan),
-                    origin_host: host,
-                    cdn_identifier: &value,
-                    log_bucket: bucket.as_deref(),
-                    params: &wf.cloud_front,
-                };
-                let d = cloudfront::create(&aws.cloudfront, &input, tags).await?;
-                Ok(Made {
-                    id: Some(d.id),
-                    arn: Some(d.arn),
-                    detail: d.domain.clone(),
-                    attrs: json!({"domain": d.domain, "comment": distribution_comment(plan)}),
-                })
-            }
+            Kind::Distribution => self.create_distribution(plan, run, res).await,
             Kind::SecurityGroup => {
                 let id = medialive::create_security_group(&aws.medialive, &wf.media_live.input_cidr, tags).await?;
                 Ok(Made::new(id, None, wf.media_live.input_cidr.clone()))
@@ -352,34 +301,94 @@ impl Engine {
                 .await?;
                 Ok(input_made(plan, input))
             }
-            Kind::Channel => {
-                let input = self.created_row(plan, plan::INPUT)?;
-                let backup = match plan.backup {
-                    Some(_) => Some(self.created_row(plan, plan::BACKUP_INPUT)?),
-                    None => None,
-                };
-                let package = self.created_row(plan, plan::PACKAGE_CHANNEL)?;
-                let role = self.medialive_role()?;
-                let req = medialive::ChannelRequest {
-                    name: &res.name,
-                    workflow: wf,
-                    profile: &plan.profile,
-                    wiring: &plan.input,
-                    input_id: input.aws_id.as_deref().unwrap_or_default(),
-                    input_name: &input.name,
-                    failover: backup.as_ref().map(|b| medialive::Failover {
-                        input_id: b.aws_id.as_deref().unwrap_or_default(),
-                        input_name: &b.name,
-                        loss_ms: wf.media_live.failover_loss_ms,
-                    }),
-                    package_channel_id: &package.name,
-                    role_arn: &role,
-                    request_id: &plan.names.request_id(&res.key),
-                };
-                let ch = medialive::create_channel(&aws.medialive, &req, tags).await?;
-                Ok(Made::new(ch.id, Some(ch.arn), ch.state))
-            }
+            Kind::Channel => self.create_channel(plan, res).await,
         }
+    }
+
+    async fn create_endpoint(&self, plan: &Plan, res: &Resource) -> Result<Made> {
+        let (aws, tags, wf) = (&self.aws, &plan.tags, &plan.workflow);
+        let p = packaging_of(&res.key).ok_or_else(|| EngineError::BadPlan {
+            event: plan.event.clone(),
+            message: format!("unknown endpoint {}", res.key),
+        })?;
+        let secret = self.created_row(plan, plan::SECRET)?;
+        let channel = self.created_row(plan, plan::PACKAGE_CHANNEL)?;
+        let ep = mediapackage::create_endpoint(
+            &aws.mediapackage,
+            p,
+            &channel.name,
+            &res.name,
+            &wf.media_package,
+            secret.arn.as_deref().unwrap_or_default(),
+            &self.mediapackage_role()?,
+            tags,
+        )
+        .await?;
+        Ok(Made {
+            id: Some(res.name.clone()),
+            arn: Some(ep.arn),
+            detail: ep.url.clone(),
+            attrs: json!({"url": ep.url}),
+        })
+    }
+
+    async fn create_distribution(&self, plan: &Plan, run: &Run, res: &Resource) -> Result<Made> {
+        let (aws, tags, wf) = (&self.aws, &plan.tags, &plan.workflow);
+        let hls = self.created_row(plan, &plan::endpoint_key(Packaging::Hls))?;
+        let url = hls.attr("url").unwrap_or_default().to_string();
+        let host = url_host(&url).ok_or_else(|| EngineError::BadPlan {
+            event: plan.event.clone(),
+            message: format!("HLS endpoint URL `{url}` has no host"),
+        })?;
+        let bucket = match wf.cloud_front.access_logs {
+            true => Some(self.created_row(plan, plan::LOG_BUCKET)?.name),
+            false => None,
+        };
+        let value = self.secret_value(plan, run).await?;
+        let input = cloudfront::DistributionInput {
+            caller_reference: &res.name,
+            comment: &distribution_comment(plan),
+            origin_host: host,
+            cdn_identifier: &value,
+            log_bucket: bucket.as_deref(),
+            params: &wf.cloud_front,
+        };
+        let d = cloudfront::create(&aws.cloudfront, &input, tags).await?;
+        Ok(Made {
+            id: Some(d.id),
+            arn: Some(d.arn),
+            detail: d.domain.clone(),
+            attrs: json!({"domain": d.domain, "comment": distribution_comment(plan)}),
+        })
+    }
+
+    async fn create_channel(&self, plan: &Plan, res: &Resource) -> Result<Made> {
+        let (aws, tags, wf) = (&self.aws, &plan.tags, &plan.workflow);
+        let input = self.created_row(plan, plan::INPUT)?;
+        let backup = match plan.backup {
+            Some(_) => Some(self.created_row(plan, plan::BACKUP_INPUT)?),
+            None => None,
+        };
+        let package = self.created_row(plan, plan::PACKAGE_CHANNEL)?;
+        let role = self.medialive_role()?;
+        let req = medialive::ChannelRequest {
+            name: &res.name,
+            workflow: wf,
+            profile: &plan.profile,
+            wiring: &plan.input,
+            input_id: input.aws_id.as_deref().unwrap_or_default(),
+            input_name: &input.name,
+            failover: backup.as_ref().map(|b| medialive::Failover {
+                input_id: b.aws_id.as_deref().unwrap_or_default(),
+                input_name: &b.name,
+                loss_ms: wf.media_live.failover_loss_ms,
+            }),
+            package_channel_id: &package.name,
+            role_arn: &role,
+            request_id: &plan.names.request_id(&res.key),
+        };
+        let ch = medialive::create_channel(&aws.medialive, &req, tags).await?;
+        Ok(Made::new(ch.id, Some(ch.arn), ch.state))
     }
 
     /// Find a resource an earlier, unrecorded call may have created.
