@@ -485,3 +485,29 @@ async fn holding_an_event_ottd_does_not_know_is_refused_and_records_nothing() {
     w.ops.execute(&chat(), Operation::Hold { event: "final".into() }, None).await.expect("a known event");
     assert_eq!(w.store.overrides().expect("q").len(), 1);
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn reading_the_audit_while_the_writer_is_busy_never_blocks_the_runtime() {
+    let w = world(Duration::ZERO);
+    // The state file's writer is busy for half a second (a checkpoint, a big batch).
+    let release = w.store.pause_writer();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(500)); // how long the writer stays busy
+        let _ = release.send(());
+    });
+    // Meanwhile the runtime's one thread must go on serving others: a ticker counts.
+    let ticks = Arc::new(AtomicUsize::new(0));
+    let ticker = {
+        let ticks = ticks.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                ticks.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+    };
+    let audit = Operation::Audit { event: None, since: None, all: true };
+    w.ops.execute(&chat(), audit, None).await.expect("audit");
+    ticker.abort();
+    assert!(ticks.load(Ordering::SeqCst) >= 10, "the runtime went on while the audit waited for the writer");
+}

@@ -69,3 +69,23 @@ impl Readers {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_run_side_by_side_up_to_the_pool_and_connections_come_back() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = crate::store::Store::open(&dir.path().join("ottd.db")).expect("open");
+        // A read in hand on one thread does not hold up another reader.
+        let held = store.readers.lend().expect("first");
+        let other = std::thread::scope(|s| s.spawn(|| store.meta("anything").map(|_| ())).join());
+        assert!(matches!(other, Ok(Ok(()))), "a second reader reads while the first holds its connection");
+        let all: Vec<_> = (1..READERS).map(|_| store.readers.lend().expect("lend")).collect();
+        assert_eq!(store.readers.pool.lock().map(|p| (p.0.len(), p.1)).ok(), Some((0, READERS)), "all lent");
+        drop(all);
+        drop(held);
+        assert_eq!(store.readers.pool.lock().map(|p| (p.0.len(), p.1)).ok(), Some((READERS, READERS)), "all back");
+    }
+}
