@@ -6,12 +6,13 @@ use std::sync::Arc;
 use super::crowd::PauseOnce;
 use super::{action_name, backoff, lock, Cell, Prepared, Scheduler};
 use crate::config::Resolved;
-use crate::daemon::actuator::{Actuator, Seen, Why};
-use crate::lifecycle::{OverrideKind, Phase};
+use crate::daemon::actuator::{Actual, Actuator, Seen, Why};
+use crate::lifecycle::{Override, OverrideKind, Phase};
 use crate::metrics::ActionLabel;
 use crate::notify::Level;
 use crate::ops::{ErrorKind, OpError};
-use crate::schedule::phase::{decide, step_toward, Desired};
+use crate::schedule::phase::{decide, step_toward, Decision, Desired};
+use crate::schedule::Timing;
 
 /// How soon an event whose teardown waits on CloudFront is looked at again.
 const PENDING_RETRY: chrono::Duration = chrono::Duration::seconds(60);
@@ -72,54 +73,7 @@ impl<A: Actuator> Scheduler<A> {
                 },
             };
             self.decided(cell);
-            let mut next = decision.next_boundary;
-            let mut desired = decision.desired;
-            let mut why = Why::Schedule;
-            // Cost guard: a channel running outside every window, even by an operator's
-            // manual start, is stopped once it has idled there longer than the limit.
-            if let (Some(t), Some(Phase::Running), Some(since)) = (timing, actual.phase, actual.since) {
-                // The schedule's own answer: the decision above when nothing changed it.
-                let scheduled = if event.spec.enabled && ov.is_none() {
-                    decision.desired
-                } else {
-                    decide(Some(t), true, now, None).desired
-                };
-                let held = ov.as_ref().is_some_and(|o| o.kind == OverrideKind::Hold && o.in_force(now));
-                if scheduled != Some(Desired::Running) && !held {
-                    let outside_from =
-                        decision.window.map(|w| w.stop_at).filter(|s| *s <= now).map_or(since, |s| s.max(since));
-                    let limit = chrono::Duration::from_std(self.max_idle_running).unwrap_or(chrono::Duration::MAX);
-                    let deadline = plus(outside_from, limit);
-                    if now >= deadline {
-                        self.notice(
-                            event,
-                            Level::Warning,
-                            format!(
-                                "channel RUNNING outside its schedule for over {}; stopping it (cost guard)",
-                                humantime::format_duration(self.max_idle_running)
-                            ),
-                        );
-                        desired = Some(Desired::Stopped);
-                        why = Why::CostGuard;
-                    } else {
-                        next = Some(next.map_or(deadline, |n| n.min(deadline)));
-                    }
-                }
-                if let Some(max) = t.max_runtime {
-                    let deadline = plus(since, chrono::Duration::from_std(max).unwrap_or(chrono::Duration::MAX));
-                    if now >= deadline {
-                        self.notice(
-                            event,
-                            Level::Warning,
-                            format!("channel reached max_runtime {}; stopping it", humantime::format_duration(max)),
-                        );
-                        desired = Some(Desired::Stopped);
-                        why = Why::MaxRuntime;
-                    } else {
-                        next = Some(next.map_or(deadline, |n| n.min(deadline)));
-                    }
-                }
-            }
+            let (desired, why, next) = self.guards(event, timing, &actual, ov.as_ref(), &decision, now);
             let Some(desired) = desired else {
                 self.schedule_at(cell, next, false);
                 return;
@@ -159,6 +113,69 @@ impl<A: Actuator> Scheduler<A> {
         }
         // Still not there after several passes: look again soon.
         self.schedule_at(cell, Some(plus(self.clock.now(), chrono::Duration::seconds(1))), false);
+    }
+
+    /// The cost guard and `max_runtime` on top of the schedule's decision: a channel RUNNING
+    /// past either limit must stop now (`desired` and `why` change), or `next` moves up to
+    /// when it would.
+    fn guards(
+        &self,
+        event: &Resolved,
+        timing: Option<&Timing>,
+        actual: &Actual,
+        ov: Option<&Override>,
+        decision: &Decision,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> (Option<Desired>, Why, Option<chrono::DateTime<chrono::Utc>>) {
+        let mut next = decision.next_boundary;
+        let mut desired = decision.desired;
+        let mut why = Why::Schedule;
+        // Cost guard: a channel running outside every window, even by an operator's
+        // manual start, is stopped once it has idled there longer than the limit.
+        if let (Some(t), Some(Phase::Running), Some(since)) = (timing, actual.phase, actual.since) {
+            // The schedule's own answer: the decision above when nothing changed it.
+            let scheduled = if event.spec.enabled && ov.is_none() {
+                decision.desired
+            } else {
+                decide(Some(t), true, now, None).desired
+            };
+            let held = ov.is_some_and(|o| o.kind == OverrideKind::Hold && o.in_force(now));
+            if scheduled != Some(Desired::Running) && !held {
+                let outside_from =
+                    decision.window.map(|w| w.stop_at).filter(|s| *s <= now).map_or(since, |s| s.max(since));
+                let limit = chrono::Duration::from_std(self.max_idle_running).unwrap_or(chrono::Duration::MAX);
+                let deadline = plus(outside_from, limit);
+                if now >= deadline {
+                    self.notice(
+                        event,
+                        Level::Warning,
+                        format!(
+                            "channel RUNNING outside its schedule for over {}; stopping it (cost guard)",
+                            humantime::format_duration(self.max_idle_running)
+                        ),
+                    );
+                    desired = Some(Desired::Stopped);
+                    why = Why::CostGuard;
+                } else {
+                    next = Some(next.map_or(deadline, |n| n.min(deadline)));
+                }
+            }
+            if let Some(max) = t.max_runtime {
+                let deadline = plus(since, chrono::Duration::from_std(max).unwrap_or(chrono::Duration::MAX));
+                if now >= deadline {
+                    self.notice(
+                        event,
+                        Level::Warning,
+                        format!("channel reached max_runtime {}; stopping it", humantime::format_duration(max)),
+                    );
+                    desired = Some(Desired::Stopped);
+                    why = Why::MaxRuntime;
+                } else {
+                    next = Some(next.map_or(deadline, |n| n.min(deadline)));
+                }
+            }
+        }
+        (desired, why, next)
     }
 
     /// Retry as the error's class says: transient and permanent failures back off (5 s
