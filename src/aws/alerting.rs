@@ -235,73 +235,8 @@ pub async fn ensure(
         .ok_or_else(|| AwsError::invalid("PutRule", &rule_what, "no rule ARN in the response"))?;
     let (dlq_url, dlq_arn) = queue(sqs, &names.dlq).await?;
     let (queue_url, queue_arn) = queue(sqs, &names.queue).await?;
-    let queue_what = format!("SQS queue {}", names.queue);
-    let current = sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(QueueAttributeName::Policy)
-        .send()
-        .await
-        .map_err(|e| err("GetQueueAttributes", &queue_what, e))?
-        .attributes
-        .and_then(|mut a| a.remove(&QueueAttributeName::Policy));
-    let policy = with_statement(current.as_deref(), Some(queue_statement(&queue_arn, &rule_arn)))
-        .map_err(|e| AwsError::invalid("GetQueueAttributes", &queue_what, e))?
-        .unwrap_or_default();
-    let redrive =
-        serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVES.to_string() }).to_string();
-    let attrs: HashMap<QueueAttributeName, String> = [
-        (QueueAttributeName::Policy, policy),
-        (QueueAttributeName::RedrivePolicy, redrive),
-        // Long polling by default; a message is invisible to others for 60 s while handled.
-        (QueueAttributeName::ReceiveMessageWaitTimeSeconds, "20".to_string()),
-        (QueueAttributeName::VisibilityTimeout, "60".to_string()),
-        (QueueAttributeName::MessageRetentionPeriod, "345600".to_string()),
-    ]
-    .into_iter()
-    .collect();
-    sqs.set_queue_attributes()
-        .queue_url(&queue_url)
-        .set_attributes(Some(attrs))
-        .send()
-        .await
-        .map_err(|e| err("SetQueueAttributes", &queue_what, e))?;
-    let topic_what = format!("SNS topic {}", names.topic);
-    let topic_arn = sns
-        .create_topic()
-        .name(&names.topic)
-        .send()
-        .await
-        .map_err(|e| err("CreateTopic", &topic_what, e))?
-        .topic_arn
-        .ok_or_else(|| AwsError::invalid("CreateTopic", &topic_what, "no topic ARN in the response"))?;
-    let current = sns
-        .get_topic_attributes()
-        .topic_arn(&topic_arn)
-        .send()
-        .await
-        .map_err(|e| err("GetTopicAttributes", &topic_what, e))?
-        .attributes
-        .and_then(|mut a| a.remove("Policy"));
-    // The rule may publish to the topic only while it is one of the rule's targets.
-    let ours = sns_target.then(|| topic_statement(&topic_arn, &rule_arn));
-    let policy = with_statement(current.as_deref(), ours)
-        .map_err(|e| AwsError::invalid("GetTopicAttributes", &topic_what, e))?
-        .unwrap_or_else(|| {
-            serde_json::json!({"Version": "2012-10-17", "Statement": [topic_default_statement(&topic_arn)]}).to_string()
-        });
-    if current.as_deref() != Some(policy.as_str()) {
-        if !sns_target && current.as_deref().is_some_and(|p| p.contains(STATEMENT_ID)) {
-            removed.push(format!("{topic_what}: the policy statement {STATEMENT_ID} (sns_target = false)"));
-        }
-        sns.set_topic_attributes()
-            .topic_arn(&topic_arn)
-            .attribute_name("Policy")
-            .attribute_value(policy)
-            .send()
-            .await
-            .map_err(|e| err("SetTopicAttributes", &topic_what, e))?;
-    }
+    configure_queue(sqs, &names.queue, &queue_url, &queue_arn, &dlq_arn, &rule_arn).await?;
+    let topic_arn = ensure_topic(sns, &names.topic, &rule_arn, sns_target, &mut removed).await?;
     let target = |id: &str, arn: &str| {
         Target::builder()
             .id(id)
@@ -328,6 +263,98 @@ pub async fn ensure(
     remove_targets(events, &names.rule, &rule_what, &stale).await?;
     removed.extend(stale.iter().map(|id| format!("{rule_what}: the target {id}")));
     Ok(Plumbing { rule_arn, queue_url, queue_arn, dlq_url, dlq_arn, topic_arn, removed })
+}
+
+/// The alert queue's attributes: ottd's statement in its policy (others' kept), the
+/// dead-letter queue, long polling, visibility and retention.
+async fn configure_queue(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    queue_url: &str,
+    queue_arn: &str,
+    dlq_arn: &str,
+    rule_arn: &str,
+) -> Result<(), AwsError> {
+    let queue_what = format!("SQS queue {name}");
+    let current = sqs
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(QueueAttributeName::Policy)
+        .send()
+        .await
+        .map_err(|e| err("GetQueueAttributes", &queue_what, e))?
+        .attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::Policy));
+    let policy = with_statement(current.as_deref(), Some(queue_statement(queue_arn, rule_arn)))
+        .map_err(|e| AwsError::invalid("GetQueueAttributes", &queue_what, e))?
+        .unwrap_or_default();
+    let redrive =
+        serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVES.to_string() }).to_string();
+    let attrs: HashMap<QueueAttributeName, String> = [
+        (QueueAttributeName::Policy, policy),
+        (QueueAttributeName::RedrivePolicy, redrive),
+        // Long polling by default; a message is invisible to others for 60 s while handled.
+        (QueueAttributeName::ReceiveMessageWaitTimeSeconds, "20".to_string()),
+        (QueueAttributeName::VisibilityTimeout, "60".to_string()),
+        (QueueAttributeName::MessageRetentionPeriod, "345600".to_string()),
+    ]
+    .into_iter()
+    .collect();
+    sqs.set_queue_attributes()
+        .queue_url(queue_url)
+        .set_attributes(Some(attrs))
+        .send()
+        .await
+        .map_err(|e| err("SetQueueAttributes", &queue_what, e))?;
+    Ok(())
+}
+
+/// The alert topic, with ottd's statement in its policy only while the rule targets it
+/// (`sns_target`); a statement taken away is said in `removed`.
+async fn ensure_topic(
+    sns: &aws_sdk_sns::Client,
+    name: &str,
+    rule_arn: &str,
+    sns_target: bool,
+    removed: &mut Vec<String>,
+) -> Result<String, AwsError> {
+    let topic_what = format!("SNS topic {name}");
+    let topic_arn = sns
+        .create_topic()
+        .name(name)
+        .send()
+        .await
+        .map_err(|e| err("CreateTopic", &topic_what, e))?
+        .topic_arn
+        .ok_or_else(|| AwsError::invalid("CreateTopic", &topic_what, "no topic ARN in the response"))?;
+    let current = sns
+        .get_topic_attributes()
+        .topic_arn(&topic_arn)
+        .send()
+        .await
+        .map_err(|e| err("GetTopicAttributes", &topic_what, e))?
+        .attributes
+        .and_then(|mut a| a.remove("Policy"));
+    // The rule may publish to the topic only while it is one of the rule's targets.
+    let ours = sns_target.then(|| topic_statement(&topic_arn, rule_arn));
+    let policy = with_statement(current.as_deref(), ours)
+        .map_err(|e| AwsError::invalid("GetTopicAttributes", &topic_what, e))?
+        .unwrap_or_else(|| {
+            serde_json::json!({"Version": "2012-10-17", "Statement": [topic_default_statement(&topic_arn)]}).to_string()
+        });
+    if current.as_deref() != Some(policy.as_str()) {
+        if !sns_target && current.as_deref().is_some_and(|p| p.contains(STATEMENT_ID)) {
+            removed.push(format!("{topic_what}: the policy statement {STATEMENT_ID} (sns_target = false)"));
+        }
+        sns.set_topic_attributes()
+            .topic_arn(&topic_arn)
+            .attribute_name("Policy")
+            .attribute_value(policy)
+            .send()
+            .await
+            .map_err(|e| err("SetTopicAttributes", &topic_what, e))?;
+    }
+    Ok(topic_arn)
 }
 
 /// With alerts off: take ottd's targets off the rule and delete the rule when nothing else
