@@ -260,27 +260,10 @@ impl Daemon {
             clock.clone(),
             shutdown.clone(),
         )?;
-        let app = http::app(http_state.clone()).merge(chat.routes);
-        let http_shutdown = shutdown.clone();
-        let server = tokio::spawn(async move {
-            let r =
-                axum::serve(listener, app).with_graceful_shutdown(async move { http_shutdown.cancelled().await }).await;
-            if let Err(e) = r {
-                tracing::error!("HTTP server failed: {e}");
-            }
-        });
+        let server = serve_http(listener, http::app(http_state.clone()).merge(chat.routes), shutdown.clone());
         store.set_meta("daemon.config_errors", "").await?;
         put_in_force(&sched, &definitions, &store, catalog.events.clone());
-        // Ready once every event has been decided: its timer filed or its first action begun.
-        {
-            let (sched, http_state, events) = (sched.clone(), http_state.clone(), catalog.events.len());
-            ops.tasks().spawn(async move {
-                sched.ready().await;
-                http_state.ready.store(true, Ordering::SeqCst);
-                tracing::info!(listen = %local, events, ready_ms = started.elapsed().as_millis() as u64, "ottd daemon ready");
-                let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
-            });
-        }
+        announce_ready(&sched, &http_state, local, catalog.events.len(), started);
         let runner = start_alerts(
             plumbing.as_ref(),
             sns.is_some(),
@@ -450,6 +433,39 @@ impl Daemon {
             tracing::warn!("HTTP connections still open after {}s; closing them", HTTP_DRAIN.as_secs());
         }
     }
+}
+
+/// The daemon's HTTP listener until `shutdown` (then open connections get [`HTTP_DRAIN`]).
+fn serve_http(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let r = axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await;
+        if let Err(e) = r {
+            tracing::error!("HTTP server failed: {e}");
+        }
+    })
+}
+
+/// Ready once every event has been decided (its timer filed or its first action begun):
+/// `/readyz` answers 200, systemd hears READY=1, the log says how long it took.
+fn announce_ready(
+    sched: &Arc<Scheduler<OpsActuator>>,
+    http_state: &Arc<HttpState>,
+    local: std::net::SocketAddr,
+    events: usize,
+    started: std::time::Instant,
+) {
+    let (sched, http_state) = (sched.clone(), http_state.clone());
+    // Untracked: it acts on nothing, so shutdown need not wait for it.
+    tokio::spawn(async move {
+        sched.ready().await;
+        http_state.ready.store(true, Ordering::SeqCst);
+        tracing::info!(listen = %local, events, ready_ms = started.elapsed().as_millis() as u64, "ottd daemon ready");
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    });
 }
 
 /// The alert intake (SQS) and recovery, when alerts are on: `plumbing` (bootstrap's queue),
