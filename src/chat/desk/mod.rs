@@ -22,8 +22,7 @@ use super::grammar::{self, Command};
 use super::message::{Message, Tone, Visibility};
 use crate::clock::Clock;
 use crate::config::chat::ChatSettings;
-use crate::engine::{Progress, StepLine};
-use crate::ops::{Actor, Definitions, ErrorKind, Given, Operation, Ops, Platform, Reply};
+use crate::ops::{Actor, Definitions, ErrorKind, Given, Operation, Ops, Platform, Progress, Reply, StepLine};
 use crate::store::{AuditEnd, AuditEntry};
 
 /// How long a quick command may take before the answer says "working on it" and the result
