@@ -15,7 +15,7 @@ use std::fmt;
 use super::grammar::Command;
 /// The grants are configuration's plain data; what they allow is decided here.
 pub use crate::config::grants::{Access, Grant, Principal, Role};
-use crate::ops::{Operation, Platform};
+use crate::ops::Platform;
 
 impl Principal {
     fn names(&self, c: &Caller) -> bool {
@@ -49,15 +49,29 @@ impl Caller {
     }
 }
 
+/// The role a command word needs: `/ott`'s words (`restart`) and the operations' names
+/// (`restart-pipeline`, `bootstrap`). The one classification of chat: the gate ([`needed`]),
+/// `/ott help` and a deferred Discord answer's visibility ([`changes`]) all read it. A unit
+/// test holds it to [`Operation::changes_something`] for every operation the grammar makes.
+pub fn word_role(word: &str) -> Role {
+    match word {
+        "teardown" | "bootstrap" => Role::Admin,
+        "deploy" | "start" | "stop" | "hold" | "resume" | "ack" | "restart" | "restart-pipeline" => Role::Operator,
+        _ => Role::Viewer,
+    }
+}
+
+/// Whether a command word changes something (AWS, an override, an alert's owner): its answers
+/// are for the channel, and it needs more than a viewer.
+pub fn changes(word: &str) -> bool {
+    word_role(word) >= Role::Operator
+}
+
 /// The role a command needs.
 pub fn needed(command: &Command) -> Role {
     match command {
         Command::Help | Command::List => Role::Viewer,
-        Command::Op(op) => match op {
-            Operation::Teardown { .. } | Operation::Bootstrap => Role::Admin,
-            op if op.changes_something() => Role::Operator,
-            _ => Role::Viewer,
-        },
+        Command::Op(op) => word_role(op.name()),
     }
 }
 
@@ -214,6 +228,28 @@ mod tests {
         assert!(access.check(&anyone, &op("start magazine")).is_ok(), "the magazine channel runs its own event");
         assert!(access.check(&caller("U2", &[], "COTHER"), &op("start magazine")).is_err());
         assert!(access.check(&anyone, &op("start final")).is_err());
+    }
+
+    #[test]
+    fn one_classification_of_words_agrees_with_the_operations_layer() {
+        for (word, takes, _) in super::super::grammar::WORDS {
+            let text = match (*word, takes) {
+                ("ack", _) => "ack 3".to_string(),
+                ("restart", _) => "restart final 0".to_string(),
+                (w, Some(true)) => format!("{w} final"),
+                (w, _) => w.to_string(),
+            };
+            let command = op(&text);
+            assert_eq!(needed(&command), word_role(word), "{word}: the typed word and its operation agree");
+            if let Command::Op(o) = &command {
+                assert_eq!(changes(word), o.changes_something(), "{word}");
+                assert_eq!(changes(o.name()), o.changes_something(), "{}", o.name());
+            }
+        }
+        assert_eq!(word_role("teardown"), Role::Admin);
+        assert_eq!(word_role("bootstrap"), Role::Admin);
+        assert_eq!(word_role("nonsense"), Role::Viewer);
+        assert!(!changes("status") && changes("ack") && changes("resume"));
     }
 
     fn arb_grant() -> impl Strategy<Value = Grant> {

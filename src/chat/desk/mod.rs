@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 mod requests;
 
-use super::access::{Caller, Role};
+use super::access::{word_role, Caller};
 use super::approval::{self, Gate, Kind, Situation};
 use super::grammar::{self, Command};
 use super::message::{Message, Tone, Visibility};
@@ -72,15 +72,6 @@ fn mention(platform: Platform, label: &str) -> String {
     match platform {
         Platform::Slack => format!("<@{user}>"),
         Platform::Discord => format!("<@{user}>"),
-    }
-}
-
-/// What a word of `/ott` needs, for help.
-fn word_role(word: &str) -> Role {
-    match word {
-        "teardown" => Role::Admin,
-        "deploy" | "start" | "stop" | "hold" | "resume" | "ack" | "restart" => Role::Operator,
-        _ => Role::Viewer,
     }
 }
 

@@ -1,7 +1,7 @@
 //! The front desk on the operations layer's recording engine and a manual clock.
 
 use super::*;
-use crate::chat::access::{Grant, Principal};
+use crate::chat::access::{Grant, Principal, Role};
 use crate::ops::tests::{world, World};
 
 fn grant(role: Role, who: &str) -> Grant {

@@ -33,7 +33,7 @@ use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use super::access::Caller;
+use super::access::{self, Caller};
 use super::desk::{Desk, Turn};
 use super::message::{Message, Tone, Visibility};
 use crate::ops::Platform;
@@ -62,10 +62,6 @@ const CHANNEL_MESSAGE: u64 = 4;
 const DEFERRED_CHANNEL_MESSAGE: u64 = 5;
 const UPDATE_MESSAGE: u64 = 7;
 const AUTOCOMPLETE_RESULT: u64 = 8;
-
-/// Command words that change something: their answers are for the channel (see the desk), so a
-/// deferred answer to them is not ephemeral.
-const CHANGING: [&str; 8] = ["deploy", "start", "stop", "teardown", "hold", "resume", "restart", "ack"];
 
 pub struct Discord {
     desk: Arc<Desk>,
@@ -223,8 +219,9 @@ impl Discord {
                 tracing::info!(text = %text, "discord: /ott");
                 let Some(slot) = slot() else { return Answer::now(refusal(BUSY)) };
                 let first = text.split_whitespace().next().unwrap_or_default().to_lowercase();
-                let visibility =
-                    if CHANGING.contains(&first.as_str()) { Visibility::InChannel } else { Visibility::Ephemeral };
+                // Commands that change something answer for the channel (see the desk), so a
+                // deferred answer to them is not ephemeral.
+                let visibility = if access::changes(&first) { Visibility::InChannel } else { Visibility::Ephemeral };
                 let desk = self.desk.clone();
                 let work = async move { desk.command(&caller, &text).await };
                 self.respond(work, visibility, follow, slot).await
