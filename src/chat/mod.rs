@@ -6,6 +6,7 @@
 //! - [`desk`]: the front desk every platform calls, which runs the operations layer;
 //! - [`message`]: the platform-neutral message, rendered by [`slack::blocks`] and
 //!   [`discord::embeds`];
+//! - [`pace`]: "latest progress wins", how each adapter paces a turn's follow-ups;
 //! - [`slack`], [`discord`]: the adapters (signatures, HTTP endpoints, Socket Mode, gateway,
 //!   follow-ups);
 //! - [`secrets`]: tokens from the environment or a file, never from ottd.toml.
@@ -17,6 +18,7 @@ pub mod discord;
 pub mod grammar;
 pub mod message;
 pub mod notify;
+pub mod pace;
 pub mod secrets;
 pub mod slack;
 

@@ -23,10 +23,12 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 
 use super::access::Caller;
 use super::desk::{Desk, Turn};
 use super::message::{Message, Tone, Visibility};
+use super::pace::{pace, Early, Pacing};
 use crate::ops::Platform;
 use api::WebApi;
 
@@ -37,6 +39,9 @@ pub const PROGRESS_EDITS: usize = 3;
 pub const ACK_WITHIN: Duration = Duration::from_millis(2500);
 /// Progress edits are at least this far apart; the latest step wins.
 pub const PROGRESS_GAP: Duration = Duration::from_secs(2);
+/// Progress that comes sooner than the gap, or past the budget, is dropped; the result goes
+/// at once (see [`super::pace`]).
+const PACING: Pacing = Pacing { gap: PROGRESS_GAP, progress_limit: Some(PROGRESS_EDITS), early: Early::DropProgress };
 
 /// What a user is told when [`Slack`] already has `max_in_flight` requests in hand.
 pub const BUSY: &str = "ottd is busy: try again in a moment";
@@ -265,17 +270,18 @@ impl Slack {
         let api = self.api.clone();
         self.desk.tasks().spawn(async move {
             let _slot = slot;
-            while let Some(m) = rx.recv().await {
-                if !m.is_final() {
-                    continue;
-                }
+            let only_result = Pacing { gap: Duration::ZERO, progress_limit: Some(0), early: Early::DropProgress };
+            pace(&mut rx, only_result, Instant::now(), |m, _| {
                 let mut body = blocks::response(&m, false);
                 body["replace_original"] = Value::Bool(false);
-                if let Err(e) = api.respond(&response_url, &body).await {
-                    tracing::warn!("slack: result not delivered: {e}");
+                let (api, url) = (api.clone(), response_url.clone());
+                async move {
+                    if let Err(e) = api.respond(&url, &body).await {
+                        tracing::warn!("slack: result not delivered: {e}");
+                    }
                 }
-                break;
-            }
+            })
+            .await;
         });
     }
 
@@ -285,30 +291,16 @@ impl Slack {
         let api = self.api.clone();
         self.desk.tasks().spawn(async move {
             let _slot = slot;
-            let mut edits = 0;
-            let mut last = tokio::time::Instant::now();
-            while let Some(mut m) = rx.recv().await {
-                // Only the latest message matters.
-                while !m.is_final() {
-                    match rx.try_recv() {
-                        Ok(next) => m = next,
-                        Err(_) => break,
+            pace(&mut rx, PACING, Instant::now(), |m, _| {
+                let body = blocks::response(&m, true);
+                let (api, url) = (api.clone(), response_url.clone());
+                async move {
+                    if let Err(e) = api.respond(&url, &body).await {
+                        tracing::warn!("slack: follow-up not delivered: {e}");
                     }
                 }
-                if !m.is_final() && (edits >= PROGRESS_EDITS || last.elapsed() < PROGRESS_GAP) {
-                    continue;
-                }
-                if !m.is_final() {
-                    edits += 1;
-                    last = tokio::time::Instant::now();
-                }
-                if let Err(e) = api.respond(&response_url, &blocks::response(&m, true)).await {
-                    tracing::warn!("slack: follow-up not delivered: {e}");
-                }
-                if m.is_final() {
-                    break;
-                }
-            }
+            })
+            .await;
         });
     }
 }
