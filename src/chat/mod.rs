@@ -3,6 +3,7 @@
 //! - [`grammar`]: `/ott …` text → a command, with "did you mean";
 //! - [`access`]: who may run what (roles from `[[chat.grant]]`, default deny for changes);
 //! - [`approval`]: confirmations and the two-person rule;
+//! - [`deadline`]: the one budget for a first answer, and how the desk and adapters share it;
 //! - [`desk`]: the front desk every platform calls, which runs the operations layer;
 //! - [`message`]: the platform-neutral message, rendered by [`slack::blocks`] and
 //!   [`discord::embeds`];
@@ -13,6 +14,7 @@
 
 pub mod access;
 pub mod approval;
+pub mod deadline;
 pub mod desk;
 pub mod discord;
 pub mod grammar;

@@ -8,12 +8,12 @@
 //! and what follows ([`Follow`], delivered by [`Discord::follow`]).
 //!
 //! Expected flow: Discord wants the initial response within 3 s. The front desk answers at once
-//! for long work ("under way") and within [`crate::chat::desk::QUICK`] otherwise, so ottd
+//! for long work ("under way") and within [`super::deadline::QUICK`] otherwise, so ottd
 //! answers type 4 (a message) with the desk's first message, which carries the right
 //! visibility: only the desk knows whether the answer is ephemeral (a refusal) or for the
 //! channel (a deploy), and Discord fixes that at the first response. Should the desk not have
-//! answered within [`ANSWER_WITHIN`], ottd defers (type 5, visibility guessed from the command
-//! word) and edits the result in. Progress and the result replace the original response
+//! answered within [`super::deadline::ANSWER_WITHIN`], ottd defers (type 5, visibility
+//! guessed from the command word) and edits the result in. Progress and the result replace the original response
 //! (`PATCH …/messages/@original`), at most one edit per [`EDIT_GAP`], the latest message
 //! winning; the final one is always sent.
 
@@ -34,14 +34,13 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::access::{self, Caller};
+use super::deadline::ANSWER_WITHIN;
 use super::desk::{Desk, Turn};
 use super::message::{Message, Tone, Visibility};
 use super::pace::{pace, Early, Pacing};
 use crate::ops::Platform;
 use api::Api;
 
-/// How long the desk may take before ottd defers (Discord's limit is 3 s, transit included).
-pub const ANSWER_WITHIN: Duration = Duration::from_millis(2500);
 /// Edits of one response are at least this far apart (progress; the result waits too, so
 /// that it never overtakes the initial response).
 pub const EDIT_GAP: Duration = Duration::from_secs(1);

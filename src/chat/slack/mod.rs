@@ -26,6 +26,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use super::access::Caller;
+use super::deadline::ANSWER_WITHIN;
 use super::desk::{Desk, Turn};
 use super::message::{Message, Tone, Visibility};
 use super::pace::{pace, Early, Pacing};
@@ -34,9 +35,6 @@ use api::WebApi;
 
 /// Progress edits sent to one `response_url` at most (Slack takes 5 messages in all).
 pub const PROGRESS_EDITS: usize = 3;
-/// A slash command must be acknowledged within 3 s: past this, the acknowledgement says
-/// "working on it" and the answer follows on `response_url`.
-pub const ACK_WITHIN: Duration = Duration::from_millis(2500);
 /// Progress edits are at least this far apart; the latest step wins.
 pub const PROGRESS_GAP: Duration = Duration::from_secs(2);
 /// Progress that comes sooner than the gap, or past the budget, is dropped; the result goes
@@ -147,7 +145,7 @@ impl Slack {
         }
     }
 
-    /// A slash command: the acknowledgement's body, within [`ACK_WITHIN`] whatever the
+    /// A slash command: the acknowledgement's body, within [`ANSWER_WITHIN`] whatever the
     /// transport; when the answer takes longer (Slack's user groups slow to read, say), "working
     /// on it" now and the answer on `response_url`. Follow-ups go on by themselves.
     pub async fn command(self: &Arc<Self>, c: &SlashCommand) -> Value {
@@ -158,10 +156,13 @@ impl Slack {
             let (slack, c) = (self.clone(), c.clone());
             async move { slack.answer(&c, slot).await }
         });
-        match tokio::time::timeout(ACK_WITHIN, &mut work).await {
+        match tokio::time::timeout(ANSWER_WITHIN, &mut work).await {
             Ok(body) => body,
             Err(_) => {
-                tracing::warn!("slack: /ott {:?} took over {ACK_WITHIN:?}: its answer follows on response_url", c.text);
+                tracing::warn!(
+                    "slack: /ott {:?} took over {ANSWER_WITHIN:?}: its answer follows on response_url",
+                    c.text
+                );
                 let (api, url) = (self.api.clone(), c.response_url.clone());
                 self.desk.tasks().spawn(async move {
                     let body = work.await;
