@@ -52,7 +52,8 @@ impl Caller {
 /// The role a command word needs: `/ott`'s words (`restart`) and the operations' names
 /// (`restart-pipeline`, `bootstrap`). The one classification of chat: the gate ([`needed`]),
 /// `/ott help` and a deferred Discord answer's visibility ([`changes`]) all read it. A unit
-/// test holds it to [`Operation::changes_something`] for every operation the grammar makes.
+/// test holds it to [`crate::ops::Operation::changes_something`] for every operation the
+/// grammar makes.
 pub fn word_role(word: &str) -> Role {
     match word {
         "teardown" | "bootstrap" => Role::Admin,

@@ -36,9 +36,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::grants::{Access, Approvals, Grant, Principal, Role, Rule};
+use super::grants::{Access, Approvals, Grant, Platform, Principal, Role, Rule};
 use super::reader::Table;
-use crate::ops::Platform;
 
 pub mod limits {
     use std::ops::RangeInclusive;

@@ -1,7 +1,8 @@
-//! The plain data of `[[chat.grant]]` and `[chat.approval]`: roles, whom a grant names, which
-//! commands need a second person. Configuration reads them ([`super::chat::compile`]); chat
-//! decides with them (who may run what, what needs a confirmation), in impl blocks of its own,
-//! so configuration depends on no feature.
+//! The plain data of `[[chat.grant]]` and `[chat.approval]`: the chat platforms, roles, whom
+//! a grant names, which commands need a second person. Configuration reads them
+//! ([`super::chat::compile`]); chat decides with them (who may run what, what needs a
+//! confirmation) in impl blocks of its own, so configuration depends on no feature. The
+//! operations layer takes [`Platform`] from here for its chat actors.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -9,7 +10,22 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::ops::Platform;
+/// A chat platform: the grants name one, and a chat actor comes from one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    Slack,
+    Discord,
+}
+
+impl Platform {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Slack => "slack",
+            Platform::Discord => "discord",
+        }
+    }
+}
 
 /// An ottd role: each includes the ones below it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

@@ -75,7 +75,7 @@ impl Desk {
     }
 
     /// A pressed button: its value as ottd set it. What the click does is
-    /// [`approval::decide`]'s; here it is read ([`Desk::pressed`]) and carried out.
+    /// [`approval::decide`]'s; here it is read (`pressed`) and carried out.
     pub async fn press(&self, caller: &Caller, value: &str) -> Turn {
         if let Some(text) = value.strip_prefix("run:") {
             return self.command(caller, text).await;
