@@ -5,10 +5,11 @@
 //! Both transports hand the same payloads to [`Slack`]: a slash command's fields, or an
 //! interaction's JSON. Each transport drops replays by the request's own id before that
 //! (HTTP: the signature or the trigger id; Socket Mode: the envelope id), [`team`] refuses
-//! other workspaces, and [`response_url`] keeps follow-ups on Slack's hosts. The first answer goes back in the acknowledgement (within Slack's 3 s);
-//! progress and the result follow on `response_url`, which takes at most 5 messages: ottd
-//! sends at most 3 progress edits (the latest step each time, a few seconds apart) and keeps
-//! one for the result.
+//! other workspaces, and [`response_url`] keeps follow-ups on Slack's hosts. The first answer
+//! goes back in the acknowledgement (within Slack's 3 s: [`super::deadline`]); progress and the
+//! result follow on `response_url`, which takes at most 5 messages: ottd sends at most 3
+//! progress edits (the latest step each time, at least [`PROGRESS_GAP`] apart: [`super::pace`])
+//! and keeps one for the result.
 
 pub mod api;
 pub mod blocks;
