@@ -12,75 +12,12 @@
 
 use std::fmt;
 
-use serde::Serialize;
-
 use super::grammar::Command;
-use crate::ops::{Operation, Platform};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Viewer,
-    Operator,
-    Admin,
-}
-
-impl Role {
-    pub const ALL: [Role; 3] = [Role::Viewer, Role::Operator, Role::Admin];
-
-    pub fn parse(s: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.as_str() == s)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Operator => "operator",
-            Role::Admin => "admin",
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Whom a grant names.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub enum Principal {
-    /// `slack:U0123`, `discord:80351110224678912`.
-    User(Platform, String),
-    /// `slack:group:S0123` (a Slack user group), `discord:role:123` (a Discord role).
-    Group(Platform, String),
-    /// `slack:*`, `discord:*`: anyone on the platform (in the workspace or guild).
-    Anyone(Platform),
-}
+/// The grants are configuration's plain data; what they allow is decided here.
+pub use crate::config::grants::{Access, Grant, Principal, Role};
+use crate::ops::Platform;
 
 impl Principal {
-    /// Parse the config form; `None` for anything else.
-    pub fn parse(s: &str) -> Option<Principal> {
-        let (platform, rest) = s.split_once(':')?;
-        let platform = match platform {
-            "slack" => Platform::Slack,
-            "discord" => Platform::Discord,
-            _ => return None,
-        };
-        let group_word = match platform {
-            Platform::Slack => "group:",
-            Platform::Discord => "role:",
-        };
-        let id_ok = |id: &str| !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric());
-        if rest == "*" {
-            Some(Principal::Anyone(platform))
-        } else if let Some(g) = rest.strip_prefix(group_word) {
-            id_ok(g).then(|| Principal::Group(platform, g.to_string()))
-        } else {
-            id_ok(rest).then(|| Principal::User(platform, rest.to_string()))
-        }
-    }
-
     fn names(&self, c: &Caller) -> bool {
         match self {
             Principal::User(p, id) => *p == c.platform && *id == c.user,
@@ -88,17 +25,6 @@ impl Principal {
             Principal::Anyone(p) => *p == c.platform,
         }
     }
-}
-
-/// One `[[chat.grant]]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Grant {
-    pub role: Role,
-    pub who: Vec<Principal>,
-    /// Only for these events (`semi-*` matches by prefix); `None`: every event.
-    pub events: Option<Vec<String>>,
-    /// Only when asked in these channels (`slack:C0123`, `discord:123`); `None`: anywhere.
-    pub channels: Option<Vec<String>>,
 }
 
 /// Who is asking, where.
@@ -123,21 +49,30 @@ impl Caller {
     }
 }
 
-/// Every grant in force.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Access {
-    pub grants: Vec<Grant>,
+/// The role a command word needs: `/ott`'s words (`restart`) and the operations' names
+/// (`restart-pipeline`, `bootstrap`). The one classification of chat: the gate ([`needed`]),
+/// `/ott help` and a deferred Discord answer's visibility ([`changes`]) all read it. A unit
+/// test holds it to [`crate::ops::Operation::changes_something`] for every operation the
+/// grammar makes.
+pub fn word_role(word: &str) -> Role {
+    match word {
+        "teardown" | "bootstrap" => Role::Admin,
+        "deploy" | "start" | "stop" | "hold" | "resume" | "ack" | "restart" | "restart-pipeline" => Role::Operator,
+        _ => Role::Viewer,
+    }
+}
+
+/// Whether a command word changes something (AWS, an override, an alert's owner): its answers
+/// are for the channel, and it needs more than a viewer.
+pub fn changes(word: &str) -> bool {
+    word_role(word) >= Role::Operator
 }
 
 /// The role a command needs.
 pub fn needed(command: &Command) -> Role {
     match command {
         Command::Help | Command::List => Role::Viewer,
-        Command::Op(op) => match op {
-            Operation::Teardown { .. } | Operation::Bootstrap => Role::Admin,
-            op if op.changes_something() => Role::Operator,
-            _ => Role::Viewer,
-        },
+        Command::Op(op) => word_role(op.name()),
     }
 }
 
@@ -245,17 +180,6 @@ mod tests {
     }
 
     #[test]
-    fn principals_parse_and_odd_ones_are_refused() {
-        assert_eq!(Principal::parse("slack:U01"), Some(Principal::User(Platform::Slack, "U01".into())));
-        assert_eq!(Principal::parse("slack:group:S01"), Some(Principal::Group(Platform::Slack, "S01".into())));
-        assert_eq!(Principal::parse("discord:role:42"), Some(Principal::Group(Platform::Discord, "42".into())));
-        assert_eq!(Principal::parse("discord:*"), Some(Principal::Anyone(Platform::Discord)));
-        for bad in ["U01", "teams:U01", "slack:", "slack:group:", "slack:U 1", "discord:group:1x-"] {
-            assert_eq!(Principal::parse(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
     fn roles_allow_and_deny_per_command() {
         let access = Access {
             grants: vec![
@@ -305,6 +229,28 @@ mod tests {
         assert!(access.check(&anyone, &op("start magazine")).is_ok(), "the magazine channel runs its own event");
         assert!(access.check(&caller("U2", &[], "COTHER"), &op("start magazine")).is_err());
         assert!(access.check(&anyone, &op("start final")).is_err());
+    }
+
+    #[test]
+    fn one_classification_of_words_agrees_with_the_operations_layer() {
+        for (word, takes, _) in super::super::grammar::WORDS {
+            let text = match (*word, takes) {
+                ("ack", _) => "ack 3".to_string(),
+                ("restart", _) => "restart final 0".to_string(),
+                (w, Some(true)) => format!("{w} final"),
+                (w, _) => w.to_string(),
+            };
+            let command = op(&text);
+            assert_eq!(needed(&command), word_role(word), "{word}: the typed word and its operation agree");
+            if let Command::Op(o) = &command {
+                assert_eq!(changes(word), o.changes_something(), "{word}");
+                assert_eq!(changes(o.name()), o.changes_something(), "{}", o.name());
+            }
+        }
+        assert_eq!(word_role("teardown"), Role::Admin);
+        assert_eq!(word_role("bootstrap"), Role::Admin);
+        assert_eq!(word_role("nonsense"), Role::Viewer);
+        assert!(!changes("status") && changes("ack") && changes("resume"));
     }
 
     fn arb_grant() -> impl Strategy<Value = Grant> {

@@ -7,57 +7,14 @@
 //! state file (`store::requests`), so a click after a daemon restart still works and a double
 //! click runs nothing twice.
 
-use std::collections::BTreeMap;
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 
+/// The rules are configuration's plain data, the requests the state file's records; what a
+/// rule asks of a command and what a click does to a request are decided here.
+pub use crate::config::grants::{Approvals, Rule};
 use crate::lifecycle::Phase;
 use crate::ops::Operation;
-
-/// When a command needs a second person.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Rule {
-    Always,
-    /// Only while the event is inside its scheduled window (on air, or about to be).
-    InWindow,
-    Never,
-}
-
-impl Rule {
-    pub const NAMES: [&'static str; 3] = ["always", "in-window", "never"];
-
-    pub fn parse(s: &str) -> Option<Rule> {
-        match s {
-            "always" => Some(Rule::Always),
-            "in-window" => Some(Rule::InWindow),
-            "never" => Some(Rule::Never),
-            _ => None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Approvals {
-    /// Command name (`teardown`, `stop`, …) → rule; commands not named need no second person.
-    pub rules: BTreeMap<String, Rule>,
-    /// How long a confirmation button works.
-    pub confirm_within: Duration,
-    /// How long an approval request stays open.
-    pub approve_within: Duration,
-}
-
-impl Default for Approvals {
-    fn default() -> Self {
-        Approvals {
-            rules: BTreeMap::from([("teardown".to_string(), Rule::Always), ("stop".to_string(), Rule::InWindow)]),
-            confirm_within: Duration::from_secs(120),
-            approve_within: Duration::from_secs(15 * 60),
-        }
-    }
-}
+pub use crate::store::requests::{Kind, Request, State};
 
 /// What the event is doing now, as far as the gate cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,74 +56,6 @@ pub fn gate(op: &Operation, s: Situation, approvals: &Approvals) -> Gate {
     } else {
         Gate::Run
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    Confirm,
-    Approve,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Confirm => "confirm",
-            Kind::Approve => "approve",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Kind> {
-        [Kind::Confirm, Kind::Approve].into_iter().find(|k| k.as_str() == s)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum State {
-    Pending,
-    /// Confirmed or approved: the command ran.
-    Done,
-    /// Withdrawn by the requester.
-    Cancelled,
-    /// Denied by another person.
-    Rejected,
-    Expired,
-}
-
-impl State {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Pending => "pending",
-            State::Done => "done",
-            State::Cancelled => "cancelled",
-            State::Rejected => "rejected",
-            State::Expired => "expired",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<State> {
-        [State::Pending, State::Done, State::Cancelled, State::Rejected, State::Expired]
-            .into_iter()
-            .find(|k| k.as_str() == s)
-    }
-}
-
-/// A command waiting for a confirmation or an approval.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Request {
-    pub id: i64,
-    pub kind: Kind,
-    /// `slack:U0123`.
-    pub requester: String,
-    /// `slack:C0123`: where it was asked.
-    pub channel: String,
-    /// The command text (`teardown final`).
-    pub command: String,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-    pub state: State,
-    pub decided_by: Option<String>,
 }
 
 /// A button on a request.

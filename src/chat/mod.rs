@@ -3,20 +3,24 @@
 //! - [`grammar`]: `/ott …` text → a command, with "did you mean";
 //! - [`access`]: who may run what (roles from `[[chat.grant]]`, default deny for changes);
 //! - [`approval`]: confirmations and the two-person rule;
+//! - [`deadline`]: the one budget for a first answer, and how the desk and adapters share it;
 //! - [`desk`]: the front desk every platform calls, which runs the operations layer;
 //! - [`message`]: the platform-neutral message, rendered by [`slack::blocks`] and
 //!   [`discord::embeds`];
+//! - [`pace`]: "latest progress wins", how each adapter paces a turn's follow-ups;
 //! - [`slack`], [`discord`]: the adapters (signatures, HTTP endpoints, Socket Mode, gateway,
 //!   follow-ups);
 //! - [`secrets`]: tokens from the environment or a file, never from ottd.toml.
 
 pub mod access;
 pub mod approval;
+pub mod deadline;
 pub mod desk;
 pub mod discord;
 pub mod grammar;
 pub mod message;
 pub mod notify;
+pub mod pace;
 pub mod secrets;
 pub mod slack;
 

@@ -1,6 +1,7 @@
 //! `[chat]` of ottd.toml: the Slack and Discord adapters, who may do what, and which commands
 //! need a confirmation or a second person. Tokens and secrets are never here: they come from
-//! the environment or from `secrets_file` ([`crate::chat::secrets`]).
+//! the environment or from `secrets_file` (read by chat's secrets module). The grants and
+//! approval rules are plain data ([`super::grants`]).
 //!
 //! ```toml
 //! [chat]
@@ -35,10 +36,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::grants::{Access, Approvals, Grant, Platform, Principal, Role, Rule};
 use super::reader::Table;
-use crate::chat::access::{Access, Grant, Principal, Role};
-use crate::chat::approval::{Approvals, Rule};
-use crate::ops::Platform;
 
 pub mod limits {
     use std::ops::RangeInclusive;
@@ -161,6 +160,41 @@ impl Default for ChatSettings {
     }
 }
 
+/// One allowed origin of `[chat.slack] response_hosts` (chat's `response_url` module decides
+/// which URLs it admits): a scheme, a host (or any subdomain of one, `*.slack.com`), a port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub(crate) scheme: String,
+    pub(crate) host: String,
+    /// `*.host`: any subdomain of `host`, not `host` itself.
+    pub(crate) subdomains: bool,
+    /// The scheme's default when the origin names none.
+    pub(crate) port: u16,
+}
+
+impl Origin {
+    /// `https://hooks.slack.com`, `https://*.slack.com`, `http://127.0.0.1:8080`; `None` for
+    /// anything else (a path, a query, credentials, another scheme).
+    pub fn parse(s: &str) -> Option<Origin> {
+        let (scheme, rest) = s.split_once("://")?;
+        if !matches!(scheme, "http" | "https") || rest.is_empty() {
+            return None;
+        }
+        let (subdomains, rest) = match rest.strip_prefix("*.") {
+            Some(r) => (true, r),
+            None => (false, rest),
+        };
+        // Let the URL parser judge the host and port; anything past them is refused.
+        let url = url::Url::parse(&format!("{scheme}://{rest}")).ok()?;
+        let bare = url.path() == "/" && !rest.ends_with('/');
+        if !bare || url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+            return None;
+        }
+        let host = url.host_str()?.to_string();
+        Some(Origin { scheme: scheme.to_string(), host, subdomains, port: url.port_or_known_default()? })
+    }
+}
+
 const COMMANDS: [&str; 6] = ["deploy", "start", "stop", "teardown", "hold", "restart"];
 
 pub fn compile(t: Option<&Table<'_, '_, '_>>, base: &std::path::Path) -> ChatSettings {
@@ -209,7 +243,7 @@ pub fn compile(t: Option<&Table<'_, '_, '_>>, base: &std::path::Path) -> ChatSet
         s.slack.enterprise_id = slack_id(&sl, "enterprise_id", "Enterprise Grid organization");
         if let Some(hosts) = sl.strings("response_hosts") {
             for h in &hosts {
-                if crate::chat::slack::response_url::Origin::parse(h).is_none() {
+                if Origin::parse(h).is_none() {
                     sl.error(
                         "response_hosts",
                         format!("`{h}` is not an origin like https://hooks.slack.com or https://*.slack.com"),

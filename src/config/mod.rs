@@ -8,6 +8,7 @@
 pub mod alerts;
 pub mod chat;
 pub mod doc;
+pub mod grants;
 pub mod profile;
 pub mod reader;
 pub mod reload;

@@ -3,22 +3,8 @@
 
 use serde::Serialize;
 
-/// A chat platform.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Platform {
-    Slack,
-    Discord,
-}
-
-impl Platform {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Platform::Slack => "slack",
-            Platform::Discord => "discord",
-        }
-    }
-}
+/// A chat platform: configuration's word (grants name it), the actor's here.
+pub use crate::config::grants::Platform;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]

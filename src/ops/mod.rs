@@ -28,6 +28,10 @@ use chrono::{DateTime, Utc};
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+/// Progress is part of the reply model front ends see (a line per engine step, then the
+/// [`Reply`]); the engine defines it because it emits it, and front ends take it from here so
+/// that none of them depends on the engine.
+pub use crate::engine::{Progress, StepLine};
 pub use actor::{Actor, Platform};
 pub use definitions::{Definitions, Files, InForce};
 pub use error::{ErrorKind, OpError};
@@ -36,7 +40,7 @@ pub use reply::{Outcome, Reply};
 pub use workflows::{EngineWorkflows, ProgressHub, Workflows};
 
 use crate::clock::Clock;
-use crate::engine::{EngineError, Progress};
+use crate::engine::EngineError;
 use crate::lifecycle::{Override, OverrideKind, Phase};
 use crate::plan::Plan;
 use crate::store::{AuditEnd, AuditEntry, Store, StoredOverride};

@@ -1,12 +1,82 @@
-//! Chat requests waiting for a confirmation or a second person's approval
-//! ([`crate::chat::approval`]). Settling one is a compare-and-set on its state, so two clicks
-//! (or two daemons) never both run it.
+//! Chat requests waiting for a confirmation or a second person's approval: the records
+//! ([`Request`], its [`Kind`] and [`State`]) and their table. Chat decides what a click does to
+//! one; settling it is a compare-and-set on its state here, so two clicks (or two daemons)
+//! never both run it.
 
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
+use serde::Serialize;
 
 use super::{parse_time, time_str, Result, Store, StoreError, Write};
-use crate::chat::approval::{Kind, Request, State};
+
+/// What a request waits for: its requester's confirmation, or a second person's approval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Confirm,
+    Approve,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Confirm => "confirm",
+            Kind::Approve => "approve",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        [Kind::Confirm, Kind::Approve].into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Pending,
+    /// Confirmed or approved: the command ran.
+    Done,
+    /// Withdrawn by the requester.
+    Cancelled,
+    /// Denied by another person.
+    Rejected,
+    Expired,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Pending => "pending",
+            State::Done => "done",
+            State::Cancelled => "cancelled",
+            State::Rejected => "rejected",
+            State::Expired => "expired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<State> {
+        [State::Pending, State::Done, State::Cancelled, State::Rejected, State::Expired]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// A command waiting for a confirmation or an approval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Request {
+    pub id: i64,
+    pub kind: Kind,
+    /// `slack:U0123`.
+    pub requester: String,
+    /// `slack:C0123`: where it was asked.
+    pub channel: String,
+    /// The command text (`teardown final`).
+    pub command: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub state: State,
+    pub decided_by: Option<String>,
+}
 
 type Raw = (i64, String, String, String, String, String, String, String, Option<String>);
 

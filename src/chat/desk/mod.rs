@@ -9,26 +9,21 @@
 //! message per engine step, then the result.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use serde_json::json;
 use tokio::sync::mpsc;
 
 mod requests;
 
-use super::access::{Caller, Role};
+use super::access::{word_role, Caller};
 use super::approval::{self, Gate, Kind, Situation};
+use super::deadline;
 use super::grammar::{self, Command};
 use super::message::{Message, Tone, Visibility};
 use crate::clock::Clock;
 use crate::config::chat::ChatSettings;
-use crate::engine::{Progress, StepLine};
-use crate::ops::{Actor, Definitions, ErrorKind, Given, Operation, Ops, Platform, Reply};
+use crate::ops::{Actor, Definitions, ErrorKind, Given, Operation, Ops, Platform, Progress, Reply, StepLine};
 use crate::store::{AuditEnd, AuditEntry};
-
-/// How long a quick command may take before the answer says "working on it" and the result
-/// follows (platforms want an answer within 3 s).
-pub const QUICK: Duration = Duration::from_millis(2000);
 
 /// What the desk answers: the first message at once, and, when work goes on, a stream of
 /// progress messages ending with one whose [`Message::is_final`] holds.
@@ -73,15 +68,6 @@ fn mention(platform: Platform, label: &str) -> String {
     match platform {
         Platform::Slack => format!("<@{user}>"),
         Platform::Discord => format!("<@{user}>"),
-    }
-}
-
-/// What a word of `/ott` needs, for help.
-fn word_role(word: &str) -> Role {
-    match word {
-        "teardown" => Role::Admin,
-        "deploy" | "start" | "stop" | "hold" | "resume" | "ack" | "restart" => Role::Operator,
-        _ => Role::Viewer,
     }
 }
 
@@ -361,7 +347,7 @@ impl Desk {
         // a task of its own, its answer following the "working on it".
         drop(tx);
         let mut work = Box::pin(work);
-        match tokio::time::timeout(QUICK, &mut work).await {
+        match tokio::time::timeout(deadline::QUICK, &mut work).await {
             Ok(m) => Turn::one(m),
             Err(_) => {
                 let (tx, rx) = mpsc::unbounded_channel();

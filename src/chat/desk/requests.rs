@@ -8,6 +8,7 @@
 //! are those the platform told with the request (Discord sends roles only with the member's
 //! own interaction).
 
+use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{actor_of, mention, Desk, Turn};
@@ -73,151 +74,139 @@ impl Desk {
         Turn::one(m.context(self.context(op.event())))
     }
 
-    /// A pressed button: its value as ottd set it.
+    /// A pressed button: its value as ottd set it. What the click does is
+    /// [`approval::decide`]'s; here it is read (`pressed`) and carried out.
     pub async fn press(&self, caller: &Caller, value: &str) -> Turn {
         if let Some(text) = value.strip_prefix("run:") {
             return self.command(caller, text).await;
         }
+        let p = match self.pressed(caller, value) {
+            Ok(p) => p,
+            Err(why) => return failed(why),
+        };
+        let may = self.settings().access.check(caller, &Command::Op(p.op.clone())).is_ok();
+        let now = self.clock.now();
+        match approval::decide(&p.req, p.click, &caller.label(), may, now) {
+            Verdict::Refuse(why) => {
+                let args = json!({"request": p.req.id, "click": p.click.as_str()});
+                self.audit(caller, &p.op, "denied", args, Some(why.clone()));
+                failed(why)
+            }
+            Verdict::Settled { state, by } => failed(format!(
+                "`/ott {}` was already {}{}",
+                p.req.command,
+                settled_word(state),
+                by.map(|b| format!(" by {b}")).unwrap_or_default()
+            )),
+            Verdict::Run if p.req.kind == Kind::Approve => self.approved(caller, p, now).await,
+            Verdict::Run => self.confirmed(caller, p, now).await,
+            Verdict::Cancel => self.closed(caller, p, State::Cancelled, now).await,
+            Verdict::Reject => self.closed(caller, p, State::Rejected, now).await,
+            Verdict::Expired => self.closed(caller, p, State::Expired, now).await,
+        }
+    }
+
+    /// A click read and checked: a button ottd set, on a request it still keeps, whose command
+    /// still names an event ottd knows, clicked in the request's own channel. Else why not, for
+    /// the clicker.
+    fn pressed(&self, caller: &Caller, value: &str) -> Result<Pressed, String> {
         let parsed = value.split_once(':').and_then(|(c, id)| Some((Click::parse(c)?, id.parse::<i64>().ok()?)));
         let Some((click, id)) = parsed else {
-            return Turn::one(Message::line("ottd does not know that button", Visibility::Ephemeral, Tone::Failed));
+            return Err("ottd does not know that button".into());
         };
         let req = match self.ops.store().request(id) {
             Ok(Some(r)) => r,
-            Ok(None) => {
-                return Turn::one(Message::line(
-                    "that request is gone (kept for a week): run the command again",
-                    Visibility::Ephemeral,
-                    Tone::Failed,
-                ))
-            }
-            Err(e) => return Turn::one(Message::line(format!("{e}"), Visibility::Ephemeral, Tone::Failed)),
+            Ok(None) => return Err("that request is gone (kept for a week): run the command again".into()),
+            Err(e) => return Err(e.to_string()),
         };
         let events = self.events();
         let names: Vec<&str> = events.iter().map(String::as_str).collect();
         let Ok(Command::Op(op)) = grammar::parse(&req.command, &names) else {
-            return Turn::one(Message::line(
-                format!("`{}` no longer names an event ottd knows", req.command),
-                Visibility::Ephemeral,
-                Tone::Failed,
-            ));
+            return Err(format!("`{}` no longer names an event ottd knows", req.command));
         };
         if caller.channel_label() != req.channel {
             let why = format!("this button belongs to a request made in another channel ({})", req.channel);
-            self.audit(
-                caller,
-                &op,
-                "denied",
-                json!({"request": id, "click": click.as_str(), "request_channel": req.channel}),
-                Some(why.clone()),
-            );
-            return Turn::one(Message::line(why, Visibility::Ephemeral, Tone::Failed));
+            let args = json!({"request": id, "click": click.as_str(), "request_channel": req.channel});
+            self.audit(caller, &op, "denied", args, Some(why.clone()));
+            return Err(why);
         }
-        let may = self.settings().access.check(caller, &Command::Op(op.clone())).is_ok();
-        let now = self.clock.now();
-        let me = caller.label();
-        let who = mention(caller.platform, &caller.label());
-        match approval::decide(&req, click, &caller.label(), may, now) {
-            Verdict::Refuse(why) => {
-                self.audit(caller, &op, "denied", json!({"request": id, "click": click.as_str()}), Some(why.clone()));
-                Turn::one(Message::line(why, Visibility::Ephemeral, Tone::Failed))
-            }
-            Verdict::Settled { state, by } => Turn::one(Message::line(
-                format!(
-                    "`/ott {}` was already {}{}",
-                    req.command,
-                    settled_word(state),
-                    by.map(|b| format!(" by {b}")).unwrap_or_default()
-                ),
-                Visibility::Ephemeral,
-                Tone::Failed,
-            )),
-            Verdict::Run if req.kind == Kind::Approve => {
-                let requester = match self.requester(&req) {
-                    Ok(r) => r,
-                    Err(e) => return Turn::one(Message::line(e, Visibility::Ephemeral, Tone::Failed)),
-                };
-                if let Err(denied) = self.settings().access.check(&requester, &Command::Op(op.clone())) {
-                    let why = format!(
-                        "{} no longer holds the {} role `/ott {}` needs here: it will not run",
-                        req.requester, denied.need, req.command
-                    );
-                    self.audit(
-                        caller,
-                        &op,
-                        "denied",
-                        json!({"request": id, "click": click.as_str(), "requester": req.requester}),
-                        Some(why.clone()),
-                    );
-                    return Turn::one(Message::line(why, Visibility::Ephemeral, Tone::Failed));
-                }
-                if let Some(t) = self.settle_or_say(id, State::Done, &me, now, &req.command).await {
-                    return t;
-                }
-                let why = format!("approved by {} (request {id})", caller.label());
-                self.run(&requester, op, Some(why)).await.replacing()
-            }
-            verdict => {
-                let state = match verdict {
-                    Verdict::Run => State::Done,
-                    Verdict::Cancel => State::Cancelled,
-                    Verdict::Reject => State::Rejected,
-                    _ => State::Expired,
-                };
-                if let Some(t) = self.settle_or_say(id, state, &me, now, &req.command).await {
-                    return t;
-                }
-                let vis = if req.kind == Kind::Approve { Visibility::InChannel } else { Visibility::Ephemeral };
-                match state {
-                    // A confirmation: the clicker is the requester, in the request's channel.
-                    State::Done => self.run(caller, op, Some(format!("confirmed (request {id})"))).await.replacing(),
-                    State::Cancelled => {
-                        self.audit(caller, &op, "cancelled", json!({"request": id}), None);
-                        Turn::one(Message::line(
-                            format!("`/ott {}` cancelled by {who}", req.command),
-                            vis,
-                            Tone::Failed,
-                        ))
-                        .replacing()
-                    }
-                    State::Rejected => {
-                        self.audit(
-                            caller,
-                            &op,
-                            "rejected",
-                            json!({"request": id, "requester": req.requester}),
-                            Some("denied by a second person".into()),
-                        );
-                        Turn::one(Message::line(
-                            format!("`/ott {}` denied by {who}: it will not run", req.command),
-                            vis,
-                            Tone::Failed,
-                        ))
-                        .replacing()
-                    }
-                    _ => {
-                        self.audit(
-                            caller,
-                            &op,
-                            "expired",
-                            json!({"request": id, "requester": req.requester}),
-                            Some("expired".into()),
-                        );
-                        Turn::one(Message::line(
-                            format!(
-                                "`/ott {}` expired at {}: run it again",
-                                req.command,
-                                req.expires_at.format("%H:%M UTC")
-                            ),
-                            vis,
-                            Tone::Failed,
-                        ))
-                        .replacing()
-                    }
-                }
-            }
-        }
+        Ok(Pressed { click, req, op })
     }
+
+    /// A second person approved: the command runs as the requester, if they still hold the
+    /// role it needs there.
+    async fn approved(&self, caller: &Caller, p: Pressed, now: DateTime<Utc>) -> Turn {
+        let Pressed { click, req, op } = p;
+        let requester = match self.requester(&req) {
+            Ok(r) => r,
+            Err(e) => return failed(e),
+        };
+        if let Err(denied) = self.settings().access.check(&requester, &Command::Op(op.clone())) {
+            let why = format!(
+                "{} no longer holds the {} role `/ott {}` needs here: it will not run",
+                req.requester, denied.need, req.command
+            );
+            let args = json!({"request": req.id, "click": click.as_str(), "requester": req.requester});
+            self.audit(caller, &op, "denied", args, Some(why.clone()));
+            return failed(why);
+        }
+        if let Some(t) = self.settle_or_say(req.id, State::Done, &caller.label(), now, &req.command).await {
+            return t;
+        }
+        let why = format!("approved by {} (request {})", caller.label(), req.id);
+        self.run(&requester, op, Some(why)).await.replacing()
+    }
+
+    /// The requester confirmed: the clicker is the requester, in the request's channel.
+    async fn confirmed(&self, caller: &Caller, p: Pressed, now: DateTime<Utc>) -> Turn {
+        let Pressed { req, op, .. } = p;
+        if let Some(t) = self.settle_or_say(req.id, State::Done, &caller.label(), now, &req.command).await {
+            return t;
+        }
+        self.run(caller, op, Some(format!("confirmed (request {})", req.id))).await.replacing()
+    }
+
+    /// A request closed without running (`Cancelled`, `Rejected` or `Expired`): settled,
+    /// audited, and said where the request was.
+    async fn closed(&self, caller: &Caller, p: Pressed, state: State, now: DateTime<Utc>) -> Turn {
+        let Pressed { req, op, .. } = p;
+        if let Some(t) = self.settle_or_say(req.id, state, &caller.label(), now, &req.command).await {
+            return t;
+        }
+        let vis = if req.kind == Kind::Approve { Visibility::InChannel } else { Visibility::Ephemeral };
+        let who = mention(caller.platform, &caller.label());
+        let (id, requester) = (req.id, &req.requester);
+        let text = match state {
+            State::Cancelled => {
+                self.audit(caller, &op, "cancelled", json!({"request": id}), None);
+                format!("`/ott {}` cancelled by {who}", req.command)
+            }
+            State::Rejected => {
+                let args = json!({"request": id, "requester": requester});
+                self.audit(caller, &op, "rejected", args, Some("denied by a second person".into()));
+                format!("`/ott {}` denied by {who}: it will not run", req.command)
+            }
+            _ => {
+                let args = json!({"request": id, "requester": requester});
+                self.audit(caller, &op, "expired", args, Some("expired".into()));
+                format!("`/ott {}` expired at {}: run it again", req.command, req.expires_at.format("%H:%M UTC"))
+            }
+        };
+        Turn::one(Message::line(text, vis, Tone::Failed)).replacing()
+    }
+}
+
+/// A click on a request, read and checked by [`Desk::pressed`].
+struct Pressed {
+    click: Click,
+    req: Request,
+    /// The request's command, parsed again against today's events.
+    op: Operation,
+}
+
+/// A refusal or failure only the clicker sees.
+fn failed(text: impl Into<String>) -> Turn {
+    Turn::one(Message::line(text, Visibility::Ephemeral, Tone::Failed))
 }
 
 impl Desk {
@@ -233,14 +222,7 @@ impl Desk {
 
     /// Settle request `id`; `None` when done, else the answer to give (someone else settled it
     /// first, or the state file failed).
-    async fn settle_or_say(
-        &self,
-        id: i64,
-        state: State,
-        by: &str,
-        now: chrono::DateTime<chrono::Utc>,
-        command: &str,
-    ) -> Option<Turn> {
+    async fn settle_or_say(&self, id: i64, state: State, by: &str, now: DateTime<Utc>, command: &str) -> Option<Turn> {
         match self.ops.store().request_settle(id, state, by, now).await {
             Ok(true) => None,
             Ok(false) => Some(Turn::one(Message::line(

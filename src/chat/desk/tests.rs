@@ -1,7 +1,9 @@
 //! The front desk on the operations layer's recording engine and a manual clock.
 
+use std::time::Duration;
+
 use super::*;
-use crate::chat::access::{Grant, Principal};
+use crate::chat::access::{Grant, Principal, Role};
 use crate::ops::tests::{world, World};
 
 fn grant(role: Role, who: &str) -> Grant {

@@ -8,12 +8,12 @@
 //! and what follows ([`Follow`], delivered by [`Discord::follow`]).
 //!
 //! Expected flow: Discord wants the initial response within 3 s. The front desk answers at once
-//! for long work ("under way") and within [`crate::chat::desk::QUICK`] otherwise, so ottd
+//! for long work ("under way") and within [`super::deadline::QUICK`] otherwise, so ottd
 //! answers type 4 (a message) with the desk's first message, which carries the right
 //! visibility: only the desk knows whether the answer is ephemeral (a refusal) or for the
 //! channel (a deploy), and Discord fixes that at the first response. Should the desk not have
-//! answered within [`ANSWER_WITHIN`], ottd defers (type 5, visibility guessed from the command
-//! word) and edits the result in. Progress and the result replace the original response
+//! answered within [`super::deadline::ANSWER_WITHIN`], ottd defers (type 5, visibility
+//! guessed from the command word) and edits the result in. Progress and the result replace the original response
 //! (`PATCH …/messages/@original`), at most one edit per [`EDIT_GAP`], the latest message
 //! winning; the final one is always sent.
 
@@ -33,17 +33,19 @@ use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use super::access::Caller;
+use super::access::{self, Caller};
+use super::deadline::ANSWER_WITHIN;
 use super::desk::{Desk, Turn};
 use super::message::{Message, Tone, Visibility};
+use super::pace::{pace, Early, Pacing};
 use crate::ops::Platform;
 use api::Api;
 
-/// How long the desk may take before ottd defers (Discord's limit is 3 s, transit included).
-pub const ANSWER_WITHIN: Duration = Duration::from_millis(2500);
 /// Edits of one response are at least this far apart (progress; the result waits too, so
 /// that it never overtakes the initial response).
 pub const EDIT_GAP: Duration = Duration::from_secs(1);
+/// Every edit waits its turn, progress and result alike; none is dropped but for a later one.
+const PACING: Pacing = Pacing { gap: EDIT_GAP, progress_limit: None, early: Early::Wait };
 /// An interaction token works 15 minutes; after this, results go to the channel as the bot.
 pub const TOKEN_LIFE: Duration = Duration::from_secs(14 * 60);
 
@@ -62,10 +64,6 @@ const CHANNEL_MESSAGE: u64 = 4;
 const DEFERRED_CHANNEL_MESSAGE: u64 = 5;
 const UPDATE_MESSAGE: u64 = 7;
 const AUTOCOMPLETE_RESULT: u64 = 8;
-
-/// Command words that change something: their answers are for the channel (see the desk), so a
-/// deferred answer to them is not ephemeral.
-const CHANGING: [&str; 8] = ["deploy", "start", "stop", "teardown", "hold", "resume", "restart", "ack"];
 
 pub struct Discord {
     desk: Arc<Desk>,
@@ -223,8 +221,9 @@ impl Discord {
                 tracing::info!(text = %text, "discord: /ott");
                 let Some(slot) = slot() else { return Answer::now(refusal(BUSY)) };
                 let first = text.split_whitespace().next().unwrap_or_default().to_lowercase();
-                let visibility =
-                    if CHANGING.contains(&first.as_str()) { Visibility::InChannel } else { Visibility::Ephemeral };
+                // Commands that change something answer for the channel (see the desk), so a
+                // deferred answer to them is not ephemeral.
+                let visibility = if access::changes(&first) { Visibility::InChannel } else { Visibility::Ephemeral };
                 let desk = self.desk.clone();
                 let work = async move { desk.command(&caller, &text).await };
                 self.respond(work, visibility, follow, slot).await
@@ -303,17 +302,6 @@ impl Discord {
     }
 }
 
-/// The latest of the messages waiting in `rx` after `m` (a final one stops the search).
-fn latest(mut m: Message, rx: &mut mpsc::UnboundedReceiver<Message>) -> Message {
-    while !m.is_final() {
-        match rx.try_recv() {
-            Ok(next) => m = next,
-            Err(_) => break,
-        }
-    }
-    m
-}
-
 async fn deliver(api: Arc<Api>, f: Follow) {
     let Follow { application, token, channel, arrived, rest, slot: _slot } = f;
     let edit = |m: Message, retry: bool| {
@@ -357,34 +345,9 @@ async fn deliver(api: Arc<Api>, f: Follow) {
             }
         }
     };
-    if !pace(&mut rx, EDIT_GAP, Instant::now(), edit).await {
+    if !pace(&mut rx, PACING, Instant::now(), edit).await {
         edit(Message::line("the operation ended without an answer", Visibility::Ephemeral, Tone::Failed), false).await;
     }
-}
-
-/// Send what arrives on `rx`, at most one message per `gap` (the first no sooner than `gap`
-/// after `start`), the latest waiting message winning, until a final one is sent. `send` is
-/// told whether it sends the first. Answers whether a final message was sent (else `rx`
-/// closed without one).
-async fn pace<F, Fut>(rx: &mut mpsc::UnboundedReceiver<Message>, gap: Duration, start: Instant, mut send: F) -> bool
-where
-    F: FnMut(Message, bool) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let mut last = start;
-    let mut first = true;
-    while let Some(m) = rx.recv().await {
-        tokio::time::sleep_until(last + gap).await;
-        let m = latest(m, rx);
-        let done = m.is_final();
-        send(m, first).await;
-        first = false;
-        last = Instant::now();
-        if done {
-            return true;
-        }
-    }
-    false
 }
 
 #[cfg(test)]
@@ -414,53 +377,5 @@ mod tests {
         let m = Message::line("x", Visibility::Ephemeral, Tone::Done);
         assert_eq!(embeds::message(&m)["flags"], embeds::EPHEMERAL);
         assert!(edit_body(&m).get("flags").is_none());
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn edits_are_paced_the_latest_wins_and_the_final_one_is_always_sent() {
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let step = |s: &str| Message::line(s, Visibility::InChannel, Tone::Working);
-        let start = Instant::now();
-        tokio::spawn(async move {
-            let at = |ms| tokio::time::sleep_until(start + Duration::from_millis(ms));
-            for (ms, m) in [(0, step("a")), (200, step("b")), (500, step("c")), (1500, step("d"))] {
-                at(ms).await;
-                let _ = tx.send(m);
-            }
-            at(1600).await;
-            let _ = tx.send(Message::line("done", Visibility::InChannel, Tone::Done));
-            at(1700).await;
-            let _ = tx.send(step("never"));
-        });
-        let sent = std::sync::Mutex::new(Vec::new());
-        let finished = pace(&mut rx, Duration::from_secs(1), start, |m, first| {
-            sent.lock().expect("lock").push((start.elapsed().as_millis(), m.reply.headline.clone(), first));
-            async {}
-        })
-        .await;
-        assert!(finished);
-        let sent = sent.into_inner().expect("lock");
-        assert_eq!(sent, vec![(1000, "c".to_string(), true), (2000, "done".to_string(), false)]);
-
-        // A stream that closes without a final message says so.
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        tx.send(step("a")).expect("send");
-        drop(tx);
-        assert!(!pace(&mut rx, Duration::from_secs(1), Instant::now(), |_, _| async {}).await);
-    }
-
-    #[test]
-    fn the_latest_progress_wins_and_a_final_message_stops_the_search() {
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let step = |s: &str| Message::line(s, Visibility::InChannel, Tone::Working);
-        tx.send(step("b")).expect("send");
-        tx.send(step("c")).expect("send");
-        tx.send(Message::line("done", Visibility::InChannel, Tone::Done)).expect("send");
-        tx.send(step("after")).expect("send");
-        assert_eq!(latest(step("a"), &mut rx).reply.headline, "done");
-        assert_eq!(
-            latest(Message::line("final", Visibility::InChannel, Tone::Failed), &mut rx).reply.headline,
-            "final"
-        );
     }
 }

@@ -5,10 +5,11 @@
 //! Both transports hand the same payloads to [`Slack`]: a slash command's fields, or an
 //! interaction's JSON. Each transport drops replays by the request's own id before that
 //! (HTTP: the signature or the trigger id; Socket Mode: the envelope id), [`team`] refuses
-//! other workspaces, and [`response_url`] keeps follow-ups on Slack's hosts. The first answer goes back in the acknowledgement (within Slack's 3 s);
-//! progress and the result follow on `response_url`, which takes at most 5 messages: ottd
-//! sends at most 3 progress edits (the latest step each time, a few seconds apart) and keeps
-//! one for the result.
+//! other workspaces, and [`response_url`] keeps follow-ups on Slack's hosts. The first answer
+//! goes back in the acknowledgement (within Slack's 3 s: [`super::deadline`]); progress and the
+//! result follow on `response_url`, which takes at most 5 messages: ottd sends at most 3
+//! progress edits (the latest step each time, at least [`PROGRESS_GAP`] apart: [`super::pace`])
+//! and keeps one for the result.
 
 pub mod api;
 pub mod blocks;
@@ -23,20 +24,23 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 
 use super::access::Caller;
+use super::deadline::ANSWER_WITHIN;
 use super::desk::{Desk, Turn};
 use super::message::{Message, Tone, Visibility};
+use super::pace::{pace, Early, Pacing};
 use crate::ops::Platform;
 use api::WebApi;
 
 /// Progress edits sent to one `response_url` at most (Slack takes 5 messages in all).
 pub const PROGRESS_EDITS: usize = 3;
-/// A slash command must be acknowledged within 3 s: past this, the acknowledgement says
-/// "working on it" and the answer follows on `response_url`.
-pub const ACK_WITHIN: Duration = Duration::from_millis(2500);
 /// Progress edits are at least this far apart; the latest step wins.
 pub const PROGRESS_GAP: Duration = Duration::from_secs(2);
+/// Progress that comes sooner than the gap, or past the budget, is dropped; the result goes
+/// at once (see [`super::pace`]).
+const PACING: Pacing = Pacing { gap: PROGRESS_GAP, progress_limit: Some(PROGRESS_EDITS), early: Early::DropProgress };
 
 /// What a user is told when [`Slack`] already has `max_in_flight` requests in hand.
 pub const BUSY: &str = "ottd is busy: try again in a moment";
@@ -142,7 +146,7 @@ impl Slack {
         }
     }
 
-    /// A slash command: the acknowledgement's body, within [`ACK_WITHIN`] whatever the
+    /// A slash command: the acknowledgement's body, within [`ANSWER_WITHIN`] whatever the
     /// transport; when the answer takes longer (Slack's user groups slow to read, say), "working
     /// on it" now and the answer on `response_url`. Follow-ups go on by themselves.
     pub async fn command(self: &Arc<Self>, c: &SlashCommand) -> Value {
@@ -153,10 +157,13 @@ impl Slack {
             let (slack, c) = (self.clone(), c.clone());
             async move { slack.answer(&c, slot).await }
         });
-        match tokio::time::timeout(ACK_WITHIN, &mut work).await {
+        match tokio::time::timeout(ANSWER_WITHIN, &mut work).await {
             Ok(body) => body,
             Err(_) => {
-                tracing::warn!("slack: /ott {:?} took over {ACK_WITHIN:?}: its answer follows on response_url", c.text);
+                tracing::warn!(
+                    "slack: /ott {:?} took over {ANSWER_WITHIN:?}: its answer follows on response_url",
+                    c.text
+                );
                 let (api, url) = (self.api.clone(), c.response_url.clone());
                 self.desk.tasks().spawn(async move {
                     let body = work.await;
@@ -265,17 +272,18 @@ impl Slack {
         let api = self.api.clone();
         self.desk.tasks().spawn(async move {
             let _slot = slot;
-            while let Some(m) = rx.recv().await {
-                if !m.is_final() {
-                    continue;
-                }
+            let only_result = Pacing { gap: Duration::ZERO, progress_limit: Some(0), early: Early::DropProgress };
+            pace(&mut rx, only_result, Instant::now(), |m, _| {
                 let mut body = blocks::response(&m, false);
                 body["replace_original"] = Value::Bool(false);
-                if let Err(e) = api.respond(&response_url, &body).await {
-                    tracing::warn!("slack: result not delivered: {e}");
+                let (api, url) = (api.clone(), response_url.clone());
+                async move {
+                    if let Err(e) = api.respond(&url, &body).await {
+                        tracing::warn!("slack: result not delivered: {e}");
+                    }
                 }
-                break;
-            }
+            })
+            .await;
         });
     }
 
@@ -285,30 +293,16 @@ impl Slack {
         let api = self.api.clone();
         self.desk.tasks().spawn(async move {
             let _slot = slot;
-            let mut edits = 0;
-            let mut last = tokio::time::Instant::now();
-            while let Some(mut m) = rx.recv().await {
-                // Only the latest message matters.
-                while !m.is_final() {
-                    match rx.try_recv() {
-                        Ok(next) => m = next,
-                        Err(_) => break,
+            pace(&mut rx, PACING, Instant::now(), |m, _| {
+                let body = blocks::response(&m, true);
+                let (api, url) = (api.clone(), response_url.clone());
+                async move {
+                    if let Err(e) = api.respond(&url, &body).await {
+                        tracing::warn!("slack: follow-up not delivered: {e}");
                     }
                 }
-                if !m.is_final() && (edits >= PROGRESS_EDITS || last.elapsed() < PROGRESS_GAP) {
-                    continue;
-                }
-                if !m.is_final() {
-                    edits += 1;
-                    last = tokio::time::Instant::now();
-                }
-                if let Err(e) = api.respond(&response_url, &blocks::response(&m, true)).await {
-                    tracing::warn!("slack: follow-up not delivered: {e}");
-                }
-                if m.is_final() {
-                    break;
-                }
-            }
+            })
+            .await;
         });
     }
 }

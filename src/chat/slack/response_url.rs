@@ -7,39 +7,10 @@
 
 use url::Url;
 
-/// One allowed origin: a scheme, a host (or any subdomain of one, `*.slack.com`), a port.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Origin {
-    scheme: String,
-    host: String,
-    /// `*.host`: any subdomain of `host`, not `host` itself.
-    subdomains: bool,
-    /// The scheme's default when the origin names none.
-    port: u16,
-}
+/// The allowed origins are configuration's plain data; which URLs they admit is decided here.
+pub use crate::config::chat::Origin;
 
 impl Origin {
-    /// `https://hooks.slack.com`, `https://*.slack.com`, `http://127.0.0.1:8080`; `None` for
-    /// anything else (a path, a query, credentials, another scheme).
-    pub fn parse(s: &str) -> Option<Origin> {
-        let (scheme, rest) = s.split_once("://")?;
-        if !matches!(scheme, "http" | "https") || rest.is_empty() {
-            return None;
-        }
-        let (subdomains, rest) = match rest.strip_prefix("*.") {
-            Some(r) => (true, r),
-            None => (false, rest),
-        };
-        // Let the URL parser judge the host and port; anything past them is refused.
-        let url = Url::parse(&format!("{scheme}://{rest}")).ok()?;
-        let bare = url.path() == "/" && !rest.ends_with('/');
-        if !bare || url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
-            return None;
-        }
-        let host = url.host_str()?.to_string();
-        Some(Origin { scheme: scheme.to_string(), host, subdomains, port: url.port_or_known_default()? })
-    }
-
     fn admits(&self, url: &Url) -> bool {
         let Some(host) = url.host_str() else { return false };
         let host_ok = if self.subdomains {
