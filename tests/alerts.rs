@@ -352,21 +352,11 @@ async fn nothing_is_done_for_an_alert_outside_the_events_window() {
 
 /// Put a MediaLive channel state change on EventBridge, as MediaLive would.
 async fn put_state(s: &Setup, channel: &str, state: &str) {
-    let aws = s.aws().await;
-    let arn = format!("arn:aws:medialive:channel:{channel}");
     let detail = serde_json::json!({
-        "channel_arn": arn, "state": state, "message": "Stop detected on pipeline", "pipelines_running_count": 0,
-        "pipeline": "0"
+        "channel_arn": format!("arn:aws:medialive:channel:{channel}"), "state": state,
+        "message": "Stop detected on pipeline", "pipelines_running_count": 0, "pipeline": "0"
     });
-    let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-        .source("aws.medialive")
-        .detail_type("MediaLive Channel State Change")
-        .resources(arn)
-        .detail(detail.to_string())
-        .time(aws_smithy_types::DateTime::from_secs(Utc::now().timestamp()))
-        .build();
-    let out = aws.events.put_events().entries(entry).send().await.expect("put_events");
-    assert_eq!(out.failed_entry_count, 0, "{out:?}");
+    common::put_medialive(s, channel, "MediaLive Channel State Change", detail).await;
 }
 
 fn recovery_starts(s: &Setup) -> usize {

@@ -407,16 +407,20 @@ pub fn channel_id(store: &Store, event: &str) -> String {
 /// A MediaLive channel alert put on EventBridge as MediaLive would (the rule `bootstrap` made
 /// routes it to the daemon's queue).
 pub async fn put_alert(s: &Setup, channel: &str, state: &str, alarm_id: &str, alert_type: &str, pipeline: &str) {
-    let aws = s.aws().await;
-    let arn = format!("arn:aws:medialive:channel:{channel}");
     let detail = serde_json::json!({
         "alarm_state": state, "alarm_id": alarm_id, "alert_type": alert_type, "pipeline": pipeline,
-        "channel_arn": arn, "message": "test"
+        "channel_arn": format!("arn:aws:medialive:channel:{channel}"), "message": "test"
     });
+    put_medialive(s, channel, "MediaLive Channel Alert", detail).await;
+}
+
+/// Put a MediaLive event of `detail_type` about `channel` on EventBridge, as MediaLive would.
+pub async fn put_medialive(s: &Setup, channel: &str, detail_type: &str, detail: serde_json::Value) {
+    let aws = s.aws().await;
     let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
         .source("aws.medialive")
-        .detail_type("MediaLive Channel Alert")
-        .resources(arn)
+        .detail_type(detail_type)
+        .resources(format!("arn:aws:medialive:channel:{channel}"))
         .detail(detail.to_string())
         .time(aws_smithy_types::DateTime::from_secs(Utc::now().timestamp()))
         .build();
