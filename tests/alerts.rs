@@ -168,8 +168,13 @@ async fn nothing_is_done_for_an_alert_cleared_in_time_or_on_hold_and_the_breaker
     });
     std::thread::sleep(Duration::from_secs(2));
     assert!(restarts(&s, &channel).is_empty(), "on hold: nothing done");
-    s.ottd(&["resume", "final"]);
+    // Cleared before the resume: an alert still SET at the resume would be acted on at the
+    // next sweep (recovery looks again at every alert nobody settled).
     put_alert(&s, &channel, "CLEARED", "b2", "Failed to Write to Output", "0").await;
+    wait_for("b2 cleared", &d, Duration::from_secs(10), || {
+        store.alerts(Some("final"), false).map(|a| a.is_empty()).unwrap_or(false)
+    });
+    s.ottd(&["resume", "final"]);
 
     // The breaker (2 per hour here): a third alert only notifies.
     for (n, id) in ["c1", "c2", "c3"].iter().enumerate() {
