@@ -68,6 +68,14 @@ pub fn changes(word: &str) -> bool {
     word_role(word) >= Role::Operator
 }
 
+/// Whether the text after `/ott` is a known command that only reads (status, links, help…):
+/// a replay of it changes nothing, so its replay record need not be committed before the
+/// answer (see `Desk::first_sighting`). A typo or anything unknown counts as changing.
+pub fn reads_only(text: &str) -> bool {
+    let word = text.split_whitespace().next().unwrap_or_default().to_lowercase();
+    super::grammar::WORDS.iter().any(|(w, _, _)| *w == word) && !changes(&word)
+}
+
 /// The role a command needs.
 pub fn needed(command: &Command) -> Role {
     match command {
@@ -154,6 +162,16 @@ impl fmt::Display for Denied {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn only_known_reading_commands_count_as_reads() {
+        for text in ["status final", "STATUS", " links final", "help", "list", "schedule", "audit final"] {
+            assert!(reads_only(text), "{text}");
+        }
+        for text in ["deploy final", "Start final", "teardown x", "hold final", "ack 3", "deplyo final", "", "?"] {
+            assert!(!reads_only(text), "{text}");
+        }
+    }
     use super::*;
     use proptest::prelude::*;
 

@@ -51,7 +51,13 @@ pub struct Desk {
     clock: Arc<dyn Clock>,
     /// Roles and approval rules: replaced on reload (adapters and secrets need a restart).
     chat: std::sync::RwLock<Arc<ChatSettings>>,
+    /// Request ids taken by this process, newest [`SEEN_IN_MEMORY`]: a replay is refused here
+    /// without waiting for the state file (which keeps them across restarts).
+    seen: Mutex<lru::LruCache<String, ()>>,
 }
+
+/// Request ids remembered in memory (about 100 bytes each); older ones are in the state file.
+const SEEN_IN_MEMORY: usize = 16_384;
 
 fn actor_of(label: &str) -> Option<Actor> {
     let (platform, user) = label.split_once(':')?;
@@ -74,7 +80,10 @@ fn mention(platform: Platform, label: &str) -> String {
 impl Desk {
     pub fn new(ops: Arc<Ops>, definitions: Arc<dyn Definitions>, clock: Arc<dyn Clock>) -> Desk {
         let chat = std::sync::RwLock::new(Arc::new(definitions.settings().chat.clone()));
-        Desk { ops, definitions, clock, chat }
+        let seen = Mutex::new(lru::LruCache::new(
+            std::num::NonZeroUsize::new(SEEN_IN_MEMORY).unwrap_or(std::num::NonZeroUsize::MIN),
+        ));
+        Desk { ops, definitions, clock, chat, seen }
     }
 
     /// The same desk with other chat settings (tests).
@@ -158,9 +167,27 @@ impl Desk {
 
     /// Note a request's id (`slack:sig:…`, `discord:…`) as taken: `true` the first time,
     /// `false` for a replay, which must then have no effect. In the state file, so a replay
-    /// after a restart is caught too.
+    /// after a restart is caught too: committed before anything runs, since the request may
+    /// change something.
     pub async fn first_sighting(&self, key: &str) -> Result<bool, crate::store::StoreError> {
-        self.ops.store().first_sighting(key, self.clock.now()).await
+        let first = self.ops.store().first_sighting(key, self.clock.now()).await?;
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).put(key.to_string(), ());
+        Ok(first)
+    }
+
+    /// [`Desk::first_sighting`] for a request that only reads (`access::reads_only`): decided
+    /// in memory and by a read of the state file (ids from before a restart), its record
+    /// written without waiting. A kill -9 in the moment before that write commits can let one
+    /// replay of a read through after the restart; a read changes nothing.
+    pub fn first_sighting_of_read(&self, key: &str) -> Result<bool, crate::store::StoreError> {
+        if self.seen.lock().unwrap_or_else(|p| p.into_inner()).put(key.to_string(), ()).is_some() {
+            return Ok(false);
+        }
+        if self.ops.store().sighted(key)? {
+            return Ok(false);
+        }
+        self.ops.store().first_sighting(key, self.clock.now()).detach();
+        Ok(true)
     }
 
     /// The chat-only reads (`help`, `list`): audited like the operations layer's reads.

@@ -170,3 +170,17 @@ async fn a_click_from_another_channel_settles_nothing() {
     let _ = result(desk.press(&who("ULEAD2", &[]), &approve).await).await;
     assert_eq!(w.store.request(id).expect("read").expect("request").state, crate::chat::approval::State::Done);
 }
+
+#[tokio::test]
+async fn a_replayed_read_is_refused_in_memory_and_after_a_restart_from_the_state_file() {
+    let (w, desk) = desk();
+    assert!(desk.first_sighting_of_read("slack:sig:v0=read").expect("first"), "the first copy");
+    assert!(!desk.first_sighting_of_read("slack:sig:v0=read").expect("again"), "a replay, from memory");
+    // A restart: a new desk with nothing in memory, on the same state file.
+    w.store.flush().await.expect("flush");
+    let again = Desk::new(w.ops.clone(), w.definitions.clone(), w.clock.clone());
+    assert!(!again.first_sighting_of_read("slack:sig:v0=read").expect("after"), "a replay, from the state file");
+    // A change's record is committed before it runs, and a read's copy of it is a replay too.
+    assert!(again.first_sighting("slack:sig:v0=change").await.expect("first"));
+    assert!(!again.first_sighting_of_read("slack:sig:v0=change").expect("copy"));
+}

@@ -56,7 +56,18 @@ async fn commands(State(e): State<Arc<Endpoint>>, headers: HeaderMap, body: Byte
     // (any change fails the check above), and it is as good a key as a hash of (timestamp,
     // body) without computing one more digest.
     let signature = headers.get("x-slack-signature").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    match first_time(&e, &format!("slack:sig:{signature}")).await {
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let c = SlashCommand::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.clone())));
+    let key = format!("slack:sig:{signature}");
+    let first = if crate::chat::access::reads_only(&c.text) {
+        e.slack.desk.first_sighting_of_read(&key).map_err(|err| {
+            tracing::warn!("slack: cannot read the replay records, refused: {err}");
+            Box::new((StatusCode::SERVICE_UNAVAILABLE, "try again\n").into_response())
+        })
+    } else {
+        first_time(&e, &key).await
+    };
+    match first {
         Ok(true) => {}
         Ok(false) => {
             tracing::warn!("slack: a replayed slash command ignored");
@@ -64,8 +75,6 @@ async fn commands(State(e): State<Arc<Endpoint>>, headers: HeaderMap, body: Byte
         }
         Err(r) => return *r,
     }
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
-    let c = SlashCommand::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.clone())));
     Json(e.slack.command(&c).await).into_response()
 }
 
