@@ -383,8 +383,7 @@ impl Runner {
             }
             return None;
         }
-        let since = now - chrono::Duration::from_std(policies.breaker_window).unwrap_or(chrono::Duration::hours(1));
-        let recent = match store.recovery_actions(event, since).await {
+        let recent = match self.recent_actions(event, &policies, now).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(event, "cannot count recovery's recent actions; deciding again later: {e}");
@@ -465,6 +464,18 @@ impl Runner {
         }
     }
 
+    /// When recovery acted on `event` within the breaker's window before `now` (committed rows
+    /// only: the breaker never counts on an action whose row is still queued).
+    async fn recent_actions(
+        &self,
+        event: &str,
+        policies: &Policies,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DateTime<Utc>>, crate::store::StoreError> {
+        let window = chrono::Duration::from_std(policies.breaker_window).unwrap_or(chrono::Duration::hours(1));
+        self.ops.store().recovery_actions(event, now - window).await
+    }
+
     /// MediaLive (or the resync) says the channel is in `state`: a channel stopped while its
     /// window says it should run is started again, within the breaker. The report is only a
     /// hint: the channel is described again first, so STOPPING then STOPPED, a duplicate
@@ -488,8 +499,7 @@ impl Runner {
         };
         let policies = self.policies();
         let now = self.clock.now();
-        let since = now - chrono::Duration::from_std(policies.breaker_window).unwrap_or(chrono::Duration::hours(1));
-        let recent = match self.ops.store().recovery_actions(event, since).await {
+        let recent = match self.recent_actions(event, &policies, now).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(event, "cannot count recovery's recent actions; not acting: {e}");

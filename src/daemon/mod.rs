@@ -271,6 +271,7 @@ impl Daemon {
             &definitions,
             &settings,
             &notifier,
+            &clock,
             alerts_tx,
             alerts_rx,
             &shutdown,
@@ -479,12 +480,12 @@ fn start_alerts(
     definitions: &Arc<InForce>,
     settings: &crate::config::Settings,
     notifier: &Arc<dyn crate::notify::Notifier>,
+    clock: &Arc<SystemClock>,
     alerts_tx: tokio::sync::mpsc::Sender<crate::alerts::intake::Changed>,
     alerts_rx: tokio::sync::mpsc::Receiver<crate::alerts::intake::Changed>,
     shutdown: &CancellationToken,
 ) -> Option<Arc<crate::alerts::runner::Runner>> {
     let store = ops.store();
-    let clock: Arc<dyn crate::clock::Clock> = Arc::new(SystemClock);
     if let Some(p) = &plumbing {
         let intake = Arc::new(crate::alerts::intake::Intake {
             queue: crate::aws::alerting::Queue::new(&p.aws, p.queue_url.clone()),
