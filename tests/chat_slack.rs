@@ -25,17 +25,12 @@ fn chat_config(s: &Setup, slack: &SlackStandIn) {
 /// [`chat_config`] with more `[chat.slack]` keys. The stand-in's workspace is ours, and its
 /// `response_url`s are the only ones ottd may post to.
 fn chat_config_with(s: &Setup, slack: &SlackStandIn, slack_keys: &str) {
-    let hosts = if slack_keys.contains("response_hosts") {
-        String::new()
-    } else {
-        format!("response_hosts = [\"{}\"]\n", slack.base)
-    };
-    let text = format!(
-        "\n[chat.slack]\nmode = \"http\"\napi_url = \"{}\"\nteam_id = \"{}\"\n{hosts}{slack_keys}[[chat.grant]]\nrole = \"viewer\"\nwho = [\"slack:*\"]\n[[chat.grant]]\nrole = \"operator\"\nwho = [\"slack:group:SOPS\"]\n[[chat.grant]]\nrole = \"admin\"\nwho = [\"slack:ULEAD\", \"slack:ULEAD2\"]\n",
-        slack.api_url(),
-        common::slack::TEAM,
-    );
-    s.append_config(&text);
+    let grants = [
+        ("viewer", "\"slack:*\""),
+        ("operator", "\"slack:group:SOPS\""),
+        ("admin", "\"slack:ULEAD\", \"slack:ULEAD2\""),
+    ];
+    s.append_config(&slack.http_config(slack_keys, &grants));
 }
 
 struct Chat {

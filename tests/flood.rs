@@ -65,11 +65,7 @@ fn a_viewer_flood_is_answered_bounded_and_the_timers_stay_on_time() {
     );
     let s = setup(&schedule);
     let slack = SlackStandIn::start();
-    s.append_config(&format!(
-        "\n[chat.slack]\nmode = \"http\"\napi_url = \"{}\"\nteam_id = \"T0TEST\"\nresponse_hosts = [\"{}\"]\n[[chat.grant]]\nrole = \"viewer\"\nwho = [\"slack:*\"]\n",
-        slack.api_url(),
-        slack.base
-    ));
+    s.append_config(&slack.http_config("", &[("viewer", "\"slack:*\"")]));
     s.ottd(&["bootstrap"]);
     let d = Daemon::start_with(&s, "daemon", &[("SLACK_SIGNING_SECRET", SECRET.into())]);
     let base = d.base_url();

@@ -20,11 +20,7 @@ const SECRET: &str = "9a8b7c6d5e4f30211f2e3d4c5b6a7980";
 fn shutdown_waits_for_chat_work_taken_on_before_the_signal() {
     let s = setup(common::ON_DEMAND_FINAL);
     let slack = SlackStandIn::start();
-    s.append_config(&format!(
-        "\n[chat.slack]\nmode = \"http\"\napi_url = \"{}\"\nresponse_hosts = [\"{}\"]\n[[chat.grant]]\nrole = \"operator\"\nwho = [\"slack:UOP\"]\n",
-        slack.api_url(),
-        slack.base
-    ));
+    s.append_config(&slack.http_config("", &[("operator", "\"slack:UOP\"")]));
     s.ottd(&["bootstrap"]);
     let d = Daemon::start_with(&s, "daemon", &[("SLACK_SIGNING_SECRET", SECRET.into())]);
     let base = d.base_url();

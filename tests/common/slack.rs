@@ -119,6 +119,25 @@ impl SlackStandIn {
         SlackStandIn { base, log, shared, _runtime: runtime }
     }
 
+    /// ottd.toml's `[chat.slack]` over HTTP on this stand-in (its Web API, our workspace, its
+    /// `response_url`s the only ones ottd may post to, unless `slack_keys` names others), with
+    /// more `[chat.slack]` keys and then `grants` as (role, the `who` list's entries as TOML).
+    pub fn http_config(&self, slack_keys: &str, grants: &[(&str, &str)]) -> String {
+        let hosts = if slack_keys.contains("response_hosts") {
+            String::new()
+        } else {
+            format!("response_hosts = [\"{}\"]\n", self.base)
+        };
+        let mut text = format!(
+            "\n[chat.slack]\nmode = \"http\"\napi_url = \"{}\"\nteam_id = \"{TEAM}\"\n{hosts}{slack_keys}",
+            self.api_url()
+        );
+        for (role, who) in grants {
+            text.push_str(&format!("[[chat.grant]]\nrole = \"{role}\"\nwho = [{who}]\n"));
+        }
+        text
+    }
+
     /// `[chat.slack] api_url` for ottd.
     pub fn api_url(&self) -> String {
         format!("{}/api", self.base)
