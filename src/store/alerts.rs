@@ -103,6 +103,13 @@ fn row(r: Raw) -> Result<AlertRow> {
     })
 }
 
+/// Remember an EventBridge envelope id: `true` the first time (in the caller's transaction).
+fn note_envelope(c: &rusqlite::Connection, id: &str) -> rusqlite::Result<bool> {
+    Ok(c.prepare_cached("INSERT OR IGNORE INTO seen_envelopes (id, at) VALUES (?1, ?2)")?
+        .execute(params![id, now()])?
+        > 0)
+}
+
 impl Store {
     /// Record an alert event for `event` (the managed event its channel belongs to), once per
     /// envelope id, ignoring one older than what its key already has. Done in one write, so
@@ -118,10 +125,7 @@ impl Store {
         let (envelope_id, event, channel_id, a) =
             (envelope_id.to_string(), event.to_string(), channel_id.to_string(), alert.clone());
         self.write(move |c| {
-            let fresh = c
-                .prepare_cached("INSERT OR IGNORE INTO seen_envelopes (id, at) VALUES (?1, ?2)")?
-                .execute(params![envelope_id, now()])?;
-            if fresh == 0 {
+            if !note_envelope(c, &envelope_id)? {
                 return Ok(Recorded::Duplicate);
             }
             let at = time_str(time);
@@ -276,11 +280,7 @@ impl Store {
     /// are deduplicated like its alerts.
     pub fn first_sight(&self, envelope_id: &str) -> Write<bool> {
         let id = envelope_id.to_string();
-        self.write(move |c| {
-            Ok(c.prepare_cached("INSERT OR IGNORE INTO seen_envelopes (id, at) VALUES (?1, ?2)")?
-                .execute(params![id, now()])?
-                > 0)
-        })
+        self.write(move |c| note_envelope(c, &id))
     }
 
     /// The managed event whose deployment has this MediaLive channel, if any.
