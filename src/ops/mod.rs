@@ -76,8 +76,9 @@ pub struct Ops {
     workers: Workers,
     /// Told when an event's override changed, so an in-process scheduler looks again now.
     changed: Mutex<Option<Changed>>,
-    /// Every task that works on the daemon's behalf (recovery passes, chat commands, alert
-    /// intake, notifiers): shutdown closes it and waits for them, with a cap.
+    /// Every task that works on the daemon's behalf (recovery passes, chat commands, the alert
+    /// intake): shutdown closes it and waits for them, with a cap. Notifiers deliver on a
+    /// tracker of their own, drained after this one.
     tasks: TaskTracker,
 }
 
