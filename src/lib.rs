@@ -35,6 +35,7 @@ pub mod config;
 pub mod daemon;
 pub mod engine;
 pub mod http;
+pub mod lease;
 pub mod lifecycle;
 pub mod logging;
 pub mod metrics;

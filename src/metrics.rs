@@ -35,6 +35,10 @@ pub struct Metrics {
     pub reloads: Family<ActionLabel, Counter>,
     /// Tasks working for the daemon when `/metrics` was read (recovery, chat, alert intake).
     pub tasks: Gauge,
+    /// Event leases this daemon holds now (it is working on those events).
+    pub leases_held: Gauge,
+    /// Leases this daemon took over from a holder that stopped renewing.
+    pub lease_takeovers: Counter,
 }
 
 impl Default for Metrics {
@@ -63,10 +67,36 @@ impl Metrics {
         registry.register("config_reloads", "Configuration reloads", reloads.clone());
         let tasks = Gauge::default();
         registry.register("tasks", "Tasks working for the daemon (recovery, chat, alert intake)", tasks.clone());
-        Metrics { registry, events_by_phase, transitions, aws_errors, fire_lateness, reloads, tasks }
+        let leases_held = Gauge::default();
+        registry.register("leases_held", "Event leases this daemon holds now", leases_held.clone());
+        let lease_takeovers = Counter::default();
+        registry.register(
+            "lease_takeovers",
+            "Event leases taken over from a holder that stopped renewing",
+            lease_takeovers.clone(),
+        );
+        Metrics {
+            registry,
+            events_by_phase,
+            transitions,
+            aws_errors,
+            fire_lateness,
+            reloads,
+            tasks,
+            leases_held,
+            lease_takeovers,
+        }
     }
 
     pub fn render(&self) -> String {
+        use std::sync::atomic::Ordering;
+        // The engine counts leases in process-wide atomics; copy them in at each scrape (one
+        // scrape at a time, so the counter never gets the same takeovers twice).
+        static SCRAPE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one = SCRAPE.lock().unwrap_or_else(|p| p.into_inner());
+        self.leases_held.set(crate::engine::lease::HELD.load(Ordering::Relaxed));
+        let takeovers = crate::engine::lease::TAKEOVERS.load(Ordering::Relaxed);
+        let _ = self.lease_takeovers.inc_by(takeovers.saturating_sub(self.lease_takeovers.get()));
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);

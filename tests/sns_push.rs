@@ -182,9 +182,12 @@ impl Harness {
     async fn start() -> Harness {
         let dir = tempfile::tempdir().expect("tmp");
         let store = Arc::new(Store::open(&dir.path().join("ottd.db")).expect("store"));
-        store.begin_deployment("final", "abcd1234", "{}").await.expect("deployment");
+        let me = ottd::store::Holder::new("test");
+        let lease = store.acquire_lease("final", &me, std::time::Duration::from_secs(600), None).await;
+        let fence = lease.expect("store").expect("free").fence;
+        store.begin_deployment(&fence, "abcd1234", "{}").await.expect("deployment");
         store
-            .record("final", "channel", Kind::Channel, "n", Status::Created, Some("CHANNELID"), None, None)
+            .record(&fence, "channel", Kind::Channel, "n", Status::Created, Some("CHANNELID"), None, None)
             .await
             .expect("channel");
         let sns = FakeSns::start(dir.path()).await;

@@ -574,7 +574,7 @@ mod tests {
         w.store.record_alert("e1", w.clock.now(), "final", "123", &alert).await.expect("record");
         // The state file's writer is slow for a moment: the "notified" mark is not committed
         // yet when a second change asks for another pass.
-        let release = w.store.pause_writer();
+        let release = w.store.sqlite().pause_writer();
         let r = runner.clone();
         let passes = tokio::spawn(async move {
             r.evaluate("final").await;

@@ -27,6 +27,11 @@ pub struct Settings {
     pub mediapackage_role_arn: Option<String>,
     pub engine: EngineSettings,
     pub daemon: DaemonSettings,
+    /// `[state]`: where the state lives (this machine's file, or a DynamoDB table shared by a
+    /// group of daemons).
+    pub state: StateBackend,
+    /// `[lease]`: how long an event's lease lasts and how its holder keeps it.
+    pub lease: crate::lease::LeaseSettings,
     /// `[alerts]`: the alert plumbing and recovery policies.
     pub alerts: super::alerts::AlertSettings,
     /// `[chat]`: Slack and Discord, who may do what, confirmations and approvals.
@@ -63,6 +68,20 @@ pub struct DaemonSettings {
     /// Step log rows older than this are pruned at upkeep (the latest few per step are kept).
     pub keep_step_log: Duration,
 }
+
+/// Where the state lives.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "backend", rename_all = "lowercase")]
+pub enum StateBackend {
+    /// The SQLite file at `paths.state`: one daemon (and the commands run beside it).
+    Sqlite,
+    /// One DynamoDB table, shared by every daemon of a group (region and credentials from the
+    /// standard chain, like every other AWS call).
+    Dynamodb { table: String },
+}
+
+/// The DynamoDB table's name when `[state] table` is not given.
+pub const DEFAULT_TABLE: &str = "ottd-state";
 
 /// The state file's upkeep: every day at 04:30 UTC.
 pub const DEFAULT_UPKEEP: &str = "0 30 4 * * *";
@@ -226,6 +245,8 @@ fn compile(t: &Table<'_, '_, '_>, base: &Path, file: &Path) -> Settings {
             .unwrap_or_else(|| DEFAULT_UPKEEP.to_string()),
         keep_step_log: dur(&daemon, "keep_step_log", &limits::KEEP_STEP_LOG, 90 * 24 * 3600),
     };
+    let state = state_backend(t);
+    let lease = lease_settings(t);
     Settings {
         file: file.to_path_buf(),
         region,
@@ -240,9 +261,57 @@ fn compile(t: &Table<'_, '_, '_>, base: &Path, file: &Path) -> Settings {
         mediapackage_role_arn,
         engine: engine_settings,
         daemon: daemon_settings,
+        state,
+        lease,
         alerts: super::alerts::compile(t.table("alerts").as_ref()),
         chat: super::chat::compile(t.table("chat").as_ref(), base),
     }
+}
+
+fn state_backend(t: &Table<'_, '_, '_>) -> StateBackend {
+    let Some(st) = t.table("state") else { return StateBackend::Sqlite };
+    let table = st.str("table");
+    match st.str("backend").as_deref() {
+        None | Some("sqlite") => {
+            if table.is_some() {
+                st.error("table", "only used with backend = \"dynamodb\"");
+            }
+            StateBackend::Sqlite
+        }
+        Some("dynamodb") => {
+            let table = table.unwrap_or_else(|| DEFAULT_TABLE.to_string());
+            // DynamoDB's rule for table names.
+            let ok = (3..=255).contains(&table.len())
+                && table.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+            if !ok {
+                st.error("table", format!("`{table}` is not a DynamoDB table name (3-255 of a-z, A-Z, 0-9, _ - .)"));
+            }
+            StateBackend::Dynamodb { table }
+        }
+        Some(other) => {
+            st.error("backend", format!("`{other}` is not a state backend: sqlite or dynamodb"));
+            StateBackend::Sqlite
+        }
+    }
+}
+
+fn lease_settings(t: &Table<'_, '_, '_>) -> crate::lease::LeaseSettings {
+    use crate::lease::{LeaseSettings, DURATION_RANGE, RETRY_RANGE};
+    let d = LeaseSettings::default();
+    let Some(l) = t.table("lease") else { return d };
+    let s = LeaseSettings {
+        duration: l.duration_in("duration", &(DURATION_RANGE.0..=DURATION_RANGE.1)).unwrap_or(d.duration),
+        renew_deadline: l
+            .duration_in("renew_deadline", &(RETRY_RANGE.0..=DURATION_RANGE.1))
+            .unwrap_or(d.renew_deadline),
+        retry: l.duration_in("retry", &(RETRY_RANGE.0..=RETRY_RANGE.1)).unwrap_or(d.retry),
+    };
+    for (field, why) in s.problems() {
+        if field != "duration" && field != "retry" {
+            l.error(field, why);
+        }
+    }
+    s
 }
 
 #[cfg(test)]

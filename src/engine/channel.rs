@@ -4,6 +4,7 @@ use std::time::Instant;
 
 use tracing::Instrument;
 
+use super::lease::Lease;
 use super::{Engine, EngineError, Outcome, Result};
 use crate::aws::medialive;
 use crate::lifecycle::{Phase, Status};
@@ -29,39 +30,44 @@ impl Engine {
     pub async fn start(&self, event: &str) -> Result<()> {
         let span = tracing::info_span!("start", event = %event);
         async move {
-            let _lease = self.lease(event, "start").await?;
-            let id = self.channel_id(event)?;
-            let started = Instant::now();
-            let step = format!("start MediaLive channel {id}");
-            let state = self.channel_state(&id).await?;
-            match state.as_str() {
-                "RUNNING" => {
-                    self.store.set_phase(event, Phase::Running, None).await?;
-                    self.report(event, &step, Outcome::Exists, "already RUNNING", started);
-                    return Ok(());
-                }
-                "STOPPING" => {
-                    self.wait_channel(event, &id, "IDLE").await?;
-                    medialive::start_channel(&self.aws.medialive, &id).await?;
-                }
-                "STARTING" | "RECOVERING" => {}
-                _ => medialive::start_channel(&self.aws.medialive, &id).await?,
-            }
-            self.store.set_phase(event, Phase::Starting, None).await?;
-            self.report(event, &step, Outcome::Waiting, "waiting for RUNNING", started);
-            match self.wait_channel(event, &id, "RUNNING").await {
-                Ok(_) => {
-                    self.store.set_phase(event, Phase::Running, None).await?;
-                    self.store.log_step(event, "start", "ok", None, started.elapsed().as_millis()).await?;
-                    self.report(event, &step, Outcome::Started, "RUNNING", started);
-                    Ok(())
-                }
-                Err(e) => {
-                    self.store.set_error(event, Some(&e.to_string())).await?;
-                    self.report(event, &step, Outcome::Failed, e.to_string(), started);
-                    Err(e)
-                }
-            }
+            let lease = self.lease(event, "start").await?;
+            let fence = lease.fence();
+            lease
+                .run(async {
+                    let id = self.channel_id(event)?;
+                    let started = Instant::now();
+                    let step = format!("start MediaLive channel {id}");
+                    let state = self.channel_state(&id).await?;
+                    match state.as_str() {
+                        "RUNNING" => {
+                            self.store.set_phase(fence, Phase::Running, None).await?;
+                            self.report(event, &step, Outcome::Exists, "already RUNNING", started);
+                            return Ok(());
+                        }
+                        "STOPPING" => {
+                            self.wait_channel(event, &id, "IDLE").await?;
+                            medialive::start_channel(&self.aws.medialive, &id).await?;
+                        }
+                        "STARTING" | "RECOVERING" => {}
+                        _ => medialive::start_channel(&self.aws.medialive, &id).await?,
+                    }
+                    self.store.set_phase(fence, Phase::Starting, None).await?;
+                    self.report(event, &step, Outcome::Waiting, "waiting for RUNNING", started);
+                    match self.wait_channel(event, &id, "RUNNING").await {
+                        Ok(_) => {
+                            self.store.set_phase(fence, Phase::Running, None).await?;
+                            self.store.log_step(fence, "start", "ok", None, started.elapsed().as_millis()).await?;
+                            self.report(event, &step, Outcome::Started, "RUNNING", started);
+                            Ok(())
+                        }
+                        Err(e) => {
+                            self.store.set_error(fence, Some(&e.to_string())).await?;
+                            self.report(event, &step, Outcome::Failed, e.to_string(), started);
+                            Err(e)
+                        }
+                    }
+                })
+                .await
         }
         .instrument(span)
         .await
@@ -71,16 +77,21 @@ impl Engine {
     pub async fn stop(&self, event: &str) -> Result<()> {
         let span = tracing::info_span!("stop", event = %event);
         async move {
-            let _lease = self.lease(event, "stop").await?;
-            let id = self.channel_id(event)?;
-            let started = Instant::now();
-            let step = format!("stop MediaLive channel {id}");
-            self.store.set_phase(event, Phase::Stopping, None).await?;
-            self.stop_channel(event, &id).await?;
-            self.store.set_phase(event, Phase::Stopped, None).await?;
-            self.store.log_step(event, "stop", "ok", None, started.elapsed().as_millis()).await?;
-            self.report(event, &step, Outcome::Stopped, "IDLE", started);
-            Ok(())
+            let lease = self.lease(event, "stop").await?;
+            let fence = lease.fence();
+            lease
+                .run(async {
+                    let id = self.channel_id(event)?;
+                    let started = Instant::now();
+                    let step = format!("stop MediaLive channel {id}");
+                    self.store.set_phase(fence, Phase::Stopping, None).await?;
+                    self.stop_channel(&lease, &id).await?;
+                    self.store.set_phase(fence, Phase::Stopped, None).await?;
+                    self.store.log_step(fence, "stop", "ok", None, started.elapsed().as_millis()).await?;
+                    self.report(event, &step, Outcome::Stopped, "IDLE", started);
+                    Ok(())
+                })
+                .await
         }
         .instrument(span)
         .await
@@ -88,12 +99,13 @@ impl Engine {
 
     /// Bring a channel to IDLE whatever state it is in (used by stop and teardown).
     /// The caller records the phase; teardown keeps its own.
-    pub(crate) async fn stop_channel(&self, event: &str, id: &str) -> Result<()> {
+    pub(crate) async fn stop_channel(&self, lease: &Lease, id: &str) -> Result<()> {
+        let event = lease.fence().event.as_str();
         match self.channel_state(id).await?.as_str() {
             "IDLE" | "DELETED" | "CREATE_FAILED" => return Ok(()),
             "STOPPING" => {}
             "STARTING" | "RUNNING" | "RECOVERING" | "UPDATING" => {
-                medialive::stop_channel(&self.aws.medialive, id).await?;
+                lease.bounded("stop the channel", medialive::stop_channel(&self.aws.medialive, id)).await??;
             }
             _ => {}
         }
@@ -104,21 +116,28 @@ impl Engine {
     pub async fn restart_pipeline(&self, event: &str, pipeline: u8) -> Result<()> {
         let span = tracing::info_span!("restart-pipeline", event = %event, pipeline);
         async move {
-            let _lease = self.lease(event, "restart-pipeline").await?;
-            let id = self.channel_id(event)?;
-            let started = Instant::now();
-            let step = format!("restart pipeline {pipeline} of MediaLive channel {id}");
-            match medialive::restart_pipeline(&self.aws.medialive, &id, pipeline).await {
-                Ok(()) => {
-                    self.store.log_step(event, "restart-pipeline", "ok", None, started.elapsed().as_millis()).await?;
-                    self.report(event, &step, Outcome::Started, "restarted", started);
-                    Ok(())
-                }
-                Err(e) => {
-                    self.report(event, &step, Outcome::Failed, e.to_string(), started);
-                    Err(e.into())
-                }
-            }
+            let lease = self.lease(event, "restart-pipeline").await?;
+            let fence = lease.fence();
+            lease
+                .run(async {
+                    let id = self.channel_id(event)?;
+                    let started = Instant::now();
+                    let step = format!("restart pipeline {pipeline} of MediaLive channel {id}");
+                    match lease.bounded(&step, medialive::restart_pipeline(&self.aws.medialive, &id, pipeline)).await? {
+                        Ok(()) => {
+                            self.store
+                                .log_step(fence, "restart-pipeline", "ok", None, started.elapsed().as_millis())
+                                .await?;
+                            self.report(event, &step, Outcome::Started, "restarted", started);
+                            Ok(())
+                        }
+                        Err(e) => {
+                            self.report(event, &step, Outcome::Failed, e.to_string(), started);
+                            Err(e.into())
+                        }
+                    }
+                })
+                .await
         }
         .instrument(span)
         .await

@@ -19,6 +19,7 @@ use crate::config::Resolved;
 use crate::lifecycle::{Phase, Status};
 use crate::plan::{self, Kind, Packaging, Plan, Resource};
 use crate::secret::Redacted;
+use crate::store::Fence;
 
 /// What a create or lookup learned about a resource.
 struct Made {
@@ -35,8 +36,9 @@ impl Made {
 }
 
 /// State shared by the steps of one deploy run.
-#[derive(Default)]
 struct Run {
+    /// The deploy's lease: every write of the event's state carries it.
+    fence: Fence,
     /// The CDN identifier generated in this run, so CloudFront needn't read it back.
     secret: Mutex<Option<Redacted>>,
 }
@@ -77,61 +79,69 @@ impl Engine {
         let span = tracing::info_span!("deploy", event = %id);
         let started = Instant::now();
         async move {
-            let _lease = self.lease(&id, "deploy").await?;
-            let plan = match self.store.deployment(&id)? {
-                Some(d) if d.phase == Phase::TearingDown => return Err(EngineError::TearingDown { event: id }),
-                Some(d) if d.phase != Phase::TornDown => {
-                    let plan = Plan::build(event, &self.settings, &d.nonce);
-                    self.store.update_plan(&id, &plan_json(&plan)).await?;
-                    plan
-                }
-                _ => {
-                    let plan = Plan::build(event, &self.settings, &plan::new_nonce());
-                    self.store.begin_deployment(&id, &plan.names.nonce, &plan_json(&plan)).await?;
-                    plan
-                }
-            };
-            // Roles are needed by several steps: fail before creating anything.
-            self.medialive_role()?;
-            self.mediapackage_role()?;
-            let before = self.store.resources(&id)?.iter().filter(|r| r.status == Status::Created).count();
-            let run = Run::default();
-            let steps: Vec<Step> =
-                plan.resources.iter().map(|r| Step { key: r.key.clone(), deps: r.depends_on.clone() }).collect();
-            let result = dag::run(&steps, |key| {
-                let plan = &plan;
-                let run = &run;
-                async move {
-                    let res = plan.resource(&key).ok_or_else(|| EngineError::BadPlan {
-                        event: plan.event.clone(),
-                        message: format!("no resource {key}"),
-                    })?;
-                    self.ensure(plan, run, res).await
-                }
-            })
-            .await;
-            match &result {
-                Ok(()) => {
-                    let phase = match self.store.deployment(&id)?.map(|d| d.phase) {
-                        Some(p @ (Phase::Running | Phase::Starting | Phase::Stopped | Phase::Stopping)) => p,
-                        _ => Phase::Deployed,
+            let lease = self.lease(&id, "deploy").await?;
+            let fence = lease.fence();
+            lease
+                .run(async {
+                    let plan = match self.store.deployment(&id)? {
+                        Some(d) if d.phase == Phase::TearingDown => return Err(EngineError::TearingDown { event: id }),
+                        Some(d) if d.phase != Phase::TornDown => {
+                            let plan = Plan::build(event, &self.settings, &d.nonce);
+                            self.store.update_plan(fence, &plan_json(&plan)).await?;
+                            plan
+                        }
+                        _ => {
+                            let plan = Plan::build(event, &self.settings, &plan::new_nonce());
+                            self.store.begin_deployment(fence, &plan.names.nonce, &plan_json(&plan)).await?;
+                            plan
+                        }
                     };
-                    self.store.set_phase(&id, phase, None).await?;
-                }
-                Err(e) => self.store.set_error(&id, Some(&e.to_string())).await?,
-            }
-            result?;
-            if before < plan.resources.len() {
-                // Measured deploys feed the daemon's adaptive lead-time check.
-                self.store.log_step(&id, "deploy", "ok", None, started.elapsed().as_millis()).await?;
-            }
-            let after = self.store.resources(&id)?.iter().filter(|r| r.status == Status::Created).count();
-            Ok(DeploySummary {
-                event: id.clone(),
-                nonce: plan.names.nonce.clone(),
-                created: after.saturating_sub(before),
-                critical_path: plan.critical_path(),
-            })
+                    // Roles are needed by several steps: fail before creating anything.
+                    self.medialive_role()?;
+                    self.mediapackage_role()?;
+                    let before = self.store.resources(&id)?.iter().filter(|r| r.status == Status::Created).count();
+                    let run = Run { fence: fence.clone(), secret: Mutex::new(None) };
+                    let steps: Vec<Step> = plan
+                        .resources
+                        .iter()
+                        .map(|r| Step { key: r.key.clone(), deps: r.depends_on.clone() })
+                        .collect();
+                    let result = dag::run(&steps, |key| {
+                        let plan = &plan;
+                        let run = &run;
+                        async move {
+                            let res = plan.resource(&key).ok_or_else(|| EngineError::BadPlan {
+                                event: plan.event.clone(),
+                                message: format!("no resource {key}"),
+                            })?;
+                            self.ensure(plan, run, res).await
+                        }
+                    })
+                    .await;
+                    match &result {
+                        Ok(()) => {
+                            let phase = match self.store.deployment(&id)?.map(|d| d.phase) {
+                                Some(p @ (Phase::Running | Phase::Starting | Phase::Stopped | Phase::Stopping)) => p,
+                                _ => Phase::Deployed,
+                            };
+                            self.store.set_phase(fence, phase, None).await?;
+                        }
+                        Err(e) => self.store.set_error(fence, Some(&e.to_string())).await?,
+                    }
+                    result?;
+                    if before < plan.resources.len() {
+                        // Measured deploys feed the daemon's adaptive lead-time check.
+                        self.store.log_step(fence, "deploy", "ok", None, started.elapsed().as_millis()).await?;
+                    }
+                    let after = self.store.resources(&id)?.iter().filter(|r| r.status == Status::Created).count();
+                    Ok(DeploySummary {
+                        event: id.clone(),
+                        nonce: plan.names.nonce.clone(),
+                        created: after.saturating_sub(before),
+                        critical_path: plan.critical_path(),
+                    })
+                })
+                .await
         }
         .instrument(span)
         .await
@@ -150,11 +160,11 @@ impl Engine {
         if status == Some(Status::Creating) {
             // A call went out before and its outcome was never recorded.
             if let Some(found) = self.lookup(plan, res).await? {
-                return self.created(plan, res, found, Outcome::Found, started).await;
+                return self.created(&run.fence, plan, res, found, Outcome::Found, started).await;
             }
         }
         self.fault(FaultPoint::BeforeCreate(&res.key))?;
-        self.store.record(event, &res.key, res.kind, &res.name, Status::Creating, None, None, None).await?;
+        self.store.record(&run.fence, &res.key, res.kind, &res.name, Status::Creating, None, None, None).await?;
         let made = match self.create(plan, run, res).await {
             Ok(m) => m,
             Err(EngineError::Aws(e)) if e.is_conflict() => match self.lookup(plan, res).await? {
@@ -164,7 +174,7 @@ impl Engine {
             Err(e) => return Err(self.failed(event, &step, e, started)),
         };
         self.fault(FaultPoint::AfterCreate(&res.key))?;
-        self.created(plan, res, made, Outcome::Created, started).await
+        self.created(&run.fence, plan, res, made, Outcome::Created, started).await
     }
 
     fn failed(&self, event: &str, step: &str, e: EngineError, started: Instant) -> EngineError {
@@ -174,6 +184,7 @@ impl Engine {
 
     async fn created(
         &self,
+        fence: &Fence,
         plan: &Plan,
         res: &Resource,
         mut made: Made,
@@ -183,7 +194,7 @@ impl Engine {
         let event = &plan.event;
         self.store
             .record(
-                event,
+                fence,
                 &res.key,
                 res.kind,
                 &res.name,

@@ -12,6 +12,7 @@
 pub mod channel;
 pub mod dag;
 pub mod deploy;
+pub mod lease;
 pub mod report;
 pub mod teardown;
 
@@ -20,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use crate::aws::{Aws, AwsError};
 use crate::config::Settings;
-use crate::store::{Holder, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -48,8 +49,10 @@ pub enum EngineError {
     BadPlan { event: String, message: String },
     #[error("step {step} was not run because {failed} failed")]
     Skipped { step: String, failed: String },
-    #[error("event `{event}` is busy: {doing} by ottd pid {pid} since {since}; try again when it is done")]
-    Busy { event: String, pid: u32, doing: String, since: chrono::DateTime<chrono::Utc> },
+    #[error("event `{event}` is busy: {doing} by {holder} (lease term {term}); try again when it is done")]
+    Busy { event: String, holder: String, doing: String, term: u64 },
+    #[error("lost the lease of `{event}` at term {term}: {doing} stopped, another ottd holds it now")]
+    LeaseLost { event: String, term: u64, doing: String },
     #[error("injected fault at {0}")]
     Injected(String),
 }
@@ -150,11 +153,12 @@ pub struct Engine {
     pub settings: Settings,
     progress: Arc<dyn Progress>,
     faults: Arc<dyn Faults>,
+    watches: lease::Watches,
 }
 
 impl Engine {
     pub fn new(aws: Aws, store: Arc<Store>, settings: Settings, progress: Arc<dyn Progress>) -> Engine {
-        Engine { aws, store, settings, progress, faults: Arc::new(NoFaults) }
+        Engine { aws, store, settings, progress, faults: Arc::new(NoFaults), watches: lease::Watches::default() }
     }
 
     pub fn with_faults(mut self, faults: Arc<dyn Faults>) -> Engine {
@@ -181,28 +185,6 @@ impl Engine {
 
     pub(crate) fn fault(&self, p: FaultPoint<'_>) -> Result<()> {
         self.faults.check(p)
-    }
-
-    /// One holder at a time works on an event (the daemon and a CLI command, or two tasks of
-    /// one daemon): the lease lives in the state file, belongs to this call alone and dies
-    /// with its process. A holder finishing a short step is waited for, briefly.
-    pub(crate) async fn lease(&self, event: &str, doing: &str) -> Result<Lease<'_>> {
-        let started = Instant::now();
-        let me = Holder::new(doing);
-        loop {
-            match self.store.take_lease(event, &me).await? {
-                Ok(()) => return Ok(Lease { store: &self.store, event: event.to_string(), me }),
-                Err(held) if started.elapsed() >= LEASE_WAIT => {
-                    return Err(EngineError::Busy {
-                        event: event.to_string(),
-                        pid: held.pid,
-                        doing: held.doing,
-                        since: held.since,
-                    })
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-            }
-        }
     }
 
     /// Role ARNs from ottd.toml, else those `ottd bootstrap` recorded.
@@ -258,25 +240,8 @@ impl Engine {
     }
 }
 
-/// How long an operation waits for another process's lease on the same event.
-const LEASE_WAIT: Duration = Duration::from_secs(10);
-
 /// How often a long wait prints a progress line.
 const PROGRESS_EVERY: Duration = Duration::from_secs(15);
-
-pub(crate) struct Lease<'a> {
-    store: &'a Store,
-    event: String,
-    me: Holder,
-}
-
-impl Drop for Lease<'_> {
-    fn drop(&mut self) {
-        // Queued, not waited for: the writer applies it before any later take of the lease
-        // (and a lease left behind dies with this process anyway).
-        self.store.release_lease(&self.event, &self.me).detach();
-    }
-}
 
 pub(crate) enum WaitVerdict {
     Done,

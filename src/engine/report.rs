@@ -42,6 +42,17 @@ pub struct EventStatus {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub backup_ingest: Vec<String>,
     pub resources: Vec<ResourceView>,
+    /// Who works on the event now, and at which term (none: never leased).
+    pub lease: Option<LeaseView>,
+}
+
+/// An event's lease as `status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LeaseView {
+    /// The holder's instance (`host:pid:random`); `None` when free.
+    pub holder: Option<String>,
+    pub doing: Option<String>,
+    pub term: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -128,7 +139,13 @@ impl Engine {
             (true, Some(id)) => Some(self.channel_state(id).await?),
             _ => None,
         };
+        let lease = self.store.lease(&dep.event)?.map(|l| LeaseView {
+            holder: (!l.is_free()).then(|| l.instance().to_string()),
+            doing: (!l.is_free()).then(|| l.doing.clone()),
+            term: l.term,
+        });
         Ok(EventStatus {
+            lease,
             event: dep.event,
             phase: dep.phase,
             deployment: dep.nonce,

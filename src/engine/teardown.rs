@@ -19,6 +19,7 @@ use std::time::Instant;
 use tracing::Instrument;
 
 use super::dag::{self, Step};
+use super::lease::Lease;
 use super::{Engine, EngineError, FaultPoint, Outcome, Result, WaitVerdict};
 use crate::aws::{cloudfront, has_tag, medialive, mediapackage, s3, secrets};
 use crate::lifecycle::{Phase, Status};
@@ -66,57 +67,63 @@ impl Engine {
     pub async fn teardown(&self, event: &str) -> Result<TeardownSummary> {
         let span = tracing::info_span!("teardown", event = %event);
         async move {
-            let _lease = self.lease(event, "teardown").await?;
-            let Some(dep) = self.store.deployment(event)? else {
-                return Ok(TeardownSummary { event: event.to_string(), deleted: 0, pending: false });
-            };
-            if dep.phase == Phase::TornDown {
-                return Ok(TeardownSummary { event: event.to_string(), deleted: 0, pending: false });
-            }
-            self.store.set_phase(event, Phase::TearingDown, None).await?;
-            let rows = self.store.resources(event)?;
-            let steps = teardown_steps(&rows);
-            let pending = AtomicBool::new(false);
-            let nonce = dep.nonce.clone();
-            let result = dag::run(&steps, |key| {
-                let (pending, nonce) = (&pending, &nonce);
-                async move {
-                    let row = self.store.resource(event, &key)?.ok_or_else(|| EngineError::BadPlan {
-                        event: event.to_string(),
-                        message: format!("no resource {key}"),
-                    })?;
-                    match self.remove(event, nonce, &row).await {
-                        Err(EngineError::Pending(what)) => {
-                            pending.store(true, Ordering::SeqCst);
-                            tracing::info!(event, "{what} is still disabling");
-                            Ok(())
-                        }
-                        other => other,
+            let lease = self.lease(event, "teardown").await?;
+            let fence = lease.fence();
+            lease
+                .run(async {
+                    let Some(dep) = self.store.deployment(event)? else {
+                        return Ok(TeardownSummary { event: event.to_string(), deleted: 0, pending: false });
+                    };
+                    if dep.phase == Phase::TornDown {
+                        return Ok(TeardownSummary { event: event.to_string(), deleted: 0, pending: false });
                     }
-                }
-            })
-            .await;
-            if let Err(e) = result {
-                self.store.set_error(event, Some(&e.to_string())).await?;
-                return Err(e);
-            }
-            let left = self.store.resources(event)?;
-            let live = |rs: &[ResourceRow]| rs.iter().filter(|r| r.status != Status::Deleted).count();
-            let deleted = live(&rows).saturating_sub(live(&left));
-            let pending = pending.load(Ordering::SeqCst);
-            if pending {
-                self.store.set_error(event, Some("waiting for CloudFront to disable the distribution")).await?;
-            } else {
-                self.store.set_phase(event, Phase::TornDown, None).await?;
-            }
-            Ok(TeardownSummary { event: event.to_string(), deleted, pending })
+                    self.store.set_phase(fence, Phase::TearingDown, None).await?;
+                    let rows = self.store.resources(event)?;
+                    let steps = teardown_steps(&rows);
+                    let pending = AtomicBool::new(false);
+                    let nonce = dep.nonce.clone();
+                    let result = dag::run(&steps, |key| {
+                        let (pending, nonce, lease) = (&pending, &nonce, &lease);
+                        async move {
+                            let row = self.store.resource(event, &key)?.ok_or_else(|| EngineError::BadPlan {
+                                event: event.to_string(),
+                                message: format!("no resource {key}"),
+                            })?;
+                            match self.remove(lease, nonce, &row).await {
+                                Err(EngineError::Pending(what)) => {
+                                    pending.store(true, Ordering::SeqCst);
+                                    tracing::info!(event, "{what} is still disabling");
+                                    Ok(())
+                                }
+                                other => other,
+                            }
+                        }
+                    })
+                    .await;
+                    if let Err(e) = result {
+                        self.store.set_error(fence, Some(&e.to_string())).await?;
+                        return Err(e);
+                    }
+                    let left = self.store.resources(event)?;
+                    let live = |rs: &[ResourceRow]| rs.iter().filter(|r| r.status != Status::Deleted).count();
+                    let deleted = live(&rows).saturating_sub(live(&left));
+                    let pending = pending.load(Ordering::SeqCst);
+                    if pending {
+                        self.store.set_error(fence, Some("waiting for CloudFront to disable the distribution")).await?;
+                    } else {
+                        self.store.set_phase(fence, Phase::TornDown, None).await?;
+                    }
+                    Ok(TeardownSummary { event: event.to_string(), deleted, pending })
+                })
+                .await
         }
         .instrument(span)
         .await
     }
 
     /// Remove one resource, recording before and after.
-    async fn remove(&self, event: &str, nonce: &str, row: &ResourceRow) -> Result<()> {
+    async fn remove(&self, lease: &Lease, nonce: &str, row: &ResourceRow) -> Result<()> {
+        let (fence, event) = (lease.fence(), lease.fence().event.as_str());
         let started = Instant::now();
         let step = format!("{} {}", row.kind.label(), row.name);
         // A resource that depends on one that is still disabling must wait for the next run.
@@ -133,14 +140,14 @@ impl Engine {
             (_, Some(id)) => Some(id.clone()),
         };
         let Some(id) = id else {
-            self.store.record(event, &row.key, row.kind, &row.name, Status::Deleted, None, None, None).await?;
+            self.store.record(fence, &row.key, row.kind, &row.name, Status::Deleted, None, None, None).await?;
             self.report(event, &step, Outcome::Absent, "", started);
             return Ok(());
         };
         match self.check_ours(nonce, row, &id).await {
             Ok(true) => {}
             Ok(false) => {
-                self.store.record(event, &row.key, row.kind, &row.name, Status::Deleted, None, None, None).await?;
+                self.store.record(fence, &row.key, row.kind, &row.name, Status::Deleted, None, None, None).await?;
                 self.report(event, &step, Outcome::Absent, "", started);
                 return Ok(());
             }
@@ -149,8 +156,8 @@ impl Engine {
         self.fault(FaultPoint::BeforeDelete(&row.key))?;
         let status = if row.kind == Kind::Distribution { Status::Disabling } else { Status::Deleting };
         let keep = if row.status == Status::Disabling { Status::Disabling } else { status };
-        self.store.record(event, &row.key, row.kind, &row.name, keep, Some(&id), None, None).await?;
-        if let Err(e) = self.delete(event, row, &id).await {
+        self.store.record(fence, &row.key, row.kind, &row.name, keep, Some(&id), None, None).await?;
+        if let Err(e) = self.delete(lease, row, &id).await {
             if !e.is_pending() {
                 return Err(self.failed_step(event, &step, e, started));
             }
@@ -164,7 +171,7 @@ impl Engine {
             return Err(e);
         }
         self.fault(FaultPoint::AfterDelete(&row.key))?;
-        self.store.record(event, &row.key, row.kind, &row.name, Status::Deleted, None, None, None).await?;
+        self.store.record(fence, &row.key, row.kind, &row.name, Status::Deleted, None, None, None).await?;
         self.report(event, &step, Outcome::Deleted, id, started);
         Ok(())
     }
@@ -232,41 +239,48 @@ impl Engine {
         })
     }
 
-    async fn delete(&self, event: &str, row: &ResourceRow, id: &str) -> Result<()> {
-        let aws = &self.aws;
+    async fn delete(&self, lease: &Lease, row: &ResourceRow, id: &str) -> Result<()> {
+        let (aws, event) = (&self.aws, lease.fence().event.as_str());
         match row.kind {
             Kind::Channel => {
-                self.stop_channel(event, id).await?;
-                medialive::delete_channel(&aws.medialive, id).await?;
+                self.stop_channel(lease, id).await?;
+                lease.bounded("delete the channel", medialive::delete_channel(&aws.medialive, id)).await??;
                 self.wait_gone(event, &format!("MediaLive channel {id}"), || async {
                     Ok(medialive::describe_channel(&aws.medialive, id).await?.map(|c| c.state))
                 })
                 .await
             }
             Kind::Input => {
-                medialive::delete_input(&aws.medialive, id).await?;
+                lease.bounded("delete the input", medialive::delete_input(&aws.medialive, id)).await??;
                 // The security group stays IN_USE until the input is really gone.
                 self.wait_gone(event, &format!("MediaLive input {id}"), || async {
                     Ok(medialive::describe_input(&aws.medialive, id).await?.map(|i| i.state).filter(|s| s != "DELETED"))
                 })
                 .await
             }
-            Kind::SecurityGroup => Ok(medialive::delete_security_group(&aws.medialive, id).await?),
-            Kind::Distribution => self.delete_distribution(event, id).await,
+            Kind::SecurityGroup => Ok(lease
+                .bounded("delete the security group", medialive::delete_security_group(&aws.medialive, id))
+                .await??),
+            Kind::Distribution => self.delete_distribution(lease, id).await,
             Kind::LogBucket => {
-                let removed = s3::empty_and_delete(&aws.s3, id).await?;
+                let removed =
+                    lease.bounded("empty and delete the log bucket", s3::empty_and_delete(&aws.s3, id)).await??;
                 tracing::info!(event, bucket = id, objects = removed, "log bucket emptied and deleted");
                 Ok(())
             }
-            Kind::Endpoint => Ok(mediapackage::delete_endpoint(&aws.mediapackage, id).await?),
-            Kind::PackageChannel => Ok(mediapackage::delete_channel(&aws.mediapackage, id).await?),
-            Kind::Secret => Ok(secrets::delete(&aws.secrets, id).await?),
+            Kind::Endpoint => {
+                Ok(lease.bounded("delete the endpoint", mediapackage::delete_endpoint(&aws.mediapackage, id)).await??)
+            }
+            Kind::PackageChannel => Ok(lease
+                .bounded("delete the MediaPackage channel", mediapackage::delete_channel(&aws.mediapackage, id))
+                .await??),
+            Kind::Secret => Ok(lease.bounded("delete the secret", secrets::delete(&aws.secrets, id)).await??),
         }
     }
 
     /// Disable (with the current ETag), wait at most `distribution_wait` for Deployed, delete.
-    async fn delete_distribution(&self, event: &str, id: &str) -> Result<()> {
-        let c = &self.aws.cloudfront;
+    async fn delete_distribution(&self, lease: &Lease, id: &str) -> Result<()> {
+        let (c, event) = (&self.aws.cloudfront, lease.fence().event.as_str());
         if !cloudfront::disable(c, id).await? {
             return Ok(());
         }
@@ -291,7 +305,7 @@ impl Engine {
             )
             .await;
         match waited {
-            Ok(_) => Ok(cloudfront::delete(c, id).await?),
+            Ok(_) => Ok(lease.bounded("delete the distribution", cloudfront::delete(c, id)).await??),
             Err(EngineError::Timeout { .. }) => Err(EngineError::Pending(what)),
             Err(e) => Err(e),
         }

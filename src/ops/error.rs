@@ -61,6 +61,8 @@ pub fn classify(e: &EngineError) -> ErrorKind {
             ErrorClass::NotFound | ErrorClass::Conflict | ErrorClass::Permanent => ErrorKind::Permanent,
         },
         EngineError::Store(s) if s.is_busy() => ErrorKind::Transient,
+        // Another holder took the event over: it does the work now.
+        EngineError::Store(StoreError::Fenced { .. }) | EngineError::LeaseLost { .. } => ErrorKind::Busy,
         EngineError::Store(_) => ErrorKind::Permanent,
         EngineError::UnknownEvent(_) | EngineError::NotDeployed(_) | EngineError::TearingDown { .. } => {
             ErrorKind::Refused
@@ -113,7 +115,7 @@ mod tests {
         assert_eq!(classify(&aws(ErrorClass::Transient)), ErrorKind::Transient);
         assert_eq!(classify(&aws(ErrorClass::Permanent)), ErrorKind::Permanent);
         assert_eq!(classify(&EngineError::Pending("distribution".into())), ErrorKind::Pending);
-        let busy = EngineError::Busy { event: "e".into(), pid: 1, doing: "deploy".into(), since: chrono::Utc::now() };
+        let busy = EngineError::Busy { event: "e".into(), holder: "h:1:abc".into(), doing: "deploy".into(), term: 3 };
         assert_eq!(classify(&busy), ErrorKind::Busy);
         assert_eq!(classify(&EngineError::NotDeployed("e".into())), ErrorKind::Refused);
         assert_eq!(classify(&EngineError::MissingRole("medialive")), ErrorKind::Permanent);

@@ -35,6 +35,13 @@ pub fn status(s: &EventStatus) -> Vec<String> {
     if let Some(e) = &s.last_error {
         out.push(format!("  last error: {e}"));
     }
+    match &s.lease {
+        Some(l) => match (&l.holder, &l.doing) {
+            (Some(h), Some(d)) => out.push(format!("  lease: term {}, held by {h} ({d})", l.term)),
+            _ => out.push(format!("  lease: term {}, free", l.term)),
+        },
+        None => {}
+    }
     for r in &s.resources {
         out.push(format!("  {:<22} {:<10} {}", r.key, r.status.as_str(), r.id.as_deref().unwrap_or(&r.name)));
     }
@@ -121,8 +128,9 @@ pub fn audit(rows: &[AuditRow]) -> Vec<String> {
             let result = r.result.as_deref().unwrap_or("running");
             let took = r.duration_ms.map(|ms| format!(" {:.1}s", ms as f64 / 1000.0)).unwrap_or_default();
             let error = r.error.as_deref().map(|e| format!("  {}", e.lines().next().unwrap_or(""))).unwrap_or_default();
+            let on = if r.instance.is_empty() { String::new() } else { format!("  on {}", r.instance) };
             format!(
-                "{}  {:<16} {:<10} {:<9} {:<8} {}{took}{error}",
+                "{}  {:<16} {:<10} {:<9} {:<8} {}{took}{error}{on}",
                 r.at.format("%Y-%m-%d %H:%M:%S"),
                 r.actor,
                 r.event.as_deref().unwrap_or("-"),

@@ -65,11 +65,12 @@ impl Recorder {
         tokio::time::sleep(self.delay).await;
         let r = match (what, self.store.deployment(event)?) {
             ("deploy", _) => {
-                self.store.begin_deployment(event, "abcd1234", "{}").await?;
-                self.store.set_phase(event, phase, None).await.map_err(Into::into)
+                let fence = self.store.test_fence(event);
+                self.store.begin_deployment(&fence, "abcd1234", "{}").await?;
+                self.store.set_phase(&fence, phase, None).await.map_err(Into::into)
             }
             (_, None) => Err(crate::engine::EngineError::NotDeployed(event.to_string())),
-            (_, Some(_)) => self.store.set_phase(event, phase, None).await.map_err(Into::into),
+            (_, Some(_)) => self.store.set_phase(&self.store.test_fence(event), phase, None).await.map_err(Into::into),
         };
         self.active.fetch_sub(1, Ordering::SeqCst);
         r
@@ -123,6 +124,7 @@ impl Workflows for Recorder {
                 ingest: vec![],
                 backup_ingest: vec![],
                 resources: vec![],
+                lease: None,
             })
         })
     }
@@ -330,12 +332,12 @@ async fn a_manual_command_while_the_files_are_broken_gets_an_override_bounded_by
         .await
         .expect("windows");
     w.definitions.set(Arc::new(HashMap::new()));
-    w.store.begin_deployment("final", "abcd1234", "{}").await.expect("deployed");
+    w.store.begin_deployment(&w.store.test_fence("final"), "abcd1234", "{}").await.expect("deployed");
     w.ops.execute(&cli(), Operation::Stop { event: "final".into() }, None).await.expect("stop");
     let o = w.store.override_of("final").expect("q").expect("override");
     assert_eq!(o.until, Some(t("2026-12-18T22:05:00Z")));
     // Nothing recorded for this one: twelve hours, never unbounded.
-    w.store.begin_deployment("other", "abcd1234", "{}").await.expect("deployed");
+    w.store.begin_deployment(&w.store.test_fence("other"), "abcd1234", "{}").await.expect("deployed");
     w.ops.execute(&cli(), Operation::Stop { event: "other".into() }, None).await.expect("stop");
     let o = w.store.override_of("other").expect("q").expect("override");
     assert_eq!(o.until, Some(w.clock.now() + policy::FALLBACK_OVERRIDE));
@@ -389,8 +391,8 @@ async fn race_with(
     let w = world(Duration::ZERO);
     let gate = Arc::new(tokio::sync::Semaphore::new(0));
     *w.engine.gate.lock().expect("gate") = Some(gate.clone());
-    w.store.begin_deployment("final", "abcd1234", "{}").await.expect("deployed");
-    w.store.set_phase("final", Phase::Deployed, None).await.expect("phase");
+    w.store.begin_deployment(&w.store.test_fence("final"), "abcd1234", "{}").await.expect("deployed");
+    w.store.set_phase(&w.store.test_fence("final"), Phase::Deployed, None).await.expect("phase");
     let ops = w.ops.clone();
     let (a1, o1) = first;
     let one = tokio::spawn(async move { ops.execute(&a1, o1, None).await });
@@ -490,7 +492,7 @@ async fn holding_an_event_ottd_does_not_know_is_refused_and_records_nothing() {
 async fn reading_the_audit_while_the_writer_is_busy_never_blocks_the_runtime() {
     let w = world(Duration::ZERO);
     // The state file's writer is busy for half a second (a checkpoint, a big batch).
-    let release = w.store.pause_writer();
+    let release = w.store.sqlite().pause_writer();
     std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(500)); // how long the writer stays busy
         let _ = release.send(());

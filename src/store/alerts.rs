@@ -6,7 +6,10 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
-use super::{now, parse_time, time_str, Result, Store, Write};
+use futures::future::BoxFuture;
+
+use super::sqlite::Sqlite;
+use super::{now, parse_time, time_str, Meta, Result, Write};
 use crate::lifecycle::{AlarmState, Alert};
 
 /// What recording an alert event changed.
@@ -110,11 +113,60 @@ fn note_envelope(c: &rusqlite::Connection, id: &str) -> rusqlite::Result<bool> {
         > 0)
 }
 
-impl Store {
+/// MediaLive's alerts per event, correlated by channel, pipeline and alarm id, and the envelopes already taken.
+pub trait Alerts {
     /// Record an alert event for `event` (the managed event its channel belongs to), once per
     /// envelope id, ignoring one older than what its key already has. Done in one write, so
     /// the SQS message may be deleted once this is committed.
-    pub fn record_alert(
+    fn record_alert(
+        &self,
+        envelope_id: &str,
+        time: DateTime<Utc>,
+        event: &str,
+        channel_id: &str,
+        alert: &Alert,
+    ) -> Write<Recorded>;
+    /// Keep a message that could not be read, with its raw body and why (once per `source`,
+    /// e.g. `sqs:<message id>`: a redelivery is not kept twice).
+    fn quarantine(&self, source: &str, body: &str, error: &str) -> Write<()>;
+    /// How many messages are quarantined.
+    fn quarantined(&self) -> Result<u64>;
+    /// Alerts, oldest first: open ones only, or all; of one event or all events.
+    fn alerts(&self, event: Option<&str>, all: bool) -> Result<Vec<AlertRow>>;
+    fn alert(&self, id: i64) -> Result<Option<AlertRow>>;
+    /// A human has it: no more repeat notifications. `false` if there is no such alert.
+    fn ack_alert(&self, id: i64, by: &str) -> Write<bool>;
+    /// People were told about the alert.
+    fn alert_notified(&self, id: i64) -> Write<()>;
+    /// Close the event's open alerts (its channel is gone: nothing will clear them).
+    fn close_alerts_of(&self, event: &str, at: DateTime<Utc>) -> Write<usize>;
+    /// People were told the alert cleared.
+    fn alert_cleared_notified(&self, id: i64) -> Write<()>;
+    /// Recovery acted on the alert.
+    fn alert_acted(&self, id: i64, action: &str, at: DateTime<Utc>) -> Write<()>;
+    /// When recovery changed something on `event` since `since` (the breaker counts these),
+    /// from the audit trail as committed: queued audit rows are flushed first, so two passes
+    /// one after the other never both see room in the breaker for one more action.
+    fn recovery_actions<'a>(
+        &'a self,
+        event: &'a str,
+        since: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<Vec<DateTime<Utc>>>>;
+    /// Events with an alert recovery has not settled: people not told yet, open and not acted
+    /// on, or cleared after an action and not told so (what the alert runner looks
+    /// at again after a restart).
+    fn events_with_undecided_alerts(&self) -> Result<Vec<String>>;
+    /// Whether this envelope id is new (and remember it): MediaLive's channel state changes
+    /// are deduplicated like its alerts.
+    fn first_sight(&self, envelope_id: &str) -> Write<bool>;
+    /// The managed event whose deployment has this MediaLive channel, if any.
+    fn event_of_channel(&self, channel_id: &str) -> Result<Option<String>>;
+    /// Forget alert history and seen envelope ids from before `before`; open alerts stay.
+    fn prune_alerts(&self, before: DateTime<Utc>) -> Write<usize>;
+}
+
+impl Alerts for Sqlite {
+    fn record_alert(
         &self,
         envelope_id: &str,
         time: DateTime<Utc>,
@@ -166,9 +218,7 @@ impl Store {
         })
     }
 
-    /// Keep a message that could not be read, with its raw body and why (once per `source`,
-    /// e.g. `sqs:<message id>`: a redelivery is not kept twice).
-    pub fn quarantine(&self, source: &str, body: &str, error: &str) -> Write<()> {
+    fn quarantine(&self, source: &str, body: &str, error: &str) -> Write<()> {
         let (source, body, error) = (source.to_string(), body.to_string(), error.to_string());
         self.write(move |c| {
             c.execute(
@@ -179,13 +229,11 @@ impl Store {
         })
     }
 
-    /// How many messages are quarantined.
-    pub fn quarantined(&self) -> Result<u64> {
+    fn quarantined(&self) -> Result<u64> {
         self.with(|c| c.query_row("SELECT COUNT(*) FROM quarantine", [], |r| r.get(0)))
     }
 
-    /// Alerts, oldest first: open ones only, or all; of one event or all events.
-    pub fn alerts(&self, event: Option<&str>, all: bool) -> Result<Vec<AlertRow>> {
+    fn alerts(&self, event: Option<&str>, all: bool) -> Result<Vec<AlertRow>> {
         let rows: Vec<Raw> = self.with(|c| {
             let mut st = c.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM alerts WHERE (?1 IS NULL OR event = ?1) AND (?2 OR cleared_at IS NULL) ORDER BY id"
@@ -196,7 +244,7 @@ impl Store {
         rows.into_iter().map(row).collect()
     }
 
-    pub fn alert(&self, id: i64) -> Result<Option<AlertRow>> {
+    fn alert(&self, id: i64) -> Result<Option<AlertRow>> {
         let r = self.with(|c| {
             c.prepare_cached(&format!("SELECT {COLUMNS} FROM alerts WHERE id = ?1"))?
                 .query_row(params![id], raw)
@@ -205,21 +253,18 @@ impl Store {
         r.map(row).transpose()
     }
 
-    /// A human has it: no more repeat notifications. `false` if there is no such alert.
-    pub fn ack_alert(&self, id: i64, by: &str) -> Write<bool> {
+    fn ack_alert(&self, id: i64, by: &str) -> Write<bool> {
         let by = by.to_string();
         self.write(move |c| {
             Ok(c.execute("UPDATE alerts SET acked_by = ?2, acked_at = ?3 WHERE id = ?1", params![id, by, now()])? > 0)
         })
     }
 
-    /// People were told about the alert.
-    pub fn alert_notified(&self, id: i64) -> Write<()> {
+    fn alert_notified(&self, id: i64) -> Write<()> {
         self.write(move |c| c.execute("UPDATE alerts SET notified_at = ?2 WHERE id = ?1", params![id, now()]).map(drop))
     }
 
-    /// Close the event's open alerts (its channel is gone: nothing will clear them).
-    pub fn close_alerts_of(&self, event: &str, at: DateTime<Utc>) -> Write<usize> {
+    fn close_alerts_of(&self, event: &str, at: DateTime<Utc>) -> Write<usize> {
         let (event, at) = (event.to_string(), time_str(at));
         self.write(move |c| {
             c.execute(
@@ -230,13 +275,11 @@ impl Store {
         })
     }
 
-    /// People were told the alert cleared.
-    pub fn alert_cleared_notified(&self, id: i64) -> Write<()> {
+    fn alert_cleared_notified(&self, id: i64) -> Write<()> {
         self.write(move |c| c.execute("UPDATE alerts SET cleared_notified = 1 WHERE id = ?1", params![id]).map(drop))
     }
 
-    /// Recovery acted on the alert.
-    pub fn alert_acted(&self, id: i64, action: &str, at: DateTime<Utc>) -> Write<()> {
+    fn alert_acted(&self, id: i64, action: &str, at: DateTime<Utc>) -> Write<()> {
         let action = action.to_string();
         self.write(move |c| {
             c.execute("UPDATE alerts SET action = ?2, acted_at = ?3 WHERE id = ?1", params![id, action, time_str(at)])
@@ -244,26 +287,26 @@ impl Store {
         })
     }
 
-    /// When recovery changed something on `event` since `since` (the breaker counts these),
-    /// from the audit trail as committed: queued audit rows are flushed first, so two passes
-    /// one after the other never both see room in the breaker for one more action.
-    pub async fn recovery_actions(&self, event: &str, since: DateTime<Utc>) -> Result<Vec<DateTime<Utc>>> {
-        self.flush().await?;
-        let rows: Vec<String> = self.with(|c| {
-            let mut st = c.prepare_cached(
-                "SELECT at FROM audit WHERE event = ?1 AND actor = 'recovery' AND changes AND decision != 'refused'
-                 AND at >= ?2 ORDER BY id",
-            )?;
-            let rows = st.query_map(params![event, time_str(since)], |r| r.get(0))?;
-            rows.collect()
-        })?;
-        rows.iter().map(|t| parse_time(t, "audit.at")).collect()
+    fn recovery_actions<'a>(
+        &'a self,
+        event: &'a str,
+        since: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<Vec<DateTime<Utc>>>> {
+        Box::pin(async move {
+            self.flush().await?;
+            let rows: Vec<String> = self.with(|c| {
+                let mut st = c.prepare_cached(
+                    "SELECT at FROM audit WHERE event = ?1 AND actor = 'recovery' AND changes AND decision != 'refused'
+                     AND at >= ?2 ORDER BY id",
+                )?;
+                let rows = st.query_map(params![event, time_str(since)], |r| r.get(0))?;
+                rows.collect()
+            })?;
+            rows.iter().map(|t| parse_time(t, "audit.at")).collect()
+        })
     }
 
-    /// Events with an alert recovery has not settled: people not told yet, open and not acted
-    /// on, or cleared after an action and not told so (what the alert runner looks
-    /// at again after a restart).
-    pub fn events_with_undecided_alerts(&self) -> Result<Vec<String>> {
+    fn events_with_undecided_alerts(&self) -> Result<Vec<String>> {
         self.with(|c| {
             let mut st = c.prepare_cached(
                 "SELECT DISTINCT event FROM alerts WHERE notified_at IS NULL
@@ -276,15 +319,12 @@ impl Store {
         })
     }
 
-    /// Whether this envelope id is new (and remember it): MediaLive's channel state changes
-    /// are deduplicated like its alerts.
-    pub fn first_sight(&self, envelope_id: &str) -> Write<bool> {
+    fn first_sight(&self, envelope_id: &str) -> Write<bool> {
         let id = envelope_id.to_string();
         self.write(move |c| note_envelope(c, &id))
     }
 
-    /// The managed event whose deployment has this MediaLive channel, if any.
-    pub fn event_of_channel(&self, channel_id: &str) -> Result<Option<String>> {
+    fn event_of_channel(&self, channel_id: &str) -> Result<Option<String>> {
         self.with(|c| {
             c.prepare_cached(
                 "SELECT event FROM resources WHERE kind = 'channel' AND aws_id = ?1 ORDER BY rowid DESC LIMIT 1",
@@ -294,8 +334,7 @@ impl Store {
         })
     }
 
-    /// Forget alert history and seen envelope ids from before `before`; open alerts stay.
-    pub fn prune_alerts(&self, before: DateTime<Utc>) -> Write<usize> {
+    fn prune_alerts(&self, before: DateTime<Utc>) -> Write<usize> {
         let before = time_str(before);
         self.write(move |c| {
             let a = c.execute("DELETE FROM alerts WHERE cleared_at IS NOT NULL AND last_time < ?1", params![before])?;
@@ -309,6 +348,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::*;
 
     fn alert(state: AlarmState) -> Alert {
         Alert {

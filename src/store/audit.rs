@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::params;
 use serde::Serialize;
 
-use super::{parse_time, time_str, Result, Store, StoreError, Write};
+use super::sqlite::Sqlite;
+use super::{parse_time, time_str, Meta, Result, StoreError, Write};
 
 /// What is known when an operation is admitted (or refused).
 #[derive(Debug, Clone, PartialEq)]
@@ -45,7 +46,7 @@ impl AuditKey {
     fn new(at: DateTime<Utc>) -> AuditKey {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        AuditKey(format!("{}-{}-{n}", std::process::id(), at.timestamp_micros()))
+        AuditKey(format!("{}-{}-{n}", super::instance(), at.timestamp_micros()))
     }
 }
 
@@ -62,30 +63,74 @@ pub struct AuditRow {
     pub result: Option<String>,
     pub duration_ms: Option<u64>,
     pub error: Option<String>,
+    /// The ottd that executed it (`host:pid:random`; empty on rows from before ottd recorded it).
+    pub instance: String,
 }
 
 type RawRow =
-    (i64, String, String, Option<String>, String, String, String, Option<String>, Option<i64>, Option<String>);
+    (i64, String, String, Option<String>, String, String, String, Option<String>, Option<i64>, Option<String>, String);
 
-impl Store {
+/// The audit trail: every admitted operation, who asked, what it decided and how it ended.
+pub trait Audit {
     /// Record an admitted operation; close it with [`Store::audit_close`]. The write is
     /// queued, not waited for: the audit trail never holds up the action it records.
-    pub fn audit_open(&self, e: &AuditEntry) -> AuditKey {
+    fn audit_open(&self, e: &AuditEntry) -> AuditKey;
+    fn audit_close(&self, key: &AuditKey, end: AuditEnd);
+    /// Close an admitted operation that was refused when its turn came (a hold placed while
+    /// it was queued): its decision becomes `refused`.
+    fn audit_refuse(&self, key: &AuditKey, end: AuditEnd);
+    /// Record an operation that is over as soon as it is decided (a refusal, a read).
+    fn audit_record(&self, e: &AuditEntry, end: AuditEnd);
+    /// Audit rows, oldest first: of one event or all, from `since` on, reads too or not, the
+    /// latest `limit`. Rows still queued for the writer count too: this blocks the thread
+    /// until they are committed, so async code flushes with `.await` and calls
+    /// [`Store::audit_committed`] instead.
+    fn audit(
+        &self,
+        event: Option<&str>,
+        since: Option<DateTime<Utc>>,
+        reads: bool,
+        limit: usize,
+    ) -> Result<Vec<AuditRow>>;
+    /// [`Store::audit`] of the rows committed so far.
+    fn audit_committed(
+        &self,
+        event: Option<&str>,
+        since: Option<DateTime<Utc>>,
+        reads: bool,
+        limit: usize,
+    ) -> Result<Vec<AuditRow>>;
+    /// Forget audit rows from before `before`. Returns how many went.
+    fn prune_audit(&self, before: DateTime<Utc>) -> Write<usize>;
+}
+
+impl Audit for Sqlite {
+    fn audit_open(&self, e: &AuditEntry) -> AuditKey {
         let key = AuditKey::new(e.at);
         let (e, k) = (e.clone(), key.0.clone());
         self.write(move |c| {
             c.prepare_cached(
-                "INSERT INTO audit (at, actor, event, operation, args, decision, changes, key)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO audit (at, actor, event, operation, args, decision, changes, key, instance)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?
-            .execute(params![time_str(e.at), e.actor, e.event, e.operation, e.args, e.decision, e.changes, k])
+            .execute(params![
+                time_str(e.at),
+                e.actor,
+                e.event,
+                e.operation,
+                e.args,
+                e.decision,
+                e.changes,
+                k,
+                super::instance()
+            ])
             .map(drop)
         })
         .detach();
         key
     }
 
-    pub fn audit_close(&self, key: &AuditKey, end: AuditEnd) {
+    fn audit_close(&self, key: &AuditKey, end: AuditEnd) {
         let k = key.0.clone();
         self.write(move |c| {
             c.prepare_cached("UPDATE audit SET result = ?2, duration_ms = ?3, error = ?4 WHERE key = ?1")?
@@ -95,9 +140,7 @@ impl Store {
         .detach();
     }
 
-    /// Close an admitted operation that was refused when its turn came (a hold placed while
-    /// it was queued): its decision becomes `refused`.
-    pub fn audit_refuse(&self, key: &AuditKey, end: AuditEnd) {
+    fn audit_refuse(&self, key: &AuditKey, end: AuditEnd) {
         let k = key.0.clone();
         self.write(move |c| {
             c.prepare_cached(
@@ -109,13 +152,13 @@ impl Store {
         .detach();
     }
 
-    /// Record an operation that is over as soon as it is decided (a refusal, a read).
-    pub fn audit_record(&self, e: &AuditEntry, end: AuditEnd) {
+    fn audit_record(&self, e: &AuditEntry, end: AuditEnd) {
         let (e, k) = (e.clone(), AuditKey::new(e.at).0);
         self.write(move |c| {
             c.prepare_cached(
-                "INSERT INTO audit (at, actor, event, operation, args, decision, key, result, duration_ms, error, changes)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                "INSERT INTO audit (at, actor, event, operation, args, decision, key, result, duration_ms, error, changes,
+                     instance)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )?
             .execute(params![
                 time_str(e.at),
@@ -128,18 +171,15 @@ impl Store {
                 end.result,
                 i64::try_from(end.duration_ms).unwrap_or(i64::MAX),
                 end.error,
-                e.changes
+                e.changes,
+                super::instance()
             ])
             .map(drop)
         })
         .detach();
     }
 
-    /// Audit rows, oldest first: of one event or all, from `since` on, reads too or not, the
-    /// latest `limit`. Rows still queued for the writer count too: this blocks the thread
-    /// until they are committed, so async code flushes with `.await` and calls
-    /// [`Store::audit_committed`] instead.
-    pub fn audit(
+    fn audit(
         &self,
         event: Option<&str>,
         since: Option<DateTime<Utc>>,
@@ -150,8 +190,7 @@ impl Store {
         self.audit_committed(event, since, reads, limit)
     }
 
-    /// [`Store::audit`] of the rows committed so far.
-    pub fn audit_committed(
+    fn audit_committed(
         &self,
         event: Option<&str>,
         since: Option<DateTime<Utc>>,
@@ -161,7 +200,7 @@ impl Store {
         let since = since.map(time_str).unwrap_or_default();
         let rows: Vec<RawRow> = self.with(|c| {
             let mut st = c.prepare_cached(
-                "SELECT id, at, actor, event, operation, args, decision, result, duration_ms, error FROM (
+                "SELECT id, at, actor, event, operation, args, decision, result, duration_ms, error, instance FROM (
                      SELECT * FROM audit WHERE (?1 IS NULL OR event = ?1) AND at >= ?2 AND (?4 OR changes)
                      ORDER BY id DESC LIMIT ?3
                  ) ORDER BY id",
@@ -171,7 +210,7 @@ impl Store {
             rows.collect()
         })?;
         rows.into_iter()
-            .map(|(id, at, actor, event, operation, args, decision, result, ms, error)| {
+            .map(|(id, at, actor, event, operation, args, decision, result, ms, error, instance)| {
                 Ok(AuditRow {
                     id,
                     at: parse_time(&at, "audit.at")?,
@@ -184,13 +223,13 @@ impl Store {
                     result,
                     duration_ms: ms.map(|m| m.max(0) as u64),
                     error,
+                    instance,
                 })
             })
             .collect()
     }
 
-    /// Forget audit rows from before `before`. Returns how many went.
-    pub fn prune_audit(&self, before: DateTime<Utc>) -> Write<usize> {
+    fn prune_audit(&self, before: DateTime<Utc>) -> Write<usize> {
         let before = time_str(before);
         self.write(move |c| c.execute("DELETE FROM audit WHERE at < ?1", params![before]))
     }
@@ -199,6 +238,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::*;
 
     fn entry(actor: &str, event: &str, op: &str, at: &str) -> AuditEntry {
         AuditEntry {

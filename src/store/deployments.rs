@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
-use super::{now, parse_time, Result, Store, StoreError, Write};
+use super::sqlite::Sqlite;
+use super::{now, parse_time, Fence, Result, StoreError, Write};
 use crate::lifecycle::{Phase, Status};
 use crate::plan::Kind;
 
@@ -78,8 +79,40 @@ fn stored_status(text: String) -> Result<Status> {
     Status::parse(&text).ok_or(StoreError::Corrupt { what: "resources.status", value: text })
 }
 
-impl Store {
-    pub fn deployment(&self, event: &str) -> Result<Option<Deployment>> {
+/// Each event's deployment: its phase, plan and resources. Writes are fenced by the event's lease.
+pub trait Deployments {
+    fn deployment(&self, event: &str) -> Result<Option<Deployment>>;
+    /// The event's phase and since when, without the rest of the row: what the scheduler
+    /// reads on every reconcile.
+    fn phase(&self, event: &str) -> Result<Option<(Phase, DateTime<Utc>)>>;
+    /// The phase (and since when) of each of `events` that has a deployment: one query for a
+    /// crowd of events instead of one each.
+    fn phases_of(&self, events: &[&str]) -> Result<Vec<(String, Phase, DateTime<Utc>)>>;
+    /// How many events are in each phase (the phase gauge).
+    fn phase_counts(&self) -> Result<Vec<(Phase, u64)>>;
+    fn deployments(&self) -> Result<Vec<Deployment>>;
+    /// Start a new deployment: forget the rows of a torn-down one and record the nonce.
+    fn begin_deployment(&self, fence: &Fence, nonce: &str, plan_json: &str) -> Write<()>;
+    fn update_plan(&self, fence: &Fence, plan_json: &str) -> Write<()>;
+    fn set_phase(&self, fence: &Fence, phase: Phase, error: Option<&str>) -> Write<()>;
+    fn set_error(&self, fence: &Fence, error: Option<&str>) -> Write<()>;
+    fn resources(&self, event: &str) -> Result<Vec<ResourceRow>>;
+    fn resource(&self, event: &str, key: &str) -> Result<Option<ResourceRow>>;
+    fn record(
+        &self,
+        fence: &Fence,
+        key: &str,
+        kind: Kind,
+        name: &str,
+        status: Status,
+        aws_id: Option<&str>,
+        arn: Option<&str>,
+        attrs: Option<&serde_json::Value>,
+    ) -> Write<()>;
+}
+
+impl Deployments for Sqlite {
+    fn deployment(&self, event: &str) -> Result<Option<Deployment>> {
         let row = self.with(|c| {
             c.prepare_cached(
                 "SELECT event, nonce, phase, plan_json, last_error, updated_at, phase_since FROM deployments WHERE event = ?1",
@@ -115,9 +148,7 @@ impl Store {
         .transpose()
     }
 
-    /// The event's phase and since when, without the rest of the row: what the scheduler
-    /// reads on every reconcile.
-    pub fn phase(&self, event: &str) -> Result<Option<(Phase, DateTime<Utc>)>> {
+    fn phase(&self, event: &str) -> Result<Option<(Phase, DateTime<Utc>)>> {
         let row = self.with(|c| {
             c.prepare_cached("SELECT phase, phase_since FROM deployments WHERE event = ?1")?
                 .query_row(params![event], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
@@ -126,9 +157,7 @@ impl Store {
         row.map(|(phase, since)| Ok((stored_phase(phase)?, parse_time(&since, "deployments.phase_since")?))).transpose()
     }
 
-    /// The phase (and since when) of each of `events` that has a deployment: one query for a
-    /// crowd of events instead of one each.
-    pub fn phases_of(&self, events: &[&str]) -> Result<Vec<(String, Phase, DateTime<Utc>)>> {
+    fn phases_of(&self, events: &[&str]) -> Result<Vec<(String, Phase, DateTime<Utc>)>> {
         let mut out = Vec::with_capacity(events.len());
         // SQLite takes at most 32766 parameters; a crowd's slice is far below that.
         for chunk in events.chunks(16_000) {
@@ -149,8 +178,7 @@ impl Store {
         Ok(out)
     }
 
-    /// How many events are in each phase (the phase gauge).
-    pub fn phase_counts(&self) -> Result<Vec<(Phase, u64)>> {
+    fn phase_counts(&self) -> Result<Vec<(Phase, u64)>> {
         let rows: Vec<(String, u64)> = self.with(|c| {
             let mut st = c.prepare_cached("SELECT phase, COUNT(*) FROM deployments GROUP BY phase")?;
             let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -159,7 +187,7 @@ impl Store {
         rows.into_iter().map(|(p, n)| Ok((stored_phase(p)?, n))).collect()
     }
 
-    pub fn deployments(&self) -> Result<Vec<Deployment>> {
+    fn deployments(&self) -> Result<Vec<Deployment>> {
         let events: Vec<String> = self.with(|c| {
             let mut st = c.prepare("SELECT event FROM deployments ORDER BY event")?;
             let rows = st.query_map([], |r| r.get(0))?;
@@ -174,10 +202,9 @@ impl Store {
         Ok(out)
     }
 
-    /// Start a new deployment: forget the rows of a torn-down one and record the nonce.
-    pub fn begin_deployment(&self, event: &str, nonce: &str, plan_json: &str) -> Write<()> {
-        let (event, nonce, plan_json) = (event.to_string(), nonce.to_string(), plan_json.to_string());
-        self.write(move |c| {
+    fn begin_deployment(&self, fence: &Fence, nonce: &str, plan_json: &str) -> Write<()> {
+        let (event, nonce, plan_json) = (fence.event.clone(), nonce.to_string(), plan_json.to_string());
+        self.write_fenced(fence, move |c| {
             c.execute("DELETE FROM resources WHERE event = ?1", params![event])?;
             c.prepare_cached(
                 "INSERT OR REPLACE INTO deployments (event, nonce, phase, phase_since, plan_json, last_error, updated_at)
@@ -188,9 +215,9 @@ impl Store {
         })
     }
 
-    pub fn update_plan(&self, event: &str, plan_json: &str) -> Write<()> {
-        let (event, plan_json) = (event.to_string(), plan_json.to_string());
-        self.write(move |c| {
+    fn update_plan(&self, fence: &Fence, plan_json: &str) -> Write<()> {
+        let (event, plan_json) = (fence.event.clone(), plan_json.to_string());
+        self.write_fenced(fence, move |c| {
             c.execute(
                 "UPDATE deployments SET plan_json = ?2, updated_at = ?3 WHERE event = ?1",
                 params![event, plan_json, now()],
@@ -199,9 +226,9 @@ impl Store {
         })
     }
 
-    pub fn set_phase(&self, event: &str, phase: Phase, error: Option<&str>) -> Write<()> {
-        let (event, error) = (event.to_string(), error.map(str::to_string));
-        self.write(move |c| {
+    fn set_phase(&self, fence: &Fence, phase: Phase, error: Option<&str>) -> Write<()> {
+        let (event, error) = (fence.event.clone(), error.map(str::to_string));
+        self.write_fenced(fence, move |c| {
             c.prepare_cached(
                 "UPDATE deployments SET phase_since = CASE WHEN phase = ?2 THEN phase_since ELSE ?4 END,
                     phase = ?2, last_error = ?3, updated_at = ?4 WHERE event = ?1",
@@ -211,9 +238,9 @@ impl Store {
         })
     }
 
-    pub fn set_error(&self, event: &str, error: Option<&str>) -> Write<()> {
-        let (event, error) = (event.to_string(), error.map(str::to_string));
-        self.write(move |c| {
+    fn set_error(&self, fence: &Fence, error: Option<&str>) -> Write<()> {
+        let (event, error) = (fence.event.clone(), error.map(str::to_string));
+        self.write_fenced(fence, move |c| {
             c.execute(
                 "UPDATE deployments SET last_error = ?2, updated_at = ?3 WHERE event = ?1",
                 params![event, error, now()],
@@ -222,7 +249,7 @@ impl Store {
         })
     }
 
-    pub fn resources(&self, event: &str) -> Result<Vec<ResourceRow>> {
+    fn resources(&self, event: &str) -> Result<Vec<ResourceRow>> {
         let rows = self.with(|c| {
             let mut st = c.prepare(
                 "SELECT event, key, kind, name, status, aws_id, arn, attrs, updated_at
@@ -261,15 +288,15 @@ impl Store {
             .collect()
     }
 
-    pub fn resource(&self, event: &str, key: &str) -> Result<Option<ResourceRow>> {
+    fn resource(&self, event: &str, key: &str) -> Result<Option<ResourceRow>> {
         Ok(self.resources(event)?.into_iter().find(|r| r.key == key))
     }
 
     /// Record a resource's status and what is known of it (None keeps the stored value).
     #[allow(clippy::too_many_arguments)]
-    pub fn record(
+    fn record(
         &self,
-        event: &str,
+        fence: &Fence,
         key: &str,
         kind: Kind,
         name: &str,
@@ -279,9 +306,9 @@ impl Store {
         attrs: Option<&serde_json::Value>,
     ) -> Write<()> {
         let attrs = attrs.map(|a| a.to_string());
-        let (event, key, name) = (event.to_string(), key.to_string(), name.to_string());
+        let (event, key, name) = (fence.event.clone(), key.to_string(), name.to_string());
         let (aws_id, arn) = (aws_id.map(str::to_string), arn.map(str::to_string));
-        self.write(move |c| {
+        self.write_fenced(fence, move |c| {
             c.prepare_cached(
                 "INSERT INTO resources (event, key, kind, name, status, aws_id, arn, attrs, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, COALESCE(?8, '{}'), ?9)
@@ -304,19 +331,35 @@ mod tests {
     use super::*;
     use crate::lifecycle::OverrideKind;
     use crate::store::StoredOverride;
+    use crate::store::*;
 
     #[test]
     fn record_keeps_known_ids_when_a_later_write_omits_them() {
         let dir = tempfile::tempdir().expect("tmp");
         let store = Store::open(&dir.path().join("s/ottd.db")).expect("open");
-        store.begin_deployment("final", "abcd1234", "{}").wait().expect("begin");
-        store.record("final", "input", Kind::Input, "n", Status::Creating, None, None, None).wait().expect("intent");
+        store.begin_deployment(&store.test_fence("final"), "abcd1234", "{}").wait().expect("begin");
+        store
+            .record(&store.test_fence("final"), "input", Kind::Input, "n", Status::Creating, None, None, None)
+            .wait()
+            .expect("intent");
         let attrs = serde_json::json!({"url": "x"});
         store
-            .record("final", "input", Kind::Input, "n", Status::Created, Some("123"), Some("arn:1"), Some(&attrs))
+            .record(
+                &store.test_fence("final"),
+                "input",
+                Kind::Input,
+                "n",
+                Status::Created,
+                Some("123"),
+                Some("arn:1"),
+                Some(&attrs),
+            )
             .wait()
             .expect("done");
-        store.record("final", "input", Kind::Input, "n", Status::Deleting, None, None, None).wait().expect("deleting");
+        store
+            .record(&store.test_fence("final"), "input", Kind::Input, "n", Status::Deleting, None, None, None)
+            .wait()
+            .expect("deleting");
         let row = store.resource("final", "input").expect("query").expect("row");
         assert_eq!(row.status, Status::Deleting);
         assert_eq!(row.aws_id.as_deref(), Some("123"));
@@ -331,8 +374,8 @@ mod tests {
         let store = Store::open(&dir.path().join("ottd.db")).expect("open");
         assert_eq!(store.phase("final").expect("q"), None);
         for (event, phase) in [("final", Phase::Running), ("semi", Phase::Running), ("quali", Phase::Stopped)] {
-            store.begin_deployment(event, "abcd1234", "{}").wait().expect("begin");
-            store.set_phase(event, phase, None).wait().expect("phase");
+            store.begin_deployment(&store.test_fence(event), "abcd1234", "{}").wait().expect("begin");
+            store.set_phase(&store.test_fence(event), phase, None).wait().expect("phase");
         }
         let d = store.deployment("final").expect("q").expect("row");
         assert_eq!(store.phase("final").expect("q"), Some((Phase::Running, d.phase_since)));

@@ -1,16 +1,23 @@
-//! The state file: one SQLite database (WAL) holding every event's deployment, each resource's
-//! ids and step status, the step log, operator overrides, leases, the audit trail, and
-//! settings written by `ottd bootstrap`.
+//! The state: every event's deployment, each resource's ids and step status, the step log,
+//! operator overrides, leases, alerts, the audit trail, chat requests, and settings written
+//! by `ottd bootstrap`. Nothing ottd knows about deployed resources, alerts or pending work
+//! lives only in memory.
+//!
+//! Two backends sit behind one interface, the traits below, gathered as [`Backend`]:
+//! [`sqlite`], one embedded file (WAL) for a daemon on its own, the default; and
+//! [`dynamo`], one DynamoDB table shared by a group of daemons on several hosts. The rest of
+//! ottd holds a [`Store`] and sees only these methods, never SQL or DynamoDB items.
 //!
 //! The engine writes a resource's row *before* each AWS create or delete (`creating`,
 //! `deleting`) and again after it (`created`, `deleted`), so a process killed in between
-//! leaves a row that says exactly which outcome is unknown.
+//! leaves a row that says exactly which outcome is unknown. Those writes are *fenced*: they
+//! carry the event's lease ([`Fence`]) and are refused once the lease has moved on, so a
+//! holder that was paused past its lease records nothing.
 //!
 //! Layout: [`deployments`] (deployments and resources), [`steps`] (step log, upkeep),
 //! [`overrides`] (operator overrides, known windows), [`leases`] (who works on an event),
-//! [`audit`] (the audit trail), [`requests`] (chat confirmations and approvals), [`seen`]
-//! (requests already taken, against replays). The rest of ottd sees only [`Store`]'s methods, never SQL, so
-//! the file can be swapped for a shared store later.
+//! [`audit`] (the audit trail), [`alerts`] (alerts and envelopes taken), [`requests`] (chat
+//! confirmations and approvals), [`seen`] (requests already taken, against replays).
 
 pub mod alerts;
 pub mod audit;
@@ -20,20 +27,24 @@ pub mod overrides;
 pub mod readers;
 pub mod requests;
 pub mod seen;
+pub mod sqlite;
 pub mod steps;
 pub mod writer;
 
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
 
-pub use audit::{AuditEnd, AuditEntry, AuditKey, AuditRow};
-pub use deployments::{Deployment, ResourceRow};
-pub use leases::{Held, Holder};
-pub use overrides::{KnownWindow, StoredOverride};
+pub use alerts::Alerts;
+pub use audit::{Audit, AuditEnd, AuditEntry, AuditKey, AuditRow};
+pub use deployments::{Deployment, Deployments, ResourceRow};
+pub use leases::{instance, Fence, Grant, Holder, LeaseRecord, Leases};
+pub use overrides::{KnownWindow, Overrides, StoredOverride};
+pub use requests::Requests;
+pub use seen::Seen;
+pub use sqlite::Sqlite;
+pub use steps::Steps;
 pub use writer::Write;
-use writer::Writer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -57,6 +68,11 @@ pub enum StoreError {
     Commit(String),
     #[error("the state file's writer has stopped")]
     WriterGone,
+    /// A write of an event's state by a holder whose lease has moved on: nothing was written.
+    #[error("lease of {event} lost: written at term {term}, the lease is now {now}")]
+    Fenced { event: String, term: u64, now: String },
+    #[error("DynamoDB table {table}: {message}")]
+    Dynamo { table: String, message: String },
 }
 
 impl StoreError {
@@ -72,184 +88,63 @@ impl StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-/// Reads go through a small pool of connections ([`readers`]), writes through the
-/// [`Writer`]'s (WAL: neither waits for the other).
+/// Settings and markers (`ottd bootstrap`'s role ARNs), and waiting for queued writes.
+pub trait Meta {
+    /// Wait until every write queued so far is committed (for readers of detached writes).
+    fn flush(&self) -> Write<()>;
+    fn meta(&self, key: &str) -> Result<Option<String>>;
+    fn set_meta(&self, key: &str, value: &str) -> Write<()>;
+}
+
+/// Everything a backend offers: the store's whole interface.
+pub trait Backend:
+    Deployments + Steps + Overrides + Leases + Audit + Alerts + Requests + Seen + Meta + Send + Sync
+{
+    /// The SQLite backend, for tests that poke its file directly.
+    fn as_sqlite(&self) -> Option<&Sqlite> {
+        None
+    }
+}
+
+/// The state as the rest of ottd holds it: one backend, chosen at start.
 pub struct Store {
-    readers: readers::Readers,
-    writer: Writer,
+    backend: Box<dyn Backend>,
 }
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS deployments (
-    event TEXT PRIMARY KEY,
-    nonce TEXT NOT NULL,
-    phase TEXT NOT NULL,
-    phase_since TEXT NOT NULL,
-    plan_json TEXT NOT NULL,
-    last_error TEXT,
-    updated_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS resources (
-    event TEXT NOT NULL,
-    key TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    name TEXT NOT NULL,
-    status TEXT NOT NULL,
-    aws_id TEXT,
-    arn TEXT,
-    attrs TEXT NOT NULL DEFAULT '{}',
-    updated_at TEXT NOT NULL,
-    PRIMARY KEY (event, key)
-);
-CREATE TABLE IF NOT EXISTS step_log (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    event TEXT NOT NULL,
-    step TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    detail TEXT,
-    duration_ms INTEGER NOT NULL,
-    at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS overrides (
-    event TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,
-    set_at TEXT NOT NULL,
-    until TEXT,
-    by TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS known_windows (
-    event TEXT PRIMARY KEY,
-    windows TEXT NOT NULL,
-    recorded_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS leases (
-    event TEXT PRIMARY KEY,
-    holder TEXT NOT NULL,
-    pid INTEGER NOT NULL,
-    doing TEXT NOT NULL DEFAULT '',
-    taken_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS audit (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    at TEXT NOT NULL,
-    actor TEXT NOT NULL,
-    event TEXT,
-    operation TEXT NOT NULL,
-    args TEXT NOT NULL DEFAULT '{}',
-    decision TEXT NOT NULL,
-    changes INTEGER NOT NULL DEFAULT 1,
-    key TEXT NOT NULL UNIQUE,
-    result TEXT,
-    duration_ms INTEGER,
-    error TEXT
-);
-CREATE INDEX IF NOT EXISTS audit_by_event ON audit (event, id);
-CREATE INDEX IF NOT EXISTS audit_by_time ON audit (at);
-CREATE TABLE IF NOT EXISTS alerts (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    event TEXT NOT NULL,
-    channel_id TEXT NOT NULL,
-    pipeline INTEGER NOT NULL,
-    alarm_id TEXT NOT NULL,
-    alert_type TEXT NOT NULL,
-    message TEXT NOT NULL,
-    set_at TEXT NOT NULL,
-    cleared_at TEXT,
-    last_time TEXT NOT NULL,
-    notified_at TEXT,
-    cleared_notified INTEGER NOT NULL DEFAULT 0,
-    acked_by TEXT,
-    acked_at TEXT,
-    action TEXT,
-    acted_at TEXT
-);
-CREATE INDEX IF NOT EXISTS alerts_by_key ON alerts (channel_id, pipeline, alarm_id, id);
-CREATE INDEX IF NOT EXISTS alerts_by_event ON alerts (event, id);
-CREATE TABLE IF NOT EXISTS seen_envelopes (
-    id TEXT PRIMARY KEY,
-    at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS seen_requests (
-    key TEXT PRIMARY KEY,
-    at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS quarantine (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    at TEXT NOT NULL,
-    source TEXT NOT NULL UNIQUE,
-    body TEXT NOT NULL,
-    error TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS chat_requests (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    kind TEXT NOT NULL,
-    requester TEXT NOT NULL,
-    channel TEXT NOT NULL,
-    command TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    expires_at TEXT NOT NULL,
-    state TEXT NOT NULL,
-    decided_by TEXT,
-    decided_at TEXT,
-    requester_groups TEXT NOT NULL DEFAULT '[]'
-);
-CREATE TABLE IF NOT EXISTS meta (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-";
+impl std::ops::Deref for Store {
+    type Target = dyn Backend;
 
-/// Bring a state file written by an earlier ottd up to this schema (`PRAGMA user_version`).
-fn migrate(conn: &Connection) -> rusqlite::Result<()> {
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if version < 1 {
-        // Version 0 files may predate `deployments.phase_since`.
-        let mut st =
-            conn.prepare("SELECT COUNT(*) FROM pragma_table_info('deployments') WHERE name = 'phase_since'")?;
-        let has: i64 = st.query_row([], |r| r.get(0))?;
-        if has == 0 {
-            conn.execute_batch(
-                "ALTER TABLE deployments ADD COLUMN phase_since TEXT NOT NULL DEFAULT '';
-                 UPDATE deployments SET phase_since = updated_at;",
-            )?;
-        }
-        conn.pragma_update(None, "user_version", 1)?;
+    fn deref(&self) -> &(dyn Backend + 'static) {
+        &*self.backend
     }
-    if version < 2 {
-        // Leases were per process (pid); now per holder. A lease lives only as long as its
-        // process, so the old rows carry nothing worth keeping.
-        let mut st = conn.prepare("SELECT COUNT(*) FROM pragma_table_info('leases') WHERE name = 'holder'")?;
-        let has: i64 = st.query_row([], |r| r.get(0))?;
-        if has == 0 {
-            conn.execute_batch(
-                "DROP TABLE leases;
-                 CREATE TABLE leases (event TEXT PRIMARY KEY, holder TEXT NOT NULL, pid INTEGER NOT NULL,
-                     doing TEXT NOT NULL DEFAULT '', taken_at TEXT NOT NULL);",
-            )?;
-        }
-        conn.pragma_update(None, "user_version", 2)?;
-    }
-    if version < 3 {
-        // Chat requests keep the requester's user groups (or Discord roles), so an approval
-        // can check that the requester still holds the role.
-        let mut st =
-            conn.prepare("SELECT COUNT(*) FROM pragma_table_info('chat_requests') WHERE name = 'requester_groups'")?;
-        let has: i64 = st.query_row([], |r| r.get(0))?;
-        if has == 0 {
-            conn.execute_batch("ALTER TABLE chat_requests ADD COLUMN requester_groups TEXT NOT NULL DEFAULT '[]';")?;
-        }
-        conn.pragma_update(None, "user_version", 3)?;
-    }
-    Ok(())
 }
 
-/// A connection to the state file as ottd uses it: WAL, normal sync, a 10 s busy timeout.
-fn connect(path: &Path) -> rusqlite::Result<Connection> {
-    let conn = Connection::open(path)?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    Ok(conn)
+impl Store {
+    /// The embedded backend: the SQLite file at `path` (created with its folder if missing).
+    pub fn open(path: &Path) -> Result<Store> {
+        Ok(Store { backend: Box::new(Sqlite::open(path)?) })
+    }
+
+    /// A store on any backend.
+    pub fn on(backend: impl Backend + 'static) -> Store {
+        Store { backend: Box::new(backend) }
+    }
+
+    /// Tests: take the event's lease for the tests' one holder and return its fence.
+    #[cfg(test)]
+    pub(crate) fn test_fence(&self, event: &str) -> Fence {
+        let me = Holder { id: "test".into(), doing: "test".into() };
+        match self.acquire_lease(event, &me, std::time::Duration::from_secs(3600), None).wait() {
+            Ok(Ok(g)) => g.fence,
+            other => panic!("test lease of {event}: {other:?}"),
+        }
+    }
+
+    /// Tests: the SQLite backend underneath.
+    #[cfg(test)]
+    pub(crate) fn sqlite(&self) -> &Sqlite {
+        self.backend.as_sqlite().unwrap_or_else(|| panic!("this test needs the SQLite backend"))
+    }
 }
 
 /// Instants as stored: RFC 3339, milliseconds, `Z` (so they also sort as text).
@@ -266,135 +161,4 @@ pub(crate) fn parse_time(s: &str, what: &'static str) -> Result<DateTime<Utc>> {
 
 pub(crate) fn now() -> String {
     time_str(Utc::now())
-}
-
-impl Store {
-    pub fn open(path: &Path) -> Result<Store> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|source| StoreError::Folder { path: dir.display().to_string(), source })?;
-        }
-        let open_err = |source| StoreError::Open { path: path.display().to_string(), source };
-        let write = connect(path).map_err(open_err)?;
-        write.execute_batch(SCHEMA).map_err(open_err)?;
-        migrate(&write).map_err(open_err)?;
-        let read = connect(path).map_err(open_err)?;
-        Ok(Store { readers: readers::Readers::new(path.to_path_buf(), read), writer: Writer::start(write) })
-    }
-
-    /// A read (or, in tests, a direct poke) on the read connection.
-    fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
-        let conn = self.readers.lend()?;
-        Ok(f(&conn)?)
-    }
-
-    /// A write, applied by the writer in its next transaction.
-    fn write<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
-    ) -> Write<T> {
-        self.writer.write(f)
-    }
-
-    /// Tests: hold the writer (nothing queued after this commits) until the sender is used or
-    /// dropped.
-    #[cfg(test)]
-    pub(crate) fn pause_writer(&self) -> std::sync::mpsc::Sender<()> {
-        let (tx, rx) = std::sync::mpsc::channel::<()>();
-        self.write(move |_| {
-            let _ = rx.recv();
-            Ok(())
-        })
-        .detach();
-        tx
-    }
-
-    /// Wait until every write queued so far is committed (for readers of detached writes).
-    pub fn flush(&self) -> Write<()> {
-        self.writer.write(|_| Ok(()))
-    }
-
-    pub fn meta(&self, key: &str) -> Result<Option<String>> {
-        self.with(|c| {
-            c.prepare_cached("SELECT value FROM meta WHERE key = ?1")?.query_row(params![key], |r| r.get(0)).optional()
-        })
-    }
-
-    pub fn set_meta(&self, key: &str, value: &str) -> Write<()> {
-        let (key, value) = (key.to_string(), value.to_string());
-        self.write(move |c| {
-            c.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", params![key, value]).map(drop)
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::lifecycle::Phase;
-
-    #[test]
-    fn a_state_file_from_before_phase_since_and_holders_is_migrated() {
-        let dir = tempfile::tempdir().expect("tmp");
-        let path = dir.path().join("old.db");
-        {
-            let c = Connection::open(&path).expect("open");
-            c.execute_batch(
-                "CREATE TABLE deployments (event TEXT PRIMARY KEY, nonce TEXT NOT NULL, phase TEXT NOT NULL,
-                 plan_json TEXT NOT NULL, last_error TEXT, updated_at TEXT NOT NULL);
-                 INSERT INTO deployments VALUES ('final', 'abcd1234', 'running', '{}', NULL, '2026-11-26T10:00:00Z');
-                 CREATE TABLE leases (event TEXT PRIMARY KEY, pid INTEGER NOT NULL, taken_at TEXT NOT NULL);
-                 INSERT INTO leases VALUES ('final', 1, '2026-11-26T10:00:00Z');",
-            )
-            .expect("old schema");
-        }
-        let store = Store::open(&path).expect("migrates");
-        let d = store.deployment("final").expect("q").expect("row");
-        assert_eq!(d.phase, Phase::Running);
-        assert_eq!(d.phase_since, d.updated_at);
-        let lease = futures::executor::block_on(store.take_lease("final", &Holder::new("deploy")));
-        assert_eq!(lease.expect("q"), Ok(()), "old leases are gone");
-        drop(store);
-        Store::open(&path).expect("opens again");
-    }
-
-    #[test]
-    fn queued_writes_share_commits_and_a_failing_one_fails_alone() {
-        let dir = tempfile::tempdir().expect("tmp");
-        let store = Store::open(&dir.path().join("ottd.db")).expect("open");
-        // Queued back to back, not waited for: they share the writer's next transactions.
-        let writes: Vec<Write<()>> =
-            (0..200).map(|i| store.begin_deployment(&format!("ev-{i}"), "abcd1234", "{}")).collect();
-        let bad = store.write(|c| c.execute("INSERT INTO meta (key, value) VALUES (NULL, NULL)", []).map(drop));
-        let good = store.set_meta("after", "bad");
-        store.set_meta("detached", "yes").detach();
-        assert!(bad.wait().is_err(), "a constraint violation fails its own write");
-        good.wait().expect("the write after it commits");
-        for w in writes {
-            w.wait().expect("committed");
-        }
-        assert_eq!(store.deployments().expect("q").len(), 200);
-        store.flush().wait().expect("flush");
-        assert_eq!(store.meta("detached").expect("q").as_deref(), Some("yes"), "a detached write lands too");
-        store.checkpoint().wait().expect("a checkpoint runs outside any transaction");
-        let path = dir.path().join("ottd.db");
-        store.set_meta("last", "queued before the drop").detach();
-        drop(store);
-        let again = Store::open(&path).expect("reopen");
-        assert_eq!(again.meta("last").expect("q").as_deref(), Some("queued before the drop"));
-    }
-
-    #[test]
-    fn a_corrupt_instant_is_an_error_like_a_corrupt_phase_never_1970() {
-        let dir = tempfile::tempdir().expect("tmp");
-        let store = Store::open(&dir.path().join("ottd.db")).expect("open");
-        store.begin_deployment("final", "abcd1234", "{}").wait().expect("begin");
-        store.with(|c| c.execute("UPDATE deployments SET phase_since = 'yesterday'", [])).expect("damage");
-        let err = store.phase("final").expect_err("corrupt instant");
-        assert!(
-            matches!(&err, StoreError::Corrupt { what: "deployments.phase_since", value } if value == "yesterday"),
-            "{err}"
-        );
-        assert!(store.deployment("final").is_err());
-    }
 }

@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
-use super::{parse_time, time_str, Result, Store, StoreError, Write};
+use super::sqlite::Sqlite;
+use super::{parse_time, time_str, Result, StoreError, Write};
 use crate::lifecycle::{Override, OverrideKind};
 
 /// An override as stored: what, since when, until when (`None` = until `ottd resume`), by whom.
@@ -51,9 +52,23 @@ fn typed((event, kind, set_at, until, by): RawOverride) -> Result<StoredOverride
     })
 }
 
-impl Store {
+/// Operator overrides of the schedule and the known windows of timed events.
+pub trait Overrides {
     /// Record an override (hold, manual start/stop/teardown/deploy) for an event.
-    pub fn set_override(&self, o: &StoredOverride) -> Write<()> {
+    fn set_override(&self, o: &StoredOverride) -> Write<()>;
+    /// Forget the event's override; `true` if it had one.
+    fn clear_override(&self, event: &str) -> Write<bool>;
+    fn overrides(&self) -> Result<Vec<StoredOverride>>;
+    /// The event's override, if any.
+    fn override_of(&self, event: &str) -> Result<Option<StoredOverride>>;
+    /// Remember the upcoming windows of timed events, as the configuration now in force says.
+    fn set_known_windows(&self, windows: Vec<(String, Vec<KnownWindow>)>) -> Write<()>;
+    /// The upcoming windows last recorded for `event` (empty: none known).
+    fn known_windows(&self, event: &str) -> Result<Vec<KnownWindow>>;
+}
+
+impl Overrides for Sqlite {
+    fn set_override(&self, o: &StoredOverride) -> Write<()> {
         let o = o.clone();
         self.write(move |c| {
             c.prepare_cached(
@@ -64,13 +79,12 @@ impl Store {
         })
     }
 
-    /// Forget the event's override; `true` if it had one.
-    pub fn clear_override(&self, event: &str) -> Write<bool> {
+    fn clear_override(&self, event: &str) -> Write<bool> {
         let event = event.to_string();
         self.write(move |c| Ok(c.execute("DELETE FROM overrides WHERE event = ?1", params![event])? > 0))
     }
 
-    pub fn overrides(&self) -> Result<Vec<StoredOverride>> {
+    fn overrides(&self) -> Result<Vec<StoredOverride>> {
         let rows = self.with(|c| {
             let mut st = c.prepare_cached("SELECT event, kind, set_at, until, by FROM overrides ORDER BY event")?;
             let rows = st.query_map([], override_row)?;
@@ -79,8 +93,7 @@ impl Store {
         rows.into_iter().map(typed).collect()
     }
 
-    /// The event's override, if any.
-    pub fn override_of(&self, event: &str) -> Result<Option<StoredOverride>> {
+    fn override_of(&self, event: &str) -> Result<Option<StoredOverride>> {
         let row = self.with(|c| {
             c.prepare_cached("SELECT event, kind, set_at, until, by FROM overrides WHERE event = ?1")?
                 .query_row(params![event], override_row)
@@ -89,8 +102,7 @@ impl Store {
         row.map(typed).transpose()
     }
 
-    /// Remember the upcoming windows of timed events, as the configuration now in force says.
-    pub fn set_known_windows(&self, windows: Vec<(String, Vec<KnownWindow>)>) -> Write<()> {
+    fn set_known_windows(&self, windows: Vec<(String, Vec<KnownWindow>)>) -> Write<()> {
         let at = super::now();
         self.write(move |c| {
             let mut st = c.prepare_cached(
@@ -104,8 +116,7 @@ impl Store {
         })
     }
 
-    /// The upcoming windows last recorded for `event` (empty: none known).
-    pub fn known_windows(&self, event: &str) -> Result<Vec<KnownWindow>> {
+    fn known_windows(&self, event: &str) -> Result<Vec<KnownWindow>> {
         let json: Option<String> = self.with(|c| {
             c.query_row("SELECT windows FROM known_windows WHERE event = ?1", params![event], |r| r.get(0)).optional()
         })?;

@@ -57,7 +57,7 @@ impl Readers {
             if pool.1 < READERS {
                 pool.1 += 1;
                 drop(pool);
-                return match super::connect(&self.path) {
+                return match super::sqlite::connect(&self.path) {
                     Ok(c) => Ok(Lent { readers: self, conn: Some(c) }),
                     Err(e) => {
                         self.pool.lock().unwrap_or_else(|p| p.into_inner()).1 -= 1;
@@ -79,13 +79,17 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let store = crate::store::Store::open(&dir.path().join("ottd.db")).expect("open");
         // A read in hand on one thread does not hold up another reader.
-        let held = store.readers.lend().expect("first");
+        let held = store.sqlite().readers.lend().expect("first");
         let other = std::thread::scope(|s| s.spawn(|| store.meta("anything").map(|_| ())).join());
         assert!(matches!(other, Ok(Ok(()))), "a second reader reads while the first holds its connection");
-        let all: Vec<_> = (1..READERS).map(|_| store.readers.lend().expect("lend")).collect();
-        assert_eq!(store.readers.pool.lock().map(|p| (p.0.len(), p.1)).ok(), Some((0, READERS)), "all lent");
+        let all: Vec<_> = (1..READERS).map(|_| store.sqlite().readers.lend().expect("lend")).collect();
+        assert_eq!(store.sqlite().readers.pool.lock().map(|p| (p.0.len(), p.1)).ok(), Some((0, READERS)), "all lent");
         drop(all);
         drop(held);
-        assert_eq!(store.readers.pool.lock().map(|p| (p.0.len(), p.1)).ok(), Some((READERS, READERS)), "all back");
+        assert_eq!(
+            store.sqlite().readers.pool.lock().map(|p| (p.0.len(), p.1)).ok(),
+            Some((READERS, READERS)),
+            "all back"
+        );
     }
 }

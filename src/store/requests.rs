@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
-use super::{parse_time, time_str, Result, Store, StoreError, Write};
+use super::sqlite::Sqlite;
+use super::{parse_time, time_str, Result, StoreError, Write};
 
 /// What a request waits for: its requester's confirmation, or a second person's approval.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -94,11 +95,33 @@ fn typed((id, kind, requester, channel, command, created_at, expires_at, state, 
     })
 }
 
-impl Store {
+/// Chat confirmations and two-person approvals, settled once.
+pub trait Requests {
+    fn request_open(
+        &self,
+        kind: Kind,
+        requester: &str,
+        groups: &[String],
+        channel: &str,
+        command: &str,
+        created_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Write<i64>;
+    /// The requester's groups kept with request `id` (none for an unknown request).
+    fn request_groups(&self, id: i64) -> Result<Vec<String>>;
+    fn request(&self, id: i64) -> Result<Option<Request>>;
+    /// Move a pending request to `state`; `false` when it was no longer pending (someone
+    /// else settled it first).
+    fn request_settle(&self, id: i64, state: State, by: &str, at: DateTime<Utc>) -> Write<bool>;
+    /// Forget requests settled or created before `before` (the daily upkeep).
+    fn requests_prune(&self, before: DateTime<Utc>) -> Write<usize>;
+}
+
+impl Requests for Sqlite {
     /// Keep a new request; answers its id. `groups`: the requester's user groups (Discord
     /// roles) as the platform told them with the request, for the check at approval time.
     #[allow(clippy::too_many_arguments)]
-    pub fn request_open(
+    fn request_open(
         &self,
         kind: Kind,
         requester: &str,
@@ -120,8 +143,7 @@ impl Store {
         })
     }
 
-    /// The requester's groups kept with request `id` (none for an unknown request).
-    pub fn request_groups(&self, id: i64) -> Result<Vec<String>> {
+    fn request_groups(&self, id: i64) -> Result<Vec<String>> {
         let raw: Option<String> = self.with(|c| {
             c.prepare_cached("SELECT requester_groups FROM chat_requests WHERE id = ?1")?
                 .query_row(params![id], |r| r.get(0))
@@ -134,7 +156,7 @@ impl Store {
         }
     }
 
-    pub fn request(&self, id: i64) -> Result<Option<Request>> {
+    fn request(&self, id: i64) -> Result<Option<Request>> {
         let raw: Option<Raw> = self.with(|c| {
             c.prepare_cached(
                 "SELECT id, kind, requester, channel, command, created_at, expires_at, state, decided_by
@@ -146,9 +168,7 @@ impl Store {
         raw.map(typed).transpose()
     }
 
-    /// Move a pending request to `state`; `false` when it was no longer pending (someone
-    /// else settled it first).
-    pub fn request_settle(&self, id: i64, state: State, by: &str, at: DateTime<Utc>) -> Write<bool> {
+    fn request_settle(&self, id: i64, state: State, by: &str, at: DateTime<Utc>) -> Write<bool> {
         let by = by.to_string();
         self.write(move |c| {
             let n = c
@@ -161,8 +181,7 @@ impl Store {
         })
     }
 
-    /// Forget requests settled or created before `before` (the daily upkeep).
-    pub fn requests_prune(&self, before: DateTime<Utc>) -> Write<usize> {
+    fn requests_prune(&self, before: DateTime<Utc>) -> Write<usize> {
         self.write(move |c| c.execute("DELETE FROM chat_requests WHERE created_at < ?1", params![time_str(before)]))
     }
 }
@@ -170,6 +189,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::*;
 
     #[tokio::test]
     async fn a_request_is_settled_once() {

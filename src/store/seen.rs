@@ -9,15 +9,25 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
 
-use super::{time_str, Result, Store, Write};
+use super::sqlite::Sqlite;
+use super::{time_str, Result, Write};
 
 /// How long a key is kept (the daily upkeep prunes older ones).
 pub const SEEN_TTL: Duration = Duration::from_secs(24 * 3600);
 
-impl Store {
+/// Requests already taken (see the module doc).
+pub trait Seen {
     /// Note `key` as taken at `at`: `true` the first time, `false` when it was already taken
     /// (a replay). One atomic insert, so of two copies arriving at once exactly one is first.
-    pub fn first_sighting(&self, key: &str, at: DateTime<Utc>) -> Write<bool> {
+    fn first_sighting(&self, key: &str, at: DateTime<Utc>) -> Write<bool>;
+    /// Whether `key` was taken.
+    fn sighted(&self, key: &str) -> Result<bool>;
+    /// Forget keys taken more than [`SEEN_TTL`] before `now` (the daily upkeep).
+    fn sightings_prune(&self, now: DateTime<Utc>) -> Write<usize>;
+}
+
+impl Seen for Sqlite {
+    fn first_sighting(&self, key: &str, at: DateTime<Utc>) -> Write<bool> {
         let key = key.to_string();
         self.write(move |c| {
             let n = c
@@ -27,8 +37,7 @@ impl Store {
         })
     }
 
-    /// Whether `key` was taken.
-    pub fn sighted(&self, key: &str) -> Result<bool> {
+    fn sighted(&self, key: &str) -> Result<bool> {
         let found: Option<i64> = self.with(|c| {
             c.prepare_cached("SELECT 1 FROM seen_requests WHERE key = ?1")?
                 .query_row(params![key], |r| r.get(0))
@@ -37,8 +46,7 @@ impl Store {
         Ok(found.is_some())
     }
 
-    /// Forget keys taken more than [`SEEN_TTL`] before `now` (the daily upkeep).
-    pub fn sightings_prune(&self, now: DateTime<Utc>) -> Write<usize> {
+    fn sightings_prune(&self, now: DateTime<Utc>) -> Write<usize> {
         let before = now - chrono::Duration::from_std(SEEN_TTL).unwrap_or(chrono::Duration::days(1));
         self.write(move |c| c.execute("DELETE FROM seen_requests WHERE at < ?1", params![time_str(before)]))
     }
@@ -47,6 +55,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::*;
 
     #[tokio::test]
     async fn a_key_is_first_once_and_pruned_after_its_time() {

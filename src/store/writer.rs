@@ -49,6 +49,16 @@ pub struct Write<T> {
 }
 
 impl<T> Write<T> {
+    /// A write another backend completes by sending its outcome on `rx`.
+    pub fn pending(rx: oneshot::Receiver<Result<T>>) -> Write<T> {
+        Write { rx: Ok(rx) }
+    }
+
+    /// A write that failed before it was sent anywhere.
+    pub fn failed(e: StoreError) -> Write<T> {
+        Write { rx: Err(Some(e)) }
+    }
+
     /// Block this thread until the write is committed.
     pub fn wait(self) -> Result<T> {
         match self.rx {
@@ -99,6 +109,15 @@ impl Writer {
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Write<T> {
+        self.submit(false, move |c| f(c).map_err(StoreError::Query))
+    }
+
+    /// Queue `f`, whose own refusal (a fenced write whose lease moved on) fails the write with
+    /// that error and changes nothing.
+    pub fn write_checked<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Write<T> {
         self.submit(false, f)
     }
 
@@ -107,13 +126,13 @@ impl Writer {
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Write<T> {
-        self.submit(true, f)
+        self.submit(true, move |c| f(c).map_err(StoreError::Query))
     }
 
     fn submit<T: Send + 'static>(
         &self,
         alone: bool,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
     ) -> Write<T> {
         let Some(queue) = &self.queue else { return Write { rx: Err(Some(StoreError::WriterGone)) } };
         let (tx, rx) = oneshot::channel::<Result<T>>();
@@ -134,8 +153,12 @@ impl Writer {
                     }) as Reply,
                 ),
                 Err(e) => {
-                    tracing::warn!("state file write failed: {e}");
-                    (false, Box::new(move |_| send(&tx, Err(StoreError::Query(e)))) as Reply)
+                    if matches!(e, StoreError::Fenced { .. }) {
+                        tracing::debug!("state write refused: {e}");
+                    } else {
+                        tracing::warn!("state file write failed: {e}");
+                    }
+                    (false, Box::new(move |_| send(&tx, Err(e))) as Reply)
                 }
             }),
             fail: Box::new(move |e| send(&fail_tx, Err(StoreError::Commit(e)))),
