@@ -13,7 +13,7 @@ use ottd::engine::{Engine, EngineError, FaultPoint, Faults};
 use ottd::lifecycle::{Phase, Status};
 use ottd::plan::Kind;
 
-use common::{setup, Lines, Proxy, Setup};
+use common::{census, setup, tag_is, Census, Lines, Proxy, Setup};
 
 const EVENTS: &str = r#"
 [[event]]
@@ -50,67 +50,6 @@ encodingProfile = "SD-540p"
 [event.cloudFront]
 access_logs = false
 "#;
-
-fn tag_is(tags: Option<&std::collections::HashMap<String, String>>, key: &str, value: &str) -> bool {
-    tags.and_then(|t| t.get(key)).is_some_and(|v| v == value)
-}
-
-/// How many live resources of each kind AWS holds for one event.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct Census {
-    channels: usize,
-    inputs: usize,
-    security_groups: usize,
-    package_channels: usize,
-    endpoints: usize,
-    distributions: usize,
-    buckets: usize,
-    secrets: usize,
-}
-
-async fn census(aws: &Aws, event: &str) -> Census {
-    let prefix = format!("ottd-{event}-");
-    let mut c = Census::default();
-    let chans = aws.medialive.list_channels().send().await.expect("list channels");
-    c.channels = chans
-        .channels()
-        .iter()
-        .filter(|ch| tag_is(ch.tags(), "ottd:event", event))
-        .filter(|ch| !matches!(ch.state().map(|s| s.as_str()), Some("DELETED" | "DELETING")))
-        .count();
-    let inputs = aws.medialive.list_inputs().send().await.expect("list inputs");
-    for i in inputs.inputs() {
-        if !tag_is(i.tags(), "ottd:event", event) {
-            continue;
-        }
-        // Lists lag behind deletes in the emulator; describe gives the settled state.
-        let d =
-            aws.medialive.describe_input().input_id(i.id().unwrap_or_default()).send().await.expect("describe input");
-        if !matches!(d.state().map(|s| s.as_str()), Some("DELETED" | "DELETING")) {
-            c.inputs += 1;
-        }
-    }
-    let sgs = aws.medialive.list_input_security_groups().send().await.expect("list security groups");
-    c.security_groups = sgs.input_security_groups().iter().filter(|g| tag_is(g.tags(), "ottd:event", event)).count();
-    let mp = aws.mediapackage.list_channels().send().await.expect("list package channels");
-    c.package_channels = mp.channels().iter().filter(|ch| ch.id().is_some_and(|i| i.starts_with(&prefix))).count();
-    let eps = aws.mediapackage.list_origin_endpoints().send().await.expect("list endpoints");
-    c.endpoints = eps.origin_endpoints().iter().filter(|e| e.id().is_some_and(|i| i.starts_with(&prefix))).count();
-    let dists = aws.cloudfront.list_distributions().send().await.expect("list distributions");
-    c.distributions = dists
-        .distribution_list()
-        .map(|l| l.items().iter().filter(|d| d.comment().starts_with(&format!("ottd {event} "))).count())
-        .unwrap_or(0);
-    let buckets = aws.s3.list_buckets().send().await.expect("list buckets");
-    c.buckets = buckets.buckets().iter().filter(|b| b.name().is_some_and(|n| n.starts_with(&prefix))).count();
-    let secrets = aws.secrets.list_secrets().send().await.expect("list secrets");
-    c.secrets = secrets
-        .secret_list()
-        .iter()
-        .filter(|s| s.name().is_some_and(|n| n.starts_with(&format!("ottd/{event}/"))))
-        .count();
-    c
-}
 
 fn nothing() -> Census {
     Census::default()

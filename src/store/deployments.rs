@@ -23,7 +23,7 @@ pub struct Deployment {
     pub last_error: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ResourceRow {
     pub event: String,
     pub key: String,

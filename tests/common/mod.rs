@@ -158,6 +158,12 @@ impl Proxy {
     pub fn log(&self) -> String {
         read_all(&self.log)
     }
+
+    /// Whether a request `--stall`ed on a key containing `key` has been answered (the answer is
+    /// in the client's socket, read or not).
+    pub fn stall_done(&self, key: &str) -> bool {
+        self.log().lines().any(|l| l.starts_with("delay_proxy: answered") && l.contains(key))
+    }
 }
 
 fn read_all(file: &std::fs::File) -> String {
@@ -287,17 +293,44 @@ impl Daemon {
 
     /// `ottd run` with more environment (chat secrets).
     pub fn start_with(s: &Setup, name: &str, env: &[(&str, String)]) -> Daemon {
+        Daemon::start_under(s, name, &[], env)
+    }
+
+    /// `ottd run` as PID 1 of a PID namespace of its own, as in a container
+    /// (`unshare --pid --fork --mount-proc --kill-child`: killing it kills the namespace).
+    pub fn start_as_pid_1(s: &Setup, name: &str, env: &[(&str, String)]) -> Daemon {
+        Daemon::start_under(s, name, &["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"], env)
+    }
+
+    /// `ottd run` started through `wrapper` (a command and its arguments, before ottd's path).
+    fn start_under(s: &Setup, name: &str, wrapper: &[&str], env: &[(&str, String)]) -> Daemon {
         let log = s.dir.path().join(format!("{name}.log"));
         let file = File::create(&log).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_ottd"))
+        let bin = env!("CARGO_BIN_EXE_ottd");
+        let mut cmd = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
+        let child = cmd
             .arg("run")
             .envs(s.env())
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::from(file.try_clone().expect("log")))
             .stderr(Stdio::from(file))
             .spawn()
-            .expect("start ottd run");
+            .unwrap_or_else(|e| panic!("cannot start ottd run (through {wrapper:?}): {e}"));
         Daemon { child, log }
+    }
+
+    /// Send a signal by name (`STOP`, `CONT`) to the daemon's process.
+    pub fn signal(&self, name: &str) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args([&format!("-{name}"), &pid]).status().expect("run kill");
+        assert!(sent.success(), "kill -{name} {pid} failed");
     }
 
     pub fn log(&self) -> String {
@@ -440,4 +473,65 @@ pub fn on_air_event(id: &str, secs: i64, extra: &str) -> String {
         rfc3339(start),
         rfc3339(start + chrono::Duration::seconds(secs))
     )
+}
+
+pub fn tag_is(tags: Option<&std::collections::HashMap<String, String>>, key: &str, value: &str) -> bool {
+    tags.and_then(|t| t.get(key)).is_some_and(|v| v == value)
+}
+
+/// How many live resources of each kind AWS holds for one event.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Census {
+    pub channels: usize,
+    pub inputs: usize,
+    pub security_groups: usize,
+    pub package_channels: usize,
+    pub endpoints: usize,
+    pub distributions: usize,
+    pub buckets: usize,
+    pub secrets: usize,
+}
+
+pub async fn census(aws: &Aws, event: &str) -> Census {
+    let prefix = format!("ottd-{event}-");
+    let mut c = Census::default();
+    let chans = aws.medialive.list_channels().send().await.expect("list channels");
+    c.channels = chans
+        .channels()
+        .iter()
+        .filter(|ch| tag_is(ch.tags(), "ottd:event", event))
+        .filter(|ch| !matches!(ch.state().map(|s| s.as_str()), Some("DELETED" | "DELETING")))
+        .count();
+    let inputs = aws.medialive.list_inputs().send().await.expect("list inputs");
+    for i in inputs.inputs() {
+        if !tag_is(i.tags(), "ottd:event", event) {
+            continue;
+        }
+        // Lists lag behind deletes in the emulator; describe gives the settled state.
+        let d =
+            aws.medialive.describe_input().input_id(i.id().unwrap_or_default()).send().await.expect("describe input");
+        if !matches!(d.state().map(|s| s.as_str()), Some("DELETED" | "DELETING")) {
+            c.inputs += 1;
+        }
+    }
+    let sgs = aws.medialive.list_input_security_groups().send().await.expect("list security groups");
+    c.security_groups = sgs.input_security_groups().iter().filter(|g| tag_is(g.tags(), "ottd:event", event)).count();
+    let mp = aws.mediapackage.list_channels().send().await.expect("list package channels");
+    c.package_channels = mp.channels().iter().filter(|ch| ch.id().is_some_and(|i| i.starts_with(&prefix))).count();
+    let eps = aws.mediapackage.list_origin_endpoints().send().await.expect("list endpoints");
+    c.endpoints = eps.origin_endpoints().iter().filter(|e| e.id().is_some_and(|i| i.starts_with(&prefix))).count();
+    let dists = aws.cloudfront.list_distributions().send().await.expect("list distributions");
+    c.distributions = dists
+        .distribution_list()
+        .map(|l| l.items().iter().filter(|d| d.comment().starts_with(&format!("ottd {event} "))).count())
+        .unwrap_or(0);
+    let buckets = aws.s3.list_buckets().send().await.expect("list buckets");
+    c.buckets = buckets.buckets().iter().filter(|b| b.name().is_some_and(|n| n.starts_with(&prefix))).count();
+    let secrets = aws.secrets.list_secrets().send().await.expect("list secrets");
+    c.secrets = secrets
+        .secret_list()
+        .iter()
+        .filter(|s| s.name().is_some_and(|n| n.starts_with(&format!("ottd/{event}/"))))
+        .count();
+    c
 }

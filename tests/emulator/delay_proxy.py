@@ -23,11 +23,15 @@ moto server) after sleeping --delay-ms, so tests see AWS-like round-trip latency
   The SDK sees the connection closed before a response (hyper's IncompleteMessage), a
   transient error its standard retry strategy retries. Logged on stderr as
   "delay_proxy: lost the answer (HTTP <status>) to <key>".
+* --stall 'REGEX=MS' (repeatable): every matching request is held MS milliseconds before it
+  is forwarded (a slow AWS call: tests use it to find a daemon in the middle of a step, to
+  kill or pause it there). Logged on stderr as "delay_proxy: stalling <key>", then
+  "delay_proxy: answered (HTTP <status>) stalled <key>" once the answer is sent.
 * Prints "OTTD_PROXY_READY http://127.0.0.1:<port>" on stdout once listening; on
   SIGTERM/SIGINT prints "delay_proxy: handled N requests" on stderr and exits 0.
 
 Usage: python delay_proxy.py --upstream http://127.0.0.1:PORT [--listen-port 0] [--delay-ms 100]
-       [--fail '^POST /prod/channels$=2'] [--lose '^POST /prod/inputs$=1']
+       [--fail '^POST /prod/channels$=2'] [--lose '^POST /prod/inputs$=1'] [--stall '^POST /2020-05-31/distribution=5000']
 """
 
 import argparse
@@ -53,6 +57,8 @@ class Stats:
 # [compiled regex, matches left], from --fail and --lose.
 FAILURES: list = []
 LOSSES: list = []
+# [compiled regex, milliseconds], from --stall.
+STALLS: list = []
 
 
 def request_key(method: str, target: str, headers) -> str:
@@ -145,6 +151,14 @@ async def handle_one(reader, writer, upstream, delay) -> bool:
     await asyncio.sleep(delay)
     key = request_key(method, target, headers)
 
+    stalled = False
+    for pattern, ms in STALLS:
+        if pattern.search(key):
+            print(f"delay_proxy: stalling {key}", file=sys.stderr, flush=True)
+            await asyncio.sleep(ms / 1000.0)
+            stalled = True
+            break
+
     if take(FAILURES, key):
         Stats.injected += 1
         print(f"delay_proxy: 503 for {key}", file=sys.stderr, flush=True)
@@ -216,6 +230,8 @@ async def handle_one(reader, writer, upstream, delay) -> bool:
             print(f"delay_proxy: lost the answer (HTTP {status}) to {key}", file=sys.stderr, flush=True)
             return False
         await writer.drain()
+        if stalled:
+            print(f"delay_proxy: answered (HTTP {status}) stalled {key}", file=sys.stderr, flush=True)
     finally:
         up_w.close()
     return not client_close
@@ -264,9 +280,12 @@ def main() -> int:
     ap.add_argument("--lose", action="append", default=[], metavar="REGEX=N",
                     help="forward the first N requests whose key matches, then close the connection "
                          "instead of relaying the answer")
+    ap.add_argument("--stall", action="append", default=[], metavar="REGEX=MS",
+                    help="hold every request whose key matches MS milliseconds before forwarding it")
     args = ap.parse_args()
     FAILURES.extend(parse_rules("--fail", args.fail))
     LOSSES.extend(parse_rules("--lose", args.lose))
+    STALLS.extend(parse_rules("--stall", args.stall))
     asyncio.run(main_async(args))
     return 0
 

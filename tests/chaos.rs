@@ -1,0 +1,150 @@
+//! Chaos: several real `ottd run` processes on one shared state and one emulator, and the
+//! holder of an event's lease killed (kill -9), paused (SIGSTOP) or run as PID 1 of its own PID
+//! namespace, in the middle of a deploy. The other daemon (or the restarted one) must take the
+//! lease over within one lease duration and finish the job, with exactly the event's resources
+//! in AWS; a paused holder that wakes up after the takeover must record nothing.
+//!
+//! A deploy is caught in the middle by the delay proxy stalling CloudFront's
+//! CreateDistribution for the first daemon only; the state file says when it is in there
+//! (the distribution's row is `creating`).
+//!
+//! Leases here are short (3 s, renewed every 500 ms), so a takeover takes seconds.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use ottd::lifecycle::{Phase, Status};
+use ottd::plan::Kind;
+use ottd::store::{ResourceRow, Store};
+
+use common::{census, on_air_event, setup, wait_for, Daemon, Proxy, Setup};
+
+const LEASE: &str = "[lease]\nduration = \"3s\"\nrenew_deadline = \"2s\"\nretry = \"500ms\"\n";
+const LEASE_DURATION: Duration = Duration::from_secs(3);
+
+/// CloudFront's CreateDistribution(WithTags), held this long by the proxy.
+fn stall_distribution(s: &Setup, ms: u64) -> Proxy {
+    Proxy::start_args(&s.endpoint, &["--stall", &format!("^POST /2020-05-31/distribution={ms}")])
+}
+
+fn distribution_row(store: &Store) -> Option<ResourceRow> {
+    store.resource("final", ottd::plan::DISTRIBUTION).ok().flatten()
+}
+
+/// The first daemon recorded its intent to create the distribution and its call is held in
+/// the proxy.
+fn inside_create_distribution(proxy: &Proxy, store: &Store) -> bool {
+    distribution_row(store).is_some_and(|r| r.status == Status::Creating)
+        && proxy.log().contains("stalling POST /2020-05-31/distribution")
+}
+
+fn deployed(store: &Store) -> bool {
+    matches!(common::phase(store, "final"), Some(Phase::Deployed | Phase::Starting | Phase::Running))
+        && store.resources("final").is_ok_and(|rs| rs.iter().all(|r| r.status == Status::Created))
+}
+
+/// The holder id's instance part names this pid (`host:pid:random#n`).
+fn held_by_pid(store: &Store, pid: u32) -> bool {
+    store.lease("final").ok().flatten().is_some_and(|l| l.holder.split(':').nth(1) == Some(&pid.to_string()))
+}
+
+/// Exactly the event's resources: one of each, and every endpoint the state file records.
+async fn assert_census_is_exactly_the_events(s: &Setup, store: &Store) {
+    let c = census(&s.aws().await, "final").await;
+    let endpoints = store.resources("final").expect("rows").iter().filter(|r| r.kind == Kind::Endpoint).count();
+    assert!(endpoints > 0);
+    assert_eq!(
+        (c.channels, c.inputs, c.package_channels, c.distributions, c.secrets, c.endpoints),
+        (1, 1, 1, 1, 1, endpoints),
+        "nothing duplicated, nothing orphaned: {c:?}"
+    );
+}
+
+fn two_daemon_setup() -> Setup {
+    let s = setup(&on_air_event("final", 300, ""));
+    s.append_config(LEASE);
+    s.ottd(&["bootstrap"]);
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_holder_killed_in_the_middle_of_a_deploy_is_taken_over_and_the_deploy_finished_once() {
+    let s = two_daemon_setup();
+    let proxy = stall_distribution(&s, 4000);
+    let store = Store::open(&s.state_path()).expect("state");
+    let a = Daemon::start_with(&s, "a", &[("AWS_ENDPOINT_URL", proxy.url.clone())]);
+    wait_for("a inside CreateDistribution", &a, Duration::from_secs(30), || inside_create_distribution(&proxy, &store));
+    assert!(held_by_pid(&store, a.pid()), "a holds the lease: {:?}", store.lease("final"));
+    let b = Daemon::start(&s, "b");
+    let killed = Instant::now();
+    a.kill9();
+    wait_for("b to finish the deploy", &b, LEASE_DURATION + Duration::from_secs(20), || deployed(&store));
+    let took = killed.elapsed();
+    assert!(took <= LEASE_DURATION + Duration::from_secs(10), "b finished {took:?} after the kill");
+    let log = b.log();
+    assert!(log.contains("took over the lease of final from"), "b says it took over:\n{log}");
+    let lease = store.lease("final").expect("read").expect("lease");
+    assert!(lease.term >= 2, "a takeover is a new term: {lease:?}");
+    assert_census_is_exactly_the_events(&s, &store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_holder_that_wakes_after_a_takeover_records_nothing_and_stops_acting() {
+    let s = two_daemon_setup();
+    let proxy = stall_distribution(&s, 3000);
+    let store = Store::open(&s.state_path()).expect("state");
+    let a = Daemon::start_with(&s, "a", &[("AWS_ENDPOINT_URL", proxy.url.clone())]);
+    wait_for("a inside CreateDistribution", &a, Duration::from_secs(30), || inside_create_distribution(&proxy, &store));
+    let term = store.lease("final").expect("read").expect("lease").term;
+    a.signal("STOP");
+    let b = Daemon::start(&s, "b");
+    wait_for("b to finish the deploy", &b, LEASE_DURATION + Duration::from_secs(20), || deployed(&store));
+    let rows_before = store.resources("final").expect("rows");
+    let deployment_before = store.deployment("final").expect("read").expect("row");
+    // Wake the zombie only once its own CreateDistribution has been answered by the proxy (it
+    // stalls 3 s): the answer waits in its socket, and it must not record it.
+    wait_for("a's stalled call to be answered", &b, Duration::from_secs(30), || {
+        proxy.stall_done("POST /2020-05-31/distribution")
+    });
+    a.signal("CONT");
+    wait_for("a to say it lost the lease", &a, Duration::from_secs(30), || {
+        a.log().contains(&format!("lost the lease of final at term {term}"))
+    });
+    // It stopped acting: its deploy was cancelled or refused, so it writes nothing after this.
+    store.flush().await.expect("flush");
+    assert_eq!(store.resources("final").expect("rows"), rows_before, "the zombie recorded no resource");
+    let after = store.deployment("final").expect("read").expect("row");
+    assert_eq!((after.nonce, after.phase_since), (deployment_before.nonce, deployment_before.phase_since));
+    let a_log = a.log();
+    assert!(
+        !a_log.lines().any(|l| l.contains("created") && l.contains("CloudFront distribution")),
+        "the zombie never reports the distribution as created:\n{a_log}"
+    );
+    assert_census_is_exactly_the_events(&s, &store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_running_as_pid_1_killed_mid_deploy_resumes_within_one_lease_when_restarted_the_same_way() {
+    let s = two_daemon_setup();
+    let proxy = stall_distribution(&s, 4000);
+    let store = Store::open(&s.state_path()).expect("state");
+    let a = Daemon::start_as_pid_1(&s, "a", &[("AWS_ENDPOINT_URL", proxy.url.clone())]);
+    wait_for("a inside CreateDistribution", &a, Duration::from_secs(30), || inside_create_distribution(&proxy, &store));
+    let dead = store.lease("final").expect("read").expect("lease");
+    assert!(held_by_pid(&store, 1), "in its namespace the daemon is PID 1: {dead:?}");
+    a.kill9();
+    let restarted = Instant::now();
+    let again = Daemon::start_as_pid_1(&s, "again", &[]);
+    wait_for("the restarted daemon to finish the deploy", &again, LEASE_DURATION + Duration::from_secs(20), || {
+        deployed(&store)
+    });
+    let took = restarted.elapsed();
+    assert!(took <= LEASE_DURATION + Duration::from_secs(10), "resumed {took:?} after the restart");
+    let log = again.log();
+    assert!(
+        log.contains(&format!("took over the lease of final from {}", dead.holder)),
+        "another PID 1 is another holder: it takes the dead one's lease over, never shares it:\n{log}"
+    );
+    assert_census_is_exactly_the_events(&s, &store).await;
+}
