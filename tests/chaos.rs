@@ -148,3 +148,53 @@ async fn a_daemon_running_as_pid_1_killed_mid_deploy_resumes_within_one_lease_wh
     );
     assert_census_is_exactly_the_events(&s, &store).await;
 }
+
+/// A timed event run by a pair: `start` at T, deployed well before, started 3 s before T.
+fn timed_event(start_in: i64) -> (String, chrono::DateTime<chrono::Utc>) {
+    let start = chrono::Utc::now() + chrono::Duration::seconds(start_in);
+    let toml = format!(
+        "[[event]]\nid = \"final\"\nstart = \"{}\"\nend = \"{}\"\ndeploy_before = \"{}s\"\nstart_before = \"3s\"\n[event.mediaLive]\nchannelClass = \"SINGLE_PIPELINE\"\ninputType = \"URL_PULL\"\npriUrl = \"https://example.com/final/index.m3u8\"\n[event.cloudFront]\naccess_logs = false\n",
+        common::rfc3339(start),
+        common::rfc3339(start + chrono::Duration::seconds(300)),
+        start_in - 2
+    );
+    (toml, start)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_event_whose_deploying_daemon_dies_10s_before_start_is_running_by_start_and_told_once() {
+    let (schedule, start) = timed_event(16);
+    let s = setup(&schedule);
+    s.append_config(LEASE);
+    s.ottd(&["bootstrap"]);
+    let store = Store::open(&s.state_path()).expect("state");
+    let a = Daemon::start(&s, "a");
+    let b = Daemon::start(&s, "b");
+    wait_for("the deploy", &a, Duration::from_secs(30), || deployed(&store));
+    // Whoever deployed it is the one to lose: the audit row names the instance that did it.
+    let deployer = store
+        .audit(Some("final"), None, false, 50)
+        .expect("audit")
+        .into_iter()
+        .find(|r| r.operation == "deploy" && r.result.as_deref() == Some("ok"))
+        .map(|r| r.instance)
+        .expect("a deploy audit row");
+    let pid_of = |instance: &str| instance.split(':').nth(1).and_then(|p| p.parse::<u32>().ok());
+    let (dies, lives) = if pid_of(&deployer) == Some(a.pid()) { (a, b) } else { (b, a) };
+    assert_eq!(pid_of(&deployer), Some(dies.pid()), "the deploy was done by one of the pair: {deployer}");
+    let ten_before = start - chrono::Duration::seconds(10);
+    let wait = (ten_before - chrono::Utc::now()).to_std().unwrap_or_default();
+    std::thread::sleep(wait); // the scenario's moment, not a synchronisation
+    dies.kill9();
+    wait_for("the channel RUNNING", &lives, Duration::from_secs(20), || {
+        common::phase(&store, "final") == Some(Phase::Running)
+    });
+    let running_at = chrono::Utc::now();
+    assert!(running_at <= start, "RUNNING at {running_at}, after start {start}");
+    let on_air = lives.log().lines().filter(|l| l.contains("on air (schedule)")).count();
+    assert_eq!(on_air, 1, "the survivor says it once:\n{}", lives.log());
+    let both = ["a.log", "b.log"].map(|f| std::fs::read_to_string(s.dir.path().join(f)).unwrap_or_default());
+    let deployed_told: usize =
+        both.iter().map(|l| l.lines().filter(|x| x.contains("deployed (schedule)")).count()).sum();
+    assert_eq!(deployed_told, 1, "the pair told the deploy once");
+}

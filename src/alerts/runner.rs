@@ -356,17 +356,21 @@ impl Runner {
                 ),
             };
             let level = if a.is_open() { Level::Warning } else { Level::Info };
-            self.notice_with(event, level, text, if a.is_open() { alert_buttons(event, a) } else { Vec::new() });
-            // Committed before the pass goes on, so the next pass (at once, if another change
-            // came meanwhile) reads it and says nothing twice.
-            if let Err(e) = store.alert_notified(a.id).await {
-                tracing::warn!(event, alert = a.id, "cannot record that people were told: {e}");
+            // Claimed and committed before telling, so the next pass (at once, if another
+            // change came meanwhile) or another daemon sweeping the same alert says nothing
+            // twice.
+            match store.alert_notified(a.id).await {
+                Ok(true) => {
+                    self.notice_with(event, level, text, if a.is_open() { alert_buttons(event, a) } else { Vec::new() })
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!(event, alert = a.id, "cannot claim telling people: {e}"),
             }
         }
         if !a.is_open() {
             if let (Some(action), false, Some(cleared)) = (&a.action, a.cleared_notified, a.cleared_at) {
-                if a.notified_at.is_some() {
-                    self.notice(
+                match store.alert_cleared_notified(a.id).await {
+                    Ok(true) if a.notified_at.is_some() => self.notice(
                         event,
                         Level::Info,
                         format!(
@@ -375,10 +379,9 @@ impl Runner {
                             a.pipeline,
                             cleared.format("%H:%M:%S UTC")
                         ),
-                    );
-                }
-                if let Err(e) = store.alert_cleared_notified(a.id).await {
-                    tracing::warn!(event, alert = a.id, "cannot record that people were told it cleared: {e}");
+                    ),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(event, alert = a.id, "cannot claim telling people it cleared: {e}"),
                 }
             }
             return None;
@@ -403,20 +406,21 @@ impl Runner {
             Verdict::WaitUntil { at } => Some(at),
             Verdict::Nothing { .. } | Verdict::Guarded { .. } => None,
             Verdict::BreakerOpen { until } => {
-                self.notice_with(
-                    event,
-                    Level::Error,
-                    format!(
-                        "{} on pipeline {}: breaker open ({} recovery actions within {}): a human is needed",
-                        a.alert_type,
-                        a.pipeline,
-                        recent.len(),
-                        humantime::format_duration(policies.breaker_window)
+                match store.alert_acted(a.id, "breaker-open", now).await {
+                    Ok(true) => self.notice_with(
+                        event,
+                        Level::Error,
+                        format!(
+                            "{} on pipeline {}: breaker open ({} recovery actions within {}): a human is needed",
+                            a.alert_type,
+                            a.pipeline,
+                            recent.len(),
+                            humantime::format_duration(policies.breaker_window)
+                        ),
+                        alert_buttons(event, a),
                     ),
-                    alert_buttons(event, a),
-                );
-                if let Err(e) = store.alert_acted(a.id, "breaker-open", now).await {
-                    tracing::warn!(event, alert = a.id, "cannot record the open breaker: {e}");
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(event, alert = a.id, "cannot record the open breaker: {e}"),
                 }
                 let _ = until;
                 None
@@ -437,10 +441,17 @@ impl Runner {
             Remedy::StartChannel => vec![Operation::Start { event: ev }],
         };
         let now = self.clock.now();
-        // Recorded before acting, so no later pass acts on it again.
-        if let Err(e) = self.ops.store().alert_acted(a.id, remedy.as_str(), now).await {
-            tracing::warn!(event, "cannot record recovery's action; not acting: {e}");
-            return;
+        // Claimed before acting, so no later pass, and no other daemon, acts on it again.
+        match self.ops.store().alert_acted(a.id, remedy.as_str(), now).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!(event, alert = a.id, "another pass or daemon acts on this alert");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(event, "cannot record recovery's action; not acting: {e}");
+                return;
+            }
         }
         let why = format!(
             "alert #{}: {} on pipeline {}, SET since {}",
@@ -572,24 +583,33 @@ mod tests {
             message: "test".into(),
         };
         w.store.record_alert("e1", w.clock.now(), "final", "123", &alert).await.expect("record");
-        // The state file's writer is slow for a moment: the "notified" mark is not committed
-        // yet when a second change asks for another pass.
+        // The state file's writer is slow for a moment: the "notified" claim is not committed
+        // yet when a second change asks for another pass, and a second daemon (another runner
+        // on the same state) sweeps the same alert.
+        let other_told = Arc::new(Told::default());
+        let other = Arc::new(Runner::new(
+            w.ops.clone(),
+            w.definitions.clone(),
+            Policies::shipped(),
+            other_told.clone(),
+            w.clock.clone(),
+            std::time::Duration::from_secs(60),
+        ));
         let release = w.store.sqlite().pause_writer();
         let r = runner.clone();
         let passes = tokio::spawn(async move {
             r.evaluate("final").await;
             r.evaluate("final").await;
         });
-        for tries in 0.. {
-            if told.count() > 0 {
-                break;
-            }
-            assert!(tries < 10_000, "the first pass never told anyone");
+        let sweep = tokio::spawn(async move { other.evaluate("final").await });
+        for _ in 0..100 {
             tokio::task::yield_now().await;
         }
+        assert_eq!(told.count() + other_told.count(), 0, "nobody is told before the claim is committed");
         let _ = release.send(());
         passes.await.expect("passes");
-        assert_eq!(told.count(), 1, "told once");
+        sweep.await.expect("sweep");
+        assert_eq!(told.count() + other_told.count(), 1, "told once, by one of them");
     }
 
     #[test]

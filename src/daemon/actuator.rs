@@ -227,6 +227,9 @@ impl Actuator for OpsActuator {
             match self.ops.execute_with(&actor, operation(&event.spec.id, action), known).await {
                 Ok(_) => {
                     self.check_lead(event, action);
+                    if !self.first_to_tell(&event.spec.id).await {
+                        return Ok(());
+                    }
                     // One line per phase change the daemon made, for the event's channels.
                     self.notifier.notify(Notice {
                         event: event.spec.id.clone(),
@@ -245,6 +248,19 @@ impl Actuator for OpsActuator {
                 }
             }
         })
+    }
+}
+
+impl OpsActuator {
+    /// Whether this daemon is the one to tell people about the event's phase as it stands now.
+    /// In a group every daemon's scheduler acts at a boundary; the one that waited for the
+    /// lease finds the work done. Keyed by the phase and since when, so the change is told once
+    /// whoever made it. A store error tells (twice is better than never).
+    async fn first_to_tell(&self, event: &str) -> bool {
+        let store = self.ops.store();
+        let Ok(Some((phase, since))) = store.phase(event) else { return true };
+        let key = format!("phase-notice:{event}:{}:{}", phase.as_str(), since.timestamp_millis());
+        store.first_sighting(&key, chrono::Utc::now()).await.unwrap_or(true)
     }
 }
 

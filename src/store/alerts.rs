@@ -136,14 +136,16 @@ pub trait Alerts {
     fn alert(&self, id: i64) -> Result<Option<AlertRow>>;
     /// A human has it: no more repeat notifications. `false` if there is no such alert.
     fn ack_alert(&self, id: i64, by: &str) -> Write<bool>;
-    /// People were told about the alert.
-    fn alert_notified(&self, id: i64) -> Write<()>;
+    /// Claim telling people about the alert: `true` for the one caller (of every daemon
+    /// sharing the state) that claims it first, who then tells them.
+    fn alert_notified(&self, id: i64) -> Write<bool>;
     /// Close the event's open alerts (its channel is gone: nothing will clear them).
     fn close_alerts_of(&self, event: &str, at: DateTime<Utc>) -> Write<usize>;
-    /// People were told the alert cleared.
-    fn alert_cleared_notified(&self, id: i64) -> Write<()>;
-    /// Recovery acted on the alert.
-    fn alert_acted(&self, id: i64, action: &str, at: DateTime<Utc>) -> Write<()>;
+    /// Claim telling people the alert cleared: `true` for the first claimant only.
+    fn alert_cleared_notified(&self, id: i64) -> Write<bool>;
+    /// Claim acting on the alert (recorded before acting): `true` for the first claimant only,
+    /// so of several daemons sweeping the same alert exactly one acts.
+    fn alert_acted(&self, id: i64, action: &str, at: DateTime<Utc>) -> Write<bool>;
     /// When recovery changed something on `event` since `since` (the breaker counts these),
     /// from the audit trail as committed: queued audit rows are flushed first, so two passes
     /// one after the other never both see room in the breaker for one more action.
@@ -260,8 +262,14 @@ impl Alerts for Sqlite {
         })
     }
 
-    fn alert_notified(&self, id: i64) -> Write<()> {
-        self.write(move |c| c.execute("UPDATE alerts SET notified_at = ?2 WHERE id = ?1", params![id, now()]).map(drop))
+    fn alert_notified(&self, id: i64) -> Write<bool> {
+        self.write(move |c| {
+            let n = c.execute(
+                "UPDATE alerts SET notified_at = ?2 WHERE id = ?1 AND notified_at IS NULL",
+                params![id, now()],
+            )?;
+            Ok(n == 1)
+        })
     }
 
     fn close_alerts_of(&self, event: &str, at: DateTime<Utc>) -> Write<usize> {
@@ -275,15 +283,24 @@ impl Alerts for Sqlite {
         })
     }
 
-    fn alert_cleared_notified(&self, id: i64) -> Write<()> {
-        self.write(move |c| c.execute("UPDATE alerts SET cleared_notified = 1 WHERE id = ?1", params![id]).map(drop))
+    fn alert_cleared_notified(&self, id: i64) -> Write<bool> {
+        self.write(move |c| {
+            let n = c.execute(
+                "UPDATE alerts SET cleared_notified = 1 WHERE id = ?1 AND cleared_notified = 0",
+                params![id],
+            )?;
+            Ok(n == 1)
+        })
     }
 
-    fn alert_acted(&self, id: i64, action: &str, at: DateTime<Utc>) -> Write<()> {
+    fn alert_acted(&self, id: i64, action: &str, at: DateTime<Utc>) -> Write<bool> {
         let action = action.to_string();
         self.write(move |c| {
-            c.execute("UPDATE alerts SET action = ?2, acted_at = ?3 WHERE id = ?1", params![id, action, time_str(at)])
-                .map(drop)
+            let n = c.execute(
+                "UPDATE alerts SET action = ?2, acted_at = ?3 WHERE id = ?1 AND acted_at IS NULL",
+                params![id, action, time_str(at)],
+            )?;
+            Ok(n == 1)
         })
     }
 
