@@ -56,7 +56,7 @@ impl AuditKey {
     /// When its operation was admitted (micros since the epoch), as the key carries it: the
     /// DynamoDB backend finds the row's day bucket by it.
     pub(super) fn at_micros(&self) -> Option<i64> {
-        self.0.rsplitn(3, '-').nth(1).and_then(|m| m.parse().ok())
+        self.0.rsplit('-').nth(1).and_then(|m| m.parse().ok())
     }
 }
 

@@ -152,8 +152,8 @@ impl Audit for Dynamo {
 
     fn audit_record(&self, e: &AuditEntry, end: AuditEnd) {
         let k = AuditKey::new(e.at);
-        let e = e.clone();
-        self.write(&k.as_str().to_string(), move |db| async move { insert(&db, e, k, Some(end)).await }).detach();
+        let (e, lane) = (e.clone(), k.as_str().to_string());
+        self.write(&lane, move |db| async move { insert(&db, e, k, Some(end)).await }).detach();
     }
 
     fn audit(
