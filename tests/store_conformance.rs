@@ -609,3 +609,20 @@ async fn dynamodb_treats_expired_items_as_gone_and_keeps_writes_queued_at_drop()
     assert!(matches!(&missing, StoreError::Dynamo { table, .. } if table == "nope"), "{missing}");
     assert!(missing.to_string().contains("ottd bootstrap"), "{missing}");
 }
+
+/// The SDK sends a `ClientRequestToken` with every transaction and the same one on its retries
+/// (the emulator honours it, as DynamoDB does): a transaction applied whose answer was lost is
+/// not applied twice. Here that matters: applied again, the alert's envelope would already be
+/// there and the alert would come back a duplicate.
+#[tokio::test]
+async fn dynamodb_a_transaction_whose_answer_was_lost_is_retried_safely() {
+    let emu = common::Emulator::start();
+    let conf = aws(&emu.url).await;
+    assert!(ottd::store::dynamo::create_table(&conf, "ottd").await.expect("create"));
+    let proxy = common::Proxy::start_args(&emu.url, &["--lose", "TransactWriteItems=1"]);
+    let store = Store::open_dynamo(&aws(&proxy.url).await, "ottd").await.expect("open");
+    let opened = store.record_alert("env-1", Utc::now(), "final", "123", &alert(AlarmState::Set)).await;
+    assert!(matches!(opened, Ok(Recorded::Opened { .. })), "{opened:?}");
+    assert!(proxy.log().contains("lost the answer"), "the first answer was lost: {}", proxy.log());
+    assert_eq!(store.alerts(None, true).expect("q").len(), 1);
+}
