@@ -400,22 +400,18 @@ impl Alerts for Dynamo {
         })
     }
 
+    /// The index names the resource that last recorded the channel id; it counts only while
+    /// that resource still has it (a new deployment forgets its old resources).
     fn event_of_channel(&self, channel_id: &str) -> Result<Option<String>> {
         let channel = channel_id.to_string();
         self.read(|db| async move {
-            let mut best: Option<(i64, String)> = None;
-            for item in db.scan_prefix("RESOURCE#", |q| q).await? {
-                if get_s(&item, "kind", "resources.kind")? != "channel"
-                    || opt_s(&item, "aws_id", "resources.aws_id")?.as_deref() != Some(&channel)
-                {
-                    continue;
-                }
-                let seq = super::items::opt_i64(&item, "seq", "resources.seq")?.unwrap_or(0);
-                if best.as_ref().is_none_or(|(b, _)| seq > *b) {
-                    best = Some((seq, get_s(&item, "event", "resources.event")?));
-                }
-            }
-            Ok(best.map(|(_, e)| e))
+            let Some(index) = db.get(super::deployments::CHANNEL, &channel).await? else { return Ok(None) };
+            let event = get_s(&index, "event", "channels.event")?;
+            let k = get_s(&index, "key", "channels.key")?;
+            let Some(res) = db.get(&format!("RESOURCE#{event}"), &k).await? else { return Ok(None) };
+            let still = get_s(&res, "kind", "resources.kind")? == "channel"
+                && opt_s(&res, "aws_id", "resources.aws_id")?.as_deref() == Some(channel.as_str());
+            Ok(still.then_some(event))
         })
     }
 

@@ -15,6 +15,8 @@ use crate::plan::Kind;
 use crate::store::{now, time_str, Deployment, Deployments, Fence, ResourceRow, Result, Steps, StoreError, Write};
 
 pub const PK: &str = "DEPLOYMENT";
+/// Index of MediaLive channel ids: `CHANNEL` / channel id → event and resource key.
+pub const CHANNEL: &str = "CHANNEL";
 
 /// Tries of a phase change whose read went stale (the phase changed between read and write).
 const TRIES: usize = 5;
@@ -123,7 +125,12 @@ impl Deployments for Dynamo {
     }
 
     fn phase(&self, event: &str) -> Result<Option<(Phase, DateTime<Utc>)>> {
-        Ok(self.deployment(event)?.map(|d| (d.phase, d.phase_since)))
+        let event = event.to_string();
+        self.read(|db| async move {
+            let names = [("#phase", "phase"), ("#since", "phase_since")];
+            let item = db.get_some(PK, &event, "sk, #phase, #since", &names).await?;
+            item.as_ref().map(|i| phase_of(i).map(|(_, p, since)| (p, since))).transpose()
+        })
     }
 
     fn phases_of(&self, events: &[&str]) -> Result<Vec<(String, Phase, DateTime<Utc>)>> {
@@ -309,7 +316,7 @@ impl Deployments for Dynamo {
                 (":now", s(now())),
                 (":seq", n(seq())),
             ];
-            if let Some(id) = aws_id {
+            if let Some(id) = &aws_id {
                 set.push("#aws_id = :aws_id");
                 values.push((":aws_id", s(id)));
             }
@@ -343,14 +350,22 @@ impl Deployments for Dynamo {
             if set.iter().any(|c| c.starts_with("#arn")) {
                 names.push(("#arn", "arn"));
             }
-            let update = db.tx_update(
-                super::items::key(resources_pk(&fence.event), k),
+            let channel = aws_id.as_ref().filter(|_| kind == Kind::Channel).cloned();
+            let mut actions = vec![db.tx_update(
+                super::items::key(resources_pk(&fence.event), &k),
                 &format!("SET {}", set.join(", ")),
                 None,
                 &names,
                 values,
-            )?;
-            db.fenced(&fence, vec![update]).await.map(drop)
+            )?];
+            if let Some(id) = channel {
+                // What an alert's channel belongs to, without a scan (see `event_of_channel`).
+                let mut index = super::items::key(CHANNEL, id);
+                index.insert("event".into(), s(&fence.event));
+                index.insert("key".into(), s(&k));
+                actions.push(db.tx_put(index, None)?);
+            }
+            db.fenced(&fence, actions).await.map(drop)
         })
     }
 }

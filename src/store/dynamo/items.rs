@@ -161,6 +161,29 @@ impl Db {
         Ok(out.item)
     }
 
+    /// The named attributes of the item at (`pk`, `sk`), read consistently (a narrow read of a
+    /// wide item).
+    pub async fn get_some(
+        &self,
+        pk: &str,
+        sk: &str,
+        projection: &str,
+        name_list: &[(&str, &str)],
+    ) -> Result<Option<Item>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .projection_expression(projection)
+            .set_expression_attribute_names(names(name_list))
+            .send()
+            .await
+            .map_err(|e| self.err("GetItem", &e))?;
+        Ok(out.item)
+    }
+
     /// Every item of partition `pk`, in sort key order, read consistently; `more` adds to the
     /// query (a projection, a filter with its names and values, the direction).
     pub async fn query(

@@ -23,7 +23,7 @@ use futures::FutureExt;
 
 /// How many lanes: enough for a crowd of events to write side by side, few enough that each
 /// stays a cheap thread.
-pub const LANES: usize = 4;
+pub const LANES: usize = 8;
 /// Jobs queued per lane at most.
 pub const QUEUED_PER_LANE: usize = 1024;
 

@@ -108,8 +108,8 @@ impl Leases for Dynamo {
     }
 
     fn renew_lease(&self, fence: &Fence) -> Write<Option<String>> {
-        let fence = fence.clone();
-        self.write(&fence.event.clone(), move |db| async move {
+        let (fence, db) = (fence.clone(), self.db.clone());
+        self.write_now(async move {
             let version = new_version();
             let sent = db
                 .client

@@ -23,13 +23,17 @@
 //! | `QUARANTINE` | source | at, body, error |
 //! | `REQUEST` | id, 20 digits | the chat request; `id` from the `request` counter |
 //! | `SEEN` | key | at, `expires_at` (at + [`super::seen::SEEN_TTL`]) |
+//! | `CHANNEL` | MediaLive channel id | event, key: the resource that last recorded it (what an alert's channel belongs to) |
 //! | `META` | key | value |
 //! | `COUNTER` | name | `n`, grown by an atomic ADD |
 //!
 //! # Reads and writes
 //! Every read that decides anything is strongly consistent; queries and scans are paginated.
 //! Writes go through ordered [`lanes`]: writes of one event (or one key) apply in the order
-//! they were issued, detached or not; [`Meta::flush`] waits for every lane. The fenced writes
+//! they were issued, detached or not; [`Meta::flush`] waits for every lane. Lease renewals
+//! alone skip the lanes: one due before its deadline must not wait behind other events'
+//! writes, and it needs no order (its fence comes from a grant already applied; a release
+//! queued before it still applies after it, leaving the lease released). The fenced writes
 //! are transactions whose first action checks the event's lease item (holder and term): a
 //! deposed holder writes nothing and gets [`StoreError::Fenced`].
 //!
@@ -171,6 +175,21 @@ impl Dynamo {
         } else {
             Write::failed(StoreError::WriterGone)
         }
+    }
+
+    /// A write that must not wait behind queued ones (a lease renewal, due before its
+    /// deadline whatever the lanes hold): run at once, in no order with other writes.
+    fn write_now<T: Send + 'static>(&self, fut: impl Future<Output = Result<T>> + Send + 'static) -> Write<T> {
+        let (tx, rx) = oneshot::channel();
+        let Some(rt) = &self.runtime else { return Write::failed(StoreError::WriterGone) };
+        rt.spawn(async move {
+            let r = fut.await;
+            if let Err(e) = &r {
+                tracing::warn!("state write failed: {e}");
+            }
+            let _ = tx.send(r);
+        });
+        Write::pending(rx)
     }
 }
 
