@@ -208,3 +208,22 @@ impl Audit for Dynamo {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_audit_key_finds_its_rows_day_bucket() {
+        let at = DateTime::parse_from_rfc3339("2026-11-30T23:59:59.999999Z").expect("t").with_timezone(&Utc);
+        let k = AuditKey::new(at);
+        assert_eq!(k.at_micros(), Some(at.timestamp_micros()));
+        let item = item_key(&k).expect("a key");
+        assert_eq!(item.get("pk"), Some(&s("AUDIT#2026-11-30")));
+        let sk = get_s(&item, "sk", "sk").expect("sk");
+        assert!(
+            sk.ends_with(&format!("#{}", k.as_str())) && sk.starts_with(&format!("{:020}#", at.timestamp_micros())),
+            "{sk}"
+        );
+    }
+}

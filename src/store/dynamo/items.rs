@@ -494,3 +494,71 @@ impl Db {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::operation::put_item::PutItemError;
+    use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
+    use aws_smithy_runtime_api::http::{Response, StatusCode};
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn db() -> Db {
+        let conf = aws_sdk_dynamodb::Config::builder().behavior_version_latest().build();
+        Db { client: Client::from_conf(conf), table: "ottd".into() }
+    }
+
+    fn service_error(e: PutItemError) -> SdkError<PutItemError, Response> {
+        let raw = Response::new(StatusCode::try_from(400).expect("status"), SdkBody::empty());
+        SdkError::service_error(e, raw)
+    }
+
+    #[test]
+    fn an_sdk_error_names_the_table_the_operation_and_the_aws_code() {
+        let meta = ErrorMetadata::builder().code("ConditionalCheckFailedException").message("no").build();
+        let e = service_error(PutItemError::ConditionalCheckFailedException(
+            ConditionalCheckFailedException::builder().message("no").meta(meta).build(),
+        ));
+        assert!(Db::condition_failed(&e));
+        let err = db().err("PutItem (lease)", &e);
+        let text = err.to_string();
+        assert!(matches!(&err, StoreError::Dynamo { table, .. } if table == "ottd"), "{text}");
+        assert!(text.contains("PutItem (lease) failed (ConditionalCheckFailedException)"), "{text}");
+        let other = service_error(PutItemError::generic(ErrorMetadata::builder().code("ThrottlingException").build()));
+        assert!(!Db::condition_failed(&other), "only a failed condition is a refusal");
+    }
+
+    #[test]
+    fn an_attribute_of_the_wrong_type_or_missing_is_corrupt_and_named() {
+        let item: Item = HashMap::from([("term".to_string(), s("three")), ("phase".to_string(), n(1))]);
+        let e = get_i64(&item, "term", "leases.term").expect_err("a string is no number");
+        assert!(matches!(e, StoreError::Corrupt { what: "leases.term", .. }));
+        assert!(matches!(
+            get_s(&item, "phase", "deployments.phase"),
+            Err(StoreError::Corrupt { what: "deployments.phase", .. })
+        ));
+        let e = get_s(&item, "nonce", "deployments.nonce").expect_err("missing");
+        assert!(matches!(&e, StoreError::Corrupt { value, .. } if value == "missing"));
+        assert_eq!(opt_s(&item, "last_error", "x").expect("absent is None"), None);
+        assert!(!get_bool(&item, "cleared_notified", "x").expect("absent is false"));
+        let t = get_time(&HashMap::from([("at".to_string(), s("yesterday"))]), "at", "audit.at");
+        assert!(matches!(t, Err(StoreError::Corrupt { what: "audit.at", .. })), "never 1970");
+    }
+
+    #[test]
+    fn an_item_past_its_expires_at_counts_as_gone() {
+        let now = Utc::now().timestamp();
+        let with = |at: i64| -> Item { HashMap::from([("expires_at".to_string(), n(at))]) };
+        assert!(expired(&with(now - 1)));
+        assert!(!expired(&with(now + 60)));
+        assert!(!expired(&HashMap::new()), "no expires_at: kept");
+    }
+
+    #[test]
+    fn retries_back_off_to_a_ceiling() {
+        assert_eq!(backoff(0), Duration::from_millis(20));
+        assert!(backoff(3) > backoff(2));
+        assert_eq!(backoff(40), backoff(6), "bounded");
+    }
+}
