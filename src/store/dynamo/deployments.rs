@@ -217,8 +217,8 @@ impl Deployments for Dynamo {
             for _ in 0..TRIES {
                 // phase_since moves only when the phase does: decided on the phase read,
                 // written only if it is still that phase.
-                let old =
-                    db.get(PK, &fence.event).await?.map(|i| get_s(&i, "phase", "deployments.phase")).transpose()?;
+                let read = db.get_some(PK, &fence.event, "#phase", &[("#phase", "phase")]).await?;
+                let old = read.map(|i| get_s(&i, "phase", "deployments.phase")).transpose()?;
                 let at = now();
                 let (set_error, remove) = error_clause(&error);
                 let since = if old.as_deref() == Some(phase.as_str()) { "" } else { ", #since = :now" };
@@ -421,7 +421,9 @@ impl Steps for Dynamo {
             for (_, mut rows) in by_step {
                 // Newest first; the latest `keep` successes stay whatever their age.
                 rows.sort_by(|a, b| {
-                    get_s(b, "sk", "").unwrap_or_default().cmp(&get_s(a, "sk", "").unwrap_or_default())
+                    get_s(b, "sk", "step_log.sk")
+                        .unwrap_or_default()
+                        .cmp(&get_s(a, "sk", "step_log.sk").unwrap_or_default())
                 });
                 let mut kept = 0;
                 for row in rows {

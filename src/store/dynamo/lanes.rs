@@ -79,7 +79,7 @@ impl Lanes {
         true
     }
 
-    /// Queue one job per lane (`make(i)`): each runs once everything queued on its lane
+    /// Queue one job per lane (each made by `make`): it runs once everything queued on its lane
     /// before it has been applied. `false` if the lanes are closed.
     pub fn on_every_lane(&self, mut make: impl FnMut() -> Job) -> bool {
         for tx in &self.senders {

@@ -12,16 +12,16 @@
 //! |---|---|---|
 //! | `DEPLOYMENT` | event | nonce, phase, phase_since, plan_json, last_error, updated_at |
 //! | `RESOURCE#<event>` | resource key | kind, name, status, aws_id, arn, attrs (JSON), updated_at, `seq` (first write: the SQL rowid's order) |
-//! | `STEP#<len>#<event>#<step>` | `<micros>#<n>` | event, step, outcome, detail, duration_ms, at (`len`: the event id's length, so no id can make two partitions one) |
+//! | `STEP#<len>#<event>#<step>` | micros·1000 + n, 20 digits (the order written) | event, step, outcome, detail, duration_ms, at (`len`: the event id's length, so no id can make two partitions one) |
 //! | `LEASE` | event | holder (empty once released), doing, term, version, duration_ms, renewed_at |
 //! | `OVERRIDE` | event | kind, set_at, until, by |
 //! | `WINDOWS` | event | windows (JSON), recorded_at |
-//! | `AUDIT#<yyyy-mm-dd>` | `<micros>#<audit key>` | the audit row; `id` from the `audit` counter (the SQL id's order); day buckets so no partition grows without end |
+//! | `AUDIT#<yyyy-mm-dd>` | `<micros, 20 digits>#<audit key>` | the audit row; `id` from the `audit` counter (the SQL id's order); day buckets so no partition grows without end |
 //! | `ALERT` | id, 20 digits | the alert row, `last_time`; `id` from the `alert` counter |
 //! | `ALERTKEY` | `<channel>#<pipeline>#<alarm id>` | `id`: the latest alert of that key (what a new SET or CLEARED is compared with) |
 //! | `ENVELOPE` | envelope id | at, `expires_at` (7 days) |
 //! | `QUARANTINE` | source | at, body, error |
-//! | `REQUEST` | id, 20 digits | the chat request; `id` from the `request` counter |
+//! | `REQUEST` | id, 20 digits | the chat request (its expiry as `expires_at_time`: `expires_at` would have TTL delete it); `id` from the `request` counter |
 //! | `SEEN` | key | at, `expires_at` (at + [`super::seen::SEEN_TTL`]) |
 //! | `CHANNEL` | MediaLive channel id | event, key: the resource that last recorded it (what an alert's channel belongs to) |
 //! | `META` | key | value |
