@@ -43,10 +43,20 @@ pub struct AuditEnd {
 pub struct AuditKey(String);
 
 impl AuditKey {
-    fn new(at: DateTime<Utc>) -> AuditKey {
+    pub(super) fn new(at: DateTime<Utc>) -> AuditKey {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         AuditKey(format!("{}-{}-{n}", super::instance(), at.timestamp_micros()))
+    }
+
+    pub(super) fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// When its operation was admitted (micros since the epoch), as the key carries it: the
+    /// DynamoDB backend finds the row's day bucket by it.
+    pub(super) fn at_micros(&self) -> Option<i64> {
+        self.0.rsplit('-').nth(1).and_then(|m| m.parse().ok())
     }
 }
 

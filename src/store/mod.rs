@@ -22,6 +22,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod deployments;
+pub mod dynamo;
 pub mod leases;
 pub mod overrides;
 pub mod readers;
@@ -38,6 +39,7 @@ use chrono::{DateTime, Utc};
 pub use alerts::Alerts;
 pub use audit::{Audit, AuditEnd, AuditEntry, AuditKey, AuditRow};
 pub use deployments::{Deployment, Deployments, ResourceRow};
+pub use dynamo::Dynamo;
 pub use leases::{instance, Fence, Grant, Holder, LeaseRecord, Leases};
 pub use overrides::{KnownWindow, Overrides, StoredOverride};
 pub use requests::Requests;
@@ -123,6 +125,11 @@ impl Store {
     /// The embedded backend: the SQLite file at `path` (created with its folder if missing).
     pub fn open(path: &Path) -> Result<Store> {
         Ok(Store { backend: Box::new(Sqlite::open(path)?) })
+    }
+
+    /// The shared backend: the DynamoDB table `table` (made by `ottd bootstrap`).
+    pub async fn open_dynamo(conf: &aws_config::SdkConfig, table: &str) -> Result<Store> {
+        Ok(Store { backend: Box::new(Dynamo::open(conf, table).await?) })
     }
 
     /// A store on any backend.

@@ -57,6 +57,12 @@ Input security group semantics implemented:
     NotFound, TooManyRequests and 5xx), so 400 BadRequest is the declared fit.
   * CreateInput naming an unknown security group id -> BadRequestException (400).
 
+DynamoDB TransactWriteItems honours its ClientRequestToken, as AWS documents (moto ignores
+it and applies a repeat again): for 10 minutes after a call with a token succeeded, the same
+token with the same request is a no-op that succeeds, and the same token with a different
+request is IdempotentParameterMismatchException (400). A call that failed records nothing
+(it is applied when repeated). Tokens are per account and region.
+
 Usage:
   python ottd_moto.py [--host 127.0.0.1] [--port 0] [--port-file PATH]
 Prints exactly one line "OTTD_MOTO_READY http://127.0.0.1:<port>" on stdout once
@@ -65,12 +71,14 @@ listening, then serves until SIGTERM/SIGINT.
 
 import argparse
 import datetime
+import hashlib
 import itertools
 import json
 import os
 import signal
 import sys
 import threading
+import time
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -79,6 +87,8 @@ from moto.cloudfront.models import CloudFrontBackend, Distribution
 from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult, EmptyResult, PaginatedResult
 from moto.core.utils import get_pagination_model, iso_8601_datetime_without_milliseconds, utcfromtimestamp
+from moto.dynamodb.exceptions import ERROR_TYPE_PREFIX, DynamodbException
+from moto.dynamodb.responses import DynamoHandler
 from moto.events.models import Rule
 from moto.events.utils import EventTemplateParser
 from moto.medialive import urls as ml_urls
@@ -607,6 +617,53 @@ def _ottd_emulator_api(environ: dict, start_response: Any) -> list:
     return [data]
 
 
+# --- DynamoDB: TransactWriteItems' ClientRequestToken --------------------------------------
+
+# How long a token is remembered after its call succeeded (AWS: 10 minutes).
+_TOKEN_TTL_SECONDS = 600.0
+# One lock for every backend: a token's check, the transaction and the token's record must
+# not interleave with a concurrent call carrying the same token.
+_TOKEN_LOCK = threading.Lock()
+
+
+class IdempotentParameterMismatchException(DynamodbException):
+    def __init__(self, message: str):
+        super().__init__(ERROR_TYPE_PREFIX + "IdempotentParameterMismatchException", message=message)
+
+
+def _transaction_tokens(backend: Any) -> dict:
+    if not hasattr(backend, "_ottd_tokens"):
+        backend._ottd_tokens = {}  # token -> (request digest, monotonic time it succeeded)
+    return backend._ottd_tokens
+
+
+def _honour_client_request_token(orig: Any) -> Any:
+    def wrapper(self: DynamoHandler) -> Any:
+        token = self.body.get("ClientRequestToken")
+        if not token:
+            return orig(self)
+        request = {k: v for k, v in self.body.items() if k != "ClientRequestToken"}
+        digest = hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()
+        with _TOKEN_LOCK:
+            tokens = _transaction_tokens(self.dynamodb_backend)
+            now = time.monotonic()
+            for old, (_, at) in list(tokens.items()):
+                if now - at > _TOKEN_TTL_SECONDS:
+                    del tokens[old]
+            seen = tokens.get(token)
+            if seen is not None:
+                if seen[0] != digest:
+                    raise IdempotentParameterMismatchException(
+                        "Request parameters do not match the previous request with the same client token"
+                    )
+                return ActionResult({"ConsumedCapacity": [], "ItemCollectionMetrics": {}})
+            result = orig(self)
+            tokens[token] = (digest, time.monotonic())
+            return result
+
+    return wrapper
+
+
 _orig_dispatch_call = DomainDispatcherApplication.__call__
 
 
@@ -635,6 +692,7 @@ def install() -> None:
     EventTemplateParser.parse = staticmethod(_template_parse)
     Rule.send_to_targets = _send_to_targets
     DomainDispatcherApplication.__call__ = _dispatch_call
+    DynamoHandler.transact_write_items = _honour_client_request_token(DynamoHandler.transact_write_items)
     Distribution.status = property(_distribution_status)
     CloudFrontBackend.update_distribution = _update_distribution(CloudFrontBackend.update_distribution)
     CloudFrontBackend.delete_distribution = _delete_distribution(CloudFrontBackend.delete_distribution)

@@ -3,7 +3,8 @@
 push inputs and the RequestId of CreateInput / CreateChannel, CloudFront's
 disable-then-delete rules, MediaLive channel state change events through EventBridge
 (with `account` in the envelope), injected MediaLive alerts, SNS rule targets,
-RestartChannelPipelines and GET /ottd-emulator/restarts.
+RestartChannelPipelines and GET /ottd-emulator/restarts, and the ClientRequestToken of
+DynamoDB TransactWriteItems.
 
 Usage: python selfcheck.py http://127.0.0.1:PORT
 Exits 0 when every check passes, 1 otherwise. Needs boto3 (installed with moto).
@@ -111,9 +112,57 @@ def main(url):
     request_id_checks(ml)
     cloudfront_checks(url)
     events_checks(url)
+    transaction_token_checks(url)
 
     print(f"selfcheck: {len(PASSED)} passed, {len(FAILED)} failed")
     return 1 if FAILED else 0
+
+
+def transaction_token_checks(url):
+    """TransactWriteItems: a repeated ClientRequestToken is applied once; reused for another
+    request it is IdempotentParameterMismatchException."""
+    ddb = boto3.client(
+        "dynamodb", endpoint_url=url, region_name="us-east-1",
+        aws_access_key_id="testing", aws_secret_access_key="testing",
+    )
+    table = f"selfcheck-{uuid.uuid4().hex[:8]}"
+    ddb.create_table(
+        TableName=table, BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+    )
+
+    def add(by, token=None):
+        kwargs = {"ClientRequestToken": token} if token else {}
+        return ddb.transact_write_items(TransactItems=[{"Update": {
+            "TableName": table, "Key": {"pk": {"S": "counter"}}, "UpdateExpression": "ADD n :by",
+            "ExpressionAttributeValues": {":by": {"N": str(by)}},
+        }}], **kwargs)
+
+    def counter():
+        item = ddb.get_item(TableName=table, Key={"pk": {"S": "counter"}}, ConsistentRead=True).get("Item", {})
+        return int(item.get("n", {}).get("N", "0"))
+
+    add(1, "token-1")
+    add(1, "token-1")
+    check("transaction: the same token twice is applied once", counter() == 1, counter())
+    check("transaction: the same token with other parameters -> IdempotentParameterMismatchException 400",
+          error_of(add, 5, "token-1") == ("IdempotentParameterMismatchException", 400))
+    check("transaction: the mismatch changed nothing", counter() == 1, counter())
+    add(1, "token-2")
+    check("transaction: another token is another call", counter() == 2, counter())
+    add(1)
+    add(1)
+    check("transaction: no token, applied each time", counter() == 4, counter())
+    failing = {"ConditionCheck": {
+        "TableName": table, "Key": {"pk": {"S": "counter"}}, "ConditionExpression": "n = :n",
+        "ExpressionAttributeValues": {":n": {"N": "99"}},
+    }}
+    code, _ = error_of(ddb.transact_write_items, TransactItems=[failing], ClientRequestToken="token-3")
+    check("transaction: a cancelled call still cancels", code == "TransactionCanceledException", code)
+    add(1, "token-3")
+    check("transaction: a failed call's token is not remembered", counter() == 5, counter())
+    ddb.delete_table(TableName=table)
 
 
 def request_id_checks(ml):
