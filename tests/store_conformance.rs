@@ -383,12 +383,17 @@ async fn alerts(store: &Store) {
     // Undecided: not told, or open and not acted on, or cleared after an action and not told.
     assert_eq!(store.events_with_undecided_alerts().expect("q"), ["final", "semi"]);
     for a in &all {
-        store.alert_notified(a.id).await.expect("told");
+        assert!(store.alert_notified(a.id).await.expect("told"), "the first claim to tell wins");
+        assert!(!store.alert_notified(a.id).await.expect("told"), "a second claim to tell loses");
     }
-    store.alert_notified(999).await.expect("no such alert: nothing");
+    assert!(!store.alert_notified(999).await.expect("no such alert: nothing"));
     assert!(store.alert(999).expect("q").is_none(), "an update of no alert makes none");
     assert_eq!(store.events_with_undecided_alerts().expect("q"), ["final"], "final's second alert is open");
-    store.alert_acted(open_id, "restart", t("2026-12-18T21:01:00Z")).await.expect("acted");
+    assert!(store.alert_acted(open_id, "restart", t("2026-12-18T21:01:00Z")).await.expect("acted"));
+    assert!(
+        !store.alert_acted(open_id, "restart-again", t("2026-12-18T21:02:00Z")).await.expect("acted"),
+        "one claimant acts"
+    );
     assert!(store.events_with_undecided_alerts().expect("q").is_empty());
     let a = store.alert(open_id).expect("q").expect("row");
     assert_eq!((a.action.as_deref(), a.acted_at), (Some("restart"), Some(t("2026-12-18T21:01:00Z"))));
@@ -398,7 +403,8 @@ async fn alerts(store: &Store) {
     assert_eq!(store.close_alerts_of("final", t("2026-12-18T22:00:00Z")).await.expect("close"), 0);
     let a = store.alert(open_id).expect("q").expect("row");
     assert_eq!((a.cleared_at, a.cleared_notified), (Some(t("2026-12-18T22:00:00Z")), true));
-    store.alert_cleared_notified(all[0].id).await.expect("told");
+    assert!(store.alert_cleared_notified(all[0].id).await.expect("told"));
+    assert!(!store.alert_cleared_notified(all[0].id).await.expect("told"), "told it cleared once");
     assert!(store.alert(all[0].id).expect("q").expect("row").cleared_notified);
 
     assert!(store.first_sight("state-1").await.expect("first"));

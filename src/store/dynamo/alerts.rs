@@ -210,6 +210,20 @@ async fn update_alert(
     db.update("UpdateItem (alert)", key(PK, sk(id)), set, Some("attribute_exists(pk)"), names, values).await
 }
 
+/// A claim on an alert (told, told cleared, acted): set only where `unclaimed` holds, so of
+/// every daemon sharing the table exactly one gets `true`.
+async fn claim_alert(
+    db: &Db,
+    id: i64,
+    set: &str,
+    unclaimed: &str,
+    names: &[(&str, &str)],
+    values: Vec<(&str, AttributeValue)>,
+) -> Result<bool> {
+    let condition = format!("attribute_exists(pk) AND ({unclaimed})");
+    db.update("UpdateItem (claim alert)", key(PK, sk(id)), set, Some(&condition), names, values).await
+}
+
 async fn all_alerts(db: &Db) -> Result<Vec<AlertRow>> {
     db.query(PK, |q| q).await?.iter().map(row).collect()
 }
@@ -286,9 +300,17 @@ impl Alerts for Dynamo {
         })
     }
 
-    fn alert_notified(&self, id: i64) -> Write<()> {
+    fn alert_notified(&self, id: i64) -> Write<bool> {
         self.write(PK, move |db| async move {
-            update_alert(&db, id, "SET #at = :at", &[("#at", "notified_at")], vec![(":at", s(now()))]).await.map(drop)
+            claim_alert(
+                &db,
+                id,
+                "SET #at = :at",
+                "attribute_not_exists(#at)",
+                &[("#at", "notified_at")],
+                vec![(":at", s(now()))],
+            )
+            .await
         })
     }
 
@@ -325,32 +347,32 @@ impl Alerts for Dynamo {
         })
     }
 
-    fn alert_cleared_notified(&self, id: i64) -> Write<()> {
+    fn alert_cleared_notified(&self, id: i64) -> Write<bool> {
         self.write(PK, move |db| async move {
-            update_alert(
+            claim_alert(
                 &db,
                 id,
                 "SET #told = :true",
+                "attribute_not_exists(#told) OR #told = :false",
                 &[("#told", "cleared_notified")],
-                vec![(":true", AttributeValue::Bool(true))],
+                vec![(":true", AttributeValue::Bool(true)), (":false", AttributeValue::Bool(false))],
             )
             .await
-            .map(drop)
         })
     }
 
-    fn alert_acted(&self, id: i64, action: &str, at: DateTime<Utc>) -> Write<()> {
+    fn alert_acted(&self, id: i64, action: &str, at: DateTime<Utc>) -> Write<bool> {
         let action = action.to_string();
         self.write(PK, move |db| async move {
-            update_alert(
+            claim_alert(
                 &db,
                 id,
                 "SET #action = :action, #at = :at",
+                "attribute_not_exists(#at)",
                 &[("#action", "action"), ("#at", "acted_at")],
                 vec![(":action", s(action)), (":at", s(time_str(at)))],
             )
             .await
-            .map(drop)
         })
     }
 
