@@ -141,7 +141,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     let files = Files::load(&cli.config, cli.state.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let settings = crate::ops::Definitions::settings(&files).clone();
-    let store = Arc::new(Store::open(&settings.state_path)?);
+    // `ottd bootstrap` creates the DynamoDB state table before using it.
+    let store = Arc::new(Store::configured(&settings, matches!(op, Operation::Bootstrap)).await?);
     let hub = EngineWorkflows::traced_hub();
     let workflows = Arc::new(EngineWorkflows::new(store.clone(), settings, hub.clone()));
     let ops = Ops::new(store, workflows, Arc::new(files), Arc::new(SystemClock)).with_progress(hub);

@@ -18,9 +18,26 @@ use ottd::lifecycle::{Phase, Status};
 use ottd::plan::Kind;
 use ottd::store::{ResourceRow, Store};
 
-use common::{census, on_air_event, setup, wait_for, Daemon, Proxy, Setup};
+use common::{census, setup, wait_for, Daemon, Proxy, Setup};
 
 const LEASE: &str = "[lease]\nduration = \"3s\"\nrenew_deadline = \"2s\"\nretry = \"500ms\"\n";
+
+/// Where the daemons share their state.
+#[derive(Clone, Copy, Debug)]
+enum Shared {
+    /// One SQLite file on this host.
+    File,
+    /// One DynamoDB table on the emulator.
+    Table,
+}
+
+fn share(s: &Setup, shared: Shared) {
+    s.append_config(LEASE);
+    if let Shared::Table = shared {
+        s.append_config("[state]\nbackend = \"dynamodb\"\ntable = \"ottd-state\"\n");
+    }
+    s.ottd(&["bootstrap"]);
+}
 const LEASE_DURATION: Duration = Duration::from_secs(3);
 
 /// CloudFront's CreateDistribution(WithTags), held this long by the proxy.
@@ -61,18 +78,28 @@ async fn assert_census_is_exactly_the_events(s: &Setup, store: &Store) {
     );
 }
 
-fn two_daemon_setup() -> Setup {
-    let s = setup(&on_air_event("final", 300, ""));
-    s.append_config(LEASE);
-    s.ottd(&["bootstrap"]);
+/// An event deployed at once and started a minute later: the deploy is all that happens while
+/// the test watches.
+fn two_daemon_setup(shared: Shared) -> Setup {
+    let s = setup(&timed_event(60).0);
+    share(&s, shared);
     s
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_holder_killed_in_the_middle_of_a_deploy_is_taken_over_and_the_deploy_finished_once() {
-    let s = two_daemon_setup();
+async fn a_holder_killed_in_the_middle_of_a_deploy_is_taken_over_and_the_deploy_finished_once_on_a_file() {
+    killed_mid_deploy(Shared::File).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_holder_killed_in_the_middle_of_a_deploy_is_taken_over_and_the_deploy_finished_once_on_dynamodb() {
+    killed_mid_deploy(Shared::Table).await;
+}
+
+async fn killed_mid_deploy(shared: Shared) {
+    let s = two_daemon_setup(shared);
     let proxy = stall_distribution(&s, 4000);
-    let store = Store::open(&s.state_path()).expect("state");
+    let store = s.state().await;
     let a = Daemon::start_with(&s, "a", &[("AWS_ENDPOINT_URL", proxy.url.clone())]);
     wait_for("a inside CreateDistribution", &a, Duration::from_secs(30), || inside_create_distribution(&proxy, &store));
     assert!(held_by_pid(&store, a.pid()), "a holds the lease: {:?}", store.lease("final"));
@@ -90,10 +117,19 @@ async fn a_holder_killed_in_the_middle_of_a_deploy_is_taken_over_and_the_deploy_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_paused_holder_that_wakes_after_a_takeover_records_nothing_and_stops_acting() {
-    let s = two_daemon_setup();
+async fn a_paused_holder_that_wakes_after_a_takeover_records_nothing_and_stops_acting_on_a_file() {
+    zombie(Shared::File).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_holder_that_wakes_after_a_takeover_records_nothing_and_stops_acting_on_dynamodb() {
+    zombie(Shared::Table).await;
+}
+
+async fn zombie(shared: Shared) {
+    let s = two_daemon_setup(shared);
     let proxy = stall_distribution(&s, 3000);
-    let store = Store::open(&s.state_path()).expect("state");
+    let store = s.state().await;
     let a = Daemon::start_with(&s, "a", &[("AWS_ENDPOINT_URL", proxy.url.clone())]);
     wait_for("a inside CreateDistribution", &a, Duration::from_secs(30), || inside_create_distribution(&proxy, &store));
     let term = store.lease("final").expect("read").expect("lease").term;
@@ -126,9 +162,9 @@ async fn a_paused_holder_that_wakes_after_a_takeover_records_nothing_and_stops_a
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_daemon_running_as_pid_1_killed_mid_deploy_resumes_within_one_lease_when_restarted_the_same_way() {
-    let s = two_daemon_setup();
+    let s = two_daemon_setup(Shared::File);
     let proxy = stall_distribution(&s, 4000);
-    let store = Store::open(&s.state_path()).expect("state");
+    let store = s.state().await;
     let a = Daemon::start_as_pid_1(&s, "a", &[("AWS_ENDPOINT_URL", proxy.url.clone())]);
     wait_for("a inside CreateDistribution", &a, Duration::from_secs(30), || inside_create_distribution(&proxy, &store));
     let dead = store.lease("final").expect("read").expect("lease");
@@ -165,9 +201,8 @@ fn timed_event(start_in: i64) -> (String, chrono::DateTime<chrono::Utc>) {
 async fn a_timed_event_whose_deploying_daemon_dies_10s_before_start_is_running_by_start_and_told_once() {
     let (schedule, start) = timed_event(16);
     let s = setup(&schedule);
-    s.append_config(LEASE);
-    s.ottd(&["bootstrap"]);
-    let store = Store::open(&s.state_path()).expect("state");
+    share(&s, Shared::Table);
+    let store = s.state().await;
     let a = Daemon::start(&s, "a");
     let b = Daemon::start(&s, "b");
     wait_for("the deploy", &a, Duration::from_secs(30), || deployed(&store));
@@ -191,6 +226,9 @@ async fn a_timed_event_whose_deploying_daemon_dies_10s_before_start_is_running_b
     });
     let running_at = chrono::Utc::now();
     assert!(running_at <= start, "RUNNING at {running_at}, after start {start}");
+    wait_for("the survivor to say it is on air", &lives, Duration::from_secs(10), || {
+        lives.log().contains("on air (schedule)")
+    });
     let on_air = lives.log().lines().filter(|l| l.contains("on air (schedule)")).count();
     assert_eq!(on_air, 1, "the survivor says it once:\n{}", lives.log());
     let both = ["a.log", "b.log"].map(|f| std::fs::read_to_string(s.dir.path().join(f)).unwrap_or_default());

@@ -193,7 +193,7 @@ struct Plumbing {
 impl Daemon {
     async fn start(opts: Options, catalog: Catalog, started: std::time::Instant) -> Result<Daemon, DaemonError> {
         let settings = catalog.settings.clone();
-        let store = Arc::new(Store::open(&settings.state_path)?);
+        let store = Arc::new(Store::configured(&settings, false).await?);
         let metrics = Arc::new(Metrics::new());
         let plumbing = match (settings.alerts.enabled, store.meta("alerts.queue_url")?) {
             (true, Some(queue_url)) => Some(Plumbing {

@@ -132,6 +132,22 @@ impl Store {
         Ok(Store { backend: Box::new(Dynamo::open(conf, table).await?) })
     }
 
+    /// The store `ottd.toml` names: the SQLite file at `paths.state`, or the DynamoDB table of
+    /// `[state]` (created first when `create`, as `ottd bootstrap` does; the region and
+    /// credentials are those of every other AWS call).
+    pub async fn configured(settings: &crate::config::Settings, create: bool) -> Result<Store> {
+        match &settings.state {
+            crate::config::settings::StateBackend::Sqlite => Store::open(&settings.state_path),
+            crate::config::settings::StateBackend::Dynamodb { table } => {
+                let conf = crate::aws::Aws::loader(settings).load().await;
+                if create && dynamo::create_table(&conf, table).await? {
+                    tracing::info!(table = %table, "created the DynamoDB state table");
+                }
+                Store::open_dynamo(&conf, table).await
+            }
+        }
+    }
+
     /// A store on any backend.
     pub fn on(backend: impl Backend + 'static) -> Store {
         Store { backend: Box::new(backend) }

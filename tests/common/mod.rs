@@ -226,10 +226,25 @@ impl Setup {
     }
 
     pub async fn aws(&self) -> Aws {
+        Aws::from_conf(&self.sdk_config().await)
+    }
+
+    /// The AWS SDK's configuration for this emulator, as the daemons under test have it.
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
         let settings = self.catalog().settings;
         let creds = aws_sdk_medialive::config::Credentials::new("test", "test", None, None, "ottd-tests");
-        let conf = Aws::loader(&settings).endpoint_url(&self.endpoint).credentials_provider(creds).load().await;
-        Aws::from_conf(&conf)
+        Aws::loader(&settings).endpoint_url(&self.endpoint).credentials_provider(creds).load().await
+    }
+
+    /// The state the configuration names (the SQLite file, or the DynamoDB table), as a test
+    /// observer sees it.
+    pub async fn state(&self) -> Store {
+        match self.catalog().settings.state {
+            ottd::config::settings::StateBackend::Sqlite => Store::open(&self.state_path()).expect("state file"),
+            ottd::config::settings::StateBackend::Dynamodb { table } => {
+                Store::open_dynamo(&self.sdk_config().await, &table).await.expect("state table")
+            }
+        }
     }
 
     /// An engine on the emulator with the IAM roles bootstrapped (through IAM, as users do).
