@@ -236,3 +236,80 @@ async fn a_timed_event_whose_deploying_daemon_dies_10s_before_start_is_running_b
         both.iter().map(|l| l.lines().filter(|x| x.contains("deployed (schedule)")).count()).sum();
     assert_eq!(deployed_told, 1, "the pair told the deploy once");
 }
+
+const SLACK_SECRET: &str = "4f1d6c0b2a9e8d7c6b5a4f3e2d1c0b9a";
+
+/// A plain test (the Slack stand-in runs its own runtime); AWS calls go through `rt`.
+#[test]
+fn a_daemon_killed_with_alerts_in_flight_and_an_approval_pending_loses_neither_on_dynamodb() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    use common::slack::{button_values, click_form, command_form, post_signed, text_of, SlackStandIn};
+    let s = setup(&common::on_air_event("final", 300, ""));
+    let slack = SlackStandIn::start();
+    s.append_config(
+        &slack.http_config("", &[("viewer", "\"slack:*\""), ("admin", "\"slack:ULEAD\", \"slack:ULEAD2\"")]),
+    );
+    share(&s, Shared::Table);
+    let store = rt.block_on(s.state());
+    let env = [("SLACK_SIGNING_SECRET", SLACK_SECRET.to_string()), ("SLACK_BOT_TOKEN", "xoxb-test".to_string())];
+    let a = Daemon::start_with(&s, "a", &env);
+    let b = Daemon::start_with(&s, "b", &env);
+    let (base_a, base_b) = (a.base_url(), b.base_url());
+    wait_for("the event on air", &b, Duration::from_secs(40), || {
+        common::phase(&store, "final") == Some(Phase::Running)
+    });
+
+    // A teardown inside the window needs a second admin: asked on a, pending in the state.
+    let form = command_form("ULEAD", "CLIVE", "teardown final", &slack.response_url(1));
+    let (status, body) =
+        post_signed(&format!("{base_a}/slack/commands"), SLACK_SECRET, chrono::Utc::now().timestamp(), &form);
+    assert_eq!(status, 200, "{body}");
+    let ask: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert!(text_of(&ask).contains("must approve"), "{ask}");
+    let approve = button_values(&ask).into_iter().find(|v| v.starts_with("approve:")).expect("approve button");
+
+    // Alerts in flight when a dies: unanswered messages come back after 2 s.
+    let aws = rt.block_on(s.aws());
+    let queue = store.meta("alerts.queue_url").expect("meta").expect("queue");
+    rt.block_on(
+        aws.sqs
+            .set_queue_attributes()
+            .queue_url(&queue)
+            .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, "2")
+            .send(),
+    )
+    .expect("visibility");
+    let channel = common::channel_id(&store, "final");
+    const N: usize = 40;
+    for i in 0..N {
+        rt.block_on(common::put_alert(&s, &channel, "SET", &format!("k{i}"), "Something Only Notified", "0"));
+    }
+    wait_for("some alerts recorded", &b, Duration::from_secs(20), || {
+        store.alerts(Some("final"), true).is_ok_and(|a| !a.is_empty())
+    });
+    a.kill9();
+    wait_for("every alert recorded", &b, Duration::from_secs(60), || {
+        store.alerts(Some("final"), true).is_ok_and(|a| a.len() >= N)
+    });
+    std::thread::sleep(Duration::from_secs(3)); // past the visibility timeout: any redelivery lands
+    let all = store.alerts(Some("final"), true).expect("alerts");
+    let mut ids: Vec<&str> = all.iter().map(|a| a.alarm_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!((all.len(), ids.len()), (N, N), "each alert recorded exactly once by the pair");
+
+    // The approval asked on a is given on b.
+    let form = click_form("ULEAD2", "CLIVE", &approve, &slack.response_url(2));
+    let (status, body) =
+        post_signed(&format!("{base_b}/slack/interactions"), SLACK_SECRET, chrono::Utc::now().timestamp(), &form);
+    assert_eq!(status, 200, "{body}");
+    wait_for("final torn down by b", &b, Duration::from_secs(60), || {
+        common::phase(&store, "final") == Some(Phase::TornDown)
+    });
+    let audit = store.audit(Some("final"), None, true, 200).expect("audit");
+    let approved = audit
+        .iter()
+        .find(|r| r.operation == "teardown" && r.args.to_string().contains("approved by slack:ULEAD2"))
+        .unwrap_or_else(|| panic!("the approved teardown audited: {audit:#?}"));
+    assert_eq!(approved.instance.split(':').nth(1), Some(b.pid().to_string().as_str()), "executed by b: {approved:?}");
+}
