@@ -126,18 +126,18 @@ impl Runner {
     /// Describe in AWS the channel of every event recorded RUNNING that should be on air; one
     /// found stopped is handled as if MediaLive had said so, on the event's own pass.
     async fn resync(self: Arc<Self>, later: Later) {
-        let Ok(deployments) = self.ops.store().deployments() else { return };
-        for d in deployments.iter().filter(|d| d.phase == Phase::Running) {
-            if self.standing(&d.event) != Standing::OnAir {
+        let Ok(phases) = self.ops.store().phases() else { return };
+        for (event, _, _) in phases.iter().filter(|(_, phase, _)| *phase == Phase::Running) {
+            if self.standing(event) != Standing::OnAir {
                 continue;
             }
-            match self.ops.live_state(&d.event).await {
+            match self.ops.live_state(event).await {
                 Ok(Some(state)) if STOPPED_STATES.contains(&state.as_str()) => {
-                    tracing::warn!(event = %d.event, state, "resync: the channel is not running in AWS");
-                    self.kick(d.event.clone(), Some(state), later.clone());
+                    tracing::warn!(event = %event, state, "resync: the channel is not running in AWS");
+                    self.kick(event.clone(), Some(state), later.clone());
                 }
                 Ok(_) => {}
-                Err(e) => tracing::warn!(event = %d.event, "resync: cannot describe the channel: {e}"),
+                Err(e) => tracing::warn!(event = %event, "resync: cannot describe the channel: {e}"),
             }
         }
     }

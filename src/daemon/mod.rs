@@ -304,6 +304,8 @@ impl Daemon {
         let mut files = fingerprint(&watching);
         let mut seen_overrides = self.store.overrides()?;
         let mut poll = tokio::time::interval(Duration::from_secs(1));
+        // Changes other processes wrote to the state: as often as the backend makes cheap.
+        let mut look = tokio::time::interval(self.store.poll_interval());
         let mut resync = tokio::time::interval(self.settings.daemon.resync_interval);
         let mut chores = Housekeeping::start(&self.settings.daemon.upkeep).await?;
         loop {
@@ -321,9 +323,12 @@ impl Daemon {
                     None
                 }
                 _ = dog.tick() => { if watchdog.is_some() { let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]); } None }
-                _ = poll.tick() => {
+                _ = look.tick() => {
                     self.overrides_changed(&mut seen_overrides);
                     update_phase_gauge(&self.metrics, &self.store);
+                    None
+                }
+                _ = poll.tick() => {
                     let now_files = fingerprint(&watching);
                     if now_files != files { files = now_files; Some(Control::Reload) } else { None }
                 }

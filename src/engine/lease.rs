@@ -29,8 +29,8 @@ pub static HELD: AtomicI64 = AtomicI64::new(0);
 /// Leases this process took over from a holder that stopped renewing (`ottd_lease_takeovers_total`).
 pub static TAKEOVERS: AtomicU64 = AtomicU64::new(0);
 
-/// How long an operation waits for an event's lease before it answers "busy": more than one
-/// lease duration, so a holder that died is taken over within one call.
+/// How long an operation waits for a live holder's lease before it answers "busy" (a holder
+/// that stopped renewing is waited for until the takeover, at most one lease duration).
 fn patience(s: &LeaseSettings) -> Duration {
     s.duration + 2 * s.retry
 }
@@ -195,14 +195,18 @@ impl Engine {
                 Err(record) => {
                     let d = Duration::from_millis(record.duration_ms).max(Duration::from_millis(1));
                     let before = self.watches.get(event).map(|(w, _)| w);
-                    let after = match contend(before.as_ref(), &record.version, d, Instant::now()) {
-                        Contend::TakeOver { .. } => Duration::ZERO,
+                    let now = Instant::now();
+                    let (after, stalled) = match contend(before.as_ref(), &record.version, d, now) {
+                        Contend::TakeOver { .. } => (Duration::ZERO, true),
                         Contend::Wait { after, watch } => {
+                            // Not renewed for two of our retries: its holder looks gone, and
+                            // the takeover is due within `after`; keep waiting for it.
+                            let stalled = now.saturating_duration_since(watch.since) >= 2 * s.retry;
                             self.watches.set(event, watch, d);
-                            after
+                            (after, stalled)
                         }
                     };
-                    if started.elapsed() >= patience(&s) {
+                    if started.elapsed() >= patience(&s) && !stalled {
                         return Err(EngineError::Busy {
                             event: event.to_string(),
                             holder: record.instance().to_string(),

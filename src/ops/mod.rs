@@ -517,7 +517,7 @@ impl Ops {
     async fn status(&self, event: Option<&str>) -> Result<Reply, OpError> {
         let events: Vec<String> = match event {
             Some(e) => vec![e.to_string()],
-            None => self.store.deployments()?.into_iter().map(|d| d.event).collect(),
+            None => self.store.phases()?.into_iter().map(|(event, _, _)| event).collect(),
         };
         let mut reply = Reply::new(String::new());
         let mut all = Vec::new();

@@ -88,6 +88,9 @@ pub trait Deployments {
     /// The phase (and since when) of each of `events` that has a deployment: one query for a
     /// crowd of events instead of one each.
     fn phases_of(&self, events: &[&str]) -> Result<Vec<(String, Phase, DateTime<Utc>)>>;
+    /// Every deployment's phase (and since when), by event: what a sweep over all events
+    /// needs, without their plans.
+    fn phases(&self) -> Result<Vec<(String, Phase, DateTime<Utc>)>>;
     /// How many events are in each phase (the phase gauge).
     fn phase_counts(&self) -> Result<Vec<(Phase, u64)>>;
     fn deployments(&self) -> Result<Vec<Deployment>>;
@@ -155,6 +158,19 @@ impl Deployments for Sqlite {
                 .optional()
         })?;
         row.map(|(phase, since)| Ok((stored_phase(phase)?, parse_time(&since, "deployments.phase_since")?))).transpose()
+    }
+
+    fn phases(&self) -> Result<Vec<(String, Phase, DateTime<Utc>)>> {
+        let rows: Vec<(String, String, String)> = self.with(|c| {
+            let mut st = c.prepare_cached("SELECT event, phase, phase_since FROM deployments ORDER BY event")?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            rows.collect()
+        })?;
+        rows.into_iter()
+            .map(|(event, phase, since)| {
+                Ok((event, stored_phase(phase)?, parse_time(&since, "deployments.phase_since")?))
+            })
+            .collect()
     }
 
     fn phases_of(&self, events: &[&str]) -> Result<Vec<(String, Phase, DateTime<Utc>)>> {

@@ -106,6 +106,12 @@ pub trait Backend:
     fn as_sqlite(&self) -> Option<&Sqlite> {
         None
     }
+
+    /// How often the daemon may look for changes other processes made (overrides, phases for
+    /// the metrics): free on a local file, billed per request on a shared table.
+    fn poll_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(1)
+    }
 }
 
 /// The state as the rest of ottd holds it: one backend, chosen at start.

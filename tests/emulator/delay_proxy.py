@@ -27,6 +27,9 @@ moto server) after sleeping --delay-ms, so tests see AWS-like round-trip latency
   is forwarded (a slow AWS call: tests use it to find a daemon in the middle of a step, to
   kill or pause it there). Logged on stderr as "delay_proxy: stalling <key>", then
   "delay_proxy: answered (HTTP <status>) stalled <key>" once the answer is sent.
+* --log-requests FILE: one JSON line per request answered: its key, status, its body's size,
+  the answer's size (head and body) and, for DynamoDB's TransactWriteItems / BatchWriteItem,
+  how many items it writes (what the state cost benchmark counts).
 * Prints "OTTD_PROXY_READY http://127.0.0.1:<port>" on stdout once listening; on
   SIGTERM/SIGINT prints "delay_proxy: handled N requests" on stderr and exits 0.
 
@@ -36,6 +39,7 @@ Usage: python delay_proxy.py --upstream http://127.0.0.1:PORT [--listen-port 0] 
 
 import argparse
 import asyncio
+import json
 import re
 import signal
 import sys
@@ -59,6 +63,35 @@ FAILURES: list = []
 LOSSES: list = []
 # [compiled regex, milliseconds], from --stall.
 STALLS: list = []
+
+
+# Where --log-requests writes, if anywhere.
+REQUEST_LOG = None
+
+
+def written_items(key: str, body: bytes) -> int:
+    """Items a DynamoDB batch or transaction writes (1 for anything else)."""
+    if not key.endswith(("TransactWriteItems", "BatchWriteItem")):
+        return 1
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return 1
+    if "TransactItems" in doc:
+        return len(doc["TransactItems"])
+    return sum(len(v) for v in doc.get("RequestItems", {}).values())
+
+
+def partition(body: bytes) -> str:
+    """The DynamoDB partition a request names (its key's or its query's `pk`), if any."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return ""
+    if not isinstance(doc, dict):
+        return ""
+    pk = (doc.get("Key") or {}).get("pk") or (doc.get("ExpressionAttributeValues") or {}).get(":pk") or {}
+    return pk.get("S", "") if isinstance(pk, dict) else ""
 
 
 def request_key(method: str, target: str, headers) -> str:
@@ -173,8 +206,10 @@ async def handle_one(reader, writer, upstream, delay) -> bool:
 
     # Lose the answer: relay nothing of it to the client, then close the connection.
     lose = take(LOSSES, key)
+    relayed = [0]
 
     async def emit(data: bytes):
+        relayed[0] += len(data)
         if not lose:
             writer.write(data)
             await writer.drain()
@@ -232,6 +267,11 @@ async def handle_one(reader, writer, upstream, delay) -> bool:
         await writer.drain()
         if stalled:
             print(f"delay_proxy: answered (HTTP {status}) stalled {key}", file=sys.stderr, flush=True)
+        if REQUEST_LOG is not None:
+            REQUEST_LOG.write(json.dumps({"key": key, "status": status, "bytes": len(body),
+                                          "items": written_items(key, body), "answer_bytes": relayed[0],
+                                          "partition": partition(body)}) + "\n")
+            REQUEST_LOG.flush()
     finally:
         up_w.close()
     return not client_close
@@ -282,7 +322,11 @@ def main() -> int:
                          "instead of relaying the answer")
     ap.add_argument("--stall", action="append", default=[], metavar="REGEX=MS",
                     help="hold every request whose key matches MS milliseconds before forwarding it")
+    ap.add_argument("--log-requests", metavar="FILE", help="one JSON line per request (key, bytes, items)")
     args = ap.parse_args()
+    global REQUEST_LOG
+    if args.log_requests:
+        REQUEST_LOG = open(args.log_requests, "a", encoding="utf-8")
     FAILURES.extend(parse_rules("--fail", args.fail))
     LOSSES.extend(parse_rules("--lose", args.lose))
     STALLS.extend(parse_rules("--stall", args.stall))

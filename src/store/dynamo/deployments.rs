@@ -15,6 +15,10 @@ use crate::plan::Kind;
 use crate::store::{now, time_str, Deployment, Deployments, Fence, ResourceRow, Result, Steps, StoreError, Write};
 
 pub const PK: &str = "DEPLOYMENT";
+/// Each deployment's plan (JSON, kilobytes), apart from its row: the scheduler and the
+/// metrics read every row of `DEPLOYMENT` often, and a query is billed on the size of the
+/// items it reads, whatever it projects.
+pub const PLANS: &str = "PLAN";
 /// Index of MediaLive channel ids: `CHANNEL` / channel id → event and resource key.
 pub const CHANNEL: &str = "CHANNEL";
 
@@ -67,13 +71,14 @@ fn stored_phase(text: String) -> Result<Phase> {
     Phase::parse(&text).ok_or(StoreError::Corrupt { what: "deployments.phase", value: text })
 }
 
-fn deployment(item: &Item) -> Result<Deployment> {
+/// A deployment from its row and its plan's item (an empty plan if that item is missing).
+fn deployment(item: &Item, plan: Option<&Item>) -> Result<Deployment> {
     Ok(Deployment {
         event: get_s(item, "sk", "deployments.event")?,
         nonce: get_s(item, "nonce", "deployments.nonce")?,
         phase: stored_phase(get_s(item, "phase", "deployments.phase")?)?,
         phase_since: get_time(item, "phase_since", "deployments.phase_since")?,
-        plan_json: get_s(item, "plan_json", "deployments.plan_json")?,
+        plan_json: plan.map(|p| get_s(p, "plan_json", "deployments.plan_json")).transpose()?.unwrap_or_default(),
         updated_at: get_time(item, "updated_at", "deployments.updated_at")?,
         last_error: opt_s(item, "last_error", "deployments.last_error")?,
     })
@@ -121,7 +126,11 @@ async fn resources_of(db: &Db, event: &str) -> Result<Vec<ResourceRow>> {
 impl Deployments for Dynamo {
     fn deployment(&self, event: &str) -> Result<Option<Deployment>> {
         let event = event.to_string();
-        self.read(|db| async move { db.get(PK, &event).await?.as_ref().map(deployment).transpose() })
+        self.read(|db| async move {
+            let Some(row) = db.get(PK, &event).await? else { return Ok(None) };
+            let plan = db.get(PLANS, &event).await?;
+            deployment(&row, plan.as_ref()).map(Some)
+        })
     }
 
     fn phase(&self, event: &str) -> Result<Option<(Phase, DateTime<Utc>)>> {
@@ -156,6 +165,19 @@ impl Deployments for Dynamo {
         })
     }
 
+    fn phases(&self) -> Result<Vec<(String, Phase, DateTime<Utc>)>> {
+        self.read(|db| async move {
+            let items = db
+                .query(PK, |q| {
+                    q.projection_expression("sk, #phase, #since")
+                        .expression_attribute_names("#phase", "phase")
+                        .expression_attribute_names("#since", "phase_since")
+                })
+                .await?;
+            items.iter().map(phase_of).collect()
+        })
+    }
+
     fn phase_counts(&self) -> Result<Vec<(Phase, u64)>> {
         self.read(|db| async move {
             let items = db
@@ -171,7 +193,17 @@ impl Deployments for Dynamo {
     }
 
     fn deployments(&self) -> Result<Vec<Deployment>> {
-        self.read(|db| async move { db.query(PK, |q| q).await?.iter().map(deployment).collect() })
+        self.read(|db| async move {
+            let mut plans: HashMap<String, Item> = HashMap::new();
+            for p in db.query(PLANS, |q| q).await? {
+                plans.insert(get_s(&p, "sk", "deployments.event")?, p);
+            }
+            db.query(PK, |q| q)
+                .await?
+                .iter()
+                .map(|row| deployment(row, plans.get(&get_s(row, "sk", "deployments.event")?)))
+                .collect()
+        })
     }
 
     fn begin_deployment(&self, fence: &Fence, nonce: &str, plan_json: &str) -> Write<()> {
@@ -179,9 +211,9 @@ impl Deployments for Dynamo {
         self.write(&fence.event.clone(), move |db| async move {
             let old = db.query(&resources_pk(&fence.event), |q| q.projection_expression("pk, sk")).await?;
             let mut actions = old.into_iter().map(|k| db.tx_delete(k)).collect::<Result<Vec<_>>>()?;
-            // One transaction takes 100 actions, the lease check and the new row among them.
-            while actions.len() > MAX_TRANSACTION - 2 {
-                let rest = actions.split_off(MAX_TRANSACTION - 2);
+            // One transaction takes 100 actions, the lease check, the row and its plan among them.
+            while actions.len() > MAX_TRANSACTION - 3 {
+                let rest = actions.split_off(MAX_TRANSACTION - 3);
                 db.fenced(&fence, std::mem::replace(&mut actions, rest)).await?;
             }
             let at = now();
@@ -189,9 +221,11 @@ impl Deployments for Dynamo {
             item.insert("nonce".into(), s(nonce));
             item.insert("phase".into(), s(Phase::Deploying.as_str()));
             item.insert("phase_since".into(), s(&at));
-            item.insert("plan_json".into(), s(plan_json));
             item.insert("updated_at".into(), s(at));
             actions.push(db.tx_put(item, None)?);
+            let mut plan = key(PLANS, &fence.event);
+            plan.insert("plan_json".into(), s(plan_json));
+            actions.push(db.tx_put(plan, None)?);
             db.fenced(&fence, actions).await.map(drop)
         })
     }
@@ -199,15 +233,18 @@ impl Deployments for Dynamo {
     fn update_plan(&self, fence: &Fence, plan_json: &str) -> Write<()> {
         let (fence, plan_json) = (fence.clone(), plan_json.to_string());
         self.write(&fence.event.clone(), move |db| async move {
-            let update = db.tx_update(
+            let row = db.tx_update(
                 key(PK, &fence.event),
-                "SET #plan = :plan, #updated = :now",
+                "SET #updated = :now",
                 Some("attribute_exists(pk)"),
-                &[("#plan", "plan_json"), ("#updated", "updated_at")],
-                vec![(":plan", s(plan_json)), (":now", s(now()))],
+                &[("#updated", "updated_at")],
+                vec![(":now", s(now()))],
             )?;
-            // No deployment: nothing to update, as an UPDATE of no row.
-            db.fenced(&fence, vec![update]).await.map(drop)
+            let mut plan = key(PLANS, &fence.event);
+            plan.insert("plan_json".into(), s(plan_json));
+            // No deployment: nothing to update, as an UPDATE of no row (the row's condition
+            // fails and the plan's put goes with it).
+            db.fenced(&fence, vec![row, db.tx_put(plan, None)?]).await.map(drop)
         })
     }
 

@@ -10,7 +10,8 @@
 //!
 //! | pk | sk | holds |
 //! |---|---|---|
-//! | `DEPLOYMENT` | event | nonce, phase, phase_since, plan_json, last_error, updated_at |
+//! | `DEPLOYMENT` | event | nonce, phase, phase_since, last_error, updated_at (small: read often) |
+//! | `PLAN` | event | plan_json (kilobytes: read when a deployment is read whole) |
 //! | `RESOURCE#<event>` | resource key | kind, name, status, aws_id, arn, attrs (JSON), updated_at, `seq` (first write: the SQL rowid's order) |
 //! | `STEP#<len>#<event>#<step>` | micros·1000 + n, 20 digits (the order written) | event, step, outcome, detail, duration_ms, at (`len`: the event id's length, so no id can make two partitions one) |
 //! | `LEASE` | event | holder (empty once released), doing, term, version, duration_ms, renewed_at |
@@ -332,4 +333,12 @@ impl Meta for Dynamo {
     }
 }
 
-impl Backend for Dynamo {}
+/// How often a daemon on the table looks for overrides other daemons wrote and refreshes its
+/// phase metrics: two queries each time, for every daemon of the group.
+pub const POLL: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl Backend for Dynamo {
+    fn poll_interval(&self) -> std::time::Duration {
+        POLL
+    }
+}
