@@ -1,5 +1,8 @@
 use super::*;
+use crate::lifecycle::{Phase, Status};
+use crate::plan::Kind;
 use crate::store::{Holder, Store};
+use chrono::{DateTime, Utc};
 
 fn t(s: &str) -> DateTime<Utc> {
     crate::store::parse_time(s, "test").expect("time")
