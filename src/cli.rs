@@ -10,9 +10,11 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::clock::SystemClock;
+use crate::config::settings::StateBackend;
 use crate::engine::{Outcome, Progress, StepLine};
 use crate::ops::{Actor, EngineWorkflows, ErrorKind, Files, Operation, Ops};
-use crate::store::Store;
+use crate::store::transfer::SnapshotError;
+use crate::store::{AuditEnd, AuditEntry, Snapshot, Store, TransferError};
 
 #[derive(Parser, Debug)]
 #[command(name = "ottd", version, about = "Runs live OTT events on AWS: MediaLive -> MediaPackage -> CloudFront")]
@@ -86,6 +88,28 @@ pub enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Move the state between backends (one box to a pair and back): export every record,
+    /// import it into the store ottd.toml names.
+    State {
+        #[command(subcommand)]
+        action: StateAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StateAction {
+    /// Write every durable record of the configured store as JSON (leases excepted).
+    Export {
+        /// Write it to FILE instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Read a snapshot written by `ottd state export` into the configured store (created if it
+    /// is a missing DynamoDB table). Idempotent; refused while a daemon holds an event's lease.
+    Import {
+        /// A snapshot file written by `ottd state export`.
+        file: PathBuf,
+    },
 }
 
 impl Command {
@@ -130,11 +154,102 @@ fn operation(c: &Command) -> Option<Operation> {
         Command::Audit { event, since, all } => Operation::Audit { event: event.clone(), since: *since, all: *all },
         Command::Alerts { event, all } => Operation::Alerts { event: event.clone(), all: *all },
         Command::Ack { alert } => Operation::Ack { alert: *alert },
-        Command::Run { .. } => return None,
+        Command::Run { .. } | Command::State { .. } => return None,
     })
 }
 
+/// `ottd state export|import`: straight to the store, not through the operations layer (no
+/// event, no engine, no lease: an operator's offline move). An import is audited as one row.
+async fn state(cli: &Cli, action: &StateAction) -> anyhow::Result<ExitCode> {
+    let files = Files::load(&cli.config, cli.state.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let settings = crate::ops::Definitions::settings(&files).clone();
+    let source = match &settings.state {
+        StateBackend::Sqlite => format!("state file {}", settings.state_path.display()),
+        StateBackend::Dynamodb { table } => format!("DynamoDB table {table}"),
+    };
+    match action {
+        StateAction::Export { out } => {
+            let store = Store::configured(&settings, false).await?;
+            for l in store.leases()?.into_iter().filter(|l| !l.is_free()) {
+                eprintln!(
+                    "warning: {}'s lease is held by {} ({}): a daemon may be running, and what it writes from now on \
+                     is not in this snapshot",
+                    l.event, l.holder, l.doing
+                );
+            }
+            let snapshot = store.export()?;
+            let text = snapshot.to_json();
+            let summary = format!("exported {} from {source}", snapshot.summary());
+            match out {
+                None => {
+                    println!("{text}");
+                    eprintln!("{summary}");
+                }
+                Some(path) => {
+                    write_whole(path, &text)?;
+                    println!("{summary} to {}", path.display());
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        StateAction::Import { file } => {
+            let shown = file.display();
+            let text = std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("cannot read {shown}: {e}"))?;
+            let snapshot = Snapshot::parse(&text).map_err(|e| match e {
+                SnapshotError::Json { line, column, message } => {
+                    anyhow::anyhow!("{shown}:{line}:{column}: {message} (nothing imported)")
+                }
+                other => anyhow::anyhow!("{shown}: {other} (nothing imported)"),
+            })?;
+            let store = Store::configured(&settings, true).await?;
+            let started = std::time::Instant::now();
+            let imported = store.import(&snapshot).await;
+            let (decision, result, error) = match &imported {
+                Ok(_) => ("allowed", "ok", None),
+                Err(e @ (TransferError::LeaseHeld(_) | TransferError::Conflict { .. })) => {
+                    ("refused", "refused", Some(e.to_string()))
+                }
+                Err(e) => ("allowed", "permanent", Some(e.to_string())),
+            };
+            let args = serde_json::json!({
+                "file": file.display().to_string(),
+                "exported_at": snapshot.exported_at,
+                "imported": imported.as_ref().ok(),
+            });
+            let entry = AuditEntry {
+                at: chrono::Utc::now(),
+                actor: Actor::cli().label(),
+                event: None,
+                operation: "state-import".to_string(),
+                args: args.to_string(),
+                decision: decision.to_string(),
+                changes: true,
+            };
+            let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            store.audit_record(&entry, AuditEnd { result, duration_ms, error });
+            store.flush().await?;
+            let imported = imported.map_err(|e| anyhow::anyhow!("cannot import {shown} into {source}: {e}"))?;
+            println!("imported {shown} into {source}: {imported} ({})", snapshot.summary());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Write `text` to `path` whole or not at all (a temporary file beside it, then a rename), so
+/// an export cut short never leaves half a snapshot under the name.
+fn write_whole(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    let shown = path.display();
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".partial");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, format!("{text}\n")).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| anyhow::anyhow!("cannot write {shown}: {e}"))
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::State { action } = &cli.command {
+        return state(&cli, action).await;
+    }
     let Some(op) = operation(&cli.command) else {
         crate::daemon::run(crate::daemon::Options { config: cli.config.clone(), state: cli.state.clone() }).await?;
         return Ok(ExitCode::SUCCESS);

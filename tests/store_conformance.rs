@@ -632,3 +632,224 @@ async fn dynamodb_a_transaction_whose_answer_was_lost_is_retried_safely() {
     assert!(proxy.log().contains("lost the answer"), "the first answer was lost: {}", proxy.log());
     assert_eq!(store.alerts(None, true).expect("q").len(), 1);
 }
+
+// --- moving the state between backends (`ottd state export` / `import`) ---------------------
+
+/// Every kind of record a store keeps, written through the store's own interface, as a box
+/// that ran for a while leaves it; its leases released (the daemon stopped).
+async fn fill(store: &Store) {
+    let f = fence(store, "final").await;
+    store.begin_deployment(&f, "abcd1234", "{\"v\":1}").await.expect("begin");
+    let attrs = serde_json::json!({"url": "https://example.com/final/index.m3u8", "etag": "E1"});
+    store
+        .record(&f, "input", Kind::Input, "ottd-final-in", Status::Created, Some("123"), Some("arn:in"), Some(&attrs))
+        .await
+        .expect("input");
+    store
+        .record(&f, "channel", Kind::Channel, "ottd-final-ch", Status::Created, Some("9876"), Some("arn:ch"), None)
+        .await
+        .expect("channel");
+    store
+        .record(&f, "distribution", Kind::Distribution, "d", Status::Creating, None, None, None)
+        .await
+        .expect("intent");
+    store.set_phase(&f, Phase::Running, Some("slow start")).await.expect("phase");
+    for (i, step) in ["input", "channel", "start", "start"].into_iter().enumerate() {
+        store.log_step(&f, step, "ok", None, 1000 + i as u128).await.expect("step");
+    }
+    store.log_step(&f, "start", "error", Some("throttled"), 5).await.expect("step");
+    store.release_lease(&f).await.expect("release");
+    let g = fence(store, "semi").await;
+    store.begin_deployment(&g, "efgh5678", "{}").await.expect("begin");
+    store.set_phase(&g, Phase::Stopped, None).await.expect("phase");
+    store.log_step(&g, "stop", "ok", None, 300).await.expect("step");
+    store.release_lease(&g).await.expect("release");
+
+    let hold = StoredOverride {
+        event: "semi".into(),
+        kind: OverrideKind::Hold,
+        set_at: t("2026-12-01T10:00:00.125Z"),
+        until: Some(t("2026-12-20T10:00:00Z")),
+        by: "cli:ops".into(),
+    };
+    store.set_override(&hold).await.expect("override");
+    let w = KnownWindow { deploy_at: t("2026-12-18T18:00:00Z"), teardown_at: t("2026-12-18T23:00:00Z") };
+    store.set_known_windows(vec![("final".into(), vec![w])]).await.expect("windows");
+    store.set_meta("roles.medialive", "arn:aws:iam::1:role/ml").await.expect("meta");
+    store.set_meta("alerts.queue_url", "https://sqs/q").await.expect("meta");
+
+    let now = Utc::now();
+    let at = |h: i64| (now - chrono::Duration::hours(h)).to_rfc3339();
+    let k = store.audit_open(&entry("cli:ops", "final", "deploy", &at(3)));
+    store.audit_close(&k, AuditEnd { result: "ok", duration_ms: 1500, error: None });
+    let refused = AuditEntry { decision: "refused".into(), ..entry("slack:U1", "semi", "teardown", &at(2)) };
+    store.audit_record(&refused, AuditEnd { result: "refused", duration_ms: 0, error: Some("on hold".into()) });
+    let read = AuditEntry { changes: false, ..entry("cli:ops", "final", "status", &at(1)) };
+    store.audit_record(&read, AuditEnd { result: "ok", duration_ms: 2, error: None });
+    store.audit_open(&entry("schedule", "final", "start", &at(0)));
+
+    let rec = |env: &'static str, time: &'static str, alarm: &'static str, state| async move {
+        let a = Alert { alarm_id: alarm.into(), ..alert(state) };
+        store.record_alert(env, t(time), "final", "9876", &a).await.expect("record")
+    };
+    let Recorded::Opened { id: open } = rec("e1", "2026-12-18T20:00:00Z", "a1", AlarmState::Set).await else {
+        panic!("a new alert")
+    };
+    assert!(store.alert_notified(open).await.expect("told"));
+    assert!(store.ack_alert(open, "cli:ops").await.expect("ack"));
+    let Recorded::Opened { id: acted } = rec("e2", "2026-12-18T20:01:00Z", "b2", AlarmState::Set).await else {
+        panic!("a new alert")
+    };
+    assert!(store.alert_notified(acted).await.expect("told"));
+    assert!(store.alert_acted(acted, "restart", t("2026-12-18T20:02:00Z")).await.expect("acted"));
+    assert!(matches!(rec("e3", "2026-12-18T20:05:00Z", "b2", AlarmState::Cleared).await, Recorded::Cleared { .. }));
+    assert!(store.alert_cleared_notified(acted).await.expect("told cleared"));
+    assert!(matches!(
+        rec("e4", "2026-12-18T20:06:00Z", "c3", AlarmState::Cleared).await,
+        Recorded::ClearedUnseen { .. }
+    ));
+    assert!(store.first_sight("state-change-1").await.expect("first"));
+    store.quarantine("sqs:1", "{bad", "not JSON").await.expect("quarantine");
+
+    let when = t("2026-12-01T10:00:00Z");
+    let later = when + chrono::Duration::minutes(15);
+    let cmd = "teardown final";
+    let pending = store.request_open(RequestKind::Approve, "slack:UA", &["S1".into()], "slack:C1", cmd, when, later);
+    pending.await.expect("open");
+    let done = store.request_open(RequestKind::Confirm, "slack:UB", &[], "slack:C1", "stop semi", when, later);
+    let done = done.await.expect("open");
+    assert!(store.request_settle(done, State::Done, "slack:UB", when).await.expect("settle"));
+    assert!(store.first_sighting("slack:sig:v0=ab", now).await.expect("first"));
+}
+
+/// A snapshot as compared: the same records, whenever taken.
+fn records(s: Snapshot) -> Snapshot {
+    Snapshot { exported_at: DateTime::UNIX_EPOCH, ..s }
+}
+
+fn how_many(s: &Snapshot) -> usize {
+    s.deployments.len()
+        + s.resources.len()
+        + s.steps.len()
+        + s.overrides.len()
+        + s.known_windows.len()
+        + s.meta.len()
+        + s.audit.len()
+        + s.alerts.len()
+        + s.requests.len()
+        + s.seen.len()
+        + s.envelopes.len()
+        + s.quarantine.len()
+}
+
+/// Fill `from`, move everything to `to` (fresh), and check `to` holds the same records and
+/// goes on from them: exported again it is the same snapshot, a second import changes
+/// nothing, new ids come after the imported ones, the indexes (alert keys, channels, dedupe
+/// keys) answer as they did at the source.
+async fn moved(from: &Store, to: &Store) {
+    fill(from).await;
+    let a = from.export().expect("export");
+    for (what, n) in [
+        ("deployments", a.deployments.len()),
+        ("resources", a.resources.len()),
+        ("steps", a.steps.len()),
+        ("overrides", a.overrides.len()),
+        ("windows", a.known_windows.len()),
+        ("meta", a.meta.len()),
+        ("audit", a.audit.len()),
+        ("alerts", a.alerts.len()),
+        ("requests", a.requests.len()),
+        ("seen", a.seen.len()),
+        ("envelopes", a.envelopes.len()),
+        ("quarantine", a.quarantine.len()),
+    ] {
+        assert!(n > 0, "the source has {what}: {}", a.to_json());
+    }
+    assert!(a.audit.iter().any(|r| r.result.is_none()) && a.audit.iter().any(|r| !r.changes), "open rows, reads");
+
+    let n = to.import(&a).await.expect("import");
+    assert_eq!((n.total().new, n.total().unchanged, n.total().kept), (how_many(&a), 0, 0), "{n:?}");
+    let b = to.export().expect("export");
+    assert_eq!(records(b.clone()), records(a.clone()), "the same records, ids and instants at the destination");
+
+    let again = to.import(&a).await.expect("again");
+    assert_eq!((again.changed(), again.total().unchanged), (0, how_many(&a)), "{again:?}");
+    assert!(!again.counters_raised);
+    assert_eq!(records(to.export().expect("export")), records(b), "a second import changes nothing");
+
+    // The destination goes on from the imported records.
+    let a1 = a.alerts.iter().find(|x| x.alarm_id == "a1").expect("a1").id;
+    let later = Alert { alarm_id: "a1".into(), ..alert(AlarmState::Set) };
+    let still = to.record_alert("e-after", t("2026-12-18T21:00:00Z"), "final", "9876", &later).await.expect("record");
+    assert_eq!(still, Recorded::StillOpen { id: a1 }, "the alert key's latest alert came along");
+    let fresh = Alert { alarm_id: "z9".into(), ..alert(AlarmState::Set) };
+    let opened = to.record_alert("e-new", t("2026-12-18T21:00:00Z"), "final", "9876", &fresh).await.expect("record");
+    let top_alert = a.alerts.iter().map(|x| x.id).max().unwrap_or(0).max(a.counters.alert);
+    assert!(matches!(opened, Recorded::Opened { id } if id > top_alert), "{opened:?} after {top_alert}");
+    let when = t("2026-12-02T10:00:00Z");
+    let id = to.request_open(RequestKind::Confirm, "slack:UC", &[], "slack:C1", "start final", when, when).await;
+    let top_request = a.requests.iter().map(|x| x.id).max().unwrap_or(0).max(a.counters.request);
+    assert!(id.expect("open") > top_request);
+    to.audit_record(
+        &entry("cli:ops", "final", "status", &Utc::now().to_rfc3339()),
+        AuditEnd { result: "ok", duration_ms: 1, error: None },
+    );
+    let last = to.audit(None, None, true, 1).expect("q");
+    let top_audit = a.audit.iter().map(|x| x.id).max().unwrap_or(0);
+    assert!(last[0].id > top_audit && last[0].operation == "status", "{last:?} after {top_audit}");
+    assert!(!to.first_sight("state-change-1").await.expect("seen"), "an envelope taken at the source");
+    assert!(!to.first_sighting("slack:sig:v0=ab", Utc::now()).await.expect("seen"), "a request taken at the source");
+    assert_eq!(to.event_of_channel("9876").expect("q").as_deref(), Some("final"));
+    assert_eq!(
+        to.step_durations("final", "start", 5).expect("q"),
+        from.step_durations("final", "start", 5).expect("q")
+    );
+    assert_eq!(to.lease("final").expect("q"), None, "leases are not carried");
+}
+
+/// An import into a store where a daemon holds one of the snapshot's events is refused,
+/// naming the event and the holder, and writes nothing.
+async fn refused_while_leased(to: &Store, snapshot: &Snapshot) {
+    let holder = Holder::new("deploy");
+    to.acquire_lease("semi", &holder, LEASE, None).await.expect("q").expect("free");
+    let before = to.export().expect("export");
+    let e = to.import(snapshot).await.expect_err("semi is leased");
+    assert!(
+        matches!(&e, TransferError::LeaseHeld(held) if held.len() == 1 && held[0].event == "semi" && held[0].holder == holder.id),
+        "{e}"
+    );
+    assert!(
+        e.to_string().contains(&format!("event semi is in use: its lease is held by {} (deploy)", holder.id)),
+        "{e}"
+    );
+    assert_eq!(records(to.export().expect("export")), records(before), "nothing written");
+}
+
+#[tokio::test]
+async fn sqlite_state_moves_to_dynamodb_with_every_record_and_a_second_import_changes_nothing() {
+    let emu = common::Emulator::start();
+    let conf = aws(&emu.url).await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let from = Store::open(&dir.path().join("box.db")).expect("open");
+    moved(&from, &dynamo(&conf, "ottd-pair").await).await;
+}
+
+#[tokio::test]
+async fn dynamodb_state_moves_to_sqlite_with_every_record_and_a_second_import_changes_nothing() {
+    let emu = common::Emulator::start();
+    let conf = aws(&emu.url).await;
+    let dir = tempfile::tempdir().expect("tmp");
+    moved(&dynamo(&conf, "ottd-pair").await, &Store::open(&dir.path().join("box.db")).expect("open")).await;
+}
+
+#[tokio::test]
+async fn an_import_is_refused_while_a_daemon_holds_an_events_lease_on_either_backend() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let from = Store::open(&dir.path().join("box.db")).expect("open");
+    fill(&from).await;
+    let snapshot = from.export().expect("export");
+    refused_while_leased(&Store::open(&dir.path().join("other.db")).expect("open"), &snapshot).await;
+    let emu = common::Emulator::start();
+    let conf = aws(&emu.url).await;
+    refused_while_leased(&dynamo(&conf, "ottd-pair").await, &snapshot).await;
+}

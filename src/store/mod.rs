@@ -17,7 +17,8 @@
 //! Layout: [`deployments`] (deployments and resources), [`steps`] (step log, upkeep),
 //! [`overrides`] (operator overrides, known windows), [`leases`] (who works on an event),
 //! [`audit`] (the audit trail), [`alerts`] (alerts and envelopes taken), [`requests`] (chat
-//! confirmations and approvals), [`seen`] (requests already taken, against replays).
+//! confirmations and approvals), [`seen`] (requests already taken, against replays);
+//! [`transfer`] (every durable record out of one backend and into another).
 
 pub mod alerts;
 pub mod audit;
@@ -30,6 +31,7 @@ pub mod requests;
 pub mod seen;
 pub mod sqlite;
 pub mod steps;
+pub mod transfer;
 pub mod writer;
 
 use std::path::Path;
@@ -46,6 +48,7 @@ pub use requests::Requests;
 pub use seen::Seen;
 pub use sqlite::Sqlite;
 pub use steps::Steps;
+pub use transfer::{Imported, Snapshot, Transfer, TransferError};
 pub use writer::Write;
 
 #[derive(Debug, thiserror::Error)]
@@ -100,7 +103,7 @@ pub trait Meta {
 
 /// Everything a backend offers: the store's whole interface.
 pub trait Backend:
-    Deployments + Steps + Overrides + Leases + Audit + Alerts + Requests + Seen + Meta + Send + Sync
+    Deployments + Steps + Overrides + Leases + Audit + Alerts + Requests + Seen + Meta + Transfer + Send + Sync
 {
     /// The SQLite backend, for tests that poke its file directly.
     fn as_sqlite(&self) -> Option<&Sqlite> {

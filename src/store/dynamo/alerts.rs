@@ -20,13 +20,13 @@ use crate::lifecycle::{AlarmState, Alert};
 use crate::store::alerts::{AlertRow, Recorded};
 use crate::store::{now, time_str, Alerts, Meta, Result, StoreError, Write};
 
-const PK: &str = "ALERT";
-const INDEX: &str = "ALERTKEY";
-const ENVELOPE: &str = "ENVELOPE";
-const QUARANTINE: &str = "QUARANTINE";
+pub(super) const PK: &str = "ALERT";
+pub(super) const INDEX: &str = "ALERTKEY";
+pub(super) const ENVELOPE: &str = "ENVELOPE";
+pub(super) const QUARANTINE: &str = "QUARANTINE";
 
 /// How long an envelope id is remembered.
-const ENVELOPE_DAYS: i64 = 7;
+pub(crate) const ENVELOPE_DAYS: i64 = 7;
 /// Reads and decisions of one alert event before giving up (each lost race means another
 /// recorder changed the same alert meanwhile).
 const RACES: usize = 5;

@@ -26,6 +26,14 @@ fn item_key(k: &AuditKey) -> Option<super::items::Item> {
     Some(key(bucket(at), format!("{micros:020}#{}", k.as_str())))
 }
 
+/// The key in the table of a row known by its audit key's text (an imported row): the same
+/// as [`item_key`]'s; a key that carries no instant files the row under `at`.
+pub(super) fn item_key_of(k: &str, at: DateTime<Utc>) -> Item {
+    let micros = k.rsplit('-').nth(1).and_then(|m| m.parse::<i64>().ok()).unwrap_or(at.timestamp_micros());
+    let day = DateTime::from_timestamp_micros(micros).unwrap_or(at);
+    key(bucket(day), format!("{micros:020}#{k}"))
+}
+
 fn row(item: &Item) -> Result<AuditRow> {
     let args = get_s(item, "args", "audit.args")?;
     Ok(AuditRow {
@@ -219,6 +227,7 @@ mod tests {
         let k = AuditKey::new(at);
         assert_eq!(k.at_micros(), Some(at.timestamp_micros()));
         let item = item_key(&k).expect("a key");
+        assert_eq!(item_key_of(k.as_str(), Utc::now()), item, "an imported row lands where its own would");
         assert_eq!(item.get("pk"), Some(&s("AUDIT#2026-11-30")));
         let sk = get_s(&item, "sk", "sk").expect("sk");
         assert!(

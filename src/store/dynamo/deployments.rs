@@ -25,19 +25,19 @@ pub const CHANNEL: &str = "CHANNEL";
 /// Tries of a phase change whose read went stale (the phase changed between read and write).
 const TRIES: usize = 5;
 
-fn resources_pk(event: &str) -> String {
+pub(super) fn resources_pk(event: &str) -> String {
     format!("RESOURCE#{event}")
 }
 
 /// The step log partition of one event's step. The event id's length makes it unambiguous
 /// whatever either name holds.
-fn steps_pk(event: &str, step: &str) -> String {
+pub(super) fn steps_pk(event: &str, step: &str) -> String {
     format!("STEP#{}#{event}#{step}", event.len())
 }
 
 /// An ever growing number for this process: micros since the epoch, then a counter, so items
 /// written by one process sort in the order it wrote them (as SQL row ids do).
-fn seq() -> i64 {
+pub(super) fn seq() -> i64 {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = (NEXT.fetch_add(1, Ordering::Relaxed) % 1000) as i64;
     Utc::now().timestamp_micros().saturating_mul(1000).saturating_add(n)
@@ -55,8 +55,13 @@ const KINDS: [(Kind, &str); 8] = [
     (Kind::Secret, "secret"),
 ];
 
-fn kind_str(k: Kind) -> &'static str {
+pub(crate) fn kind_str(k: Kind) -> &'static str {
     KINDS.iter().find(|(kind, _)| *kind == k).map(|(_, s)| *s).unwrap_or("unknown")
+}
+
+/// The kind a stored word names, if any.
+pub(crate) fn kind_of(text: &str) -> Option<Kind> {
+    KINDS.iter().find(|(_, s)| *s == text).map(|(k, _)| *k)
 }
 
 fn parse_kind(text: String) -> Result<Kind> {

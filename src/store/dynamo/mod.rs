@@ -44,7 +44,7 @@
 //!
 //! Layout: [`items`] (keys, attributes, shared calls), [`lanes`] (ordered writes), one file
 //! per trait: [`leases`], [`deployments`] (and the step log), [`overrides`], [`audit`],
-//! [`alerts`], [`requests`], [`seen`].
+//! [`alerts`], [`requests`], [`seen`]; [`transfer`] (`ottd state export` / `import`).
 
 pub mod alerts;
 pub mod audit;
@@ -55,6 +55,7 @@ pub mod leases;
 pub mod overrides;
 pub mod requests;
 pub mod seen;
+pub mod transfer;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};

@@ -7,8 +7,8 @@ use super::Dynamo;
 use crate::lifecycle::OverrideKind;
 use crate::store::{now, time_str, KnownWindow, Overrides, Result, StoreError, StoredOverride, Write};
 
-const PK: &str = "OVERRIDE";
-const WINDOWS: &str = "WINDOWS";
+pub(super) const PK: &str = "OVERRIDE";
+pub(super) const WINDOWS: &str = "WINDOWS";
 
 fn typed(item: &Item) -> Result<StoredOverride> {
     let kind = get_s(item, "kind", "overrides.kind")?;

@@ -10,7 +10,7 @@ use super::Dynamo;
 use crate::store::requests::{Kind, Request, State};
 use crate::store::{time_str, Requests, Result, StoreError, Write};
 
-const PK: &str = "REQUEST";
+pub(super) const PK: &str = "REQUEST";
 
 fn sk(id: i64) -> String {
     format!("{id:020}")

@@ -10,7 +10,7 @@ use super::Dynamo;
 use crate::store::seen::SEEN_TTL;
 use crate::store::{time_str, Result, Seen, Write};
 
-const PK: &str = "SEEN";
+pub(super) const PK: &str = "SEEN";
 
 /// Put `pk`/`sk` (with `at` and `expires_at`) unless a live one is there: `true` if put.
 pub(super) async fn first(db: &Db, pk: &str, sk: &str, at: DateTime<Utc>, ttl: chrono::Duration) -> Result<bool> {
