@@ -221,7 +221,55 @@ async fn claim_alert(
     values: Vec<(&str, AttributeValue)>,
 ) -> Result<bool> {
     let condition = format!("attribute_exists(pk) AND ({unclaimed})");
-    db.update("UpdateItem (claim alert)", key(PK, sk(id)), set, Some(&condition), names, values).await
+    let claimed = db.update("UpdateItem (claim alert)", key(PK, sk(id)), set, Some(&condition), names, values).await?;
+    if claimed {
+        reindex(db, id).await?;
+    }
+    Ok(claimed)
+}
+
+/// Alerts recovery has not settled, one small item each (`UNDECIDED` / id → event): the sweep
+/// at every resync reads these instead of every alert ever kept (a query is billed on the
+/// items it reads, and settled alerts are kept for months).
+pub const UNDECIDED: &str = "UNDECIDED";
+
+/// Not settled: people not told yet, open and not acted on, or cleared after an action and not
+/// told so (the SQLite backend's query says the same).
+pub fn undecided(a: &AlertRow) -> bool {
+    a.notified_at.is_none()
+        || (a.cleared_at.is_none() && a.acted_at.is_none())
+        || (a.cleared_at.is_some() && a.acted_at.is_some() && !a.cleared_notified)
+}
+
+/// Bring alert `id`'s entry in [`UNDECIDED`] in line with the alert as it stands (run after
+/// every write that may settle or unsettle it, on the alerts' lane, so in order).
+async fn reindex(db: &Db, id: i64) -> Result<()> {
+    let entry = key(UNDECIDED, sk(id));
+    match db.get(PK, &sk(id)).await? {
+        Some(item) => {
+            let a = row(&item)?;
+            if undecided(&a) {
+                let mut item = entry;
+                item.insert("event".into(), s(&a.event));
+                db.put("PutItem (undecided alert)", item, None, Vec::new()).await?;
+                return Ok(());
+            }
+            db.delete_keys(vec![entry]).await.map(drop)
+        }
+        None => db.delete_keys(vec![entry]).await.map(drop),
+    }
+}
+
+/// The alert a recording touched, if any.
+fn touched(r: &Recorded) -> Option<i64> {
+    match r {
+        Recorded::Duplicate | Recorded::Stale => None,
+        Recorded::Opened { id }
+        | Recorded::StillOpen { id }
+        | Recorded::Cleared { id }
+        | Recorded::ClearedUnseen { id }
+        | Recorded::AlreadyCleared { id } => Some(*id),
+    }
 }
 
 async fn all_alerts(db: &Db) -> Result<Vec<AlertRow>> {
@@ -252,7 +300,13 @@ impl Alerts for Dynamo {
     ) -> Write<Recorded> {
         let (envelope, event, channel, a) =
             (envelope_id.to_string(), event.to_string(), channel_id.to_string(), alert.clone());
-        self.write(PK, move |db| async move { record(&db, &envelope, time, &event, &channel, &a).await })
+        self.write(PK, move |db| async move {
+            let recorded = record(&db, &envelope, time, &event, &channel, &a).await?;
+            if let Some(id) = touched(&recorded) {
+                reindex(&db, id).await?;
+            }
+            Ok(recorded)
+        })
     }
 
     fn quarantine(&self, source: &str, body: &str, error: &str) -> Write<()> {
@@ -341,6 +395,9 @@ impl Alerts for Dynamo {
                         ],
                     )
                     .await?;
+                if done {
+                    reindex(&db, id).await?;
+                }
                 closed += usize::from(done);
             }
             Ok(closed)
@@ -401,16 +458,10 @@ impl Alerts for Dynamo {
 
     fn events_with_undecided_alerts(&self) -> Result<Vec<String>> {
         self.read(|db| async move {
-            let events: BTreeSet<String> = all_alerts(&db)
-                .await?
-                .into_iter()
-                .filter(|a| {
-                    a.notified_at.is_none()
-                        || (a.cleared_at.is_none() && a.acted_at.is_none())
-                        || (a.cleared_at.is_some() && a.acted_at.is_some() && !a.cleared_notified)
-                })
-                .map(|a| a.event)
-                .collect();
+            let mut events = BTreeSet::new();
+            for item in db.query(UNDECIDED, |q| q).await? {
+                events.insert(get_s(&item, "event", "undecided.event")?);
+            }
             Ok(events.into_iter().collect())
         })
     }
@@ -444,10 +495,12 @@ impl Alerts for Dynamo {
             for item in db.query(PK, |q| q).await? {
                 let cleared = opt_s(&item, "cleared_at", "alerts.cleared_at")?.is_some();
                 if cleared && get_s(&item, "last_time", "alerts.last_time")? < before {
-                    gone.push(key(PK, get_s(&item, "sk", "alerts.id")?));
+                    let id = get_s(&item, "sk", "alerts.id")?;
+                    gone.push(key(PK, &id));
+                    gone.push(key(UNDECIDED, id));
                 }
             }
-            let alerts = db.delete_keys(gone).await?;
+            let alerts = db.delete_keys(gone).await? / 2;
             let envelopes = prune_by_at(&db, ENVELOPE, &before).await?;
             let quarantined = prune_by_at(&db, QUARANTINE, &before).await?;
             Ok(alerts + envelopes + quarantined)

@@ -37,13 +37,19 @@ fn json<T: serde::de::DeserializeOwned>(item: &Item, name: &str, what: &'static 
 async fn read_all(db: &Db) -> Result<Snapshot> {
     let now = Utc::now();
     let mut out = Snapshot::empty(now);
+    // Plans live apart from the rows (see `deployments::PLANS`).
+    let mut plans = std::collections::HashMap::new();
+    for p in db.query(deployments::PLANS, |q| q).await? {
+        plans.insert(get_s(&p, "sk", "deployments.event")?, get_s(&p, "plan_json", "deployments.plan_json")?);
+    }
     for item in db.query(deployments::PK, |q| q).await? {
+        let event = get_s(&item, "sk", "deployments.event")?;
         out.deployments.push(DeploymentRecord {
-            event: get_s(&item, "sk", "deployments.event")?,
+            plan_json: plans.remove(&event).unwrap_or_default(),
+            event,
             nonce: get_s(&item, "nonce", "deployments.nonce")?,
             phase: word(&item, "phase", "deployments.phase", Phase::parse)?,
             phase_since: get_time(&item, "phase_since", "deployments.phase_since")?,
-            plan_json: get_s(&item, "plan_json", "deployments.plan_json")?,
             last_error: opt_s(&item, "last_error", "deployments.last_error")?,
             updated_at: get_time(&item, "updated_at", "deployments.updated_at")?,
         });
@@ -337,10 +343,12 @@ async fn write_all(db: &Db, changes: Changes) -> Result<()> {
         item.insert("nonce".into(), s(&d.nonce));
         item.insert("phase".into(), s(d.phase.as_str()));
         item.insert("phase_since".into(), s(time_str(d.phase_since)));
-        item.insert("plan_json".into(), s(&d.plan_json));
         put_opt(&mut item, "last_error", d.last_error.clone());
         item.insert("updated_at".into(), s(time_str(d.updated_at)));
         puts.push(put(db, item)?);
+        let mut plan = key(deployments::PLANS, &d.event);
+        plan.insert("plan_json".into(), s(&d.plan_json));
+        puts.push(put(db, plan)?);
     }
     resource_items(db, &r.resources, &mut puts).await?;
     step_items(db, &r.steps, &mut puts).await?;
@@ -368,6 +376,15 @@ async fn write_all(db: &Db, changes: Changes) -> Result<()> {
     }
     for a in &r.alerts {
         puts.push(put(db, alert_item(a))?);
+        // The sweep's index of alerts not settled (see `alerts::UNDECIDED`).
+        let unsettled = a.notified_at.is_none()
+            || (a.cleared_at.is_none() && a.acted_at.is_none())
+            || (a.cleared_at.is_some() && a.acted_at.is_some() && !a.cleared_notified);
+        if unsettled {
+            let mut entry = key(alerts::UNDECIDED, format!("{:020}", a.id));
+            entry.insert("event".into(), s(&a.event));
+            puts.push(put(db, entry)?);
+        }
     }
     for q in &r.requests {
         puts.push(put(db, request_item(q))?);
