@@ -43,7 +43,7 @@ use ottd::notify::LogNotifier;
 use ottd::ops::{InForce, OpError, Ops, Workflows};
 use ottd::schedule::phase::{Action, Override};
 use ottd::schedule::timing::{parse_cron, Timing, When};
-use ottd::store::Store;
+use ottd::store::{Holder, Store};
 
 const ONCE: usize = 5_000;
 const CRON: usize = 5_000;
@@ -204,16 +204,33 @@ impl BenchEngine {
         if self.recorder.record(id, action).is_err() {
             return Err(EngineError::UnknownEvent(id.to_string()));
         }
+        // As the engine does: the event's lease for the action, fenced writes, the lease given
+        // back (queued, not waited for).
+        let me = Holder::new("bench");
+        let grant = match self.store.acquire_lease(id, &me, Duration::from_secs(15), None).await? {
+            Ok(g) => g,
+            Err(held) => {
+                return Err(EngineError::Busy {
+                    event: id.to_string(),
+                    holder: held.holder,
+                    doing: held.doing,
+                    term: held.term,
+                })
+            }
+        };
+        let fence = &grant.fence;
         let phase = match action {
             Action::Deploy => {
-                self.store.begin_deployment(id, "bench", "{}").await?;
+                self.store.begin_deployment(fence, "bench", "{}").await?;
                 Phase::Deployed
             }
             Action::Start => Phase::Running,
             Action::Stop => Phase::Stopped,
             Action::Teardown => Phase::TornDown,
         };
-        Ok(self.store.set_phase(id, phase, None).await?)
+        let written = self.store.set_phase(fence, phase, None).await;
+        self.store.release_lease(fence).detach();
+        Ok(written?)
     }
 }
 

@@ -35,12 +35,11 @@ pub fn status(s: &EventStatus) -> Vec<String> {
     if let Some(e) = &s.last_error {
         out.push(format!("  last error: {e}"));
     }
-    match &s.lease {
-        Some(l) => match (&l.holder, &l.doing) {
+    if let Some(l) = &s.lease {
+        match (&l.holder, &l.doing) {
             (Some(h), Some(d)) => out.push(format!("  lease: term {}, held by {h} ({d})", l.term)),
             _ => out.push(format!("  lease: term {}, free", l.term)),
-        },
-        None => {}
+        }
     }
     for r in &s.resources {
         out.push(format!("  {:<22} {:<10} {}", r.key, r.status.as_str(), r.id.as_deref().unwrap_or(&r.name)));

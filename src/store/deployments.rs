@@ -101,6 +101,7 @@ pub trait Deployments {
     fn set_error(&self, fence: &Fence, error: Option<&str>) -> Write<()>;
     fn resources(&self, event: &str) -> Result<Vec<ResourceRow>>;
     fn resource(&self, event: &str, key: &str) -> Result<Option<ResourceRow>>;
+    #[allow(clippy::too_many_arguments)]
     fn record(
         &self,
         fence: &Fence,

@@ -97,6 +97,7 @@ fn typed((id, kind, requester, channel, command, created_at, expires_at, state, 
 
 /// Chat confirmations and two-person approvals, settled once.
 pub trait Requests {
+    #[allow(clippy::too_many_arguments)]
     fn request_open(
         &self,
         kind: Kind,
