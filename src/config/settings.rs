@@ -366,6 +366,28 @@ mod tests {
     }
 
     #[test]
+    fn lease_settings_and_the_state_backend_are_checked_with_file_line_and_key() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("ottd.toml");
+        let text = "[lease]\nduration = \"10s\"\nrenew_deadline = \"10s\"\nretry = \"1ms\"\n[state]\nbackend = \"postgres\"\n";
+        std::fs::write(&path, text).expect("write");
+        let err = Settings::load(&path).expect_err("invalid").to_string();
+        let name = path.display();
+        assert!(err.contains(&format!("{name}:4:9: lease.retry: `1ms` is out of range")), "{err}");
+        assert!(err.contains("lease.renew_deadline: must be shorter than duration (10s)"), "{err}");
+        assert!(err.contains(&format!("{name}:6:11: state.backend: `postgres` is not a state backend")), "{err}");
+
+        std::fs::write(&path, "[state]\nbackend = \"dynamodb\"\n[lease]\nduration = \"30s\"\n").expect("write");
+        let s = Settings::load(&path).expect("valid");
+        assert_eq!(s.state, StateBackend::Dynamodb { table: DEFAULT_TABLE.into() });
+        assert_eq!(s.lease.duration, Duration::from_secs(30));
+        assert_eq!(s.lease.renew_deadline, Duration::from_secs(10), "the others keep their defaults");
+        std::fs::write(&path, "[state]\ntable = \"x\"\n").expect("write");
+        let err = Settings::load(&path).expect_err("a table without dynamodb").to_string();
+        assert!(err.contains("state.table: only used with backend = \"dynamodb\""), "{err}");
+    }
+
+    #[test]
     fn the_defaults_lie_within_their_ranges_and_the_bounds_themselves_are_accepted() {
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join("ottd.toml");
