@@ -80,6 +80,17 @@ async fn assert_census_is_exactly_the_events(s: &Setup, store: &Store) {
 
 /// An event deployed at once and started a minute later: the deploy is all that happens while
 /// the test watches.
+/// A plain HTTP/1.0 GET on the daemon's listener: the answer's text.
+fn http_get(base: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let hostport = base.trim_start_matches("http://");
+    let Ok(mut s) = std::net::TcpStream::connect(hostport) else { return String::new() };
+    let _ = write!(s, "GET {path} HTTP/1.0\r\nHost: {hostport}\r\n\r\n");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
 fn two_daemon_setup(shared: Shared) -> Setup {
     let s = setup(&timed_event(60).0);
     share(&s, shared);
@@ -113,6 +124,9 @@ async fn killed_mid_deploy(shared: Shared) {
     assert!(log.contains("took over the lease of final from"), "b says it took over:\n{log}");
     let lease = store.lease("final").expect("read").expect("lease");
     assert!(lease.term >= 2, "a takeover is a new term: {lease:?}");
+    let metrics = http_get(&b.base_url(), "/metrics");
+    assert!(metrics.contains("ottd_lease_takeovers_total 1"), "b counts its takeover:\n{metrics}");
+    assert!(metrics.contains("ottd_leases_held 0"), "and holds nothing once done:\n{metrics}");
     assert_census_is_exactly_the_events(&s, &store).await;
 }
 
