@@ -17,6 +17,7 @@
 //! schedule implies), lateness p50/p99/max in ms, peak RSS (VmHWM). Runs about 72 s.
 //!
 //! - `BENCH_BURSTS=1`: also a line per crowded boundary (first, p50, p99, last action).
+//! - `BENCH_STORE=dynamodb` (with `AWS_ENDPOINT_URL`): the same on a DynamoDB table.
 //! - `BENCH_STORE=1`: the daemon's real path: every action through the operations layer (as
 //!   the `schedule` actor: override check, per-event worker, audit row opened and closed) to
 //!   an engine stand-in that writes the phase to the SQLite state file as the engine does;
@@ -452,8 +453,17 @@ async fn main() {
         None => run(recorder.clone(), events, start_us, stop_us, None).await,
         Some(_) => {
             let dir = tempfile::tempdir().expect("temp dir");
-            let store = Arc::new(Store::open(&dir.path().join("ottd.db")).expect("state file"));
-            println!("state: SQLite, every action through the operations layer with its audit rows");
+            let store = if std::env::var("BENCH_STORE").as_deref() == Ok("dynamodb") {
+                // The table on whatever AWS_ENDPOINT_URL names (the emulator, through the
+                // request-logging proxy in scripts/bench-scheduler.sh).
+                let conf = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+                ottd::store::dynamo::create_table(&conf, "ottd-bench").await.expect("state table");
+                println!("state: DynamoDB, every action through the operations layer with its audit rows");
+                Arc::new(Store::open_dynamo(&conf, "ottd-bench").await.expect("state table"))
+            } else {
+                println!("state: SQLite, every action through the operations layer with its audit rows");
+                Arc::new(Store::open(&dir.path().join("ottd.db")).expect("state file"))
+            };
             let engine = Arc::new(BenchEngine { recorder: recorder.clone(), store: store.clone() });
             let definitions = Arc::new(InForce::new(settings, None));
             definitions.set(Arc::new(events.iter().map(|e| (e.spec.id.clone(), e.clone())).collect()));
