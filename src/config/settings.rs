@@ -369,7 +369,8 @@ mod tests {
     fn lease_settings_and_the_state_backend_are_checked_with_file_line_and_key() {
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join("ottd.toml");
-        let text = "[lease]\nduration = \"10s\"\nrenew_deadline = \"10s\"\nretry = \"1ms\"\n[state]\nbackend = \"postgres\"\n";
+        let text =
+            "[lease]\nduration = \"10s\"\nrenew_deadline = \"10s\"\nretry = \"1ms\"\n[state]\nbackend = \"postgres\"\n";
         std::fs::write(&path, text).expect("write");
         let err = Settings::load(&path).expect_err("invalid").to_string();
         let name = path.display();

@@ -9,7 +9,7 @@
 //! one lease duration.
 
 use std::collections::HashMap;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -148,8 +148,6 @@ async fn renew(store: Arc<Store>, fence: Fence, held: Arc<Mutex<Held>>, lost: Ca
         }
     }
 }
-
-use std::future::IntoFuture;
 
 impl Engine {
     /// One holder at a time works on an event (daemons of a group, a CLI command, two tasks of
