@@ -42,6 +42,7 @@ pub mod metrics;
 pub mod notify;
 pub mod ops;
 pub mod plan;
+pub mod probe;
 pub mod schedule;
 pub mod secret;
 pub mod store;
