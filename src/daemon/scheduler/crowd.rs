@@ -103,8 +103,10 @@ impl<A: Actuator> Scheduler<A> {
                 let mut slot = lock(&cell.slot);
                 if slot.dirty {
                     slot.dirty = false;
+                    boundary = slot.missed.take();
                     continue;
                 }
+                slot.missed = None;
                 slot.running = false;
                 break;
             }

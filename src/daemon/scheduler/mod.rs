@@ -52,6 +52,9 @@ struct Cell {
 struct Slot {
     running: bool,
     dirty: bool,
+    /// The earliest boundary whose wake-up found a pass running: the next pass acts for it
+    /// (and measures its lateness from it).
+    missed: Option<DateTime<Utc>>,
     /// Invariant: `Some(t)` ⇔ the timer queue holds a live entry for the event at `t`. Firing
     /// the entry clears it.
     next_at: Option<DateTime<Utc>>,
@@ -334,7 +337,18 @@ impl<A: Actuator> Scheduler<A> {
     /// `boundary`: the instant this wake-up was scheduled for (to measure lateness).
     pub fn reconcile(self: &Arc<Self>, id: &str, boundary: Option<DateTime<Utc>>) {
         let cell = self.cell(id);
-        if claim(&mut lock(&cell.slot)) {
+        let claimed = {
+            let mut slot = lock(&cell.slot);
+            let claimed = claim(&mut slot);
+            if !claimed {
+                slot.missed = match (slot.missed, boundary) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+            claimed
+        };
+        if claimed {
             self.start_all(vec![Start { cell, boundary, prepared: None, seen: None }]);
         }
     }
