@@ -57,6 +57,7 @@ def write_config(work, root, port):
         f.write(
             f'[aws]\nregion = "us-east-1"\n[paths]\nstate = "{work}/ottd.db"\nworkflow = "{root}/config/workflow.toml"\n'
             f'schedules = "{schedules}"\nencoding_profiles = "{root}/encoding-profiles"\n[naming]\nprefix = "ottd"\n'
+            '[probe]\nenabled = false\n'
             '[engine]\npoll_interval = "100ms"\nstart_timeout = "60s"\nstop_timeout = "60s"\ndistribution_wait = "10s"\n'
             f'[daemon]\nlisten = "127.0.0.1:{port}"\n'
             '[alerts]\nbreaker = 100\nsns_target = false\n'

@@ -69,6 +69,7 @@ def config(root, work, backend, table, lease):
             f'[paths]\nstate = "{work}/ottd.db"\nworkflow = "{root}/config/workflow.toml"\n'
             f'schedules = "{work}/schedules"\nencoding_profiles = "{root}/encoding-profiles"\n'
             '[naming]\nprefix = "ottd"\n'
+            '[probe]\nenabled = false\n'
             '[engine]\npoll_interval = "100ms"\nstart_timeout = "30s"\nstop_timeout = "30s"\n'
             '[daemon]\nlisten = "127.0.0.1:0"\nresync_interval = "5s"\n'
             f'[lease]\nduration = "{duration}"\nrenew_deadline = "{deadline}"\nretry = "{retry}"\n' + state

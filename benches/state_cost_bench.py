@@ -68,6 +68,7 @@ def write_config(root, work, events, resync):
             f'[paths]\nstate = "{work}/ottd.db"\nworkflow = "{root}/config/workflow.toml"\n'
             f'schedules = "{work}/schedules"\nencoding_profiles = "{root}/encoding-profiles"\n'
             '[naming]\nprefix = "ottd"\n'
+            '[probe]\nenabled = false\n'
             '[engine]\npoll_interval = "500ms"\nstart_timeout = "30s"\nstop_timeout = "30s"\n'
             f'[daemon]\nlisten = "127.0.0.1:0"\nresync_interval = "{resync}"\n'
             '[state]\nbackend = "dynamodb"\ntable = "ottd-state"\n'

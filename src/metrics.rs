@@ -25,6 +25,20 @@ pub struct ErrorLabel {
     pub operation: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabel {
+    pub event: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HopLabel {
+    pub event: String,
+    pub stream: String,
+    pub hop: String,
+}
+
+type FloatGauge = Gauge<f64, std::sync::atomic::AtomicU64>;
+
 pub struct Metrics {
     registry: Registry,
     pub events_by_phase: Family<PhaseLabel, Gauge>,
@@ -39,6 +53,13 @@ pub struct Metrics {
     pub leases_held: Gauge,
     /// Leases this daemon took over from a holder that stopped renewing.
     pub lease_takeovers: Counter,
+    /// Per event on air: seconds since the newest segment ended (the oldest over streams).
+    pub stream_age: Family<EventLabel, FloatGauge>,
+    /// Per event, stream and hop: how long the last look took.
+    pub probe_latency: Family<HopLabel, FloatGauge>,
+    /// Requests and bytes the stream probe spent, per event, stream and hop.
+    pub probe_requests: Family<HopLabel, Counter>,
+    pub probe_bytes: Family<HopLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -75,7 +96,23 @@ impl Metrics {
             "Event leases taken over from a holder that stopped renewing",
             lease_takeovers.clone(),
         );
+        let stream_age = Family::<EventLabel, FloatGauge>::default();
+        registry.register(
+            "stream_age_seconds",
+            "Seconds since the newest segment ended, per event on air",
+            stream_age.clone(),
+        );
+        let probe_latency = Family::<HopLabel, FloatGauge>::default();
+        registry.register("probe_latency_seconds", "How long the last look at a hop took", probe_latency.clone());
+        let probe_requests = Family::<HopLabel, Counter>::default();
+        registry.register("probe_requests", "Requests made by the stream probe", probe_requests.clone());
+        let probe_bytes = Family::<HopLabel, Counter>::default();
+        registry.register("probe_bytes", "Bytes received by the stream probe", probe_bytes.clone());
         Metrics {
+            stream_age,
+            probe_latency,
+            probe_requests,
+            probe_bytes,
             registry,
             events_by_phase,
             transitions,
@@ -86,6 +123,29 @@ impl Metrics {
             leases_held,
             lease_takeovers,
         }
+    }
+
+    /// One look at one hop of one stream.
+    pub fn probe_look(&self, event: &str, l: &crate::probe::look::HopLook) {
+        let label = HopLabel {
+            event: event.to_string(),
+            stream: l.stream.to_string(),
+            hop: crate::probe::hop_label(l.hop).to_string(),
+        };
+        self.probe_latency.get_or_create(&label).set(l.latency.as_secs_f64());
+        self.probe_requests.get_or_create(&label).inc_by(u64::from(l.requests));
+        self.probe_bytes.get_or_create(&label).inc_by(l.bytes);
+    }
+
+    pub fn stream_age(&self, event: &str, age: Option<std::time::Duration>) {
+        if let Some(a) = age {
+            self.stream_age.get_or_create(&EventLabel { event: event.to_string() }).set(a.as_secs_f64());
+        }
+    }
+
+    /// An event left the air: its per-event gauges go (the counters stay, as counters do).
+    pub fn forget_stream(&self, event: &str) {
+        self.stream_age.remove(&EventLabel { event: event.to_string() });
     }
 
     pub fn render(&self) -> String {

@@ -8,7 +8,16 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-pub use crate::config::alerts::{Policies, Policy, Remedy, INPUT_LOSS, OUTPUT_ERRORS};
+pub use crate::config::alerts::{
+    is_stream_alert, Policies, Policy, Remedy, INPUT_LOSS, OUTPUT_ERRORS, STREAM_BROKEN, STREAM_STALE,
+};
+
+/// Whether recovery leaves an alert of ottd's own stream probe alone because MediaLive shows
+/// an open alert of its own on the event: MediaLive's alert names the cause, and its policy
+/// acts on it (restarting twice for one fault would only count twice against the breaker).
+pub fn defers_to_medialive(alert_type: &str, open_types: &[&str]) -> bool {
+    is_stream_alert(alert_type) && open_types.iter().any(|t| !is_stream_alert(t))
+}
 
 /// Whether the event should be on air now, as far as recovery may act.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -107,6 +116,16 @@ pub fn breaker(p: &Policies, recent: &[DateTime<Utc>], now: DateTime<Utc>) -> Op
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_stream_alert_defers_to_an_open_alert_of_medialives_own_only() {
+        assert!(defers_to_medialive(STREAM_STALE, &["Video Not Detected", STREAM_STALE]));
+        assert!(!defers_to_medialive(STREAM_STALE, &[STREAM_STALE, STREAM_BROKEN]));
+        assert!(!defers_to_medialive("Video Not Detected", &["Failed to Write to Output"]));
+        let p = Policies::shipped();
+        assert_eq!(p.for_type(STREAM_STALE).remedy, Remedy::RestartPipeline);
+        assert_eq!(p.for_type(STREAM_BROKEN).remedy, Remedy::Notify);
+    }
 
     fn t0() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-12-18T20:00:00Z").expect("t0").with_timezone(&Utc)

@@ -329,15 +329,19 @@ impl Runner {
                 || (a.is_open() && a.acted_at.is_none())
                 || (!a.is_open() && a.acted_at.is_some() && !a.cleared_notified)
         };
+        let open_types: Vec<&str> = alerts.iter().filter(|a| a.is_open()).map(|a| a.alert_type.as_str()).collect();
         for a in alerts.iter().filter(wanted) {
-            if let Some(at) = self.one(event, a).await {
+            let deferred = recovery::defers_to_medialive(&a.alert_type, &open_types);
+            if let Some(at) = self.one(event, a, deferred).await {
                 next = Some(next.map_or(at, |n: DateTime<Utc>| n.min(at)));
             }
         }
         next
     }
 
-    async fn one(&self, event: &str, a: &AlertRow) -> Option<DateTime<Utc>> {
+    /// `deferred`: an alert of ottd's own stream probe while MediaLive shows one of its own:
+    /// people are told, recovery acts on MediaLive's.
+    async fn one(&self, event: &str, a: &AlertRow, deferred: bool) -> Option<DateTime<Utc>> {
         let store = self.ops.store();
         let now = self.clock.now();
         let policies = self.policies();
@@ -384,6 +388,10 @@ impl Runner {
                     Err(e) => tracing::warn!(event, alert = a.id, "cannot claim telling people it cleared: {e}"),
                 }
             }
+            return None;
+        }
+        if deferred {
+            tracing::info!(event, alert = a.id, "{}: MediaLive's own alert leads recovery", a.alert_type);
             return None;
         }
         let recent = match self.recent_actions(event, &policies, now).await {

@@ -219,6 +219,16 @@ pub struct Policies {
 }
 
 /// Output errors towards the packager: a pipeline restart usually clears them.
+/// ottd's own alert: the stream stopped moving (or went old) at some hop.
+pub const STREAM_STALE: &str = "Stream Stale";
+/// ottd's own alert: a hop answers what no stream answers (403, 404 once live, no answer).
+pub const STREAM_BROKEN: &str = "Stream Broken";
+
+/// Whether an alert type is ottd's own (the stream probe's), not MediaLive's.
+pub fn is_stream_alert(alert_type: &str) -> bool {
+    alert_type == STREAM_STALE || alert_type == STREAM_BROKEN
+}
+
 pub const OUTPUT_ERRORS: [&str; 6] = [
     "Failed to Create Output File or Socket",
     "Failed to Write to Output",
@@ -254,6 +264,11 @@ impl Policies {
             by_type.insert(t.to_string(), Policy { remedy: Remedy::RestartPipeline, wait: Duration::from_secs(120) });
         }
         by_type.insert("Input Failed Over".into(), Policy { remedy: Remedy::Notify, wait: Duration::ZERO });
+        // ottd's own, from the stream probe: a frozen stream gets its pipeline restarted
+        // (unless MediaLive raised an alert of its own, whose policy leads); a broken hop
+        // (a 403 at CloudFront, say) is not the encoder's: people are told.
+        by_type.insert(STREAM_STALE.into(), Policy { remedy: Remedy::RestartPipeline, wait: Duration::from_secs(5) });
+        by_type.insert(STREAM_BROKEN.into(), Policy { remedy: Remedy::Notify, wait: Duration::ZERO });
         Policies {
             by_type,
             default: Policy { remedy: Remedy::Notify, wait: Duration::ZERO },

@@ -36,6 +36,8 @@ pub struct Settings {
     pub alerts: super::alerts::AlertSettings,
     /// `[chat]`: Slack and Discord, who may do what, confirmations and approvals.
     pub chat: super::chat::ChatSettings,
+    /// `[probe]`: "on air" only when the stream is live at both hops; watching while live.
+    pub probe: super::probe::ProbeSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -265,6 +267,7 @@ fn compile(t: &Table<'_, '_, '_>, base: &Path, file: &Path) -> Settings {
         lease,
         alerts: super::alerts::compile(t.table("alerts").as_ref()),
         chat: super::chat::compile(t.table("chat").as_ref(), base),
+        probe: super::probe::compile(t.table("probe").as_ref()),
     }
 }
 

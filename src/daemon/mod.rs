@@ -8,6 +8,7 @@
 pub mod actuator;
 pub mod housekeeping;
 pub mod scheduler;
+pub mod stream_watch;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -214,7 +215,9 @@ impl Daemon {
         let definitions = Arc::new(InForce::new(settings.clone(), opts.state.clone()));
         let hub = EngineWorkflows::traced_hub();
         let workflows = Arc::new(EngineWorkflows::new(store.clone(), settings.clone(), hub.clone()));
-        let ops = Arc::new(Ops::new(store.clone(), workflows, definitions.clone(), clock.clone()).with_progress(hub));
+        let board = Arc::new(stream_watch::Board::default());
+        let ops =
+            Arc::new(Ops::new(store.clone(), workflows.clone(), definitions.clone(), clock.clone()).with_progress(hub));
         let actuator = OpsActuator::new(ops.clone(), metrics.clone(), notifier.clone());
         let sched = Scheduler::new(
             Arc::new(actuator),
@@ -264,6 +267,7 @@ impl Daemon {
         store.set_meta("daemon.config_errors", "").await?;
         put_in_force(&sched, &definitions, &store, catalog.events.clone());
         announce_ready(&sched, &http_state, local, catalog.events.len(), started);
+        let watch_tx = alerts_tx.clone();
         let runner = start_alerts(
             plumbing.as_ref(),
             sns.is_some(),
@@ -274,6 +278,16 @@ impl Daemon {
             &clock,
             alerts_tx,
             alerts_rx,
+            &shutdown,
+        );
+        start_stream_watch(
+            &settings,
+            &store,
+            &workflows,
+            &metrics,
+            runner.as_ref().map(|_| watch_tx),
+            &board,
+            &ops,
             &shutdown,
         );
         Ok(Daemon {
@@ -517,6 +531,45 @@ fn start_alerts(
         return Some(recovery);
     }
     None
+}
+
+/// Watching while live (`[probe]`): one task on the operations layer's tracker, until
+/// `shutdown`. Without a fetcher (a CA bundle that cannot be read) it says so and stays off.
+#[allow(clippy::too_many_arguments)]
+fn start_stream_watch(
+    settings: &crate::config::Settings,
+    store: &Arc<Store>,
+    workflows: &Arc<EngineWorkflows>,
+    metrics: &Arc<Metrics>,
+    changed: Option<tokio::sync::mpsc::Sender<crate::alerts::intake::Changed>>,
+    board: &Arc<stream_watch::Board>,
+    ops: &Arc<Ops>,
+    shutdown: &CancellationToken,
+) {
+    if !settings.probe.enabled {
+        tracing::info!("stream probe: off ([probe] enabled = false): \"on air\" means RUNNING");
+        return;
+    }
+    let fetch = match crate::probe::fetch::HttpFetch::new(&settings.probe) {
+        Ok(f) => Arc::new(f),
+        Err(e) => {
+            tracing::error!("stream probe: off: {e}");
+            return;
+        }
+    };
+    if changed.is_none() {
+        tracing::info!("stream probe: alerts are off, so stale streams are recorded and logged but not acted on");
+    }
+    let watch = Arc::new(stream_watch::StreamWatch {
+        store: store.clone(),
+        workflows: workflows.clone(),
+        fetch,
+        settings: settings.probe.clone(),
+        metrics: metrics.clone(),
+        changed,
+        board: board.clone(),
+    });
+    ops.tasks().spawn(watch.run(shutdown.clone()));
 }
 
 /// Where notices go: the log always, the SNS topic `bootstrap` made, the chat channels events

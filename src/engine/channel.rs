@@ -26,8 +26,19 @@ impl Engine {
         }
     }
 
-    /// Start the channel and wait until it is RUNNING. Already running = done.
+    /// Start the channel, wait until it is RUNNING, then (with `probe.enabled`) until its
+    /// stream is live at the origin and through CloudFront. Already running = only the latter.
     pub async fn start(&self, event: &str) -> Result<()> {
+        self.start_channel(event).await?;
+        if self.settings.probe.enabled {
+            let span = tracing::info_span!("on-air", event = %event);
+            self.wait_live(event).instrument(span).await?;
+        }
+        Ok(())
+    }
+
+    /// Start the channel and wait until it is RUNNING. Already running = done.
+    pub async fn start_channel(&self, event: &str) -> Result<()> {
         let span = tracing::info_span!("start", event = %event);
         async move {
             let lease = self.lease(event, "start").await?;

@@ -13,6 +13,7 @@ pub mod channel;
 pub mod dag;
 pub mod deploy;
 pub mod lease;
+pub mod on_air;
 pub mod report;
 pub mod teardown;
 
@@ -21,6 +22,8 @@ use std::time::{Duration, Instant};
 
 use crate::aws::{Aws, AwsError};
 use crate::config::Settings;
+use crate::probe::fetch::HttpFetch;
+use crate::probe::look::Fetch;
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +56,10 @@ pub enum EngineError {
     Busy { event: String, holder: String, doing: String, term: u64 },
     #[error("lost the lease of `{event}` at term {term}: {doing} stopped, another ottd holds it now")]
     LeaseLost { event: String, term: u64, doing: String },
+    #[error("`{event}` is RUNNING but its stream is not live after {}: {diagnosis}", humantime::format_duration(*after))]
+    NotLive { event: String, after: Duration, diagnosis: String },
+    #[error("the stream probe cannot run: {0}")]
+    Probe(String),
     #[error("injected fault at {0}")]
     Injected(String),
 }
@@ -77,6 +84,8 @@ pub enum Outcome {
     Started,
     Stopped,
     Waiting,
+    /// The stream is live at every hop.
+    Live,
     Failed,
 }
 
@@ -91,6 +100,7 @@ impl Outcome {
             Outcome::Started => "started",
             Outcome::Stopped => "stopped",
             Outcome::Waiting => "waiting",
+            Outcome::Live => "live",
             Outcome::Failed => "FAILED",
         }
     }
@@ -154,11 +164,32 @@ pub struct Engine {
     progress: Arc<dyn Progress>,
     faults: Arc<dyn Faults>,
     watches: lease::Watches,
+    /// The stream probe's HTTP client (none when it could not be built: `fetch_error` says why).
+    fetch: Option<Arc<dyn Fetch>>,
+    fetch_error: String,
 }
 
 impl Engine {
     pub fn new(aws: Aws, store: Arc<Store>, settings: Settings, progress: Arc<dyn Progress>) -> Engine {
-        Engine { aws, store, settings, progress, faults: Arc::new(NoFaults), watches: lease::Watches::default() }
+        let (fetch, fetch_error) = match HttpFetch::new(&settings.probe) {
+            Ok(f) => (Some(Arc::new(f) as Arc<dyn Fetch>), String::new()),
+            Err(e) => (None, e.to_string()),
+        };
+        Engine {
+            aws,
+            store,
+            settings,
+            progress,
+            faults: Arc::new(NoFaults),
+            watches: lease::Watches::default(),
+            fetch,
+            fetch_error,
+        }
+    }
+
+    /// The stream probe's fetcher (the daemon's watcher shares it).
+    pub fn fetcher(&self) -> Option<Arc<dyn Fetch>> {
+        self.fetch.clone()
     }
 
     pub fn with_faults(mut self, faults: Arc<dyn Faults>) -> Engine {

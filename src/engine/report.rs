@@ -106,10 +106,18 @@ pub fn playback_links(domain: &str, endpoints: &[(Packaging, String)]) -> Vec<Pl
         .collect()
 }
 
-fn packaging_of(key: &str) -> Option<Packaging> {
+pub(crate) fn packaging_of(key: &str) -> Option<Packaging> {
     [Packaging::Hls, Packaging::Dash, Packaging::Cmaf, Packaging::Mss]
         .into_iter()
         .find(|p| plan::endpoint_key(*p) == key)
+}
+
+/// Each created endpoint's packaging and MediaPackage URL.
+pub(crate) fn endpoints_of(rows: &[ResourceRow]) -> Vec<(Packaging, String)> {
+    rows.iter()
+        .filter(|r| r.status == Status::Created)
+        .filter_map(|r| Some((packaging_of(&r.key)?, r.attr("url")?.to_string())))
+        .collect()
 }
 
 fn ingest_of(rows: &[ResourceRow], key: &str) -> Vec<String> {
@@ -181,11 +189,7 @@ impl Engine {
             .and_then(|r| r.attr("domain"))
             .ok_or_else(|| EngineError::NotDeployed(event.to_string()))?
             .to_string();
-        let endpoints: Vec<(Packaging, String)> = rows
-            .iter()
-            .filter(|r| r.status == Status::Created)
-            .filter_map(|r| Some((packaging_of(&r.key)?, r.attr("url")?.to_string())))
-            .collect();
+        let endpoints = endpoints_of(&rows);
         Ok(Links {
             event: event.to_string(),
             playback: playback_links(&domain, &endpoints),

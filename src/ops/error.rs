@@ -67,8 +67,13 @@ pub fn classify(e: &EngineError) -> ErrorKind {
         EngineError::UnknownEvent(_) | EngineError::NotDeployed(_) | EngineError::TearingDown { .. } => {
             ErrorKind::Refused
         }
-        EngineError::Timeout { .. } | EngineError::Skipped { .. } | EngineError::Injected(_) => ErrorKind::Transient,
+        // The channel runs; its stream may still come.
+        EngineError::Timeout { .. }
+        | EngineError::Skipped { .. }
+        | EngineError::Injected(_)
+        | EngineError::NotLive { .. } => ErrorKind::Transient,
         EngineError::BadState { .. }
+        | EngineError::Probe(_)
         | EngineError::MissingRole(_)
         | EngineError::NotOurs { .. }
         | EngineError::BadPlan { .. } => ErrorKind::Permanent,

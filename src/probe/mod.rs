@@ -7,20 +7,32 @@
 //! segment ends close to now by its program date-time. A lower sequence, or a new
 //! discontinuity sequence, is an encoder restart: reported, not failed.
 //!
-//! Layout: [`hls`] (playlists and media sniffing). Still to come (issue 20): DASH, the
-//! fetcher at both hops, "on air" only when live, watching while live, the preview page.
+//! DASH: an MPD is live when it is `dynamic`, its publish time or live edge moves between two
+//! looks, and the live edge is close to now.
+//!
+//! Both are looked at at the origin and through CloudFront, so [`assess`] can say which hop
+//! is broken: "origin fresh, CloudFront 403: check the CDN secret / behaviour".
+//!
+//! Layout: [`hls`] and [`dash`] read manifests, [`look`] takes one look at an event's streams
+//! through a [`look::Fetch`], [`fetch`] is the HTTP edge, and [`assess`] (here) turns a
+//! look into what the operator is told.
 
+pub mod dash;
+pub mod fetch;
 pub mod hls;
+pub mod look;
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 
 use hls::MediaPlaylist;
+use look::{HopLook, HopState};
 
 /// Where a fetch went: straight to MediaPackage (with the CDN authorization header, as
 /// CloudFront sends it), or through CloudFront as viewers do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Hop {
     Origin,
@@ -100,6 +112,137 @@ pub fn judge(
     Verdict::Live { sequence, age, restarted }
 }
 
+/// Whether viewers see the event, from one look at every stream at both hops.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum OnAir {
+    /// Every stream advances and is fresh at both hops; `age`: the oldest newest segment.
+    Live { age: Option<Duration> },
+    /// Not live yet, and not known to be wrong: nothing published yet (404 or 5xx while
+    /// starting), or a first look with nothing to compare with.
+    NotYet,
+    /// A stream stopped moving (or ended) at some hop.
+    Stale,
+    /// A hop answers what no stream answers: its status (0: no answer).
+    Broken { hop: Hop, status: u16 },
+}
+
+impl OnAir {
+    pub fn is_live(&self) -> bool {
+        matches!(self, OnAir::Live { .. })
+    }
+
+    pub fn label(&self) -> &'static str {
+        match self {
+            OnAir::Live { .. } => "live",
+            OnAir::NotYet => "not yet",
+            OnAir::Stale => "stale",
+            OnAir::Broken { .. } => "broken",
+        }
+    }
+}
+
+/// What one look says: the state, the diagnosis an operator reads, and when to look again
+/// at the earliest (a first look needs a second one a settle later).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Assessment {
+    pub state: OnAir,
+    pub diagnosis: String,
+    pub again_after: Option<Duration>,
+}
+
+/// Where a hop is, for a person: "origin" or "CloudFront".
+pub fn hop_label(h: Hop) -> &'static str {
+    match h {
+        Hop::Origin => "origin",
+        Hop::Cdn => "CloudFront",
+    }
+}
+
+/// A failure that may still be "not yet": nothing published (404), the packager or CDN not
+/// ready (5xx), or no answer at all.
+fn may_be_early(status: u16) -> bool {
+    status == 0 || status == 404 || status >= 500
+}
+
+fn age_text(age: Option<Duration>) -> String {
+    age.map(|a| format!(" (newest segment {:.1} s old)", a.as_secs_f64())).unwrap_or_default()
+}
+
+/// One stream's two hops, told as an operator reads them.
+fn diagnose(label: &str, origin: &HopState, cdn: &HopState) -> String {
+    use HopState::*;
+    match (origin, cdn) {
+        (Live { age: a, .. }, Live { age: b, .. }) => format!("{label} live{}", age_text((*a).max(*b))),
+        (Live { .. }, Failed { status: 403, .. }) => {
+            format!("{label}: origin fresh, CloudFront 403: check the CDN secret / behaviour")
+        }
+        (Live { .. }, Failed { why, .. }) => format!("{label}: origin fresh, CloudFront broken: {why}"),
+        (Live { .. }, Stale { why }) => {
+            format!("{label}: origin fresh, CloudFront stale ({why}): check the behaviour's caching")
+        }
+        (Failed { status: 403, .. }, _) => {
+            format!("{label}: origin 403: MediaPackage refuses the CDN identifier (check the CDN secret)")
+        }
+        (Failed { status: 404, .. }, _) => {
+            format!("{label}: origin 404: MediaPackage has no stream yet (is the channel sending to it?)")
+        }
+        (Failed { why, .. }, _) => format!("{label}: origin broken: {why}"),
+        (Stale { why }, _) => format!("{label}: origin stale ({why}): the encoder or the packager stopped"),
+        (Ended, _) | (_, Ended) => format!("{label}: the stream says it ended"),
+        (Looking { .. }, _) | (_, Looking { .. }) => format!("{label}: waiting for a second look"),
+    }
+}
+
+/// Turn one look into the event's state. `starting`: inside the start deadline, where a 404
+/// or a 5xx is "not yet" rather than broken.
+pub fn assess(looks: &[HopLook], starting: bool) -> Assessment {
+    let mut labels: Vec<&'static str> = Vec::new();
+    for l in looks {
+        if !labels.contains(&l.stream) {
+            labels.push(l.stream);
+        }
+    }
+    if labels.is_empty() {
+        return Assessment { state: OnAir::NotYet, diagnosis: "no stream to look at".into(), again_after: None };
+    }
+    let mut state = OnAir::Live { age: None };
+    let mut lines = Vec::new();
+    let mut again_after: Option<Duration> = None;
+    // Broken > stale > not yet > live.
+    let rank = |s: &OnAir| match s {
+        OnAir::Broken { .. } => 3,
+        OnAir::Stale => 2,
+        OnAir::NotYet => 1,
+        OnAir::Live { .. } => 0,
+    };
+    let pending = HopState::Looking { after: Duration::ZERO };
+    for label in labels {
+        let of = |hop: Hop| looks.iter().find(|l| l.stream == label && l.hop == hop).map(|l| &l.state);
+        let (origin, cdn) = (of(Hop::Origin).unwrap_or(&pending), of(Hop::Cdn).unwrap_or(&pending));
+        lines.push(diagnose(label, origin, cdn));
+        for (hop, s) in [(Hop::Origin, origin), (Hop::Cdn, cdn)] {
+            let this = match s {
+                HopState::Live { age, .. } => OnAir::Live { age: *age },
+                HopState::Looking { after } => {
+                    again_after = Some(again_after.map_or(*after, |a| a.min(*after)));
+                    OnAir::NotYet
+                }
+                HopState::Stale { .. } | HopState::Ended => OnAir::Stale,
+                HopState::Failed { status, .. } if starting && may_be_early(*status) => OnAir::NotYet,
+                HopState::Failed { status, .. } => OnAir::Broken { hop, status: *status },
+            };
+            state = match (state, this) {
+                (OnAir::Live { age: a }, OnAir::Live { age: b }) => OnAir::Live { age: a.max(b) },
+                (a, b) if rank(&b) > rank(&a) => b,
+                // The origin's failure explains the CDN's: keep the first (origin first).
+                (a, _) => a,
+            };
+        }
+    }
+    Assessment { state, diagnosis: lines.join("; "), again_after }
+}
+
 #[cfg(test)]
 mod tests {
     use super::hls::tests::LIVE;
@@ -170,5 +313,66 @@ mod tests {
         ));
         let ended = MediaPlaylist::parse(&format!("{LIVE}#EXT-X-ENDLIST\n")).expect("parse");
         assert_eq!(judge(&before, &ended, Duration::from_secs(4), now, Duration::ZERO), Verdict::Ended);
+    }
+
+    fn hop(stream: &'static str, hop: Hop, state: HopState) -> HopLook {
+        HopLook { stream, hop, state, latency: Duration::ZERO, requests: 1, bytes: 1, target_duration: Some(2) }
+    }
+
+    fn live(ms: u64) -> HopState {
+        HopState::Live { age: Some(Duration::from_millis(ms)), restarted: false }
+    }
+
+    #[test]
+    fn the_diagnosis_names_the_broken_hop() {
+        let cdn_403 = [
+            hop("HLS", Hop::Origin, live(500)),
+            hop("HLS", Hop::Cdn, HopState::Failed { status: 403, why: "the playlist answered 403".into() }),
+        ];
+        let a = assess(&cdn_403, true);
+        assert_eq!(a.state, OnAir::Broken { hop: Hop::Cdn, status: 403 }, "a 403 is never 'not yet'");
+        assert_eq!(a.diagnosis, "HLS: origin fresh, CloudFront 403: check the CDN secret / behaviour");
+
+        let both_404 = [
+            hop("HLS", Hop::Origin, HopState::Failed { status: 404, why: "x".into() }),
+            hop("HLS", Hop::Cdn, HopState::Failed { status: 404, why: "x".into() }),
+        ];
+        assert_eq!(assess(&both_404, true).state, OnAir::NotYet, "404 while starting: not yet");
+        let late = assess(&both_404, false);
+        assert_eq!(late.state, OnAir::Broken { hop: Hop::Origin, status: 404 }, "the origin's failure first");
+        assert!(late.diagnosis.contains("origin 404: MediaPackage has no stream yet"), "{}", late.diagnosis);
+
+        let stale = [
+            hop("HLS", Hop::Origin, live(100)),
+            hop("HLS", Hop::Cdn, live(900)),
+            hop("DASH", Hop::Origin, HopState::Stale { why: "the MPD did not change in 3.0 s".into() }),
+            hop("DASH", Hop::Cdn, HopState::Stale { why: "the MPD did not change in 3.0 s".into() }),
+        ];
+        let a = assess(&stale, false);
+        assert_eq!(a.state, OnAir::Stale);
+        assert_eq!(
+            a.diagnosis,
+            "HLS live (newest segment 0.9 s old); DASH: origin stale (the MPD did not change in 3.0 s): the encoder or the packager stopped"
+        );
+    }
+
+    #[test]
+    fn live_only_when_every_stream_is_live_at_both_hops() {
+        let first = [
+            hop("HLS", Hop::Origin, HopState::Looking { after: Duration::from_secs(3) }),
+            hop("HLS", Hop::Cdn, HopState::Looking { after: Duration::from_secs(2) }),
+        ];
+        let a = assess(&first, true);
+        assert_eq!((a.state, a.again_after), (OnAir::NotYet, Some(Duration::from_secs(2))));
+        let all = [
+            hop("HLS", Hop::Origin, live(100)),
+            hop("HLS", Hop::Cdn, live(1200)),
+            hop("DASH", Hop::Origin, live(300)),
+            hop("DASH", Hop::Cdn, live(400)),
+        ];
+        let a = assess(&all, false);
+        assert_eq!(a.state, OnAir::Live { age: Some(Duration::from_millis(1200)) });
+        assert!(a.state.is_live());
+        assert_eq!(assess(&[], false).state, OnAir::NotYet, "nothing to look at is never live");
     }
 }

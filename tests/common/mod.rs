@@ -209,7 +209,7 @@ pub fn setup(schedule: &str) -> Setup {
     std::fs::write(schedules.join("events.toml"), schedule).expect("write schedule");
     let config = dir.path().join("ottd.toml");
     let toml = format!(
-        "[aws]\nregion = \"us-east-1\"\n[paths]\nstate = \"{state}\"\nworkflow = \"{wf}\"\nschedules = \"{sch}\"\nencoding_profiles = \"{prof}\"\n[naming]\nprefix = \"ottd\"\n[tags]\nProject = \"tests\"\n[engine]\npoll_interval = \"100ms\"\nstart_timeout = \"30s\"\nstop_timeout = \"30s\"\ndistribution_wait = \"10s\"\n[daemon]\nlisten = \"127.0.0.1:0\"\nresync_interval = \"5s\"\n",
+        "[aws]\nregion = \"us-east-1\"\n[paths]\nstate = \"{state}\"\nworkflow = \"{wf}\"\nschedules = \"{sch}\"\nencoding_profiles = \"{prof}\"\n[naming]\nprefix = \"ottd\"\n[tags]\nProject = \"tests\"\n[engine]\npoll_interval = \"100ms\"\nstart_timeout = \"30s\"\nstop_timeout = \"30s\"\ndistribution_wait = \"10s\"\n[daemon]\nlisten = \"127.0.0.1:0\"\nresync_interval = \"5s\"\n[probe]\nenabled = false\n",
         state = dir.path().join("ottd.db").display(),
         wf = repo().join("config/workflow.toml").display(),
         sch = schedules.display(),
