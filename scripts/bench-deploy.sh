@@ -21,7 +21,14 @@ moto=$EMULATOR_URL
 start_delay_proxy "$work" "$moto" "$DELAY_MS"
 proxy=$PROXY_URL
 export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1
-export OTTD_CONFIG="$OTTD_ROOT/config/ottd.toml"
+# The shipped configuration with the stream probe off: the emulator here serves no stream
+# (the deploy's autoStart would wait for one), and this bench measures the deploy.
+sed -e "s|^state = .*|state = \"$work/ottd.db\"|" -e "s|^workflow = .*|workflow = \"$OTTD_ROOT/config/workflow.toml\"|" \
+  -e "s|^schedules = .*|schedules = \"$OTTD_ROOT/schedules\"|" \
+  -e "s|^encoding_profiles = .*|encoding_profiles = \"$OTTD_ROOT/encoding-profiles\"|" \
+  -e '/^\[probe\]$/a enabled = false' config/ottd.toml >"$work/ottd.toml"
+grep -q '^enabled = false$' "$work/ottd.toml" || { echo "bench-deploy: could not turn the probe off" >&2; exit 1; }
+export OTTD_CONFIG="$work/ottd.toml"
 
 path=$(OTTD_STATE="$work/plan.db" "$ottd" plan demo | sed -n 's/.*critical path: \([0-9]*\).*/\1/p')
 echo "critical path: $path sequential requests x ${DELAY_MS} ms = $((path * DELAY_MS)) ms floor"
