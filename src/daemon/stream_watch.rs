@@ -70,10 +70,15 @@ impl Board {
 /// One watched event.
 struct Watched {
     channel_id: String,
+    /// When the state recorded it RUNNING: inside `probe.deadline` of it, nothing published
+    /// yet is "not yet" (start is still waiting for the stream), not broken.
+    running_since: DateTime<Utc>,
     target: Option<Target>,
     watcher: Watcher,
     next: Instant,
     since: Option<DateTime<Utc>>,
+    /// ottd's own alerts open on the event (read once from the state, then kept here).
+    raised: Vec<&'static str>,
 }
 
 pub struct StreamWatch {
@@ -106,12 +111,18 @@ impl StreamWatch {
         let mut watched: HashMap<String, Watched> = HashMap::new();
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Which events run is read at the store's pace (every second from a local file, less
+        // often from a shared table, which bills per request).
+        let mut refreshed: Option<Instant> = None;
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            self.refresh(&mut watched).await;
+            if refreshed.is_none_or(|r| r.elapsed() >= self.store.poll_interval()) {
+                self.refresh(&mut watched).await;
+                refreshed = Some(Instant::now());
+            }
             let now = Instant::now();
             let due: Vec<(&String, &mut Watched)> = watched.iter_mut().filter(|(_, w)| w.next <= now).collect();
             let looks = futures::stream::iter(due).for_each_concurrent(CONCURRENT, |(event, w)| self.look(event, w));
@@ -132,27 +143,47 @@ impl StreamWatch {
                 return;
             }
         };
-        let running: Vec<&str> =
-            phases.iter().filter(|(_, p, _)| *p == Phase::Running).map(|(e, _, _)| e.as_str()).collect();
-        let gone: Vec<String> = watched.keys().filter(|e| !running.contains(&e.as_str())).cloned().collect();
+        let running: Vec<(&str, DateTime<Utc>)> =
+            phases.iter().filter(|(_, p, _)| *p == Phase::Running).map(|(e, _, at)| (e.as_str(), *at)).collect();
+        let gone: Vec<String> =
+            watched.keys().filter(|e| !running.iter().any(|(r, _)| r == &e.as_str())).cloned().collect();
         for event in gone {
-            if let Some(w) = watched.remove(&event) {
+            if let Some(mut w) = watched.remove(&event) {
                 self.board.forget(&event);
                 self.metrics.forget_stream(&event);
-                self.clear(&event, &w.channel_id, "the event is off air").await;
+                self.clear(&event, &mut w, "the event is off air").await;
             }
         }
-        for event in running {
-            if watched.contains_key(event) {
+        for (event, at) in running {
+            if let Some(w) = watched.get_mut(event) {
+                w.running_since = at;
                 continue;
             }
             let channel_id = match self.store.resource(event, crate::plan::CHANNEL) {
                 Ok(Some(r)) => r.aws_id.unwrap_or_default(),
                 _ => continue,
             };
+            let raised = match self.store.alerts(Some(event), false) {
+                Ok(rows) => [STREAM_STALE, STREAM_BROKEN]
+                    .into_iter()
+                    .filter(|t| rows.iter().any(|r| r.alert_type == *t && r.is_open()))
+                    .collect(),
+                Err(e) => {
+                    tracing::warn!(event, "stream watch: cannot read alerts (looking again later): {e}");
+                    continue;
+                }
+            };
             watched.insert(
                 event.to_string(),
-                Watched { channel_id, target: None, watcher: Watcher::default(), next: Instant::now(), since: None },
+                Watched {
+                    channel_id,
+                    running_since: at,
+                    target: None,
+                    watcher: Watcher::default(),
+                    next: Instant::now(),
+                    since: None,
+                    raised,
+                },
             );
         }
     }
@@ -176,7 +207,8 @@ impl StreamWatch {
         let Some(target) = &w.target else { return };
         let looks =
             w.watcher.look(self.fetch.as_ref(), target, Utc::now(), Instant::now(), self.settings.cdn_ttl).await;
-        let a = probe::assess(&looks, false);
+        let starting = (Utc::now() - w.running_since).to_std().unwrap_or_default() < self.settings.deadline;
+        let a = probe::assess(&looks, starting);
         for l in &looks {
             self.metrics.probe_look(event, l);
         }
@@ -194,42 +226,40 @@ impl StreamWatch {
         match alert_for(&a.state) {
             Some(alert_type) => {
                 let since = *w.since.get_or_insert(now);
-                self.raise(event, &w.channel_id, alert_type, &a.diagnosis, since).await;
+                self.raise(event, w, alert_type, &a.diagnosis, since).await;
             }
             None if a.state.is_live() => {
                 if w.since.take().is_some() {
                     tracing::info!(event, "stream live again: {}", a.diagnosis);
                 }
-                self.clear(event, &w.channel_id, &a.diagnosis).await;
+                self.clear(event, w, &a.diagnosis).await;
             }
             None => {}
         }
         self.board.set(event, Latest { state: a.state, diagnosis: a.diagnosis, at: now, since: w.since });
     }
 
-    /// Record `alert_type` SET on the event (a repeat while it is open changes nothing) and
-    /// tell recovery.
-    async fn raise(&self, event: &str, channel: &str, alert_type: &str, diagnosis: &str, since: DateTime<Utc>) {
-        if self.open(event, alert_type) {
+    /// Record `alert_type` SET on the event (once while it is open) and tell recovery.
+    async fn raise(&self, event: &str, w: &mut Watched, alert_type: &'static str, why: &str, since: DateTime<Utc>) {
+        if w.raised.contains(&alert_type) {
             return;
         }
-        tracing::warn!(event, "{alert_type}: {diagnosis}");
+        tracing::warn!(event, "{alert_type}: {why}");
         let alert = Alert {
             state: AlarmState::Set,
             alarm_id: alarm_id(alert_type),
             alert_type: alert_type.to_string(),
             pipeline: 0,
-            message: diagnosis.to_string(),
+            message: why.to_string(),
         };
-        self.record(event, channel, &alert, since).await;
+        if self.record(event, &w.channel_id, &alert, since).await {
+            w.raised.push(alert_type);
+        }
     }
 
-    /// Clear ottd's own alerts of the event that are open.
-    async fn clear(&self, event: &str, channel: &str, why: &str) {
-        for alert_type in [STREAM_STALE, STREAM_BROKEN] {
-            if !self.open(event, alert_type) {
-                continue;
-            }
+    /// Clear ottd's own alerts open on the event.
+    async fn clear(&self, event: &str, w: &mut Watched, why: &str) {
+        for alert_type in std::mem::take(&mut w.raised) {
             let alert = Alert {
                 state: AlarmState::Cleared,
                 alarm_id: alarm_id(alert_type),
@@ -237,35 +267,31 @@ impl StreamWatch {
                 pipeline: 0,
                 message: why.to_string(),
             };
-            self.record(event, channel, &alert, Utc::now()).await;
-        }
-    }
-
-    fn open(&self, event: &str, alert_type: &str) -> bool {
-        match self.store.alerts(Some(event), false) {
-            Ok(rows) => rows.iter().any(|r| r.alert_type == alert_type && r.is_open()),
-            Err(e) => {
-                tracing::warn!(event, "stream watch: cannot read alerts: {e}");
-                // Unknown: do not raise twice, do try to clear.
-                alert_type == STREAM_STALE || alert_type == STREAM_BROKEN
+            if !self.record(event, &w.channel_id, &alert, Utc::now()).await {
+                // Not recorded: still open in the state; cleared at the next live look.
+                w.raised.push(alert_type);
             }
         }
     }
 
-    async fn record(&self, event: &str, channel: &str, alert: &Alert, at: DateTime<Utc>) {
+    /// Record one SET or CLEARED and tell recovery; whether it is in the state now.
+    async fn record(&self, event: &str, channel: &str, alert: &Alert, at: DateTime<Utc>) -> bool {
         let state = if alert.state == AlarmState::Set { "set" } else { "cleared" };
         let envelope = format!("ottd-probe:{event}:{}:{state}:{}", alert.alarm_id, Utc::now().timestamp_millis());
         match self.store.record_alert(&envelope, at, event, channel, alert).await {
             Ok(_) => {
                 if let Some(tx) = &self.changed {
-                    if let Err(e) =
-                        tx.send_timeout(Changed::Alert { event: event.to_string() }, Duration::from_secs(5)).await
-                    {
+                    let told = tx.send_timeout(Changed::Alert { event: event.to_string() }, Duration::from_secs(5));
+                    if let Err(e) = told.await {
                         tracing::warn!(event, "recovery did not take a stream alert ({e}); its next sweep does");
                     }
                 }
+                true
             }
-            Err(e) => tracing::warn!(event, "cannot record {} {state}: {e}", alert.alert_type),
+            Err(e) => {
+                tracing::warn!(event, "cannot record {} {state}: {e}", alert.alert_type);
+                false
+            }
         }
     }
 }

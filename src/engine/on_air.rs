@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::report::{endpoints_of, playback_links};
 use super::{Engine, EngineError, Outcome, Result};
 use crate::aws::{cloudfront, secrets};
-use crate::lifecycle::Status;
+use crate::lifecycle::{Phase, Status};
 use crate::plan::{self, Packaging};
 use crate::probe::look::{Format, Stream, Target, Watcher};
 use crate::probe::{self, Assessment};
@@ -59,6 +59,16 @@ impl Engine {
         let mut watcher = Watcher::default();
         let mut told = String::new();
         loop {
+            // Someone stopped it meanwhile (a stop, a teardown): nothing to wait for.
+            if let Some((phase, _)) = self.store.phase(event)? {
+                if !matches!(phase, Phase::Running | Phase::Starting) {
+                    return Err(EngineError::NotLive {
+                        event: event.to_string(),
+                        after: started.elapsed(),
+                        diagnosis: format!("the event went {} while waiting for its stream", phase.as_str()),
+                    });
+                }
+            }
             let starting = started.elapsed() < settings.deadline;
             let looks =
                 watcher.look(fetch.as_ref(), &target, chrono::Utc::now(), Instant::now(), settings.cdn_ttl).await;
