@@ -154,7 +154,7 @@ impl Mpd {
             segment_duration: None,
             newest: 0,
         };
-        let Some(period) = root.children().filter(|n| n.is_element() && n.tag_name().name() == "Period").last() else {
+        let Some(period) = root.children().rev().find(|n| n.is_element() && n.tag_name().name() == "Period") else {
             return Ok(mpd);
         };
         let period_start = match period.attribute("start") {
