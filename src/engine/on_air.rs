@@ -99,7 +99,7 @@ impl Engine {
             let target_duration = looks.iter().filter_map(|l| l.target_duration).max();
             let pause = a
                 .again_after
-                .unwrap_or_else(|| target_duration.map_or(LOOK_AGAIN, |t| Duration::from_millis(t * 500)))
+                .unwrap_or_else(|| target_duration.map_or(LOOK_AGAIN, Duration::from_secs))
                 .max(Duration::from_millis(200))
                 .min(settings.deadline.saturating_sub(started.elapsed()).max(Duration::from_millis(200)));
             tokio::time::sleep(pause).await;

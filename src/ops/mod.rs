@@ -306,7 +306,7 @@ impl Ops {
                 // schedule starts its events itself, at their start time.
                 if ev.workflow.media_live.auto_start && actor.is_human() {
                     self.workflows.start(event).await?;
-                    reply.lines.push(format!("autoStart: {event} is RUNNING ({:.2}s)", secs()));
+                    reply.lines.push(format!("autoStart: {event} is on air ({:.2}s)", secs()));
                     reply.fields.retain(|f| f.name != "phase");
                     reply = reply.field("phase", Phase::Running.as_str());
                     self.add_links(&mut reply, event).await;
@@ -316,7 +316,7 @@ impl Ops {
             Operation::Start { .. } => {
                 self.workflows.start(event).await?;
                 let mut reply =
-                    Reply::new(format!("{event} is RUNNING ({:.2}s)", secs())).field("phase", Phase::Running.as_str());
+                    Reply::new(format!("{event} is on air ({:.2}s)", secs())).field("phase", Phase::Running.as_str());
                 self.add_links(&mut reply, event).await;
                 Ok(reply)
             }

@@ -114,6 +114,26 @@ struct HopMemory {
     mpd: Option<(Mpd, Instant)>,
     /// The newest segment already checked for media bytes.
     checked_segment: Option<String>,
+    /// The last judgement of movement (live, stale, ended): a look too soon after it to say
+    /// anything new repeats it rather than "looking".
+    last: Option<HopState>,
+}
+
+impl HopMemory {
+    /// What a look says, given what the previous ones said.
+    fn settle(&mut self, state: HopState) -> HopState {
+        match state {
+            HopState::Looking { .. } => self.last.clone().unwrap_or(state),
+            HopState::Failed { .. } => {
+                self.last = None;
+                state
+            }
+            judged => {
+                self.last = Some(judged.clone());
+                judged
+            }
+        }
+    }
 }
 
 /// The memory of previous looks at one event's streams.
@@ -215,6 +235,7 @@ impl Watcher {
                     Format::Hls => look_hls(fetch, memory, url, &headers, now, at, ttl, &mut cost).await,
                     Format::Dash => look_dash(fetch, memory, url, &headers, now, at, ttl, &mut cost).await,
                 };
+                let state = memory.settle(state);
                 out.push(HopLook {
                     stream: s.label,
                     hop,
@@ -459,6 +480,37 @@ pub(crate) mod tests {
         let ranged: Vec<_> = asked.iter().filter(|(u, _, _)| u.ends_with("seg13.ts")).collect();
         assert_eq!(ranged.len(), 2);
         assert!(ranged.iter().all(|(_, _, r)| *r == Some(SEGMENT_BYTES)));
+    }
+
+    async fn look(w: &mut Watcher, r: &Recorded, secs: u64) -> Vec<HopState> {
+        let base = Instant::now() - Duration::from_secs(3600);
+        let now = at("2026-12-04T20:00:24Z") + chrono::Duration::seconds(secs as i64);
+        let looks = w.look(r, &target(), now, base + Duration::from_secs(secs), Duration::ZERO).await;
+        looks.into_iter().map(|l| l.state).collect()
+    }
+
+    #[tokio::test]
+    async fn a_look_too_soon_after_a_live_one_says_live_and_a_stream_frozen_across_a_failure_is_stale() {
+        let r = Recorded::default();
+        let mut w = Watcher::default();
+        serve(&r, 10, "2026-12-04T20:00:20.000Z");
+        look(&mut w, &r, 0).await;
+        serve(&r, 12, "2026-12-04T20:00:24.000Z");
+        assert!(look(&mut w, &r, 4).await.iter().all(|s| matches!(s, HopState::Live { .. })));
+        // One second later nothing moved: too soon to say, so it is still live.
+        assert!(look(&mut w, &r, 5).await.iter().all(|s| matches!(s, HopState::Live { .. })));
+        r.answer(O, 503, "busy");
+        r.answer(C, 503, "busy");
+        for ((_, _), m) in w.memory.iter_mut() {
+            m.variants = None;
+        }
+        assert!(look(&mut w, &r, 6).await.iter().all(|s| matches!(s, HopState::Failed { status: 503, .. })));
+        // Back, but still at the segment it showed before the failure, 3 s ago: stale.
+        serve(&r, 12, "2026-12-04T20:00:24.000Z");
+        let after = look(&mut w, &r, 7).await;
+        assert!(after.iter().all(|s| matches!(s, HopState::Stale { .. })), "{after:?}");
+        serve(&r, 16, "2026-12-04T20:00:29.000Z");
+        assert!(look(&mut w, &r, 9).await.iter().all(|s| matches!(s, HopState::Live { .. })));
     }
 
     #[tokio::test]

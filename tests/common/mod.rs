@@ -279,7 +279,29 @@ pub struct Setup {
 }
 
 pub fn setup(schedule: &str) -> Setup {
-    let emu = Emulator::start();
+    setup_on(Emulator::start(), schedule)
+}
+
+/// [`setup`] on an emulator that serves live streams, with the stream probe on: it reaches
+/// the emulator's MediaPackage and CloudFront names at its stream server, trusting its test
+/// CA, and looks every second (`extra_probe`: more `[probe]` keys, each ending in a newline).
+pub fn setup_live(schedule: &str, extra_probe: &str) -> Setup {
+    let s = setup_on(Emulator::start_with_streams(), schedule);
+    let streams = s.emu.streams_url.clone().expect("the stream server's URL");
+    let addr = streams.trim_start_matches("https://").trim_end_matches('/').to_string();
+    let ca = s.emu.ca_pem.clone().expect("the stream server's CA");
+    let probe = format!(
+        "[probe]\nenabled = true\nconnect_to = [\"*.cloudfront.net={addr}\", \"*.amazonaws.com={addr}\"]\nca_bundle = \"{}\"\ncdn_ttl = \"0s\"\n{extra_probe}",
+        ca.display()
+    );
+    let text = std::fs::read_to_string(&s.config).expect("config");
+    assert!(text.contains("[probe]\nenabled = false\n"), "the test config turns the probe off");
+    std::fs::write(&s.config, text.replace("[probe]\nenabled = false\n", &probe)).expect("write config");
+    s
+}
+
+/// [`setup`] on a given emulator.
+pub fn setup_on(emu: Emulator, schedule: &str) -> Setup {
     let dir = tempfile::tempdir().expect("tempdir");
     let schedules = dir.path().join("schedules");
     std::fs::create_dir_all(&schedules).expect("mkdir");
