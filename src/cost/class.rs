@@ -39,8 +39,9 @@ str_enum!(Bitrate { Max10 = "MAX_10_MBPS", Max20 = "MAX_20_MBPS", Max50 = "MAX_5
 str_enum!(Framerate { Max30 = "MAX_30_FPS", Max60 = "MAX_60_FPS" });
 str_enum!(Quality { Standard = "STANDARD", Enhanced = "ENHANCED", Premium = "PREMIUM" });
 
-/// One billing class: what one input or one output encode is priced as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+/// One billing class: what one input or one output encode is priced as. Serialized as its
+/// [`Class::key`], MediaLive's own words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Class {
     pub resource: Resource,
     pub codec: Codec,
@@ -128,6 +129,17 @@ impl Class {
     }
 }
 
+impl Serialize for Class {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.key())
+    }
+}
+
+/// A channel class as MediaLive writes it (`SINGLE_PIPELINE`), for serde.
+pub fn channel_class_name<S: serde::Serializer>(c: &ChannelClass, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(c.as_str())
+}
+
 /// One billed resource of the channel: its class and what it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Line {
@@ -139,6 +151,7 @@ pub struct Line {
 /// Everything MediaLive bills while the channel runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Channel {
+    #[serde(serialize_with = "channel_class_name")]
     pub channel_class: ChannelClass,
     /// Inputs first, then outputs in the profile's order.
     pub lines: Vec<Line>,

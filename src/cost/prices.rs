@@ -27,6 +27,7 @@ pub const BUILT_IN_NAME: &str = "config/prices.toml (built in)";
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MediaLivePrice {
     pub region: String,
+    #[serde(serialize_with = "super::class::channel_class_name")]
     pub channel_class: ChannelClass,
     pub class: Class,
     pub per_hour: f64,

@@ -34,6 +34,7 @@ pub struct Group {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Rates {
     pub region: String,
+    #[serde(serialize_with = "super::class::channel_class_name")]
     pub channel_class: ChannelClass,
     /// The price table's date.
     pub as_of: NaiveDate,

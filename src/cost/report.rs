@@ -197,7 +197,7 @@ pub fn actual(runs: &[RunCost]) -> Vec<String> {
         ));
     }
     let minutes: u64 = runs.iter().map(|r| r.billed_minutes).sum();
-    let cost: f64 = runs.iter().map(|r| r.cost).sum();
+    let cost = runs.iter().map(|r| r.cost).fold(0.0, |a, b| a + b);
     out.push(format!(
         "  total: {} run{}, {minutes} billed minutes, {} MediaLive",
         runs.len(),
@@ -210,7 +210,7 @@ pub fn actual(runs: &[RunCost]) -> Vec<String> {
 /// The line a stop or teardown reply ends with, for the runs it closed.
 pub fn run_line(runs: &[RunCost], unpriced: usize) -> String {
     let minutes: u64 = runs.iter().map(|r| r.billed_minutes).sum();
-    let cost: f64 = runs.iter().map(|r| r.cost).sum();
+    let cost = runs.iter().map(|r| r.cost).fold(0.0, |a, b| a + b);
     let more = if unpriced > 0 {
         format!(", {unpriced} unpriced line{}", if unpriced > 1 { "s" } else { "" })
     } else {

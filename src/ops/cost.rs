@@ -64,7 +64,7 @@ impl Ops {
             "actual": {
                 "runs": priced,
                 "billed_minutes": priced.iter().map(|r| r.billed_minutes).sum::<u64>(),
-                "medialive_cost": priced.iter().map(|r| r.cost).sum::<f64>(),
+                "medialive_cost": priced.iter().map(|r| r.cost).fold(0.0, |a, b| a + b),
             },
         });
         Ok(reply.with_data(&data))
