@@ -93,7 +93,8 @@ fn span(e: &Estimate) -> String {
         Span::Window { start_at, on_air, off_air, stop_at } => format!(
             "window {} → {} UTC (on air {} → {}, {}): {} billed minutes, {:.2} × the event's minutes (goal ≤ 1.05)",
             start_at.format("%Y-%m-%d %H:%M"),
-            stop_at.format("%H:%M"),
+            // A window past midnight says which day it ends.
+            stop_at.format(if stop_at.date_naive() == start_at.date_naive() { "%H:%M" } else { "%Y-%m-%d %H:%M" }),
             on_air.format("%H:%M"),
             off_air.format("%H:%M"),
             hm(e.event_minutes),
