@@ -58,6 +58,17 @@ pub enum Command {
     Status { event: Option<String> },
     /// Playback URLs, test-player links and (push inputs) ingest destinations.
     Links { event: String },
+    /// What EVENT will cost (its window with lead and tail, or per hour) and what its
+    /// recorded runs cost, with the price table's date.
+    Cost {
+        event: String,
+        /// Viewers assumed for MediaPackage origination and CloudFront (a low-high range).
+        #[arg(long, default_value_t = crate::cost::DEFAULT_AUDIENCE)]
+        audience: u64,
+        /// Print the estimate and the runs as JSON (as `--output json`).
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the scheduler daemon: put every timed event on air on time, reload on change.
     Run {
         /// Log JSON lines instead of human-readable text.
@@ -148,6 +159,7 @@ fn operation(c: &Command) -> Option<Operation> {
         Command::Teardown { event } => Operation::Teardown { event: e(event) },
         Command::Status { event } => Operation::Status { event: event.clone() },
         Command::Links { event } => Operation::Links { event: e(event) },
+        Command::Cost { event, audience, .. } => Operation::Cost { event: e(event), audience: *audience },
         Command::Schedule => Operation::Schedule,
         Command::Hold { event } => Operation::Hold { event: e(event) },
         Command::Resume { event } => Operation::Resume { event: e(event) },
@@ -261,9 +273,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let hub = EngineWorkflows::traced_hub();
     let workflows = Arc::new(EngineWorkflows::new(store.clone(), settings, hub.clone()));
     let ops = Ops::new(store, workflows, Arc::new(files), Arc::new(SystemClock)).with_progress(hub);
+    let output = match cli.command {
+        Command::Cost { json: true, .. } => Output::Json,
+        _ => cli.output,
+    };
     match ops.execute(&Actor::cli(), op, Some(Arc::new(PrintProgress))).await {
         Ok(reply) => {
-            match cli.output {
+            match output {
                 Output::Json => println!("{}", reply.json()),
                 Output::Text => print!("{}", reply.text()),
             }

@@ -7,6 +7,8 @@
 //! - [`target`]: where a notice goes (`notify` entries), checked with a did-you-mean.
 //! - [`schedule`]: schedule files, event timing and the desired phase (pure).
 //! - [`plan`]: what one event's workflow is made of: resources, names, settings (pure).
+//! - [`cost`]: what an event costs: billing classes, the dated price table, the estimate,
+//!   the recorded runs (pure).
 //! - [`store`]: the SQLite state file; every AWS create/delete is recorded before and after.
 //! - [`aws`]: one small adapter per AWS service, the only code that calls the SDK.
 //! - [`alerts`]: MediaLive alerts in (SQS), recovery (a pure policy) and its actions out.
@@ -32,6 +34,7 @@ pub mod chat;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod cost;
 pub mod daemon;
 pub mod engine;
 pub mod http;

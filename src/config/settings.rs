@@ -38,6 +38,18 @@ pub struct Settings {
     pub chat: super::chat::ChatSettings,
     /// `[probe]`: "on air" only when the stream is live at both hops; watching while live.
     pub probe: super::probe::ProbeSettings,
+    /// `[cost]`: the price table estimates and run costs are computed with.
+    pub cost: CostSettings,
+}
+
+/// `[cost]`: which price table (`crate::cost::prices`) to use.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CostSettings {
+    /// `prices`, relative to ottd.toml; `prices.toml` beside it when not set.
+    pub prices: PathBuf,
+    /// Whether `prices` was set: a table named must exist; without one, the table shipped
+    /// with ottd stands in for a missing `prices.toml`.
+    pub explicit: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -249,6 +261,12 @@ fn compile(t: &Table<'_, '_, '_>, base: &Path, file: &Path) -> Settings {
     };
     let state = state_backend(t);
     let lease = lease_settings(t);
+    let cost = t.table("cost");
+    let prices = cost.as_ref().and_then(|c| c.str("prices"));
+    let cost = CostSettings {
+        explicit: prices.is_some(),
+        prices: rel(base, prices.unwrap_or_else(|| "prices.toml".to_string())),
+    };
     Settings {
         file: file.to_path_buf(),
         region,
@@ -268,6 +286,7 @@ fn compile(t: &Table<'_, '_, '_>, base: &Path, file: &Path) -> Settings {
         alerts: super::alerts::compile(t.table("alerts").as_ref()),
         chat: super::chat::compile(t.table("chat").as_ref(), base),
         probe: super::probe::compile(t.table("probe").as_ref()),
+        cost,
     }
 }
 

@@ -225,16 +225,19 @@ impl Actuator for OpsActuator {
             };
             let known = Given { override_read: Some(ov.cloned()), ..Given::default() };
             match self.ops.execute_with(&actor, operation(&event.spec.id, action), known).await {
-                Ok(_) => {
+                Ok(reply) => {
                     self.check_lead(event, action);
                     if !self.first_to_tell(&event.spec.id).await {
                         return Ok(());
                     }
+                    // What the run a stop or teardown ended cost, as its reply says.
+                    let cost = reply.lines.iter().find(|l| crate::cost::report::is_run_cost(l));
+                    let cost = cost.map(|l| format!("; {l}")).unwrap_or_default();
                     // One line per phase change the daemon made, for the event's channels.
                     self.notifier.notify(Notice {
                         event: event.spec.id.clone(),
                         level: Level::Info,
-                        text: format!("{} ({actor})", phase_line(action)),
+                        text: format!("{} ({actor}){cost}", phase_line(action)),
                         targets: event.spec.notify.clone(),
                         buttons: Vec::new(),
                     });

@@ -10,6 +10,7 @@
 //! reply's plain lines, and it never calls AWS itself.
 
 pub mod actor;
+mod cost;
 pub mod definitions;
 pub mod error;
 pub mod operation;
@@ -321,10 +322,15 @@ impl Ops {
                 Ok(reply)
             }
             Operation::Stop { .. } => {
+                let prior = self.store.phase(event).ok().flatten();
                 self.workflows.stop(event).await?;
-                Ok(Reply::new(format!("{event} is IDLE ({:.2}s)", secs())).field("phase", Phase::Stopped.as_str()))
+                let mut reply =
+                    Reply::new(format!("{event} is IDLE ({:.2}s)", secs())).field("phase", Phase::Stopped.as_str());
+                reply.lines.extend(self.run_cost_line(event, false, prior).await);
+                Ok(reply)
             }
             Operation::Teardown { .. } => {
+                let prior = self.store.phase(event).ok().flatten();
                 let s = self.workflows.teardown(event).await?;
                 if s.pending {
                     return Err(OpError::new(
@@ -339,8 +345,10 @@ impl Ops {
                 if let Err(e) = self.store.close_alerts_of(event, self.clock.now()).await {
                     tracing::warn!(event, "cannot close the torn-down event's alerts: {e}");
                 }
-                Ok(Reply::new(format!("{event} torn down: {} deleted in {:.2}s", s.deleted, secs()))
-                    .field("phase", Phase::TornDown.as_str()))
+                let mut reply = Reply::new(format!("{event} torn down: {} deleted in {:.2}s", s.deleted, secs()))
+                    .field("phase", Phase::TornDown.as_str());
+                reply.lines.extend(self.run_cost_line(event, true, prior).await);
+                Ok(reply)
             }
             Operation::RestartPipeline { pipeline, .. } => {
                 self.workflows.restart_pipeline(event, *pipeline).await?;
@@ -376,12 +384,15 @@ impl Ops {
         match op {
             Operation::Validate => {
                 let c = self.definitions.reload().map_err(|d| OpError::new(ErrorKind::Permanent, d))?;
-                Ok(Reply::new(format!(
+                let prices = self.check_prices(&c.settings)?;
+                let mut reply = Reply::new(format!(
                     "ok: {} ({} encoding profiles, {} events)",
                     c.settings.file.display(),
                     c.profiles.len(),
                     c.events.len()
-                )))
+                ));
+                reply.lines.push(prices);
+                Ok(reply)
             }
             Operation::Bootstrap => self.bootstrap().await,
             Operation::Plan { event } => {
@@ -393,6 +404,7 @@ impl Ops {
                 let plan = Plan::build(&ev, self.definitions.settings(), &nonce);
                 let mut reply = Reply::new(format!("event {} (deployment {})", plan.event, plan.names.nonce));
                 reply.lines = render::plan(&plan);
+                reply.lines.push(self.plan_cost_line(&ev));
                 Ok(reply.with_data(&plan))
             }
             Operation::Status { event } => self.status(event.as_deref()).await,
@@ -452,6 +464,7 @@ impl Ops {
                 reply.lines = render::audit(&rows);
                 Ok(reply.with_data(&rows))
             }
+            Operation::Cost { event, audience } => self.cost(event, *audience).await,
             Operation::Alerts { event, all } => {
                 let rows = self.store.alerts(event.as_deref(), *all)?;
                 let mut reply = Reply::new(String::new());

@@ -55,6 +55,11 @@ pub enum Operation {
     Ack {
         alert: i64,
     },
+    /// What the event will cost (for `audience` viewers) and what its runs cost.
+    Cost {
+        event: String,
+        audience: u64,
+    },
     Audit {
         event: Option<String>,
         #[serde(with = "humantime_opt")]
@@ -91,6 +96,7 @@ impl Operation {
             Operation::Resume { .. } => "resume",
             Operation::Schedule => "schedule",
             Operation::Audit { .. } => "audit",
+            Operation::Cost { .. } => "cost",
             Operation::RestartPipeline { .. } => "restart-pipeline",
             Operation::Alerts { .. } => "alerts",
             Operation::Ack { .. } => "ack",
@@ -108,6 +114,7 @@ impl Operation {
             | Operation::Links { event }
             | Operation::Hold { event }
             | Operation::Resume { event }
+            | Operation::Cost { event, .. }
             | Operation::RestartPipeline { event, .. } => Some(event),
             Operation::Status { event } | Operation::Audit { event, .. } | Operation::Alerts { event, .. } => {
                 event.as_deref()

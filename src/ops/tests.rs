@@ -513,3 +513,41 @@ async fn reading_the_audit_while_the_writer_is_busy_never_blocks_the_runtime() {
     ticker.abort();
     assert!(ticks.load(Ordering::SeqCst) >= 10, "the runtime went on while the audit waited for the writer");
 }
+
+#[tokio::test]
+async fn a_stop_or_teardown_says_what_the_run_cost_and_cost_answers_estimate_and_runs() {
+    let w = world(Duration::ZERO);
+    // The schedule starts final 10 min before its 20:00 on-air time and stops it at 22:00:30.
+    w.clock.set(t("2026-12-18T19:30:00Z"));
+    w.ops.execute(&Actor::Schedule, Operation::Deploy { event: "final".into() }, None).await.expect("deploy");
+    w.clock.set(t("2026-12-18T19:50:00Z"));
+    w.ops.execute(&Actor::Schedule, Operation::Start { event: "final".into() }, None).await.expect("start");
+    w.clock.set(t("2026-12-18T22:00:30Z"));
+    let r = w.ops.execute(&Actor::Schedule, Operation::Stop { event: "final".into() }, None).await.expect("stop");
+    // 130 min 30 s: 131 billed minutes of the HD-720p ladder on one pipeline ($1.1988/h).
+    assert!(r.lines.contains(&"this run cost about $2.62 (131 billed minutes)".to_string()), "{:?}", r.lines);
+    let r = w.ops.execute(&Actor::Schedule, Operation::Teardown { event: "final".into() }, None).await.expect("down");
+    assert!(r.lines.contains(&"this run cost about $2.62 (131 billed minutes)".to_string()), "{:?}", r.lines);
+
+    // A person's deploy of the on-demand demo starts it (autoStart); 3 minutes bill 10.
+    w.clock.set(t("2026-12-19T10:00:00Z"));
+    w.ops.execute(&cli(), Operation::Deploy { event: "demo".into() }, None).await.expect("deploy");
+    w.clock.set(t("2026-12-19T10:03:00Z"));
+    let r = w.ops.execute(&cli(), Operation::Stop { event: "demo".into() }, None).await.expect("stop");
+    assert!(r.lines.contains(&"this run cost about $0.20 (10 billed minutes)".to_string()), "{:?}", r.lines);
+    let again = w.ops.execute(&cli(), Operation::Stop { event: "demo".into() }, None).await.expect("stop");
+    assert!(again.lines.is_empty(), "a stop that ended no run says no cost: {:?}", again.lines);
+
+    let r = w.ops.execute(&cli(), Operation::Cost { event: "final".into(), audience: 100 }, None).await.expect("cost");
+    let text = r.text();
+    assert!(text.contains("final: prices of 2026-09-18 from "), "{text}");
+    assert!(text.contains("MediaLive (single pipeline, us-east-1, prices of 2026-09-18): input HD AVC"), "{text}");
+    assert!(
+        text.contains("window 2026-12-18 19:50 → 22:00 UTC (on air 20:00 → 22:00, 2h): 130 billed minutes"),
+        "{text}"
+    );
+    assert!(text.contains("2026-12-18 19:50:00 → 2026-12-18 22:00:30 UTC (schedule → schedule): 131 billed minutes, $2.62; on air 2h: 1.09 ×"), "{text}");
+    assert_eq!(r.data["actual"]["billed_minutes"], 131);
+    let plan = w.ops.execute(&cli(), Operation::Plan { event: "demo".into() }, None).await.expect("plan");
+    assert!(plan.lines.iter().any(|l| l.starts_with("  cost: about $1.20 MediaLive")), "{:?}", plan.lines);
+}
