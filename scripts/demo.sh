@@ -85,6 +85,16 @@ sed -e "s|^workflow = .*|workflow = \"$OTTD_ROOT/config/workflow.toml\"|" \
     config/ottd.toml >"$config"
 grep -q "^schedules = \"$schedules\"" "$config" && grep -q '^listen = "127.0.0.1:0"' "$config" ||
   { echo "demo: could not adapt config/ottd.toml" >&2; exit 1; }
+# The stream probe ("on air" only once the stream is live at MediaPackage and through
+# CloudFront): the emulator's MediaPackage and CloudFront names go to its stream server on
+# loopback, whose certificates come from its test CA.
+streams_addr=${STREAMS_URL#https://}
+sed "/^\[probe\]\$/a connect_to = [\"*.cloudfront.net=$streams_addr\", \"*.amazonaws.com=$streams_addr\"]\\
+ca_bundle = \"$STREAMS_CA\"" "$config" >"$config.new" && mv "$config.new" "$config"
+grep -q "^ca_bundle = \"$STREAMS_CA\"" "$config" ||
+  { echo "demo: could not point the stream probe at the emulator's streams" >&2; exit 1; }
+# From here on every command uses the demo's configuration.
+export OTTD_CONFIG="$config"
 # Chat: Slack's HTTP endpoints on the daemon's listener, driven by a local Slack stand-in.
 # Everyone in the demo workspace is an operator (never do that in production: see README).
 # The stand-in's workspace is the demo's (slack:* needs it), and its response_url receiver,

@@ -127,4 +127,16 @@ fn a_frozen_stream_raises_stream_stale_recovery_restarts_the_pipeline_and_it_cle
     assert_eq!(stale.len(), 1, "one alert for one freeze: {stale:#?}");
     assert_eq!(stale[0].action.as_deref(), Some("restart-pipeline"), "{stale:#?}");
     assert!(open("Stream Broken").is_none(), "a frozen stream is stale, not broken");
+
+    // CloudFront answers 403 while the origin is fine: Stream Broken, the CDN's fault, told
+    // (the shipped policy only notifies: restarting the encoder would not mend a CDN).
+    let restarts_before = http_get(&format!("{}/ottd-emulator/restarts?channel_id={channel}", s.emu.url)).1;
+    s.emu.stream_control(&channel, "break");
+    wait_for("Stream Broken", &d, Duration::from_secs(20), || open("Stream Broken").is_some());
+    let broken = open("Stream Broken").expect("open");
+    assert!(broken.message.contains("origin fresh, CloudFront 403"), "{}", broken.message);
+    s.emu.stream_control(&channel, "mend");
+    wait_for("Stream Broken cleared", &d, Duration::from_secs(20), || open("Stream Broken").is_none());
+    let restarts_after = http_get(&format!("{}/ottd-emulator/restarts?channel_id={channel}", s.emu.url)).1;
+    assert_eq!(restarts_before, restarts_after, "no restart for a CDN fault");
 }

@@ -79,7 +79,13 @@ struct Watched {
     since: Option<DateTime<Utc>>,
     /// ottd's own alerts open on the event (read once from the state, then kept here).
     raised: Vec<&'static str>,
+    /// Consecutive looks that found a hop broken.
+    broken_looks: u32,
 }
+
+/// Looks in a row a hop must be broken before `Stream Broken` is raised: one look may fall in
+/// the gap of an encoder restart (the packager has nothing for a moment).
+pub const BROKEN_LOOKS: u32 = 2;
 
 pub struct StreamWatch {
     pub store: Arc<Store>,
@@ -183,6 +189,7 @@ impl StreamWatch {
                     next: Instant::now(),
                     since: None,
                     raised,
+                    broken_looks: 0,
                 },
             );
         }
@@ -223,7 +230,9 @@ impl StreamWatch {
 
     async fn judge(&self, event: &str, w: &mut Watched, a: Assessment) {
         let now = Utc::now();
+        w.broken_looks = if matches!(a.state, OnAir::Broken { .. }) { w.broken_looks + 1 } else { 0 };
         match alert_for(&a.state) {
+            Some(STREAM_BROKEN) if w.broken_looks < BROKEN_LOOKS => {}
             Some(alert_type) => {
                 let since = *w.since.get_or_insert(now);
                 self.raise(event, w, alert_type, &a.diagnosis, since).await;
