@@ -13,7 +13,8 @@
 #     Then, with the daemon still running, `/ott deploy demo`, `/ott start demo` and
 #     `/ott links demo` are typed in a local stand-in of Slack (signed as Slack signs); the
 #     replies are printed as Slack would show them;
-#  4. `ottd audit`: who did what (the schedule, recovery, then you), with results and durations.
+#  4. `ottd cost`: what `tonight` and `demo` cost, estimated and actual;
+#  5. `ottd audit`: who did what (the schedule, recovery, then you), with results and durations.
 set -euo pipefail
 OTTD_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$OTTD_ROOT"
@@ -217,7 +218,13 @@ step links demo
 step teardown demo
 step status demo
 
-# --- 4. who did what ----------------------------------------------------------------------
+# --- 4. what it cost ----------------------------------------------------------------------
+echo
+echo "== what each event cost: the estimate from its plan and profile, the actual from its runs"
+step cost tonight
+step cost demo
+
+# --- 5. who did what ----------------------------------------------------------------------
 echo
 echo "== the audit trail: the schedule's actions and yours, with their results"
 step audit
