@@ -5,7 +5,7 @@
 //! [probe]
 //! enabled = true          # false: "on air" when MediaLive says RUNNING (the old way)
 //! deadline = "5m"         # after RUNNING, how long `start` waits for a live stream
-//! every = "12s"           # while on air; default: two target durations of the stream
+//! every = "9s"            # while on air; default: 1.5 target durations of the stream
 //! cdn_ttl = "2s"          # how long CloudFront may cache a manifest (adds to freshness)
 //! timeout = "5s"          # one request
 //! connect_to = ["*.cloudfront.net=127.0.0.1:8443"]  # closed networks and the emulator
@@ -35,7 +35,7 @@ pub mod limits {
 pub struct ProbeSettings {
     pub enabled: bool,
     pub deadline: Duration,
-    /// None: two target durations of the stream.
+    /// None: 1.5 target durations of the stream.
     pub every: Option<Duration>,
     pub cdn_ttl: Duration,
     pub timeout: Duration,
@@ -59,9 +59,11 @@ impl Default for ProbeSettings {
 }
 
 impl ProbeSettings {
-    /// How often to look while on air, for a stream of `target` seconds per segment.
+    /// How often to look while on air, for a stream of `target` seconds per segment: one and
+    /// a half target durations by default, so a stream that stops is called stale within
+    /// three (two looks: one that still sees it move, one a settle later that does not).
     pub fn interval(&self, target: Option<u64>) -> Duration {
-        self.every.unwrap_or_else(|| Duration::from_secs(2 * target.unwrap_or(3).clamp(1, 30)))
+        self.every.unwrap_or_else(|| Duration::from_millis(1500 * target.unwrap_or(3).clamp(1, 30)))
     }
 }
 
@@ -130,7 +132,7 @@ mod tests {
         assert!(connect_rule("a b=127.0.0.1:1").expect_err("space").contains("not a host name"));
         assert!(connect_rule("x=localhost").expect_err("no port").contains("address:port"));
         let s = ProbeSettings::default();
-        assert_eq!(s.interval(Some(6)), Duration::from_secs(12));
-        assert_eq!(s.interval(None), Duration::from_secs(6));
+        assert_eq!(s.interval(Some(6)), Duration::from_secs(9));
+        assert_eq!(s.interval(None), Duration::from_millis(4500));
     }
 }

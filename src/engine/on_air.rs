@@ -12,8 +12,9 @@ use crate::plan::{self, Packaging};
 use crate::probe::look::{Format, Stream, Target, Watcher};
 use crate::probe::{self, Assessment};
 
-/// How long to wait between looks when the probe has no better idea.
-const LOOK_AGAIN: Duration = Duration::from_secs(2);
+/// How long to wait between looks when nothing is published yet: the first segment may come
+/// at any moment, and a look at nothing costs a 404.
+const LOOK_AGAIN: Duration = Duration::from_millis(500);
 
 impl Engine {
     /// What the probe looks at for a deployed event: each packaging's manifest at MediaPackage

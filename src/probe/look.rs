@@ -106,14 +106,31 @@ pub const VARIANTS_EVERY: u32 = 10;
 /// Bytes asked of a segment: four MPEG-TS packets, or an fMP4 segment's first boxes.
 pub const SEGMENT_BYTES: u64 = 4 * 188;
 
+/// A live hop's newest segment is checked for media bytes every this many looks.
+pub const SEGMENT_CHECK_EVERY: u32 = 10;
+
+/// How long until a new segment is due after one ending at `newest_end` (of `duration`), with
+/// a little margin; the first look at a stream looks again then rather than a whole settle
+/// later, so "on air" comes about one segment after the stream is playable.
+fn next_segment_in(
+    newest_end: Option<DateTime<Utc>>,
+    duration: Duration,
+    now: DateTime<Utc>,
+    settle: Duration,
+) -> Duration {
+    let Some(end) = newest_end else { return settle };
+    let due = end + chrono::Duration::from_std(duration + Duration::from_millis(150)).unwrap_or_default();
+    (due - now).to_std().unwrap_or_default().clamp(Duration::from_millis(200), settle)
+}
+
 #[derive(Default)]
 struct HopMemory {
     /// Variant playlist URLs and the looks since they were read.
     variants: Option<(Vec<String>, u32)>,
     playlists: HashMap<String, (MediaPlaylist, Instant)>,
     mpd: Option<(Mpd, Instant)>,
-    /// The newest segment already checked for media bytes.
-    checked_segment: Option<String>,
+    /// Looks since the newest segment was last checked for media bytes (none: never).
+    since_segment_check: Option<u32>,
     /// The last judgement of movement (live, stale, ended): a look too soon after it to say
     /// anything new repeats it rather than "looking".
     last: Option<HopState>,
@@ -318,7 +335,13 @@ async fn look_hls(
             newest_of_lowest = playlist.segments.last().map(|s| (join(p, &s.uri), playlist.map.is_some()));
         }
         let s = match memory.playlists.get(p) {
-            None => HopState::Looking { after: super::settle(playlist.target_duration.max(1)) },
+            None => {
+                let settle = super::settle(playlist.target_duration.max(1));
+                let last = playlist.segments.last().map_or(0.0, |s| s.duration);
+                HopState::Looking {
+                    after: next_segment_in(playlist.newest_end(), Duration::from_secs_f64(last), now, settle),
+                }
+            }
             Some((before, when)) => {
                 from_verdict(super::judge(before, &playlist, at.saturating_duration_since(*when), now, ttl))
             }
@@ -330,18 +353,27 @@ async fn look_hls(
         state = Some(state.map_or(s.clone(), |a| worse(a, s)));
     }
     let mut state = state.unwrap_or(HopState::Failed { status: 200, why: "the playlist lists no variant".into() });
-    // The newest segment must be media, not an error page: its first bytes, once per segment.
+    // The newest segment must be media, not an error page: its first bytes, at the first
+    // live look and then every SEGMENT_CHECK_EVERY looks (a playlist that moves is the
+    // packager's; the bytes behind it change only with a CDN behaviour or an origin fault).
     if let (HopState::Live { .. }, Some((segment, _))) = (&state, &newest_of_lowest) {
-        if memory.checked_segment.as_deref() != Some(segment.as_str()) {
+        let due = memory.since_segment_check.is_none_or(|n| n + 1 >= SEGMENT_CHECK_EVERY);
+        if due {
             let f = get(fetch, segment, headers, Some(SEGMENT_BYTES), cost).await;
             if f.status != 200 && f.status != 206 {
                 state = failed("the newest segment", &f);
+                memory.since_segment_check = None;
             } else if !hls::looks_like_media(&f.body) {
                 state = HopState::Failed { status: f.status, why: "the newest segment is not media".into() };
+                memory.since_segment_check = None;
             } else {
-                memory.checked_segment = Some(segment.clone());
+                memory.since_segment_check = Some(0);
             }
+        } else {
+            memory.since_segment_check = memory.since_segment_check.map(|n| n + 1);
         }
+    } else if !matches!(state, HopState::Live { .. }) {
+        memory.since_segment_check = None;
     }
     (state, target)
 }
@@ -367,7 +399,11 @@ async fn look_dash(
     };
     let target = mpd.segment_duration.map(|d| d.as_secs_f64().ceil().max(1.0) as u64);
     let state = match &memory.mpd {
-        None => HopState::Looking { after: super::settle(target.unwrap_or(2)) },
+        None => {
+            let settle = super::settle(target.unwrap_or(2));
+            let segment = mpd.segment_duration.unwrap_or(Duration::from_secs(2));
+            HopState::Looking { after: next_segment_in(mpd.live_edge, segment, mpd.utc_timing.unwrap_or(now), settle) }
+        }
         Some((before, when)) => {
             from_verdict(super::dash::judge(before, &mpd, at.saturating_duration_since(*when), now, ttl))
         }

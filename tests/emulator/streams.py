@@ -356,15 +356,20 @@ class StreamServer:
                 s.exit_code = s.proc.returncode
                 self._log(s, f"ffmpeg exited by itself with {s.exit_code}")
             if s.first_segment_at is None and s.dir is not None and s.alive():
-                # A manifest exists once its first segment is complete; its mtime is that moment.
+                # When every packaging is playable: HLS and CMAF playlists exist once their
+                # first segment is complete (their mtime is that moment); ffmpeg writes the
+                # MPD before any segment, so it counts once its timeline lists one.
                 times = []
                 for sub, manifest in (("hls", "index_0.m3u8"), ("dash", "manifest.mpd"), ("cmaf", "index_0.m3u8")):
+                    path = s.dir / sub / manifest
                     try:
-                        times.append((s.dir / sub / manifest).stat().st_mtime)
+                        if sub == "dash" and "<S " not in path.read_text(errors="replace"):
+                            break
+                        times.append(path.stat().st_mtime)
                     except FileNotFoundError:
-                        pass
-                if times:
-                    s.first_segment_at = min(times)
+                        break
+                if len(times) == 3:
+                    s.first_segment_at = max(times)
 
     def _reconcile(self) -> None:
         """Catch what no hook saw: channels gone (POST /moto-api/reset) or no longer RUNNING."""
