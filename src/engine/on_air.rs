@@ -98,9 +98,13 @@ impl Engine {
                 told = a.diagnosis.clone();
             }
             let target_duration = looks.iter().filter_map(|l| l.target_duration).max();
+            // Starting is when a few requests more buy the most: once a stream was seen, look
+            // again at least every quarter of a target duration, so "on air" follows the
+            // second segment closely.
+            let quarter = target_duration.map_or(LOOK_AGAIN, |t| Duration::from_millis(250 * t));
             let pause = a
                 .again_after
-                .unwrap_or_else(|| target_duration.map_or(LOOK_AGAIN, Duration::from_secs))
+                .map_or(quarter, |after| after.min(quarter))
                 .max(Duration::from_millis(200))
                 .min(settings.deadline.saturating_sub(started.elapsed()).max(Duration::from_millis(200)));
             tokio::time::sleep(pause).await;
