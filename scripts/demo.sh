@@ -4,7 +4,8 @@
 #  2. the daemon (`ottd run`) puts a timed event on air by itself: `tonight`, on air 45 s
 #     after the start for 30 s. It deploys it, starts the channel, stops it at the end and
 #     tears everything down, on time; the script follows the event's phase and shows the
-#     playback links while it is on air;
+#     playback links while it is on air, and fetches the HLS link: the emulator serves a real
+#     live stream (ffmpeg) for each running channel, through its CloudFront domain;
 #  3. the on-demand event `demo` (schedules/demo.toml) by hand: plan, deploy (its workflow
 #     says autoStart, so it starts), deploy again (nothing new), links, teardown;
 #     While `tonight` is on air, an output error is put on EventBridge as MediaLive would: the
@@ -20,6 +21,7 @@ cd "$OTTD_ROOT"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ottd-target}"
 
 ensure_emulator_venv
+ensure_ffmpeg
 echo "building ottd (the first build of the AWS SDK takes several minutes)"
 cargo build --quiet --bin ottd
 ottd="$CARGO_TARGET_DIR/debug/ottd"
@@ -34,9 +36,11 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-start_emulator "$work"
+# With live streams: each RUNNING channel's output is a real (ffmpeg) HLS/DASH stream at its
+# MediaPackage endpoints and CloudFront domain, on the emulator's HTTPS stream server.
+start_emulator "$work" "$work/streams"
 url=$EMULATOR_URL
-echo "AWS emulator on $url"
+echo "AWS emulator on $url; its live streams on $STREAMS_URL (test CA $STREAMS_CA)"
 
 # Dummy credentials: the emulator accepts any. The state file is the demo's own.
 export AWS_ENDPOINT_URL="$url" AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_REGION=us-east-1
@@ -154,6 +158,12 @@ while :; do
       if [ -z "$shown_links" ]; then
         shown_links=1
         step --config "$config" links tonight
+        echo
+        echo "== the HLS link plays: its multivariant playlist through (the emulator's) CloudFront"
+        hls_link=$("$ottd" --config "$config" --output json links tonight |
+          "$OTTD_VENV/bin/python" -c 'import json,sys; print(next(p["url"] for p in json.load(sys.stdin)["playback"] if p["format"] == "HLS"))')
+        "$OTTD_VENV/bin/python" scripts/stream_get.py "$STREAMS_URL" "$STREAMS_CA" "$hls_link" --wait 10 |
+          sed 's/^/  /' || echo "  (the stream did not answer: see $work/streams)"
         echo
         echo "== an alert, as MediaLive would send it: 'Failed to Write to Output' on pipeline 0"
         inject_alert tonight

@@ -7,12 +7,14 @@ cd "$OTTD_ROOT"
 . scripts/emulator.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ottd-target}"
 ensure_emulator_venv
+ensure_ffmpeg
 export OTTD_PYTHON="$OTTD_VENV/bin/python"
 
-# The emulator extension checks itself with boto3 (part of moto) before the Rust tests use it.
+# The emulator extension checks itself with boto3 (part of moto) before the Rust tests use it,
+# its live streams (ffmpeg) included.
 log=$(mktemp -d)
 trap 'stop_background; rm -rf "$log"' EXIT
-start_emulator "$log"
+start_emulator "$log" "$log/streams"
 "$OTTD_PYTHON" tests/emulator/selfcheck.py "$EMULATOR_URL"
 stop_background
 

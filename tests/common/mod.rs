@@ -44,13 +44,39 @@ pub fn python() -> PathBuf {
 pub struct Emulator {
     child: Child,
     pub url: String,
+    /// With [`Emulator::start_with_streams`]: the stream server, `https://127.0.0.1:PORT`. It
+    /// answers for MediaPackage endpoint hosts and CloudFront domains (connect here, with the
+    /// URL's host as TLS server name and Host header).
+    pub streams_url: Option<String>,
+    /// With [`Emulator::start_with_streams`]: the test CA (PEM) the stream server's
+    /// certificates are issued by.
+    pub ca_pem: Option<PathBuf>,
     /// While this file exists, CloudFront keeps updated distributions InProgress.
     settle_file: PathBuf,
     _dir: tempfile::TempDir,
 }
 
+/// What the emulator printed once ready: `OTTD_MOTO_READY <url>`, after
+/// `OTTD_STREAMS_READY <streams url> <ca.pem>` when it serves streams.
+struct Ready {
+    url: String,
+    streams: Option<(String, PathBuf)>,
+}
+
 impl Emulator {
     pub fn start() -> Emulator {
+        Emulator::launch(false)
+    }
+
+    /// The emulator with live streams (`--streams`, segments of 1 s): each RUNNING MediaLive
+    /// channel gets an ffmpeg encode, served at its MediaPackage endpoints and CloudFront
+    /// domains (see tests/emulator/README.md). Needs ffmpeg (`scripts/emulator.sh`'s
+    /// `ensure_ffmpeg`); each streaming channel costs about 5 % of a core.
+    pub fn start_with_streams() -> Emulator {
+        Emulator::launch(true)
+    }
+
+    fn launch(streams: bool) -> Emulator {
         let script = repo().join("tests/emulator/ottd_moto.py");
         let py = python();
         // The emulator logs every request: a pipe nobody reads would fill and block it.
@@ -58,28 +84,43 @@ impl Emulator {
         let log_for_child = log.try_clone().expect("emulator log file");
         let dir = tempfile::tempdir().expect("emulator temp dir");
         let settle_file = dir.path().join("cloudfront-settling");
-        let mut child = Command::new(&py)
-            .arg(&script)
-            .args(["--host", "127.0.0.1", "--port", "0"])
-            .arg("--cloudfront-settle-file")
-            .arg(&settle_file)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log_for_child))
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot run {} {}: {e} (install the emulator: see README)", py.display(), script.display())
-            });
+        let mut cmd = Command::new(&py);
+        cmd.arg(&script).args(["--host", "127.0.0.1", "--port", "0"]).arg("--cloudfront-settle-file").arg(&settle_file);
+        if streams {
+            cmd.arg("--streams").arg(dir.path().join("streams"));
+        }
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::from(log_for_child)).spawn().unwrap_or_else(|e| {
+            panic!("cannot run {} {}: {e} (install the emulator: see README)", py.display(), script.display())
+        });
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
+            let mut streams = None;
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("OTTD_STREAMS_READY ") {
+                    let mut fields = rest.split_whitespace();
+                    if let (Some(url), Some(ca)) = (fields.next(), fields.next()) {
+                        streams = Some((url.to_string(), PathBuf::from(ca)));
+                    }
+                }
                 if let Some(url) = line.strip_prefix("OTTD_MOTO_READY ") {
-                    let _ = tx.send(url.trim().to_string());
+                    let _ = tx.send(Ready { url: url.trim().to_string(), streams: streams.take() });
                 }
             }
         });
         match rx.recv_timeout(Duration::from_secs(90)) {
-            Ok(url) => Emulator { child, url, settle_file, _dir: dir },
+            Ok(Ready { url, streams: got }) if got.is_some() || !streams => {
+                let (streams_url, ca_pem) = got.map(|(u, c)| (Some(u), Some(c))).unwrap_or((None, None));
+                Emulator { child, url, streams_url, ca_pem, settle_file, _dir: dir }
+            }
+            Ok(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "the AWS emulator started without its stream server (no OTTD_STREAMS_READY line)\n{}",
+                    read_all(&log)
+                );
+            }
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -104,6 +145,42 @@ impl Emulator {
 
     pub fn settle_cloudfront(&self) {
         std::fs::remove_file(&self.settle_file).expect("remove the settle file");
+    }
+}
+
+impl Emulator {
+    /// `POST /ottd-emulator/streams/<channel_id>` `{"do": what}` (`freeze`, `thaw`, `stop`,
+    /// `start`, `break`, `mend`): the stream as the emulator describes it afterwards. Panics
+    /// unless the emulator answers 200 (streams off, unknown channel, `start` on a channel that
+    /// is not RUNNING, `freeze` with no encoder running).
+    pub fn stream_control(&self, channel_id: &str, what: &str) -> serde_json::Value {
+        let url = format!("{}/ottd-emulator/streams/{channel_id}", self.url);
+        let body = serde_json::json!({ "do": what }).to_string();
+        let (status, answer) = http_post(&url, &[("Content-Type", "application/json".into())], &body);
+        assert_eq!(status, 200, "stream control {what} of {channel_id}: {answer}");
+        serde_json::from_str(&answer).unwrap_or_else(|e| panic!("stream control answer {answer:?}: {e}"))
+    }
+
+    /// `GET /ottd-emulator/streams`: `{"url", "ca_pem", "segment_seconds", "streams": [{
+    /// "channel_id", "state" (running/frozen/stopped/broken), "first_segment_at" (RFC 3339,
+    /// ms), "segment_seconds", "hops": {"origin", "cdn", "cdn_to_origin"}: {"requests",
+    /// "bytes"}, ...}], "unattributed": {...}}`. Panics unless the emulator serves streams.
+    pub fn streams(&self) -> serde_json::Value {
+        let (status, body) = http_get(&format!("{}/ottd-emulator/streams", self.url));
+        assert_eq!(status, 200, "GET /ottd-emulator/streams: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("streams listing {body:?}: {e}"))
+    }
+
+    /// The stream of one channel in [`Emulator::streams`], if it ever ran.
+    pub fn stream(&self, channel_id: &str) -> Option<serde_json::Value> {
+        let listing = self.streams();
+        listing["streams"].as_array()?.iter().find(|s| s["channel_id"] == channel_id).cloned()
+    }
+
+    /// `DELETE /ottd-emulator/streams/counters`: every stream's request and byte counters to 0.
+    pub fn reset_stream_counters(&self) {
+        let (status, body) = http_request("DELETE", &format!("{}/ottd-emulator/streams/counters", self.url), &[], "");
+        assert_eq!(status, 200, "DELETE /ottd-emulator/streams/counters: {body}");
     }
 }
 
@@ -444,6 +521,34 @@ pub fn http_post(url: &str, headers: &[(&str, String)], body: &str) -> (u16, Str
         (Some(a), Some(b)) if b >= a => body[a..=b].to_string(),
         _ => body,
     };
+    (status, body)
+}
+
+/// A plain HTTP/1.1 GET; answers (status, body).
+pub fn http_get(url: &str) -> (u16, String) {
+    http_request("GET", url, &[], "")
+}
+
+/// A plain HTTP/1.1 request (no chunked bodies: the emulator's test endpoints send a length);
+/// answers (status, body).
+pub fn http_request(method: &str, url: &str, headers: &[(&str, String)], body: &str) -> (u16, String) {
+    let rest = url.trim_start_matches("http://");
+    let (hostport, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
+    let mut s = std::net::TcpStream::connect(hostport).expect("connect");
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).expect("send");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    let status = out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
     (status, body)
 }
 

@@ -63,10 +63,21 @@ token with the same request is a no-op that succeeds, and the same token with a 
 request is IdempotentParameterMismatchException (400). A call that failed records nothing
 (it is applied when repeated). Tokens are per account and region.
 
+MediaPackage (v1) endpoint Urls end with their manifest, as on AWS: <base>/index.m3u8 (HLS),
+<base>/index.mpd (DASH), <base>/index.ism/Manifest (MSS), with <base> =
+https://origin-endpoint.mediapackage.<region>.amazonaws.com/<endpoint-id> and `index` the
+endpoint's ManifestName when it has one; CMAF endpoints keep <base>.
+
+Live streams (opt-in, streams.py next to this file): with --streams DIR, each RUNNING
+MediaLive channel gets an ffmpeg encode served over HTTPS at its MediaPackage endpoints and
+CloudFront domains, with test-only controls under /ottd-emulator/streams.
+
 Usage:
   python ottd_moto.py [--host 127.0.0.1] [--port 0] [--port-file PATH]
-Prints exactly one line "OTTD_MOTO_READY http://127.0.0.1:<port>" on stdout once
-listening, then serves until SIGTERM/SIGINT.
+                      [--streams DIR [--stream-segment-seconds N] [--streams-port 0]]
+Prints "OTTD_MOTO_READY http://127.0.0.1:<port>" on stdout once listening, then serves until
+SIGTERM/SIGINT. With --streams, "OTTD_STREAMS_READY https://127.0.0.1:<port> <DIR>/ca.pem"
+comes first.
 """
 
 import argparse
@@ -79,6 +90,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -97,9 +109,13 @@ from moto.medialive.responses import MediaLiveResponse
 from moto.mediapackage.models import MediaPackageBackend
 from moto.moto_api._internal import mock_random
 from moto.moto_api._internal.managed_state_model import ManagedState
+from moto.moto_api._internal.models import MotoAPIBackend
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.utilities.arns import parse_arn
 from moto.utilities.utils import get_partition
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import streams  # noqa: E402 - this folder's module: live streams for RUNNING channels (--streams)
 
 
 class NotFoundException(ServiceException):
@@ -253,13 +269,29 @@ def _not_found_wrapper(orig: Any, kind: str, key: str, store: str) -> Any:
     return wrapper
 
 
-def _with_hls_manifest_urls(orig: Any) -> Any:
-    """moto's MediaPackage (v1) leaves CmafPackage.HlsManifests[].Url empty; AWS fills it in."""
+def _with_manifest_urls(orig: Any) -> Any:
+    """moto's MediaPackage (v1) endpoint Url is `https://origin-endpoint.mediapackage.<region>.
+    amazonaws.com/<endpoint-id>`, with no manifest, and CmafPackage.HlsManifests[].Url is left
+    out. AWS's Urls end with the manifest (`.../out/v1/<hash>/index.m3u8`), so a player resolves
+    the manifest's relative URIs under the endpoint: HLS `<base>/<ManifestName>.m3u8`, DASH
+    `<base>/<ManifestName>.mpd`, MSS `<base>/<ManifestName>.ism/Manifest` (ManifestName
+    defaults to `index`); a CMAF endpoint keeps the base, and each HLS manifest gets
+    `<base>/<its ManifestName>.m3u8`."""
 
-    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+    def wrapper(self: MediaPackageBackend, *args: Any, **kwargs: Any) -> Any:
         endpoint = orig(self, *args, **kwargs)
+        base = f"https://origin-endpoint.mediapackage.{self.region_name}.amazonaws.com/{endpoint.id}"
+        name = endpoint.manifest_name or "index"
+        if endpoint.hls_package:
+            endpoint.url = f"{base}/{name}.m3u8"
+        elif endpoint.dash_package:
+            endpoint.url = f"{base}/{name}.mpd"
+        elif endpoint.mss_package:
+            endpoint.url = f"{base}/{name}.ism/Manifest"
+        else:
+            endpoint.url = base
         for m in (endpoint.cmaf_package or {}).get("hlsManifests") or []:
-            m.setdefault("url", f"{endpoint.url}/{m.get('manifestName') or 'index'}.m3u8")
+            m["url"] = f"{base}/{m.get('manifestName') or 'index'}.m3u8"
         return endpoint
 
     return wrapper
@@ -520,8 +552,10 @@ def _resolve_transient_states(self: Channel) -> None:
     with _STATE_LOCK:
         before = self.state
         _orig_resolve_transient_states(self)
-        details = _state_change_details(self, before, self.state)
+        after = self.state
+        details = _state_change_details(self, before, after)
     _emit_medialive(self, details)
+    streams.on_state_change(self, before, after)
 
 
 def _announcing(orig: Any) -> Any:
@@ -533,8 +567,10 @@ def _announcing(orig: Any) -> Any:
             channel = self._channels.get(channel_id)
             before = channel.state if channel is not None else None
             channel = orig(self, *args, **kwargs)
-            details = _state_change_details(channel, before, channel.state)
+            after = channel.state
+            details = _state_change_details(channel, before, after)
         _emit_medialive(channel, details)
+        streams.on_state_change(channel, before, after)
         return channel
 
     return wrapper
@@ -581,6 +617,7 @@ def restart_channel_pipelines(self: MediaLiveBackend, channel_id: str, pipeline_
             "account": self.account_id,
             "region": self.region_name,
         })
+    streams.on_restart(channel)  # a fresh encode: the stream's sequence starts again
     return channel
 
 
@@ -599,11 +636,29 @@ def _all_restarts() -> list:
     return sorted(found, key=lambda r: r["seq"])
 
 
+def _resetting_streams(orig: Any) -> Any:
+    """POST /moto-api/reset drops every channel: their streams stop at once."""
+
+    def wrapper(self: MotoAPIBackend) -> None:
+        orig(self)
+        streams.on_reset()
+
+    return wrapper
+
+
+_STATUS_TEXT = {200: "200 OK", 400: "400 Bad Request", 404: "404 Not Found", 409: "409 Conflict"}
+
+
 def _ottd_emulator_api(environ: dict, start_response: Any) -> list:
     """Test-only endpoints under /ottd-emulator/ (no AWS API exposes these)."""
     method, path = environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "").rstrip("/")
     status, body = "404 Not Found", {"message": f"no such ottd-emulator endpoint: {method} {path}"}
-    if path == "/ottd-emulator/restarts" and method == "GET":
+    if path == "/ottd-emulator/streams" or path.startswith("/ottd-emulator/streams/"):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length > 0 else b""
+        code, body = streams.api(method, path, raw)
+        status = _STATUS_TEXT.get(code, f"{code} Error")
+    elif path == "/ottd-emulator/restarts" and method == "GET":
         wanted = parse_qs(environ.get("QUERY_STRING", "")).get("channel_id")
         items = [r for r in _all_restarts() if not wanted or r["channel_id"] in wanted]
         status, body = "200 OK", [{k: v for k, v in r.items() if k != "seq"} for r in items]
@@ -696,8 +751,9 @@ def install() -> None:
     Distribution.status = property(_distribution_status)
     CloudFrontBackend.update_distribution = _update_distribution(CloudFrontBackend.update_distribution)
     CloudFrontBackend.delete_distribution = _delete_distribution(CloudFrontBackend.delete_distribution)
-    MediaPackageBackend.create_origin_endpoint = _with_hls_manifest_urls(MediaPackageBackend.create_origin_endpoint)
-    MediaPackageBackend.update_origin_endpoint = _with_hls_manifest_urls(MediaPackageBackend.update_origin_endpoint)
+    MediaPackageBackend.create_origin_endpoint = _with_manifest_urls(MediaPackageBackend.create_origin_endpoint)
+    MediaPackageBackend.update_origin_endpoint = _with_manifest_urls(MediaPackageBackend.update_origin_endpoint)
+    MotoAPIBackend.reset = _resetting_streams(MotoAPIBackend.reset)
     MediaLiveResponse.create_input = _honour_request_id(MediaLiveResponse.create_input, "Input", "_inputs")
     MediaLiveResponse.create_channel = _honour_request_id(MediaLiveResponse.create_channel, "Channel", "_channels")
     MediaLiveResponse.create_input_security_group = r_create_input_security_group
@@ -720,10 +776,21 @@ def main() -> int:
     ap.add_argument("--port", type=int, default=0, help="0 = pick a free port")
     ap.add_argument("--port-file", help="also write the URL to this file")
     ap.add_argument("--cloudfront-settle-file", help="while this file exists, updated distributions stay InProgress")
+    ap.add_argument("--streams", metavar="DIR",
+                    help="serve a live HLS/DASH stream (ffmpeg, output under DIR) for each RUNNING MediaLive channel")
+    ap.add_argument("--stream-segment-seconds", type=int, default=1, metavar="N",
+                    help="segment length of those streams (default 1)")
+    ap.add_argument("--streams-port", type=int, default=0, help="the stream server's HTTPS port (0 = a free port)")
     args = ap.parse_args()
+    if args.stream_segment_seconds < 1:
+        ap.error("--stream-segment-seconds must be a whole number of seconds, at least 1")
 
     SETTLE_FILE["path"] = args.cloudfront_settle_file
     install()
+    if args.streams:
+        # Printed first: a harness that waits for OTTD_MOTO_READY has both lines then.
+        stream_server = streams.start(Path(args.streams), args.stream_segment_seconds, args.host, args.streams_port)
+        print(f"OTTD_STREAMS_READY {stream_server.url} {stream_server.ca.pem_path}", flush=True)
     from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
@@ -738,8 +805,12 @@ def main() -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    while not stop.wait(1.0):
-        pass
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        if streams.SERVER is not None:
+            streams.SERVER.shutdown()  # kill every ffmpeg (PR_SET_PDEATHSIG covers kill -9)
     server.stop()
     return 0
 

@@ -3,16 +3,22 @@
 push inputs and the RequestId of CreateInput / CreateChannel, CloudFront's
 disable-then-delete rules, MediaLive channel state change events through EventBridge
 (with `account` in the envelope), injected MediaLive alerts, SNS rule targets,
-RestartChannelPipelines and GET /ottd-emulator/restarts, and the ClientRequestToken of
-DynamoDB TransactWriteItems.
+RestartChannelPipelines and GET /ottd-emulator/restarts, the ClientRequestToken of
+DynamoDB TransactWriteItems, and, when the emulator was started with --streams, the live
+streams (origin and CloudFront hop, CDN authorization, HLS, DASH and CMAF, Range and
+conditional requests, the freeze / thaw / stop / start / break / mend controls, restarts).
 
 Usage: python selfcheck.py http://127.0.0.1:PORT
 Exits 0 when every check passes, 1 otherwise. Needs boto3 (installed with moto).
 It ends with POST /moto-api/reset: run it against an emulator of its own.
 """
 
+import http.client
 import json
+import os
 import re
+import socket
+import ssl
 import sys
 import time
 import urllib.error
@@ -111,6 +117,7 @@ def main(url):
 
     request_id_checks(ml)
     cloudfront_checks(url)
+    streams_checks(url)
     events_checks(url)
     transaction_token_checks(url)
 
@@ -431,6 +438,291 @@ def events_checks(url):
     urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST")).read()
     check("restarts: POST /moto-api/reset clears them", http_json(f"{url}/ottd-emulator/restarts")[1] == [])
     check("unknown /ottd-emulator path -> 404", _status_of(f"{url}/ottd-emulator/nothing") == 404)
+
+
+# --- live streams (ottd_moto.py --streams DIR) ------------------------------------------------------
+
+
+class _VirtualHost(http.client.HTTPSConnection):
+    """HTTPS to the stream server on 127.0.0.1, as `host` (Host header and SNI), verified
+    against the emulator's test CA."""
+
+    def __init__(self, host, port, context):
+        super().__init__(host, port, context=context, timeout=10)
+
+    def connect(self):
+        sock = socket.create_connection(("127.0.0.1", self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+
+class _Streams:
+    def __init__(self, url, listing):
+        self.api = url
+        self.port = int(listing["url"].rsplit(":", 1)[1])
+        self.tls = ssl.create_default_context(cafile=listing["ca_pem"])
+
+    def get(self, host, path, headers=None, method="GET"):
+        """(status, headers with lower-case names, body)."""
+        conn = _VirtualHost(host, self.port, self.tls)
+        try:
+            conn.request(method, path, headers=headers or {})
+            r = conn.getresponse()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+        finally:
+            conn.close()
+
+    def control(self, channel_id, what):
+        req = urllib.request.Request(f"{self.api}/ottd-emulator/streams/{channel_id}", method="POST",
+                                     data=json.dumps({"do": what}).encode(),
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"null")
+
+    def stream(self, channel_id):
+        listing = http_json(f"{self.api}/ottd-emulator/streams")[1]
+        return next((x for x in listing["streams"] if x["channel_id"] == channel_id), None)
+
+
+def _newest(playlist):
+    """The newest segment's sequence number of a media playlist (media sequence + segments - 1)."""
+    text = playlist.decode() if isinstance(playlist, bytes) else playlist
+    m = re.search(r"#EXT-X-MEDIA-SEQUENCE:(\d+)", text)
+    return (int(m.group(1)) if m else 0) + text.count("#EXTINF") - 1
+
+
+def _media_sequence(playlist):
+    m = re.search(rb"#EXT-X-MEDIA-SEQUENCE:(\d+)", playlist)
+    return int(m.group(1)) if m else 0
+
+
+def _until(deadline_s, probe):
+    """Poll `probe` (returning a value or None) every 100 ms until it gives a value or the
+    deadline passes; the last value (None on timeout)."""
+    until = time.monotonic() + deadline_s
+    while True:
+        value = probe()
+        if value is not None or time.monotonic() > until:
+            return value
+        time.sleep(0.1)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except (ProcessLookupError, TypeError):
+        return False
+
+
+def streams_checks(url):
+    """The live stream of a RUNNING channel, at the origin and through CloudFront, and its
+    controls. Skipped when the emulator was started without --streams."""
+    status, listing = _status_json(f"{url}/ottd-emulator/streams")
+    if status == 404:
+        print("skip streams: the emulator was started without --streams")
+        return
+    check("streams: the listing names the server and its CA", listing.get("url", "").startswith("https://127.0.0.1:")
+          and os.path.exists(listing.get("ca_pem", "")), listing)
+    st = _Streams(url, listing)
+    region = "us-west-2"
+    kw = dict(endpoint_url=url, region_name=region, aws_access_key_id="testing", aws_secret_access_key="testing")
+    sm, mp, ml, cf = (boto3.client(name, **kw) for name in ("secretsmanager", "mediapackage", "medialive", "cloudfront"))
+
+    # The workflow's shape, as ottd deploys it.
+    token = uuid.uuid4().hex
+    secret = sm.create_secret(Name="selfcheck/streams/cdn",
+                              SecretString=json.dumps({"MediaPackageCDNIdentifier": token}))["ARN"]
+    auth = {"CdnIdentifierSecret": secret, "SecretsRoleArn": "arn:aws:iam::123456789012:role/selfcheck-mediapackage"}
+    mp.create_channel(Id="selfcheck-streams")
+    hls = mp.create_origin_endpoint(ChannelId="selfcheck-streams", Id="selfcheck-streams-hls", Authorization=auth,
+                                    HlsPackage={"SegmentDurationSeconds": 1})
+    dash = mp.create_origin_endpoint(ChannelId="selfcheck-streams", Id="selfcheck-streams-dash", Authorization=auth,
+                                     DashPackage={"SegmentDurationSeconds": 1, "UtcTiming": "HTTP-ISO",
+                                                  "UtcTimingUri": "https://time.example.com/?iso"})
+    cmaf = mp.create_origin_endpoint(ChannelId="selfcheck-streams", Id="selfcheck-streams-cmaf", Authorization=auth,
+                                     CmafPackage={"SegmentDurationSeconds": 1, "HlsManifests": [
+                                         {"Id": "selfcheck-streams-cmaf", "ManifestName": "index"}]})
+    mp.create_origin_endpoint(ChannelId="selfcheck-streams", Id="selfcheck-streams-open",
+                              HlsPackage={"SegmentDurationSeconds": 1})
+    origin = f"origin-endpoint.mediapackage.{region}.amazonaws.com"
+    check("streams: endpoint Urls end with their manifest, as on AWS",
+          (hls["Url"], dash["Url"], cmaf["CmafPackage"]["HlsManifests"][0]["Url"])
+          == (f"https://{origin}/selfcheck-streams-hls/index.m3u8", f"https://{origin}/selfcheck-streams-dash/index.mpd",
+              f"https://{origin}/selfcheck-streams-cmaf/index.m3u8"), (hls["Url"], dash["Url"], cmaf))
+    hls_path, dash_path = "/selfcheck-streams-hls/index.m3u8", "/selfcheck-streams-dash/index.mpd"
+    cmaf_path = "/selfcheck-streams-cmaf/index.m3u8"
+    inp = ml.create_input(Name="selfcheck-streams", Type="URL_PULL",
+                          Sources=[{"Url": "https://example.com/live/index.m3u8"}])["Input"]
+    channel = ml.create_channel(
+        Name="selfcheck-streams", ChannelClass="SINGLE_PIPELINE", RoleArn="arn:aws:iam::123456789012:role/x",
+        InputAttachments=[{"InputId": inp["Id"], "InputAttachmentName": "selfcheck-streams"}],
+        Destinations=[{"Id": "media-destination", "MediaPackageSettings": [{"ChannelId": "selfcheck-streams"}]}],
+    )["Channel"]["Id"]
+    ml.describe_channel(ChannelId=channel)
+    dist = cf.create_distribution(DistributionConfig={
+        "CallerReference": "selfcheck-streams", "Comment": "selfcheck streams", "Enabled": True,
+        "Origins": {"Quantity": 1, "Items": [{
+            "Id": "mediapackage", "DomainName": origin, "OriginPath": "",
+            "CustomHeaders": {"Quantity": 1, "Items": [{"HeaderName": "X-MediaPackage-CDNIdentifier", "HeaderValue": token}]},
+            "CustomOriginConfig": {"HTTPPort": 80, "HTTPSPort": 443, "OriginProtocolPolicy": "https-only"},
+        }]},
+        "DefaultCacheBehavior": {"TargetOriginId": "mediapackage", "ViewerProtocolPolicy": "redirect-to-https",
+                                 "CachePolicyId": "08627262-05a9-4f76-9ded-b50ca2e3a84f"},
+    })["Distribution"]
+    cdn = dist["DomainName"]
+    with_id = {"X-MediaPackage-CDNIdentifier": token}
+
+    check("streams: no RUNNING channel -> 404 at the origin", st.get(origin, hls_path, with_id)[0] == 404)
+    ml.start_channel(ChannelId=channel)
+    check("streams: the settled state is RUNNING", ml.describe_channel(ChannelId=channel)["State"] == "RUNNING")
+    s = st.stream(channel)
+    check("streams: an encoder runs for the RUNNING channel", s is not None and s["state"] == "running"
+          and _alive(s["pid"]) and s["segment_seconds"] == 1 and s["encode"] == 1, s)
+    started = time.monotonic()
+    got = _until(15, lambda: (lambda r: r if r[0] == 200 else None)(st.get(origin, hls_path, with_id)))
+    check("streams: the multivariant playlist is served (first segment)", got is not None,
+          f"nothing after {time.monotonic() - started:.1f} s")
+    if got is None:
+        return
+    print(f"     (first segment served {time.monotonic() - started:.1f} s after RUNNING)")
+    _, headers, master = got
+    variants = re.findall(rb"#EXT-X-STREAM-INF:[^\n]*\n([^\n#]+)", master)
+    check("streams: origin with the header -> 200, a multivariant playlist with >= 2 variants",
+          master.startswith(b"#EXTM3U") and len(variants) >= 2, master)
+    check("streams: Access-Control-Allow-Origin: *", headers.get("access-control-allow-origin") == "*", headers)
+    check("streams: origin without the header -> 403", st.get(origin, hls_path)[0] == 403)
+    check("streams: origin with a wrong header -> 403",
+          st.get(origin, hls_path, {"X-MediaPackage-CDNIdentifier": "wrong"})[0] == 403)
+    check("streams: an endpoint without CDN authorization needs no header",
+          st.get(origin, "/selfcheck-streams-open/index.m3u8")[0] == 200)
+    check("streams: an unknown endpoint -> 404", st.get(origin, "/selfcheck-nothing/index.m3u8", with_id)[0] == 404)
+
+    low = "/selfcheck-streams-hls/" + variants[-1].decode().strip()
+    status, _, media = st.get(origin, low, with_id)
+    check("streams: the media playlist is live HLS (target duration 1, no end)", status == 200
+          and b"#EXT-X-TARGETDURATION:1" in media and b"#EXT-X-ENDLIST" not in media, media)
+    pdt = re.findall(rb"#EXT-X-PROGRAM-DATE-TIME:(\S+)", media)
+    check("streams: program date-times are RFC 3339 UTC (Z)", bool(pdt) and all(
+          RFC3339_UTC.match(p.decode()) for p in pdt), pdt)
+    segment = "/selfcheck-streams-hls/" + re.findall(rb"\n([^\n#]+\.ts)", media)[-1].decode()
+    status, seg_headers, seg = st.get(origin, segment, with_id)
+    check("streams: a TS segment starts with sync bytes 0x47 every 188 bytes", status == 200 and len(seg) > 188 * 4
+          and all(seg[i * 188] == 0x47 for i in range(4)), (status, seg[:8]))
+    status, h, part = st.get(origin, segment, dict(with_id, Range="bytes=0-187"))
+    check("streams: Range -> 206 with Content-Range", status == 206 and len(part) == 188 and part[0] == 0x47
+          and h.get("content-range") == f"bytes 0-187/{len(seg)}", (status, h))
+    check("streams: If-None-Match with the ETag -> 304",
+          st.get(origin, segment, dict(with_id, **{"If-None-Match": seg_headers["etag"]}))[0] == 304)
+    check("streams: If-Modified-Since with Last-Modified -> 304",
+          st.get(origin, segment, dict(with_id, **{"If-Modified-Since": seg_headers["last-modified"]}))[0] == 304)
+    check("streams: an unsatisfiable Range -> 416",
+          st.get(origin, segment, dict(with_id, Range=f"bytes={len(seg) + 10}-"))[0] == 416)
+    first = _newest(media)
+    moved = _until(5, lambda: (lambda m: m if _newest(m) > first else None)(st.get(origin, low, with_id)[2]))
+    check("streams: the media playlist advances", moved is not None, first)
+
+    status, _, mpd = st.get(origin, dash_path, with_id)
+    publish = re.search(rb'publishTime="([^"]+)"', mpd)
+    check("streams: the MPD is type=\"dynamic\" with a publishTime", status == 200 and b'type="dynamic"' in mpd
+          and publish is not None, mpd[:300])
+    check("streams: the MPD carries the package's UtcTiming",
+          b'<UTCTiming schemeIdUri="urn:mpeg:dash:utc:http-iso:2014" value="https://time.example.com/?iso"/>' in mpd)
+    later = _until(5, lambda: (lambda m: m if re.search(rb'publishTime="([^"]+)"', m).group(1) != publish.group(1)
+                                          else None)(st.get(origin, dash_path, with_id)[2]))
+    check("streams: the MPD's publishTime advances", later is not None)
+    init = st.get(origin, "/selfcheck-streams-dash/init-stream0.m4s", with_id)
+    check("streams: DASH init segment (ftyp)", init[0] == 200 and init[2][4:8] == b"ftyp", init[:2])
+    status, _, cmaf_master = st.get(origin, cmaf_path, with_id)
+    cmaf_variant = re.findall(rb"#EXT-X-STREAM-INF:[^\n]*\n([^\n#]+)", cmaf_master)
+    cmaf_media = st.get(origin, "/selfcheck-streams-cmaf/" + cmaf_variant[0].decode().strip(), with_id)[2] \
+        if cmaf_variant else b""
+    cmaf_seg = re.findall(rb"\n([^\n#]+\.mp4)", cmaf_media)
+    body = st.get(origin, "/selfcheck-streams-cmaf/" + cmaf_seg[-1].decode(), with_id)[2] if cmaf_seg else b""
+    check("streams: CMAF endpoint serves HLS with fMP4 segments (EXT-X-MAP, moof)", status == 200
+          and b"#EXT-X-MAP:" in cmaf_media and body[4:8] in (b"moof", b"styp"), (status, cmaf_media[:200]))
+    s = st.stream(channel)
+    check("streams: the listing dates the first segment (RFC 3339, ms)",
+          re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", str(s.get("first_segment_at"))) is not None, s)
+
+    # Through CloudFront: no header needed, the distribution adds it.
+    status, h, cdn_master = st.get(cdn, hls_path)
+    check("streams: CDN hop -> 200 without the header", status == 200 and cdn_master.startswith(b"#EXTM3U")
+          and "cloudfront" in h.get("via", "").lower() and h.get("access-control-allow-origin") == "*", (status, h))
+    check("streams: CDN hop serves segments", st.get(cdn, segment)[2][:1] == b"\x47")
+    check("streams: an unknown distribution -> 404", st.get("d0000000000000.cloudfront.net", hls_path)[0] == 404)
+
+    # Counters: one request at each hop.
+    with urllib.request.urlopen(urllib.request.Request(f"{url}/ottd-emulator/streams/counters", method="DELETE")) as r:
+        check("streams: DELETE counters", r.status == 200)
+    _, _, a = st.get(origin, hls_path, with_id)
+    _, _, b = st.get(cdn, hls_path)
+    hops = st.stream(channel)["hops"]
+    check("streams: counters per hop (requests, bytes)", hops["origin"] == {"requests": 1, "bytes": len(a)}
+          and hops["cdn"] == {"requests": 1, "bytes": len(b)} and hops["cdn_to_origin"]["requests"] == 1, hops)
+
+    # break / mend: CloudFront refuses, the origin still answers.
+    status, body = st.control(channel, "break")
+    check("streams: break -> state broken", status == 200 and body["state"] == "broken", body)
+    check("streams: break -> CDN 403, origin 200",
+          (st.get(cdn, hls_path)[0], st.get(origin, hls_path, with_id)[0]) == (403, 200))
+    st.control(channel, "mend")
+    check("streams: mend -> CDN 200", st.get(cdn, hls_path)[0] == 200)
+
+    # freeze / thaw: the playlist stops, then moves again.
+    status, body = st.control(channel, "freeze")
+    check("streams: freeze -> state frozen", status == 200 and body["state"] == "frozen", body)
+    frozen = st.get(origin, low, with_id)[2]
+    changed = _until(2.5, lambda: (lambda m: m if m != frozen else None)(st.get(origin, low, with_id)[2]))
+    check("streams: frozen, the playlist stays the same", changed is None)
+    st.control(channel, "thaw")
+    thawed = _until(5, lambda: (lambda m: m if _newest(m) > _newest(frozen) else None)(st.get(origin, low, with_id)[2]))
+    check("streams: thaw -> the playlist advances again", thawed is not None)
+    seq = _until(10, lambda: (lambda m: m if _media_sequence(m) > 0 else None)(st.get(origin, low, with_id)[2]))
+    check("streams: #EXT-X-MEDIA-SEQUENCE advances once the window is full", seq is not None)
+    before_restart = _newest(seq or thawed or frozen)
+
+    # RestartChannelPipelines: a fresh encode, the sequence starts again.
+    old_pid = st.stream(channel)["pid"]
+    ml.restart_channel_pipelines(ChannelId=channel, PipelineIds=["PIPELINE_0"])
+    s = st.stream(channel)
+    check("streams: restart -> a new encoder", s["encode"] == 2 and s["pid"] != old_pid and not _alive(old_pid), s)
+    reset = _until(10, lambda: (lambda r: r[2] if r[0] == 200 and _newest(r[2]) < before_restart else None)(
+        st.get(origin, low, with_id)))
+    check("streams: restart -> the sequence resets", reset is not None, before_restart)
+
+    # stop / start: the stream goes stale (still served), then a new encode.
+    status, body = st.control(channel, "stop")
+    check("streams: stop -> the encoder is gone", status == 200 and body["state"] == "stopped"
+          and body["pid"] is None and not _alive(s["pid"]), body)
+    stale = st.get(origin, low, with_id)
+    check("streams: stopped, the last playlist is still served", stale[0] == 200 and b"#EXT-X-ENDLIST" not in stale[2])
+    status, body = st.control(channel, "start")
+    check("streams: start -> a new encoder", status == 200 and body["state"] == "running" and body["encode"] == 3
+          and _alive(body["pid"]), body)
+    check("streams: an unknown action -> 400", st.control(channel, "dance")[0] == 400)
+    check("streams: an unknown channel -> 404", st.control("0000000", "freeze")[0] == 404)
+
+    # StopChannel: the encoder is killed and the origin has nothing to serve.
+    pid = st.stream(channel)["pid"]
+    ml.stop_channel(ChannelId=channel)
+    ml.describe_channel(ChannelId=channel)
+    s = st.stream(channel)
+    check("streams: StopChannel -> ffmpeg gone", s["state"] == "stopped" and not _alive(pid), s)
+    check("streams: stopped channel -> 404 at the origin", st.get(origin, hls_path, with_id)[0] == 404)
+    check("streams: start on an IDLE channel -> 409", st.control(channel, "start")[0] == 409)
+    ml.delete_channel(ChannelId=channel)
+    ml.describe_channel(ChannelId=channel)
+
+
+def _status_json(url):
+    try:
+        with urllib.request.urlopen(url) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, None
 
 
 def _is_uuid4(value):
