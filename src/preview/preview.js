@@ -86,6 +86,14 @@
     const dashjs = window.dashjs;
     const player = dashjs.MediaPlayer().create();
     seen.dash.player = player;
+    // Time from the daemon (dash.js's default is a public time server: not allowed here).
+    player.updateSettings({
+      streaming: {
+        utcSynchronization: {
+          defaultTimingSource: { scheme: 'urn:mpeg:dash:utc:http-iso:2014', value: new URL('assets/now', location.href).href },
+        },
+      },
+    });
     const events = dashjs.MediaPlayer.events;
     player.on(events.PLAYBACK_PLAYING, function () {
       seen.dash.playing = true;

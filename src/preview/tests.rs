@@ -134,6 +134,10 @@ async fn players_are_served_with_type_cache_and_etag_and_a_missing_one_is_said()
     let js = get(&p, "/preview/assets/preview.js").await;
     assert_eq!((js.status, js.headers[header::CONTENT_TYPE].to_str().ok()), (StatusCode::OK, Some("text/javascript; charset=utf-8")));
     assert_eq!(get(&p, "/preview/assets/preview.css").await.headers[header::CONTENT_TYPE], "text/css; charset=utf-8");
+    let now = get(&p, "/preview/assets/now").await;
+    assert_eq!((now.status, now.headers[header::CACHE_CONTROL].to_str().ok()), (StatusCode::OK, Some("no-store")));
+    let at = chrono::DateTime::parse_from_rfc3339(&now.body).expect("an ISO time for dash.js");
+    assert!((chrono::Utc::now() - at.with_timezone(&chrono::Utc)).num_seconds().abs() < 5);
     for bad in ["/preview/assets/..%2Fottd.db", "/preview/assets/hls.js", "/preview/assets/dash.all.min.js"] {
         assert_eq!(get(&p, bad).await.status, StatusCode::NOT_FOUND, "{bad}");
     }
