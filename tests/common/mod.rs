@@ -279,7 +279,15 @@ pub struct Setup {
 }
 
 pub fn setup(schedule: &str) -> Setup {
-    let emu = Emulator::start();
+    setup_on(Emulator::start(), schedule)
+}
+
+/// [`setup`] on an emulator with live streams ([`Emulator::start_with_streams`]).
+pub fn setup_with_streams(schedule: &str) -> Setup {
+    setup_on(Emulator::start_with_streams(), schedule)
+}
+
+fn setup_on(emu: Emulator, schedule: &str) -> Setup {
     let dir = tempfile::tempdir().expect("tempdir");
     let schedules = dir.path().join("schedules");
     std::fs::create_dir_all(&schedules).expect("mkdir");
