@@ -25,9 +25,15 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 fn need_browser_tools() {
     let install = "run ./scripts/test.sh (it installs both), or by hand: apt-get install -y chromium \
                    (with sudo when not root) and npm ci --prefix web";
-    assert!(Path::new(CHROMIUM).is_file(), "{CHROMIUM} is missing: the preview page's browser test needs it; {install}");
+    assert!(
+        Path::new(CHROMIUM).is_file(),
+        "{CHROMIUM} is missing: the preview page's browser test needs it; {install}"
+    );
     let node = Command::new("node").arg("--version").output();
-    assert!(node.is_ok_and(|o| o.status.success()), "node is missing (Debian: apt-get install -y nodejs npm); {install}");
+    assert!(
+        node.is_ok_and(|o| o.status.success()),
+        "node is missing (Debian: apt-get install -y nodejs npm); {install}"
+    );
     for m in ["playwright-core/package.json", "hls.js/package.json", "dashjs/package.json"] {
         let p = repo().join("web/node_modules").join(m);
         assert!(p.is_file(), "{} is missing: {install}", p.display());

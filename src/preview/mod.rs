@@ -124,7 +124,10 @@ impl Preview {
                 })?;
                 // No token: nobody asked for this event's links yet (or no such event).
                 let Some(t) = read else { return Ok(false) };
-                self.tokens.lock().unwrap_or_else(|p| p.into_inner()).put(event.to_string(), (t.clone(), Instant::now()));
+                self.tokens
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .put(event.to_string(), (t.clone(), Instant::now()));
                 t
             }
         };
@@ -240,12 +243,8 @@ async fn state_of(p: &Preview, event: &str, query: Option<&str>) -> Response {
         }
     };
     let domain = p.links(event).await.map(|l| l.domain).filter(|d| page::valid_host(d));
-    let view = StateView {
-        event: event.to_string(),
-        phase,
-        domain,
-        probe: p.board.get(event).as_ref().map(ProbeView::from),
-    };
+    let view =
+        StateView { event: event.to_string(), phase, domain, probe: p.board.get(event).as_ref().map(ProbeView::from) };
     let mut r = axum::Json(view).into_response();
     no_store(r.headers_mut());
     r
@@ -289,9 +288,10 @@ async fn asset(
         }
     };
     let tag = assets::etag(&bytes);
-    let fresh = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| {
-        v.split(',').any(|t| t.trim() == tag || t.trim() == "*")
-    });
+    let fresh = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"));
     let mut r = if fresh { StatusCode::NOT_MODIFIED.into_response() } else { bytes.into_response() };
     let h = r.headers_mut();
     if !fresh {

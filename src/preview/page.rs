@@ -243,8 +243,16 @@ mod tests {
     #[test]
     fn the_page_has_both_players_no_inline_script_and_escapes_what_it_shows() {
         let html = render(&page(Some("d1.cloudfront.net")));
-        assert!(html.contains(r#"<article class="player" id="hls" data-src="https://d1.cloudfront.net/out/v1/h/index.m3u8""#), "{html}");
-        assert!(html.contains(r#"data-src="https://d1.cloudfront.net/out/v1/d/index.mpd?a=1&amp;b=&quot;2&quot;""#), "{html}");
+        assert!(
+            html.contains(
+                r#"<article class="player" id="hls" data-src="https://d1.cloudfront.net/out/v1/h/index.m3u8""#
+            ),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"data-src="https://d1.cloudfront.net/out/v1/d/index.mpd?a=1&amp;b=&quot;2&quot;""#),
+            "{html}"
+        );
         assert!(html.contains(r#"data-state="final/state?t=ab12""#), "{html}");
         assert!(html.contains(r#"<script src="assets/hls.light.min.js"></script>"#));
         assert!(html.contains(r#"<script src="assets/dash.all.min.js"></script>"#));
@@ -264,7 +272,9 @@ mod tests {
         p.dash_from = Source::Cdn;
         let html = render(&p);
         assert!(!html.contains("hls.light.min.js"), "{html}");
-        assert!(html.contains(r#"id="hls" data-src="https://d1.cloudfront.net/out/v1/h/index.m3u8" data-player="missing""#));
+        assert!(
+            html.contains(r#"id="hls" data-src="https://d1.cloudfront.net/out/v1/h/index.m3u8" data-player="missing""#)
+        );
         assert!(html.contains(&format!(
             r#"<script src="https://cdn.jsdelivr.net/npm/dashjs@5.2.1/dist/modern/umd/dash.all.min.js" integrity="{}" crossorigin="anonymous">"#,
             Player::Dash.integrity()
@@ -282,8 +292,13 @@ mod tests {
         };
         let v = ProbeView::from(&l);
         assert_eq!((v.state, v.age_s, v.at.as_str()), ("live", Some(1.5), "2026-12-18T20:00:00Z"));
-        let j = serde_json::to_value(StateView { event: "final".into(), phase: Some("running"), domain: None, probe: Some(v) })
-            .expect("json");
+        let j = serde_json::to_value(StateView {
+            event: "final".into(),
+            phase: Some("running"),
+            domain: None,
+            probe: Some(v),
+        })
+        .expect("json");
         assert_eq!(j["probe"]["state"], "live");
         assert_eq!(j["phase"], "running");
     }

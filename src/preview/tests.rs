@@ -132,7 +132,10 @@ async fn players_are_served_with_type_cache_and_etag_and_a_missing_one_is_said()
     assert!(page.contains(r#"<script src="assets/hls.light.min.js"></script>"#), "found now, no restart: {page}");
 
     let js = get(&p, "/preview/assets/preview.js").await;
-    assert_eq!((js.status, js.headers[header::CONTENT_TYPE].to_str().ok()), (StatusCode::OK, Some("text/javascript; charset=utf-8")));
+    assert_eq!(
+        (js.status, js.headers[header::CONTENT_TYPE].to_str().ok()),
+        (StatusCode::OK, Some("text/javascript; charset=utf-8"))
+    );
     assert_eq!(get(&p, "/preview/assets/preview.css").await.headers[header::CONTENT_TYPE], "text/css; charset=utf-8");
     let now = get(&p, "/preview/assets/now").await;
     assert_eq!((now.status, now.headers[header::CACHE_CONTROL].to_str().ok()), (StatusCode::OK, Some("no-store")));

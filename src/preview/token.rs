@@ -76,7 +76,10 @@ mod tests {
     fn the_page_url_joins_base_event_and_token() {
         let t = Redacted::new("ab12".into());
         assert_eq!(page_url("https://ottd.example.net", "final", &t), "https://ottd.example.net/preview/final?t=ab12");
-        assert_eq!(page_url("http://127.0.0.1:9180/ops", "semi-1", &t), "http://127.0.0.1:9180/ops/preview/semi-1?t=ab12");
+        assert_eq!(
+            page_url("http://127.0.0.1:9180/ops", "semi-1", &t),
+            "http://127.0.0.1:9180/ops/preview/semi-1?t=ab12"
+        );
     }
 
     #[tokio::test]

@@ -161,7 +161,10 @@ mod tests {
         let v = response(&Message::new(reply, Visibility::Ephemeral, Tone::Done), false);
         let actions = &v["blocks"][1]["elements"];
         assert_eq!(actions[5]["text"]["text"], "CMAF player");
-        assert_eq!((actions[6]["text"]["text"].as_str(), actions[6]["url"].as_str()), (Some("Preview"), Some("https://ottd.example.net/preview/final?t=ab12")));
+        assert_eq!(
+            (actions[6]["text"]["text"].as_str(), actions[6]["url"].as_str()),
+            (Some("Preview"), Some("https://ottd.example.net/preview/final?t=ab12"))
+        );
     }
 
     #[test]
