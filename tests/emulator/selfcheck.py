@@ -527,6 +527,7 @@ def streams_checks(url):
     check("streams: the listing names the server and its CA", listing.get("url", "").startswith("https://127.0.0.1:")
           and os.path.exists(listing.get("ca_pem", "")), listing)
     st = _Streams(url, listing)
+    n = listing["segment_seconds"]  # deadlines below scale with the segment length
     region = "us-west-2"
     kw = dict(endpoint_url=url, region_name=region, aws_access_key_id="testing", aws_secret_access_key="testing")
     sm, mp, ml, cf = (boto3.client(name, **kw) for name in ("secretsmanager", "mediapackage", "medialive", "cloudfront"))
@@ -580,9 +581,9 @@ def streams_checks(url):
     check("streams: the settled state is RUNNING", ml.describe_channel(ChannelId=channel)["State"] == "RUNNING")
     s = st.stream(channel)
     check("streams: an encoder runs for the RUNNING channel", s is not None and s["state"] == "running"
-          and _alive(s["pid"]) and s["segment_seconds"] == 1 and s["encode"] == 1, s)
+          and _alive(s["pid"]) and s["segment_seconds"] == n and s["encode"] == 1, s)
     started = time.monotonic()
-    got = _until(15, lambda: (lambda r: r if r[0] == 200 else None)(st.get(origin, hls_path, with_id)))
+    got = _until(10 + 5 * n, lambda: (lambda r: r if r[0] == 200 else None)(st.get(origin, hls_path, with_id)))
     check("streams: the multivariant playlist is served (first segment)", got is not None,
           f"nothing after {time.monotonic() - started:.1f} s")
     if got is None:
@@ -602,8 +603,8 @@ def streams_checks(url):
 
     low = "/selfcheck-streams-hls/" + variants[-1].decode().strip()
     status, _, media = st.get(origin, low, with_id)
-    check("streams: the media playlist is live HLS (target duration 1, no end)", status == 200
-          and b"#EXT-X-TARGETDURATION:1" in media and b"#EXT-X-ENDLIST" not in media, media)
+    check("streams: the media playlist is live HLS (target duration = segment seconds, no end)", status == 200
+          and f"#EXT-X-TARGETDURATION:{n}\n".encode() in media and b"#EXT-X-ENDLIST" not in media, media)
     pdt = re.findall(rb"#EXT-X-PROGRAM-DATE-TIME:(\S+)", media)
     check("streams: program date-times are RFC 3339 UTC (Z)", bool(pdt) and all(
           RFC3339_UTC.match(p.decode()) for p in pdt), pdt)
@@ -621,7 +622,7 @@ def streams_checks(url):
     check("streams: an unsatisfiable Range -> 416",
           st.get(origin, segment, dict(with_id, Range=f"bytes={len(seg) + 10}-"))[0] == 416)
     first = _newest(media)
-    moved = _until(5, lambda: (lambda m: m if _newest(m) > first else None)(st.get(origin, low, with_id)[2]))
+    moved = _until(3 + 2 * n, lambda: (lambda m: m if _newest(m) > first else None)(st.get(origin, low, with_id)[2]))
     check("streams: the media playlist advances", moved is not None, first)
 
     status, _, mpd = st.get(origin, dash_path, with_id)
@@ -630,7 +631,7 @@ def streams_checks(url):
           and publish is not None, mpd[:300])
     check("streams: the MPD carries the package's UtcTiming",
           b'<UTCTiming schemeIdUri="urn:mpeg:dash:utc:http-iso:2014" value="https://time.example.com/?iso"/>' in mpd)
-    later = _until(5, lambda: (lambda m: m if re.search(rb'publishTime="([^"]+)"', m).group(1) != publish.group(1)
+    later = _until(3 + 2 * n, lambda: (lambda m: m if re.search(rb'publishTime="([^"]+)"', m).group(1) != publish.group(1)
                                           else None)(st.get(origin, dash_path, with_id)[2]))
     check("streams: the MPD's publishTime advances", later is not None)
     init = st.get(origin, "/selfcheck-streams-dash/init-stream0.m4s", with_id)
@@ -675,12 +676,12 @@ def streams_checks(url):
     status, body = st.control(channel, "freeze")
     check("streams: freeze -> state frozen", status == 200 and body["state"] == "frozen", body)
     frozen = st.get(origin, low, with_id)[2]
-    changed = _until(2.5, lambda: (lambda m: m if m != frozen else None)(st.get(origin, low, with_id)[2]))
+    changed = _until(2.5 * n, lambda: (lambda m: m if m != frozen else None)(st.get(origin, low, with_id)[2]))
     check("streams: frozen, the playlist stays the same", changed is None)
     st.control(channel, "thaw")
-    thawed = _until(5, lambda: (lambda m: m if _newest(m) > _newest(frozen) else None)(st.get(origin, low, with_id)[2]))
+    thawed = _until(3 + 2 * n, lambda: (lambda m: m if _newest(m) > _newest(frozen) else None)(st.get(origin, low, with_id)[2]))
     check("streams: thaw -> the playlist advances again", thawed is not None)
-    seq = _until(10, lambda: (lambda m: m if _media_sequence(m) > 0 else None)(st.get(origin, low, with_id)[2]))
+    seq = _until(4 + 7 * n, lambda: (lambda m: m if _media_sequence(m) > 0 else None)(st.get(origin, low, with_id)[2]))
     check("streams: #EXT-X-MEDIA-SEQUENCE advances once the window is full", seq is not None)
     before_restart = _newest(seq or thawed or frozen)
 
@@ -689,7 +690,7 @@ def streams_checks(url):
     ml.restart_channel_pipelines(ChannelId=channel, PipelineIds=["PIPELINE_0"])
     s = st.stream(channel)
     check("streams: restart -> a new encoder", s["encode"] == 2 and s["pid"] != old_pid and not _alive(old_pid), s)
-    reset = _until(10, lambda: (lambda r: r[2] if r[0] == 200 and _newest(r[2]) < before_restart else None)(
+    reset = _until(8 + 2 * n, lambda: (lambda r: r[2] if r[0] == 200 and _newest(r[2]) < before_restart else None)(
         st.get(origin, low, with_id)))
     check("streams: restart -> the sequence resets", reset is not None, before_restart)
 

@@ -232,6 +232,20 @@ def _set_pdeathsig(parent: int) -> Callable[[], None]:
     return run
 
 
+def _wait_stopped(pid: int, limit: float = 1.0) -> None:
+    """Until the kernel shows the process stopped (state T), so that nothing the encoder
+    writes after `freeze` answers can be served: the signal is delivered asynchronously."""
+    until = time.monotonic() + limit
+    while time.monotonic() < until:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] in ("T", "t"):
+                    return
+        except (OSError, IndexError):
+            return
+        time.sleep(0.002)
+
+
 @dataclass
 class Answer:
     status: int
@@ -516,6 +530,7 @@ class StreamServer:
                 if not s.alive():
                     return 409, {"message": f"channel {channel_id} has no encoder running"}
                 s.proc.send_signal(signal.SIGSTOP)  # type: ignore[union-attr]
+                _wait_stopped(s.proc.pid)  # type: ignore[union-attr]
                 s.frozen = True
             elif what == "thaw":
                 if s.alive() and s.frozen:
