@@ -131,12 +131,12 @@ fn the_preview_page_plays_hls_and_dash_in_chromium_with_the_probe_live() {
     assert!(png.starts_with(b"\x89PNG"), "a PNG");
     eprintln!(
         "preview: running after {:.1} s; in chromium: currentTime advanced {hls:.2} s (hls.js) and {dash:.2} s \
-         (dash.js) in {} s, latency hls.js {} s, dash.js {} s; browser part {:.1} s, whole test {:.1} s; \
+         (dash.js) in {} s, latency hls.js {:.2} s, dash.js {:.2} s; browser part {:.1} s, whole test {:.1} s; \
          screenshot {}",
         on_air.as_secs_f64(),
         got["watch"],
-        got["latency"]["hls"],
-        got["latency"]["dash"],
+        got["latency"]["hls"].as_f64().unwrap_or(f64::NAN),
+        got["latency"]["dash"].as_f64().unwrap_or(f64::NAN),
         browser.elapsed().as_secs_f64(),
         started.elapsed().as_secs_f64(),
         shot.display()
