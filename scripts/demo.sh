@@ -19,10 +19,13 @@ set -euo pipefail
 OTTD_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$OTTD_ROOT"
 . scripts/emulator.sh
+. scripts/web.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ottd-target}"
 
 ensure_emulator_venv
 ensure_ffmpeg
+# The preview page's players (hls.js, dash.js from npm): `links` gives the page's address.
+ensure_web
 echo "building ottd (the first build of the AWS SDK takes several minutes)"
 cargo build --quiet --bin ottd
 ottd="$CARGO_TARGET_DIR/debug/ottd"
@@ -79,22 +82,22 @@ encodingProfile = "HD-720p"
 priUrl = "https://example.com/live/tonight/index.m3u8"
 EOF
 config="$work/ottd.toml"
+# The daemon's port is chosen here so that links to its preview page (public_url) name it.
+daemon_port=$("$OTTD_VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 sed -e "s|^workflow = .*|workflow = \"$OTTD_ROOT/config/workflow.toml\"|" \
     -e "s|^schedules = .*|schedules = \"$schedules\"|" \
     -e "s|^encoding_profiles = .*|encoding_profiles = \"$OTTD_ROOT/encoding-profiles\"|" \
-    -e "s|^# listen = .*|listen = \"127.0.0.1:0\"|" \
+    -e "s|^# listen = .*|listen = \"127.0.0.1:$daemon_port\"|" \
+    -e "s|^# public_url = .*|public_url = \"http://127.0.0.1:$daemon_port\"|" \
+    -e "s|^# assets = .*|assets = \"$OTTD_ROOT/web/node_modules\"|" \
+    -e "s|^# connect_to = .*|connect_to = [\"*.cloudfront.net=${STREAMS_URL#https://}\", \"*.amazonaws.com=${STREAMS_URL#https://}\"]|" \
+    -e "s|^# ca_bundle = .*|ca_bundle = \"$STREAMS_CA\"|" \
     config/ottd.toml >"$config"
-grep -q "^schedules = \"$schedules\"" "$config" && grep -q '^listen = "127.0.0.1:0"' "$config" ||
+grep -q "^schedules = \"$schedules\"" "$config" && grep -q "^listen = \"127.0.0.1:$daemon_port\"" "$config" &&
+  grep -q "^public_url = " "$config" && grep -q "^assets = " "$config" && grep -q "^connect_to = " "$config" ||
   { echo "demo: could not adapt config/ottd.toml" >&2; exit 1; }
-# The stream probe ("on air" only once the stream is live at MediaPackage and through
-# CloudFront): the emulator's MediaPackage and CloudFront names go to its stream server on
-# loopback, whose certificates come from its test CA.
-streams_addr=${STREAMS_URL#https://}
-sed "/^\[probe\]\$/a connect_to = [\"*.cloudfront.net=$streams_addr\", \"*.amazonaws.com=$streams_addr\"]\\
-ca_bundle = \"$STREAMS_CA\"" "$config" >"$config.new" && mv "$config.new" "$config"
-grep -q "^ca_bundle = \"$STREAMS_CA\"" "$config" ||
-  { echo "demo: could not point the stream probe at the emulator's streams" >&2; exit 1; }
-# From here on every command uses the demo's configuration.
+# From here on every command uses it: the stream probe ([probe] is on by default) reaches the
+# emulator's CloudFront and MediaPackage names on its stream server, trusting its test CA.
 export OTTD_CONFIG="$config"
 # Chat: Slack's HTTP endpoints on the daemon's listener, driven by a local Slack stand-in.
 # Everyone in the demo workspace is an operator (never do that in production: see README).
@@ -169,6 +172,8 @@ while :; do
       if [ -z "$shown_links" ]; then
         shown_links=1
         step --config "$config" links tonight
+        echo "  (Preview: the daemon's page, hls.js and dash.js side by side with the probe's word; a browser"
+        echo "   needs *.cloudfront.net sent to ${STREAMS_URL#https://} and the emulator's CA trusted, as tests/browser/preview.mjs does)"
         echo
         echo "== the HLS link plays: its multivariant playlist through (the emulator's) CloudFront"
         hls_link=$("$ottd" --config "$config" --output json links tonight |

@@ -5,9 +5,14 @@ set -euo pipefail
 OTTD_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$OTTD_ROOT"
 . scripts/emulator.sh
+. scripts/web.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ottd-target}"
 ensure_emulator_venv
 ensure_ffmpeg
+# The preview page's browser test (tests/preview.rs): Debian's chromium, and the players and
+# playwright-core from npm (web/package-lock.json).
+ensure_chromium
+ensure_web
 export OTTD_PYTHON="$OTTD_VENV/bin/python"
 
 # The emulator extension checks itself with boto3 (part of moto) before the Rust tests use it,

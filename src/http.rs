@@ -1,6 +1,7 @@
 //! The daemon's HTTP listener (loopback by default): health, readiness, metrics, and SNS's
 //! HTTPS deliveries of MediaLive events on `POST /sns` when `[alerts.sns_https]` is set. Chat
-//! endpoints join the same router later through [`app`]'s `Router::merge`.
+//! endpoints and the preview page (`crate::preview::routes`) join the same router later
+//! through [`app`]'s `Router::merge`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

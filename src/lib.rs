@@ -19,7 +19,9 @@
 //!   overrides, one worker per event, audit trail, reply model).
 //! - [`daemon`]: `ottd run`, the scheduler daemon: reconcile loop, reload, signals.
 //! - [`http`]: the daemon's HTTP listener (health, readiness, metrics, SNS deliveries; chat
-//!   adds its routes).
+//!   and the preview page add their routes).
+//! - [`preview`]: the preview page: hls.js and dash.js side by side with the probe's word,
+//!   behind a per-event token.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`notify`]: the seam notifications go through.
 //! - [`cli`]: the `ottd` command line.
@@ -45,6 +47,7 @@ pub mod metrics;
 pub mod notify;
 pub mod ops;
 pub mod plan;
+pub mod preview;
 pub mod probe;
 pub mod schedule;
 pub mod secret;

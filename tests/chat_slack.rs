@@ -168,6 +168,11 @@ fn deploy_start_and_links_from_slack_with_roles_confirmation_and_two_people() {
         "{buttons:?}"
     );
     assert!(buttons.iter().any(|u| u.contains("dash-if-reference-player")), "{buttons:?}");
+    // The preview page, on the address the daemon listens on (no public_url), with a token
+    // that opens it.
+    let preview = buttons.iter().find(|u| u.contains("/preview/final?t=")).expect("a Preview button");
+    assert!(preview.starts_with(&format!("{}/preview/final?t=", c.base)), "{preview}");
+    assert_eq!(common::http_get(preview).0, 200, "the Preview button opens the page");
 
     // Stop of a running event outside any window: the requester confirms.
     let (ask, _) = c.command("UOP", "stop final", 7);

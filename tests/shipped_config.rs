@@ -106,7 +106,9 @@ fn the_commented_engine_and_daemon_values_are_the_real_defaults() {
             && line[2..]
                 .split_once(" = ")
                 .is_some_and(|(k, _)| !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
-        if (section == "[engine]" || section == "[daemon]") && is_setting {
+        // public_url has no default: its line is an example.
+        let example = line.starts_with("# public_url = ");
+        if (section == "[engine]" || section == "[daemon]") && is_setting && !example {
             uncommented.push_str(&line[2..]);
         } else {
             uncommented.push_str(line);

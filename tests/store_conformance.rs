@@ -491,6 +491,17 @@ async fn meta_and_flush(store: &Store) {
         assert_eq!(store.meta(&format!("k{i}")).expect("q"), Some(want), "k{i}, in the order written");
     }
     assert_eq!(store.meta("k499").expect("q").as_deref(), Some("v499"));
+    // Set once: the first value stands, and of two racing writers both get the winner's.
+    assert_eq!(store.meta_or_insert("preview.token.final", "t1").await.expect("insert"), "t1");
+    assert_eq!(store.meta_or_insert("preview.token.final", "t2").await.expect("kept"), "t1");
+    let both = join_all([
+        store.meta_or_insert("preview.token.semi", "a").into_future(),
+        store.meta_or_insert("preview.token.semi", "b").into_future(),
+    ])
+    .await;
+    let got: Vec<String> = both.into_iter().map(|r| r.expect("insert")).collect();
+    assert_eq!(got[0], got[1], "both racers see one value: {got:?}");
+    assert_eq!(store.meta("preview.token.semi").expect("q").as_ref(), Some(&got[0]));
 }
 
 /// Every scenario above, each on a fresh store from `open`.

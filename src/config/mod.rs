@@ -9,6 +9,7 @@ pub mod alerts;
 pub mod chat;
 pub mod doc;
 pub mod grants;
+pub mod preview;
 pub mod probe;
 pub mod profile;
 pub mod reader;

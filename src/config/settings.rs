@@ -40,6 +40,8 @@ pub struct Settings {
     pub probe: super::probe::ProbeSettings,
     /// `[cost]`: the price table estimates and run costs are computed with.
     pub cost: CostSettings,
+    /// `[preview]`: where the preview page's players come from.
+    pub preview: super::preview::PreviewSettings,
 }
 
 /// `[cost]`: which price table (`crate::cost::prices`) to use.
@@ -81,6 +83,16 @@ pub struct DaemonSettings {
     pub upkeep: String,
     /// Step log rows older than this are pruned at upkeep (the latest few per step are kept).
     pub keep_step_log: Duration,
+    /// The daemon's address as people reach it (a proxy in front of `listen`), without a
+    /// trailing slash: links to its pages (the preview page) start with it.
+    pub public_url: Option<String>,
+}
+
+impl DaemonSettings {
+    /// Where links to the daemon's pages start: `public_url`, else `http://<listen>`.
+    pub fn base_url(&self) -> String {
+        self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.listen))
+    }
 }
 
 /// Where the state lives.
@@ -258,6 +270,10 @@ fn compile(t: &Table<'_, '_, '_>, base: &Path, file: &Path) -> Settings {
             })
             .unwrap_or_else(|| DEFAULT_UPKEEP.to_string()),
         keep_step_log: dur(&daemon, "keep_step_log", &limits::KEEP_STEP_LOG, 90 * 24 * 3600),
+        public_url: daemon.as_ref().and_then(|d| {
+            let v = d.str("public_url")?;
+            super::preview::public_url(&v).map_err(|e| d.error("public_url", e)).ok()
+        }),
     };
     let state = state_backend(t);
     let lease = lease_settings(t);
@@ -287,6 +303,7 @@ fn compile(t: &Table<'_, '_, '_>, base: &Path, file: &Path) -> Settings {
         chat: super::chat::compile(t.table("chat").as_ref(), base),
         probe: super::probe::compile(t.table("probe").as_ref()),
         cost,
+        preview: super::preview::compile(t.table("preview").as_ref(), base),
     }
 }
 
@@ -355,10 +372,17 @@ mod tests {
         assert!(err.contains("engine.poll_interval: `soon` is not a duration"), "{err}");
         assert!(err.contains("ottd.toml:8:10: daemon.upkeep: `0 30 4 * *` needs 6 fields"), "{err}");
 
+        std::fs::write(&path, "[daemon]\nlisten = \"127.0.0.1:9180\"\npublic_url = \"ottd.example.net\"\n")
+            .expect("write");
+        let err = Settings::load(&path).expect_err("invalid").to_string();
+        assert!(err.contains("ottd.toml:3:14: daemon.public_url: `ottd.example.net` is not a URL"), "{err}");
+
         std::fs::write(&path, "[paths]\nstate = \"state/ottd.db\"\n").expect("write");
         let s = Settings::load(&path).expect("valid");
         assert_eq!(s.state_path, dir.path().join("state/ottd.db"));
         assert_eq!(s.prefix, "ottd");
+        assert_eq!(s.daemon.base_url(), "http://127.0.0.1:9180", "no public_url: the listen address");
+        assert_eq!(s.preview.assets, dir.path().join("../web/node_modules"));
         assert_eq!(s.engine.start_timeout, Duration::from_secs(900));
         assert_eq!(
             (s.daemon.upkeep.as_str(), s.daemon.keep_step_log),

@@ -216,8 +216,18 @@ impl Daemon {
         let hub = EngineWorkflows::traced_hub();
         let workflows = Arc::new(EngineWorkflows::new(store.clone(), settings.clone(), hub.clone()));
         let board = Arc::new(stream_watch::Board::default());
-        let ops =
-            Arc::new(Ops::new(store.clone(), workflows.clone(), definitions.clone(), clock.clone()).with_progress(hub));
+        let listener = tokio::net::TcpListener::bind(settings.daemon.listen)
+            .await
+            .map_err(|source| DaemonError::Listen { addr: settings.daemon.listen, source })?;
+        let local =
+            listener.local_addr().map_err(|source| DaemonError::Listen { addr: settings.daemon.listen, source })?;
+        // Links to the preview page: the public URL, else the address bound (a port 0 resolved).
+        let preview_base = settings.daemon.public_url.clone().unwrap_or_else(|| format!("http://{local}"));
+        let ops = Arc::new(
+            Ops::new(store.clone(), workflows.clone(), definitions.clone(), clock.clone())
+                .with_progress(hub)
+                .with_preview_base(preview_base),
+        );
         let actuator = OpsActuator::new(ops.clone(), metrics.clone(), notifier.clone());
         let sched = Scheduler::new(
             Arc::new(actuator),
@@ -248,11 +258,6 @@ impl Daemon {
             sns: sns.clone(),
             tasks: Some(ops.tasks().clone()),
         });
-        let listener = tokio::net::TcpListener::bind(settings.daemon.listen)
-            .await
-            .map_err(|source| DaemonError::Listen { addr: settings.daemon.listen, source })?;
-        let local =
-            listener.local_addr().map_err(|source| DaemonError::Listen { addr: settings.daemon.listen, source })?;
         let shutdown = CancellationToken::new();
         let chat = crate::chat::Chat::start(
             &settings.chat,
@@ -263,7 +268,10 @@ impl Daemon {
             clock.clone(),
             shutdown.clone(),
         )?;
-        let server = serve_http(listener, http::app(http_state.clone()).merge(chat.routes), shutdown.clone());
+        let preview =
+            crate::preview::Preview::new(store.clone(), workflows.clone(), board.clone(), settings.preview.clone());
+        let routes = http::app(http_state.clone()).merge(chat.routes).merge(crate::preview::routes(preview));
+        let server = serve_http(listener, routes, shutdown.clone());
         store.set_meta("daemon.config_errors", "").await?;
         put_in_force(&sched, &definitions, &store, catalog.events.clone());
         announce_ready(&sched, &http_state, local, catalog.events.len(), started);

@@ -58,7 +58,7 @@ impl Board {
         self.latest.lock().unwrap_or_else(|p| p.into_inner()).get(event).cloned()
     }
 
-    fn set(&self, event: &str, l: Latest) {
+    pub(crate) fn set(&self, event: &str, l: Latest) {
         self.latest.lock().unwrap_or_else(|p| p.into_inner()).insert(event.to_string(), l);
     }
 

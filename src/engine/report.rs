@@ -72,6 +72,10 @@ pub struct Links {
     /// The backup input's destinations (automatic input failover), if it has one.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub backup_ingest: Vec<String>,
+    /// The daemon's preview page of the event (the operations layer adds it: it holds the
+    /// event's token).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preview: Option<String>,
 }
 
 /// The path (and query) of a URL: `https://host/out/v1/x/index.m3u8` -> `/out/v1/x/index.m3u8`.
@@ -196,6 +200,7 @@ impl Engine {
             domain,
             ingest: ingest_of(&rows, plan::INPUT),
             backup_ingest: ingest_of(&rows, plan::BACKUP_INPUT),
+            preview: None,
         })
     }
 }

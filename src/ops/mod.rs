@@ -81,6 +81,9 @@ pub struct Ops {
     /// intake): shutdown closes it and waits for them, with a cap. Notifiers deliver on a
     /// tracker of their own, drained after this one.
     tasks: TaskTracker,
+    /// Where links to the preview page start (the daemon: its public URL or the address it
+    /// listens on; none: `[daemon]` of the configuration says).
+    preview_base: Option<String>,
 }
 
 impl Ops {
@@ -99,7 +102,14 @@ impl Ops {
             workers: Workers::default(),
             changed: Mutex::default(),
             tasks: TaskTracker::new(),
+            preview_base: None,
         }
+    }
+
+    /// Links to the preview page start with `base` (no trailing slash).
+    pub fn with_preview_base(mut self, base: String) -> Ops {
+        self.preview_base = Some(base);
+        self
     }
 
     pub fn with_progress(mut self, hub: Arc<ProgressHub>) -> Ops {
@@ -360,12 +370,21 @@ impl Ops {
 
     /// Playback links for a reply that puts an event on air (best effort: the start worked).
     async fn add_links(&self, reply: &mut Reply, event: &str) {
-        if let Ok(l) = self.workflows.links(event).await {
-            for p in &l.playback {
-                reply.link(p.format, &p.url);
-                if let Some(player) = &p.player {
-                    reply.link(format!("{} player", p.format), player);
-                }
+        if let Ok(mut l) = self.workflows.links(event).await {
+            l.preview = self.preview_link(event).await;
+            link_buttons(reply, &l);
+        }
+    }
+
+    /// The event's preview page, its token made now if it has none (none, and a warning, when
+    /// the state refuses: the other links still go out).
+    async fn preview_link(&self, event: &str) -> Option<String> {
+        let base = self.preview_base.clone().unwrap_or_else(|| self.definitions.settings().daemon.base_url());
+        match crate::preview::token::token_for(&self.store, event).await {
+            Ok(t) => Some(crate::preview::token::page_url(&base, event, &t)),
+            Err(e) => {
+                tracing::warn!(event, "no preview link: cannot read or store its token: {e}");
+                None
             }
         }
     }
@@ -409,15 +428,11 @@ impl Ops {
             }
             Operation::Status { event } => self.status(event.as_deref()).await,
             Operation::Links { event } => {
-                let l = self.workflows.links(event).await?;
+                let mut l = self.workflows.links(event).await?;
+                l.preview = self.preview_link(event).await;
                 let mut reply = Reply::new(format!("{} on {}", l.event, l.domain));
                 reply.lines = render::links(&l);
-                for p in &l.playback {
-                    reply.link(p.format, &p.url);
-                    if let Some(player) = &p.player {
-                        reply.link(format!("{} player", p.format), player);
-                    }
-                }
+                link_buttons(&mut reply, &l);
                 Ok(reply.with_data(&l))
             }
             Operation::Hold { event } => {
@@ -591,3 +606,17 @@ fn outcome(r: &Result<Reply, OpError>) -> (&'static str, Option<String>) {
 }
 
 pub mod render;
+
+/// The buttons of a reply that carries an event's links: each playback URL, its test player,
+/// and the preview page beside them.
+fn link_buttons(reply: &mut Reply, l: &crate::engine::report::Links) {
+    for p in &l.playback {
+        reply.link(p.format, &p.url);
+        if let Some(player) = &p.player {
+            reply.link(format!("{} player", p.format), player);
+        }
+    }
+    if let Some(p) = &l.preview {
+        reply.link("Preview", p);
+    }
+}

@@ -61,6 +61,9 @@ pub fn links(l: &Links) -> Vec<String> {
             out.push(format!("        player: {player}"));
         }
     }
+    if let Some(p) = &l.preview {
+        out.push(format!("  preview {p}"));
+    }
     for (i, d) in l.ingest.iter().enumerate() {
         out.push(format!("  push to ({}): {d}", if i == 0 { "primary" } else { "secondary" }));
     }

@@ -144,6 +144,7 @@ impl Workflows for Recorder {
                 }],
                 ingest: vec![],
                 backup_ingest: vec![],
+                preview: None,
             })
         })
     }
@@ -257,6 +258,26 @@ async fn on_demand_events_get_no_override_and_auto_start_is_a_persons_deploy_onl
     let w = world(Duration::ZERO);
     w.ops.execute(&Actor::Schedule, Operation::Deploy { event: "demo".into() }, None).await.expect("deploy");
     assert_eq!(w.engine.calls(), ["deploy demo"], "the schedule starts at its start time, not on deploy");
+}
+
+#[tokio::test]
+async fn links_and_start_answers_carry_the_preview_page_with_the_events_one_token() {
+    let w = world(Duration::ZERO);
+    w.ops.execute(&cli(), Operation::Deploy { event: "final".into() }, None).await.expect("deploy");
+    let r = w.ops.execute(&chat(), Operation::Links { event: "final".into() }, None).await.expect("links");
+    let token = w.store.meta("preview.token.final").expect("q").expect("made at first use");
+    let want = format!("http://127.0.0.1:9180/preview/final?t={token}");
+    let labels: Vec<&str> = r.links.iter().map(|l| l.label.as_str()).collect();
+    assert_eq!(labels, ["HLS", "HLS player", "Preview"], "beside the test players");
+    assert_eq!(r.links[2].url, want, "no public_url: the listen address");
+    assert!(r.lines.iter().any(|l| l.contains(&want)), "{:?}", r.lines);
+    assert_eq!(r.data["preview"], want.as_str(), "--output json has it too");
+
+    let ops = Ops::new(w.store.clone(), w.engine.clone(), w.definitions.clone(), w.clock.clone())
+        .with_preview_base("https://ottd.example.net".into());
+    let r = ops.execute(&cli(), Operation::Start { event: "final".into() }, None).await.expect("start");
+    let preview = r.links.iter().find(|l| l.label == "Preview").expect("the start answer has it");
+    assert_eq!(preview.url, format!("https://ottd.example.net/preview/final?t={token}"), "the same token, kept");
 }
 
 #[tokio::test]

@@ -99,6 +99,9 @@ pub trait Meta {
     fn flush(&self) -> Write<()>;
     fn meta(&self, key: &str) -> Result<Option<String>>;
     fn set_meta(&self, key: &str, value: &str) -> Write<()>;
+    /// `key`'s value, writing `value` first if it has none: of two processes racing to set a
+    /// key once (the preview page's token), both get the one that was written first.
+    fn meta_or_insert(&self, key: &str, value: &str) -> Write<String>;
 }
 
 /// Everything a backend offers: the store's whole interface.

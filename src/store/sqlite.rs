@@ -302,6 +302,14 @@ impl Meta for Sqlite {
             c.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", params![key, value]).map(drop)
         })
     }
+
+    fn meta_or_insert(&self, key: &str, value: &str) -> Write<String> {
+        let (key, value) = (key.to_string(), value.to_string());
+        self.write(move |c| {
+            c.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)", params![key, value])?;
+            c.prepare_cached("SELECT value FROM meta WHERE key = ?1")?.query_row(params![key], |r| r.get(0))
+        })
+    }
 }
 
 impl Backend for Sqlite {

@@ -300,6 +300,11 @@ pub fn setup_live(schedule: &str, extra_probe: &str) -> Setup {
     s
 }
 
+/// [`setup`] on an emulator with live streams ([`Emulator::start_with_streams`]).
+pub fn setup_with_streams(schedule: &str) -> Setup {
+    setup_on(Emulator::start_with_streams(), schedule)
+}
+
 /// [`setup`] on a given emulator.
 pub fn setup_on(emu: Emulator, schedule: &str) -> Setup {
     let dir = tempfile::tempdir().expect("tempdir");

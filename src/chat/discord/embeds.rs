@@ -108,6 +108,20 @@ mod tests {
     }
 
     #[test]
+    fn a_links_answer_shows_the_preview_page_beside_the_test_players() {
+        let mut reply = Reply::new("final on d1.cloudfront.net");
+        for f in ["HLS", "DASH", "CMAF"] {
+            reply.link(f, format!("https://d1.cloudfront.net/{f}"));
+            reply.link(format!("{f} player"), format!("https://player.example/{f}"));
+        }
+        reply.link("Preview", "http://127.0.0.1:9180/preview/final?t=ab12");
+        let v = message(&Message::new(reply, Visibility::Ephemeral, Tone::Done));
+        let second = &v["components"][1]["components"];
+        assert_eq!(second[1]["label"], "Preview", "the seventh button, in the second row of five");
+        assert_eq!(second[1]["url"], "http://127.0.0.1:9180/preview/final?t=ab12");
+    }
+
+    #[test]
     fn buttons_wrap_into_rows_of_five_and_stop_at_five_rows() {
         let mut m = Message::line("x", Visibility::InChannel, Tone::Asking);
         for i in 0..30 {

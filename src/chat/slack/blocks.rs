@@ -151,6 +151,23 @@ mod tests {
     }
 
     #[test]
+    fn a_links_answer_shows_the_preview_page_beside_the_test_players() {
+        let mut reply = Reply::new("final on d1.cloudfront.net");
+        for f in ["HLS", "DASH", "CMAF"] {
+            reply.link(f, format!("https://d1.cloudfront.net/{f}"));
+            reply.link(format!("{f} player"), format!("https://player.example/{f}"));
+        }
+        reply.link("Preview", "https://ottd.example.net/preview/final?t=ab12");
+        let v = response(&Message::new(reply, Visibility::Ephemeral, Tone::Done), false);
+        let actions = &v["blocks"][1]["elements"];
+        assert_eq!(actions[5]["text"]["text"], "CMAF player");
+        assert_eq!(
+            (actions[6]["text"]["text"].as_str(), actions[6]["url"].as_str()),
+            (Some("Preview"), Some("https://ottd.example.net/preview/final?t=ab12"))
+        );
+    }
+
+    #[test]
     fn limits_and_escapes() {
         let mut reply = Reply::new("<script> & co");
         for i in 0..12 {

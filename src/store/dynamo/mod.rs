@@ -332,6 +332,31 @@ impl Meta for Dynamo {
             Ok(())
         })
     }
+
+    fn meta_or_insert(&self, key: &str, value: &str) -> Write<String> {
+        let (key, value) = (key.to_string(), value.to_string());
+        self.write(&format!("META#{key}"), move |db| async move {
+            let mut item = items::key("META", &key);
+            item.insert("value".into(), s(value.clone()));
+            let put = db
+                .client
+                .put_item()
+                .table_name(&db.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .send()
+                .await;
+            match put {
+                Ok(_) => Ok(value),
+                // Another process wrote it first: theirs stands.
+                Err(e) if Db::condition_failed(&e) => match db.get("META", &key).await? {
+                    Some(item) => get_s(&item, "value", "meta.value"),
+                    None => Err(StoreError::Corrupt { what: "meta", value: format!("{key} vanished after a write") }),
+                },
+                Err(e) => Err(db.err("PutItem (meta)", &e)),
+            }
+        })
+    }
 }
 
 /// How often a daemon on the table looks for overrides other daemons wrote and refreshes its
