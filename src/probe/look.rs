@@ -421,11 +421,14 @@ pub(crate) mod tests {
 
     use super::*;
 
+    /// One request: URL, headers, bytes asked for.
+    pub type Asked = (String, Vec<(String, String)>, Option<u64>);
+
     /// Recorded answers by URL, changed by the test between looks; every request is counted.
     #[derive(Default)]
     pub struct Recorded {
         pub answers: Mutex<HashMap<String, (u16, Vec<u8>)>>,
-        pub asked: Mutex<Vec<(String, Vec<(String, String)>, Option<u64>)>>,
+        pub asked: Mutex<Vec<Asked>>,
     }
 
     impl Recorded {
