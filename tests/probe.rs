@@ -140,3 +140,41 @@ fn a_frozen_stream_raises_stream_stale_recovery_restarts_the_pipeline_and_it_cle
     let restarts_after = http_get(&format!("{}/ottd-emulator/restarts?channel_id={channel}", s.emu.url)).1;
     assert_eq!(restarts_before, restarts_after, "no restart for a CDN fault");
 }
+
+/// Nothing the watcher knows lives only in memory: an alert it raised is in the state, so a
+/// daemon killed (kill -9) while the stream is stale is followed by one that clears it when the
+/// stream flows again, without raising it twice.
+#[test]
+fn a_stream_alert_open_at_a_kill_9_is_cleared_by_the_next_daemon_once_segments_flow() {
+    let s = setup_live(&on_air_event("final", 180, ""), "every = \"1s\"\n");
+    // Told, not acted on: the stream comes back by itself here.
+    s.append_config("\n[alerts.policy.\"Stream Stale\"]\nremedy = \"notify\"\n");
+    let boot = s.ottd(&["bootstrap"]);
+    assert!(boot.contains("alert queue:"), "{boot}");
+    let store = Store::open(&s.state_path()).expect("state");
+    let d = Daemon::start(&s, "probe-a");
+    wait_for("the event on air", &d, Duration::from_secs(60), || {
+        phase(&store, "final") == Some(Phase::Running) && d.log().contains("on air: HLS live")
+    });
+    let channel = channel_id(&store, "final");
+    let stale = || -> Vec<ottd::store::alerts::AlertRow> {
+        store
+            .alerts(Some("final"), true)
+            .expect("alerts")
+            .into_iter()
+            .filter(|a| a.alert_type == "Stream Stale")
+            .collect()
+    };
+    s.emu.stream_control(&channel, "freeze");
+    wait_for("Stream Stale", &d, Duration::from_secs(20), || stale().iter().any(|a| a.cleared_at.is_none()));
+    d.kill9();
+
+    s.emu.stream_control(&channel, "thaw");
+    let d = Daemon::start(&s, "probe-b");
+    wait_for("Stream Stale cleared by the next daemon", &d, Duration::from_secs(30), || {
+        stale().iter().all(|a| a.cleared_at.is_some())
+    });
+    assert_eq!(stale().len(), 1, "raised once, cleared once: {:#?}", stale());
+    let restarts = http_get(&format!("{}/ottd-emulator/restarts?channel_id={channel}", s.emu.url)).1;
+    assert!(!restarts.contains(&channel), "the policy only notifies: {restarts}");
+}

@@ -60,8 +60,9 @@ impl Default for ProbeSettings {
 
 impl ProbeSettings {
     /// How often to look while on air, for a stream of `target` seconds per segment: one and
-    /// a half target durations by default, so a stream that stops is called stale within
-    /// three (two looks: one that still sees it move, one a settle later that does not).
+    /// a half target durations by default, so a stream that stops is called stale at about
+    /// three (the first look two target durations after the last one that saw it move, or
+    /// once its newest segment is three target durations old).
     pub fn interval(&self, target: Option<u64>) -> Duration {
         self.every.unwrap_or_else(|| Duration::from_millis(1500 * target.unwrap_or(3).clamp(1, 30)))
     }

@@ -205,8 +205,9 @@ pub fn judge(before: &Mpd, after: &Mpd, apart: Duration, now: DateTime<Utc>, cdn
         || matches!((before.live_edge, after.live_edge), (Some(b), Some(a)) if a < b);
     let moved = after.publish_time > before.publish_time || after.live_edge > before.live_edge;
     if !restarted && !moved {
-        if apart < settle(target) {
-            return Verdict::Again { after: settle(target) - apart };
+        let wait = settle(target) + cdn_ttl;
+        if apart < wait {
+            return Verdict::Again { after: wait - apart };
         }
         return Verdict::Stale {
             sequence: after.newest,
@@ -312,7 +313,7 @@ mod tests {
         );
         assert_eq!(
             judge(&before, &before, Duration::from_secs(1), now, Duration::ZERO),
-            Verdict::Again { after: Duration::from_secs(2) }
+            Verdict::Again { after: Duration::from_secs(3) }
         );
         assert!(matches!(
             judge(&before, &before, Duration::from_secs(4), now, Duration::ZERO),

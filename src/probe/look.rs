@@ -544,12 +544,12 @@ pub(crate) mod tests {
             m.variants = None;
         }
         assert!(look(&mut w, &r, 6).await.iter().all(|s| matches!(s, HopState::Failed { status: 503, .. })));
-        // Back, but still at the segment it showed before the failure, 3 s ago: stale.
+        // Back, but still at the segment it showed before the failure, 5 s ago: stale.
         serve(&r, 12, "2026-12-04T20:00:24.000Z");
-        let after = look(&mut w, &r, 7).await;
+        let after = look(&mut w, &r, 9).await;
         assert!(after.iter().all(|s| matches!(s, HopState::Stale { .. })), "{after:?}");
-        serve(&r, 16, "2026-12-04T20:00:29.000Z");
-        assert!(look(&mut w, &r, 9).await.iter().all(|s| matches!(s, HopState::Live { .. })));
+        serve(&r, 18, "2026-12-04T20:00:31.000Z");
+        assert!(look(&mut w, &r, 11).await.iter().all(|s| matches!(s, HopState::Live { .. })));
     }
 
     #[tokio::test]

@@ -54,11 +54,12 @@ pub enum Verdict {
     Again { after: Duration },
 }
 
-/// How far apart two looks must be before "it did not move" means stale: one and a half
-/// target durations (players reload every target duration, MediaPackage publishes a segment
-/// about as often).
+/// How far apart two looks must be before "it did not move" means stale: two target
+/// durations (players reload every target duration and a packager publishes about as often;
+/// RFC 8216's players give a playlist 1.5 to 3 of them, and an encoder under load is late by a
+/// fraction of one now and then). At the CDN hop its cache time comes on top.
 pub fn settle(target_duration: u64) -> Duration {
-    Duration::from_millis(target_duration.saturating_mul(1500))
+    Duration::from_millis(target_duration.saturating_mul(2000))
 }
 
 /// The newest segment may end at most this long before now: three target durations, plus the
@@ -87,8 +88,9 @@ pub fn judge(
     let restarted =
         after.discontinuity_sequence != before.discontinuity_sequence || after.media_sequence < before.media_sequence;
     if !restarted && sequence <= previous {
-        if apart < settle(target) {
-            return Verdict::Again { after: settle(target) - apart };
+        let wait = settle(target) + cdn_ttl;
+        if apart < wait {
+            return Verdict::Again { after: wait - apart };
         }
         return Verdict::Stale {
             sequence,
@@ -269,12 +271,17 @@ mod tests {
             judge(&before, &after, Duration::from_secs(4), now, Duration::ZERO),
             Verdict::Live { sequence: 124, age: Some(Duration::from_secs(1)), restarted: false }
         );
-        // Not moved, but looked at again too soon to say.
+        // Not moved, but looked at again too soon to say (two target durations; at the CDN hop
+        // its cache time too).
         assert_eq!(
-            judge(&before, &before, Duration::from_secs(2), at("2026-12-04T20:00:07Z"), Duration::ZERO),
+            judge(&before, &before, Duration::from_secs(3), at("2026-12-04T20:00:07Z"), Duration::ZERO),
             Verdict::Again { after: Duration::from_secs(1) }
         );
-        let frozen = judge(&before, &before, Duration::from_secs(3), at("2026-12-04T20:00:07Z"), Duration::ZERO);
+        assert_eq!(
+            judge(&before, &before, Duration::from_secs(4), at("2026-12-04T20:00:07Z"), Duration::from_secs(2)),
+            Verdict::Again { after: Duration::from_secs(2) }
+        );
+        let frozen = judge(&before, &before, Duration::from_secs(4), at("2026-12-04T20:00:07Z"), Duration::ZERO);
         assert!(
             matches!(&frozen, Verdict::Stale { sequence: 122, why } if why.contains("still the newest")),
             "{frozen:?}"
