@@ -5,7 +5,7 @@
 //! [probe]
 //! enabled = true          # false: "on air" when MediaLive says RUNNING (the old way)
 //! deadline = "5m"         # after RUNNING, how long `start` waits for a live stream
-//! every = "9s"            # while on air; default: 1.5 target durations of the stream
+//! every = "6s"            # while on air; default: one target duration of the stream
 //! cdn_ttl = "2s"          # how long CloudFront may cache a manifest (adds to freshness)
 //! timeout = "5s"          # one request
 //! connect_to = ["*.cloudfront.net=127.0.0.1:8443"]  # closed networks and the emulator
@@ -35,7 +35,7 @@ pub mod limits {
 pub struct ProbeSettings {
     pub enabled: bool,
     pub deadline: Duration,
-    /// None: 1.5 target durations of the stream.
+    /// None: one target duration of the stream.
     pub every: Option<Duration>,
     pub cdn_ttl: Duration,
     pub timeout: Duration,
@@ -59,12 +59,12 @@ impl Default for ProbeSettings {
 }
 
 impl ProbeSettings {
-    /// How often to look while on air, for a stream of `target` seconds per segment: one and
-    /// a half target durations by default, so a stream that stops is called stale at about
-    /// three (the first look two target durations after the last one that saw it move, or
-    /// once its newest segment is three target durations old).
+    /// How often to look while on air, for a stream of `target` seconds per segment: every
+    /// target duration by default, so a stream that stops is called stale within three (the
+    /// first look two target durations after its newest segment ended, by its program
+    /// date-time, or after the look that last saw it move).
     pub fn interval(&self, target: Option<u64>) -> Duration {
-        self.every.unwrap_or_else(|| Duration::from_millis(1500 * target.unwrap_or(3).clamp(1, 30)))
+        self.every.unwrap_or_else(|| Duration::from_secs(target.unwrap_or(3).clamp(1, 30)))
     }
 }
 
@@ -133,7 +133,7 @@ mod tests {
         assert!(connect_rule("a b=127.0.0.1:1").expect_err("space").contains("not a host name"));
         assert!(connect_rule("x=localhost").expect_err("no port").contains("address:port"));
         let s = ProbeSettings::default();
-        assert_eq!(s.interval(Some(6)), Duration::from_secs(9));
-        assert_eq!(s.interval(None), Duration::from_millis(4500));
+        assert_eq!(s.interval(Some(6)), Duration::from_secs(6));
+        assert_eq!(s.interval(None), Duration::from_secs(3));
     }
 }

@@ -1,5 +1,5 @@
 //! Watching while live: every event the state says is RUNNING is looked at every
-//! `probe.every` (1.5 target durations by default) at the origin and through CloudFront. A
+//! `probe.every` (one target duration by default) at the origin and through CloudFront. A
 //! stale or broken stream becomes an alert of ottd's own (`Stream Stale`, `Stream Broken`),
 //! recorded in the state like MediaLive's and handed to recovery, which notifies, acts by its
 //! policy, counts it against the breaker and offers the chat buttons. A live look clears them.

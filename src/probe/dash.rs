@@ -206,12 +206,13 @@ pub fn judge(before: &Mpd, after: &Mpd, apart: Duration, now: DateTime<Utc>, cdn
     let moved = after.publish_time > before.publish_time || after.live_edge > before.live_edge;
     if !restarted && !moved {
         let wait = settle(target) + cdn_ttl;
-        if apart < wait {
-            return Verdict::Again { after: wait - apart };
+        let quiet = after.live_edge.map_or(apart, |edge| (now - edge).to_std().unwrap_or_default().max(apart));
+        if quiet < wait {
+            return Verdict::Again { after: wait - quiet };
         }
         return Verdict::Stale {
             sequence: after.newest,
-            why: format!("the MPD did not change in {:.1} s (publishTime and live edge)", apart.as_secs_f64()),
+            why: format!("the MPD did not change in {:.1} s (publishTime and live edge)", quiet.as_secs_f64()),
         };
     }
     let age = after.live_edge.map(|edge| (now - edge).to_std().unwrap_or_default());
@@ -311,10 +312,16 @@ mod tests {
             judge(&before, &after, Duration::from_secs(4), now, Duration::ZERO),
             Verdict::Live { sequence: 31, age: Some(Duration::from_secs(1)), restarted: false }
         );
+        // Unchanged a second after its edge: too soon to say.
         assert_eq!(
-            judge(&before, &before, Duration::from_secs(1), now, Duration::ZERO),
+            judge(&before, &before, Duration::from_secs(1), at("2026-12-04T20:00:59Z"), Duration::ZERO),
             Verdict::Again { after: Duration::from_secs(3) }
         );
+        // Unchanged, and its edge two segments old: stale, however close the looks were.
+        assert!(matches!(
+            judge(&before, &before, Duration::from_secs(1), at("2026-12-04T20:01:02Z"), Duration::ZERO),
+            Verdict::Stale { ref why, .. } if why.contains("did not change in 4.0 s")
+        ));
         assert!(matches!(
             judge(&before, &before, Duration::from_secs(4), now, Duration::ZERO),
             Verdict::Stale { ref why, .. } if why.contains("did not change")

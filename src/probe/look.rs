@@ -123,11 +123,21 @@ fn next_segment_in(
     (due - now).to_std().unwrap_or_default().clamp(Duration::from_millis(200), settle)
 }
 
+/// A media playlist as last looked at: the look it is compared with, and the last judgement
+/// of it (a look too soon to say anything new repeats it).
+struct Seen {
+    playlist: MediaPlaylist,
+    at: Instant,
+    last: Option<HopState>,
+}
+
 #[derive(Default)]
 struct HopMemory {
     /// Variant playlist URLs and the looks since they were read.
     variants: Option<(Vec<String>, u32)>,
-    playlists: HashMap<String, (MediaPlaylist, Instant)>,
+    playlists: HashMap<String, Seen>,
+    /// Looks at this hop so far (the highest variant is read every other one).
+    looks: u64,
     mpd: Option<(Mpd, Instant)>,
     /// Looks since the newest segment was last checked for media bytes (none: never).
     since_segment_check: Option<u32>,
@@ -313,7 +323,14 @@ async fn look_hls(
     let mut state: Option<HopState> = None;
     let mut target = None;
     let mut newest_of_lowest: Option<(String, bool)> = None;
+    memory.looks += 1;
+    // The lowest variant at every look, the highest at every other one (the same encoder
+    // feeds both: the lowest tells whether the stream moves; the highest, that it exists).
+    let every_other = memory.looks % 2 == 1;
     for (i, p) in playlists.iter().enumerate() {
+        if i > 0 && !every_other && memory.playlists.contains_key(p) {
+            continue;
+        }
         let f = get(fetch, p, headers, None, cost).await;
         if f.status != 200 {
             // A variant gone: read the multivariant playlist again next time.
@@ -334,22 +351,32 @@ async fn look_hls(
         if i == 0 {
             newest_of_lowest = playlist.segments.last().map(|s| (join(p, &s.uri), playlist.map.is_some()));
         }
-        let s = match memory.playlists.get(p) {
+        let s = match memory.playlists.get_mut(p) {
             None => {
                 let settle = super::settle(playlist.target_duration.max(1));
                 let last = playlist.segments.last().map_or(0.0, |s| s.duration);
-                HopState::Looking {
-                    after: next_segment_in(playlist.newest_end(), Duration::from_secs_f64(last), now, settle),
+                let after = next_segment_in(playlist.newest_end(), Duration::from_secs_f64(last), now, settle);
+                memory.playlists.insert(p.clone(), Seen { playlist, at, last: None });
+                HopState::Looking { after }
+            }
+            Some(seen) => {
+                let v = from_verdict(super::judge(
+                    &seen.playlist,
+                    &playlist,
+                    at.saturating_duration_since(seen.at),
+                    now,
+                    ttl,
+                ));
+                match v {
+                    // Too soon to say: compare the next look with the same earlier one.
+                    HopState::Looking { .. } => seen.last.clone().unwrap_or(v),
+                    judged => {
+                        *seen = Seen { playlist, at, last: Some(judged.clone()) };
+                        judged
+                    }
                 }
             }
-            Some((before, when)) => {
-                from_verdict(super::judge(before, &playlist, at.saturating_duration_since(*when), now, ttl))
-            }
         };
-        // Keep the earlier look while this one only said "too soon": the next compares with it.
-        if !matches!(s, HopState::Looking { .. }) || !memory.playlists.contains_key(p) {
-            memory.playlists.insert(p.clone(), (playlist, at));
-        }
         state = Some(state.map_or(s.clone(), |a| worse(a, s)));
     }
     let mut state = state.unwrap_or(HopState::Failed { status: 200, why: "the playlist lists no variant".into() });

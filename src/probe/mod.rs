@@ -88,13 +88,17 @@ pub fn judge(
     let restarted =
         after.discontinuity_sequence != before.discontinuity_sequence || after.media_sequence < before.media_sequence;
     if !restarted && sequence <= previous {
+        // Quiet for as long as the looks were apart, or (by its program date-time) since the
+        // newest segment ended, whichever is longer: a stream frozen just after one look is
+        // called stale a settle after its last segment, not a settle after the next look.
         let wait = settle(target) + cdn_ttl;
-        if apart < wait {
-            return Verdict::Again { after: wait - apart };
+        let quiet = after.newest_end().map_or(apart, |end| (now - end).to_std().unwrap_or_default().max(apart));
+        if quiet < wait {
+            return Verdict::Again { after: wait - quiet };
         }
         return Verdict::Stale {
             sequence,
-            why: format!("segment {sequence} is still the newest after {:.1} s", apart.as_secs_f64()),
+            why: format!("segment {sequence} is still the newest after {:.1} s", quiet.as_secs_f64()),
         };
     }
     let age = after.newest_end().map(|end| (now - end).to_std().unwrap_or_default());
