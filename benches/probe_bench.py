@@ -162,7 +162,7 @@ def main():
         total_r = hops["origin"]["requests"] + hops["cdn"]["requests"]
         rate = total_b / a.window
         print(f"probe cost while on air ({a.window} s, 1 event, HLS + CMAF + DASH at both hops, looks every"
-              f" {1.5 * T:g} s): {total_r / a.window * 60:.0f} requests/min, {rate / 1024:.2f} KB/s"
+              f" {T} s): {total_r / a.window * 60:.0f} requests/min, {rate / 1024:.2f} KB/s"
               f" (origin {hops['origin']['bytes'] / a.window / 1024:.2f}, CloudFront {hops['cdn']['bytes'] / a.window / 1024:.2f});"
               f" target <= 2 KB/s per event: {'met' if rate <= 2048 else 'NOT met'}")
 
