@@ -789,6 +789,7 @@ def install() -> None:
     ml_urls.url_paths["{0}/prod/inputSecurityGroups/(?P<inputsecuritygroupid>[^/.]+)$"] = dispatch
     ml_urls.url_paths["{0}/prod/channels/(?P<channelid>[^/.]+)/restartChannelPipelines$"] = dispatch
     schedule.install(ml_urls.url_paths, dispatch)  # BatchUpdateSchedule, DescribeSchedule, DeleteSchedule
+    streams.BREAKS = schedule.breaks_for  # HLS cue markers while a break is on
     # botocore's paginator entry has no unique attribute; moto's paginator needs one.
     get_pagination_model("medialive")["ListInputSecurityGroups"].setdefault("unique_attribute", "arn")
 

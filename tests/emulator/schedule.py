@@ -804,6 +804,23 @@ def after_describe(channel: Channel, backend: MediaLiveBackend) -> None:
     _tick_channel(channel, backend)
 
 
+def breaks_for(channel_id: str) -> list[tuple[float, Optional[float], Optional[float]]]:
+    """The channel's SCTE-35 breaks (splice inserts run while it was running), for the cue
+    markers of streams.py: (start, end or None while open, duration seconds or None), in
+    wall-clock seconds (the emulator's clock less its offset, as the encoder's time stamps)."""
+    with _LOCK:
+        s = _SCHEDULES.get(channel_id)
+        if s is None:
+            return []
+        off = CLOCK.offset
+        out = []
+        for sp in s.splices:
+            end = sp.ended_at if sp.ended_at is not None else sp.ends_at
+            seconds = sp.duration_ticks / TICKS_PER_SECOND if sp.duration_ticks else None
+            out.append((sp.started_at - off, end - off if end is not None else None, seconds))
+        return out
+
+
 def on_reset() -> None:
     """POST /moto-api/reset: every channel is gone, and the clock is the wall clock again."""
     with _LOCK:

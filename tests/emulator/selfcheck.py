@@ -1067,6 +1067,24 @@ def streams_checks(url):
     check("streams: start -> a new encoder", status == 200 and body["state"] == "running" and body["encode"] == 3
           and _alive(body["pid"]), body)
     check("streams: an unknown action -> 400", st.control(channel, "dance")[0] == 400)
+
+    # A break (immediate SCTE-35 splice insert, 3 s): cue markers on an endpoint with ad markers.
+    mp.create_origin_endpoint(ChannelId="selfcheck-streams", Id="selfcheck-streams-ads", HlsPackage={
+        "SegmentDurationSeconds": 1, "AdMarkers": "PASSTHROUGH", "AdTriggers": ["SPLICE_INSERT"]})
+    ads = _until(10 + 5 * n, lambda: (lambda r: r[2] if r[0] == 200 else None)(
+        st.get(origin, "/selfcheck-streams-ads/index.m3u8")))
+    ads_low = "/selfcheck-streams-ads/" + re.findall(rb"#EXT-X-STREAM-INF:[^\n]*\n([^\n#]+)", ads or b"")[-1].decode().strip()
+    ml.batch_update_schedule(ChannelId=channel, Creates={"ScheduleActions": [{
+        "ActionName": "selfcheck-break", "ScheduleActionStartSettings": {"ImmediateModeScheduleActionStartSettings": {}},
+        "ScheduleActionSettings": {"Scte35SpliceInsertSettings": {"SpliceEventId": 1, "Duration": 3 * 90000}}}]})
+    cue_out = _until(6 + 3 * n, lambda: (lambda m: m if b"#EXT-X-CUE-OUT:3.000\n" in m else None)(
+        st.get(origin, ads_low)[2]))
+    check("streams: a break -> #EXT-X-CUE-OUT:3.000 before a segment (AdMarkers PASSTHROUGH)", cue_out is not None
+          and re.search(rb"\n[^#\n][^\n]*\n#EXT-X-CUE-OUT:3.000\n#EXTINF", cue_out) is not None, cue_out)
+    cue_in = _until(8 + 3 * n, lambda: (lambda m: m if b"#EXT-X-CUE-IN\n" in m else None)(st.get(origin, ads_low)[2]))
+    check("streams: ... and #EXT-X-CUE-IN once it is over", cue_in is not None
+          and cue_in.index(b"#EXT-X-CUE-IN") > cue_in.find(b"#EXT-X-CUE-OUT"), cue_in)
+    check("streams: no cue markers on an endpoint without AdMarkers", b"#EXT-X-CUE" not in st.get(origin, low, with_id)[2])
     check("streams: an unknown channel -> 404", st.control("0000000", "freeze")[0] == 404)
 
     # StopChannel: the encoder is killed and the origin has nothing to serve.
