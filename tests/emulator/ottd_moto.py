@@ -46,6 +46,14 @@ ConflictException (409) unless the channel is RUNNING; on success it answers the
 description and records the restart, readable at GET /ottd-emulator/restarts (test-only,
 cleared by DELETE there and by POST /moto-api/reset).
 
+MediaLive schedules (schedule.py next to this file): BatchUpdateSchedule, DescribeSchedule and
+DeleteSchedule on /prod/channels/{channelId}/schedule with MediaLive's validation rules (422
+UnprocessableEntityException, 400 BadRequestException for malformed requests), executed on
+the emulator's clock on RUNNING channels: input switches show in DescribeChannel's
+PipelineDetails and send "MediaLive Channel Input Change" events; breaks, images and the rest
+are recorded. Test-only: /ottd-emulator/clock (advance the clock) and
+/ottd-emulator/schedule/<channel-id> (the runtime record).
+
 Input security group semantics implemented:
   * Id is a 7-digit numeric string, Arn arn:<partition>:medialive:<region>:<account>:inputSecurityGroup:<id>
   * State IDLE while no input references the group, IN_USE while one does (Inputs lists
@@ -73,7 +81,7 @@ MediaLive channel gets an ffmpeg encode served over HTTPS at its MediaPackage en
 CloudFront domains, with test-only controls under /ottd-emulator/streams.
 
 Usage:
-  python ottd_moto.py [--host 127.0.0.1] [--port 0] [--port-file PATH]
+  python ottd_moto.py [--host 127.0.0.1] [--port 0] [--port-file PATH] [--schedule-purge-seconds S]
                       [--streams DIR [--stream-segment-seconds N] [--streams-port 0]]
 Prints "OTTD_MOTO_READY http://127.0.0.1:<port>" on stdout once listening, then serves until
 SIGTERM/SIGINT. With --streams, "OTTD_STREAMS_READY https://127.0.0.1:<port> <DIR>/ca.pem"

@@ -764,7 +764,9 @@ def _pipeline_details(channel: Channel) -> list[dict]:
         return []
     with _LOCK:
         s = _SCHEDULES.get(channel.id)
-        pipelines = list(s.pipelines) if s is not None and s.channel is channel and s.running_since is not None else None
+        if s is not None and s.channel is not channel:
+            s = None
+        pipelines = list(s.pipelines) if s is not None and s.running_since is not None else None
     if pipelines is None:  # running, but not seen starting yet: the first attachment
         names = _attachment_names(channel)
         pipelines = [{"attachment": names[0] if names else None, "switch_action": None}] * _pipeline_count(channel)
