@@ -442,15 +442,15 @@ def _is_int(v: Any) -> bool:
 
 def _check_int(p: _Problems, st: dict, key: str, path: str, who: str, lo: int, hi: Optional[int] = None,
                required: bool = False) -> None:
-    v = st.get(key)
+    v, wire = st.get(key), key[0].lower() + key[1:]  # the model's member, and its wire name
     if v is None:
         if required:
-            p.bad(f"{path}.{key}", f"{who}: {key} is required")
+            p.bad(f"{path}.{wire}", f"{who}: {wire} is required")
         return
     if not _is_int(v):
-        p.bad(f"{path}.{key}", f"{who}: {key} must be an integer")
+        p.bad(f"{path}.{wire}", f"{who}: {wire} must be an integer")
     elif v < lo or (hi is not None and v > hi):
-        p.refuse(f"{path}.{key}", f"{who}: {key} {v} is out of range ({lo}..{hi if hi is not None else ''})")
+        p.refuse(f"{path}.{wire}", f"{who}: {wire} {v} is out of range ({lo}..{hi if hi is not None else ''})")
 
 
 def _check_settings(p: _Problems, channel: Channel, kind: str, st: Any, path: str, who: str) -> None:
