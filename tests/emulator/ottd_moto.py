@@ -46,6 +46,14 @@ ConflictException (409) unless the channel is RUNNING; on success it answers the
 description and records the restart, readable at GET /ottd-emulator/restarts (test-only,
 cleared by DELETE there and by POST /moto-api/reset).
 
+MediaLive schedules (schedule.py next to this file): BatchUpdateSchedule, DescribeSchedule and
+DeleteSchedule on /prod/channels/{channelId}/schedule with MediaLive's validation rules (422
+UnprocessableEntityException, 400 BadRequestException for malformed requests), executed on
+the emulator's clock on RUNNING channels: input switches show in DescribeChannel's
+PipelineDetails and send "MediaLive Channel Input Change" events; breaks, images and the rest
+are recorded. Test-only: /ottd-emulator/clock (advance the clock) and
+/ottd-emulator/schedule/<channel-id> (the runtime record).
+
 Input security group semantics implemented:
   * Id is a 7-digit numeric string, Arn arn:<partition>:medialive:<region>:<account>:inputSecurityGroup:<id>
   * State IDLE while no input references the group, IN_USE while one does (Inputs lists
@@ -73,7 +81,7 @@ MediaLive channel gets an ffmpeg encode served over HTTPS at its MediaPackage en
 CloudFront domains, with test-only controls under /ottd-emulator/streams.
 
 Usage:
-  python ottd_moto.py [--host 127.0.0.1] [--port 0] [--port-file PATH]
+  python ottd_moto.py [--host 127.0.0.1] [--port 0] [--port-file PATH] [--schedule-purge-seconds S]
                       [--streams DIR [--stream-segment-seconds N] [--streams-port 0]]
 Prints "OTTD_MOTO_READY http://127.0.0.1:<port>" on stdout once listening, then serves until
 SIGTERM/SIGINT. With --streams, "OTTD_STREAMS_READY https://127.0.0.1:<port> <DIR>/ca.pem"
@@ -115,6 +123,7 @@ from moto.utilities.arns import parse_arn
 from moto.utilities.utils import get_partition
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import schedule  # noqa: E402 - this folder's module: MediaLive channel schedules
 import streams  # noqa: E402 - this folder's module: live streams for RUNNING channels (--streams)
 
 
@@ -555,6 +564,7 @@ def _resolve_transient_states(self: Channel) -> None:
         after = self.state
         details = _state_change_details(self, before, after)
     _emit_medialive(self, details)
+    schedule.on_state_change(self, before, after)
     streams.on_state_change(self, before, after)
 
 
@@ -570,6 +580,7 @@ def _announcing(orig: Any) -> Any:
             after = channel.state
             details = _state_change_details(channel, before, after)
         _emit_medialive(channel, details)
+        schedule.on_state_change(channel, before, after)
         streams.on_state_change(channel, before, after)
         return channel
 
@@ -636,11 +647,23 @@ def _all_restarts() -> list:
     return sorted(found, key=lambda r: r["seq"])
 
 
+def _running_schedule(orig: Any) -> Any:
+    """DescribeChannel first runs the schedule's due actions, so PipelineDetails are current."""
+
+    def wrapper(self: MediaLiveBackend, *args: Any, **kwargs: Any) -> Channel:
+        channel = orig(self, *args, **kwargs)
+        schedule.after_describe(channel, self)
+        return channel
+
+    return wrapper
+
+
 def _resetting_streams(orig: Any) -> Any:
     """POST /moto-api/reset drops every channel: their streams stop at once."""
 
     def wrapper(self: MotoAPIBackend) -> None:
         orig(self)
+        schedule.on_reset()
         streams.on_reset()
 
     return wrapper
@@ -657,6 +680,11 @@ def _ottd_emulator_api(environ: dict, start_response: Any) -> list:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         raw = environ["wsgi.input"].read(length) if length > 0 else b""
         code, body = streams.api(method, path, raw)
+        status = _STATUS_TEXT.get(code, f"{code} Error")
+    elif path == "/ottd-emulator/clock" or path.startswith("/ottd-emulator/schedule/"):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length > 0 else b""
+        code, body = schedule.api(method, path, raw)
         status = _STATUS_TEXT.get(code, f"{code} Error")
     elif path == "/ottd-emulator/restarts" and method == "GET":
         wanted = parse_qs(environ.get("QUERY_STRING", "")).get("channel_id")
@@ -743,6 +771,8 @@ def install() -> None:
         orig = getattr(MediaLiveBackend, name)
         if name in ("delete_channel", "start_channel", "stop_channel"):
             orig = _announcing(orig)
+        if name == "describe_channel":
+            orig = _running_schedule(orig)
         setattr(MediaLiveBackend, name, _not_found_wrapper(orig, "Channel", "channel_id", "_channels"))
     EventTemplateParser.parse = staticmethod(_template_parse)
     Rule.send_to_targets = _send_to_targets
@@ -766,6 +796,8 @@ def install() -> None:
     ml_urls.url_paths["{0}/prod/inputSecurityGroups$"] = dispatch
     ml_urls.url_paths["{0}/prod/inputSecurityGroups/(?P<inputsecuritygroupid>[^/.]+)$"] = dispatch
     ml_urls.url_paths["{0}/prod/channels/(?P<channelid>[^/.]+)/restartChannelPipelines$"] = dispatch
+    schedule.install(ml_urls.url_paths, dispatch)  # BatchUpdateSchedule, DescribeSchedule, DeleteSchedule
+    streams.BREAKS = schedule.breaks_for  # HLS cue markers while a break is on
     # botocore's paginator entry has no unique attribute; moto's paginator needs one.
     get_pagination_model("medialive")["ListInputSecurityGroups"].setdefault("unique_attribute", "arn")
 
@@ -781,11 +813,14 @@ def main() -> int:
     ap.add_argument("--stream-segment-seconds", type=int, default=1, metavar="N",
                     help="segment length of those streams (default 1)")
     ap.add_argument("--streams-port", type=int, default=0, help="the stream server's HTTPS port (0 = a free port)")
+    ap.add_argument("--schedule-purge-seconds", type=float, default=3600.0, metavar="S",
+                    help="purge MediaLive schedule actions S seconds after their start (default 3600, as AWS)")
     args = ap.parse_args()
     if args.stream_segment_seconds < 1:
         ap.error("--stream-segment-seconds must be a whole number of seconds, at least 1")
 
     SETTLE_FILE["path"] = args.cloudfront_settle_file
+    schedule.configure(purge_after_seconds=args.schedule_purge_seconds)
     install()
     if args.streams:
         # Printed first: a harness that waits for OTTD_MOTO_READY has both lines then.

@@ -26,6 +26,7 @@ import urllib.request
 import uuid
 
 import boto3
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 FAILED = []
@@ -118,7 +119,10 @@ def main(url):
     request_id_checks(ml)
     cloudfront_checks(url)
     streams_checks(url)
+    schedule_checks(url)
     events_checks(url)
+    check("clock: POST /moto-api/reset puts the emulator's clock back to the wall clock",
+          http_json(f"{url}/ottd-emulator/clock")[1]["offset_seconds"] == 0)
     transaction_token_checks(url)
 
     print(f"selfcheck: {len(PASSED)} passed, {len(FAILED)} failed")
@@ -440,6 +444,365 @@ def events_checks(url):
     check("unknown /ottd-emulator path -> 404", _status_of(f"{url}/ottd-emulator/nothing") == 404)
 
 
+# --- MediaLive schedule (schedule.py) ------------------------------------------------------------
+
+
+def _post_json(url, body):
+    req = urllib.request.Request(url, method="POST", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
+def schedule_checks(url):
+    """BatchUpdateSchedule / DescribeSchedule / DeleteSchedule: each rule, all-or-nothing,
+    pagination, and execution on the emulator's clock (input switches in PipelineDetails and
+    as Input Change events, splices, follow actions, purge), with the test-only clock."""
+    kw = dict(endpoint_url=url, region_name="ap-southeast-2", aws_access_key_id="testing",
+              aws_secret_access_key="testing")
+    ml, ev, sqs = (boto3.client(name, **kw) for name in ("medialive", "events", "sqs"))
+    # boto3 checks required members itself; this client sends what it is given (the 400 checks).
+    raw = boto3.client("medialive", config=Config(parameter_validation=False), **kw)
+
+    def clock():
+        return http_json(f"{url}/ottd-emulator/clock")[1]
+
+    def advance(seconds):
+        return _post_json(f"{url}/ottd-emulator/clock", {"advance_seconds": seconds})
+
+    def at(seconds):
+        """A fixed start `seconds` from the emulator's now."""
+        t = time.time() + clock()["offset_seconds"] + seconds
+        return {"FixedModeScheduleActionStartSettings": {
+            "Time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"}}
+
+    immediate = {"ImmediateModeScheduleActionStartSettings": {}}
+
+    def follow(ref, point="START"):
+        return {"FollowModeScheduleActionStartSettings": {"ReferenceActionName": ref, "FollowPoint": point}}
+
+    def act(name, start, settings):
+        return {"ActionName": name, "ScheduleActionStartSettings": start, "ScheduleActionSettings": settings}
+
+    def switch(to):
+        return {"InputSwitchSettings": {"InputAttachmentNameReference": to}}
+
+    def splice(sid, seconds=None):
+        return {"Scte35SpliceInsertSettings": dict({"SpliceEventId": sid},
+                                                   **({"Duration": seconds * 90000} if seconds is not None else {}))}
+
+    def create(channel, *actions, deletes=None, client=None):
+        extra = {"Deletes": {"ActionNames": deletes}} if deletes is not None else {}
+        return (client or ml).batch_update_schedule(ChannelId=channel, Creates={"ScheduleActions": list(actions)}, **extra)
+
+    def refused(fn, *args, **kwargs):
+        """(code, status, message, validation errors) of a failed call; (None, ...) if it worked."""
+        try:
+            fn(*args, **kwargs)
+        except ClientError as e:
+            return (e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"],
+                    e.response["Error"].get("Message", ""), e.response.get("ValidationErrors", []))
+        return None, None, "", []
+
+    def unprocessable(result, name):
+        code, status, message, errors = result
+        return code == "UnprocessableEntityException" and status == 422 and f"'{name}'" in message and bool(errors)
+
+    def names(channel, **kwargs):
+        return [a["ActionName"] for a in ml.describe_schedule(ChannelId=channel, **kwargs)["ScheduleActions"]]
+
+    def runtime(channel):
+        return http_json(f"{url}/ottd-emulator/schedule/{channel}")[1]
+
+    def active(channel):
+        return [(p.get("PipelineId"), p.get("ActiveInputAttachmentName"), p.get("ActiveInputSwitchActionName"))
+                for p in ml.describe_channel(ChannelId=channel).get("PipelineDetails", [])]
+
+    q = sqs.create_queue(QueueName="selfcheck-input-changes")["QueueUrl"]
+    q_arn = sqs.get_queue_attributes(QueueUrl=q, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    ev.put_rule(Name="selfcheck-input-changes", EventPattern=json.dumps(
+        {"source": ["aws.medialive"], "detail-type": ["MediaLive Channel Input Change"]}))
+    ev.put_targets(Rule="selfcheck-input-changes", Targets=[{"Id": "queue", "Arn": q_arn}])
+
+    def drain():
+        out = []
+        while True:
+            msgs = sqs.receive_message(QueueUrl=q, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+            if not msgs:
+                return out
+            for m in msgs:
+                out.append(json.loads(m["Body"]))
+                sqs.delete_message(QueueUrl=q, ReceiptHandle=m["ReceiptHandle"])
+
+    inp = ml.create_input(Name="selfcheck-schedule", Type="URL_PULL",
+                          Sources=[{"Url": "https://example.com/a.m3u8"}, {"Url": "https://example.com/b.m3u8"}])["Input"]
+    attachments = [{"InputId": inp["Id"], "InputAttachmentName": "primary"},
+                   {"InputId": inp["Id"], "InputAttachmentName": "backup"}]
+    encoder = {"VideoDescriptions": [], "AudioDescriptions": [], "OutputGroups": [],
+               "TimecodeConfig": {"Source": "SYSTEMCLOCK"}}
+    role = "arn:aws:iam::123456789012:role/selfcheck"
+    std = ml.create_channel(Name="selfcheck-schedule-std", ChannelClass="STANDARD", RoleArn=role,
+                            InputAttachments=attachments, EncoderSettings=encoder)["Channel"]["Id"]
+    one = ml.create_channel(Name="selfcheck-schedule-one", ChannelClass="SINGLE_PIPELINE", RoleArn=role,
+                            InputAttachments=attachments, EncoderSettings=dict(encoder, FeatureActivations={
+                                "InputPrepareScheduleActions": "ENABLED",
+                                "OutputStaticImageOverlayScheduleActions": "ENABLED"}))["Channel"]["Id"]
+    for c in (std, one):
+        ml.describe_channel(ChannelId=c)
+
+    # Unknown channel.
+    check("schedule: unknown channel -> NotFoundException 404 (batch, describe, delete)", all(
+        refused(fn, ChannelId="0000000", **extra)[:2] == ("NotFoundException", 404) for fn, extra in (
+            (ml.batch_update_schedule, {"Creates": {"ScheduleActions": []}}), (ml.describe_schedule, {}),
+            (ml.delete_schedule, {}))))
+
+    # An IDLE channel takes creates; nothing runs.
+    r = create(std, act("idle-switch", at(60), switch("backup")), act("idle-break", at(120), splice(7, 30)))
+    check("schedule: an IDLE channel accepts creates, answered as sent",
+          [a["ActionName"] for a in r["Creates"]["ScheduleActions"]] == ["idle-switch", "idle-break"]
+          and r["Creates"]["ScheduleActions"][1]["ScheduleActionSettings"] == splice(7, 30)
+          and r["Deletes"]["ScheduleActions"] == [], r)
+    check("schedule: DescribeSchedule lists them", names(std) == ["idle-switch", "idle-break"], names(std))
+    check("schedule: an IDLE channel has no PipelineDetails", active(std) == [], active(std))
+
+    # Names unique in the schedule, and in the batch.
+    check("schedule: a name already in the schedule -> UnprocessableEntityException 422 naming it",
+          unprocessable(refused(create, std, act("idle-switch", at(300), switch("primary"))), "idle-switch"))
+    check("schedule: a name twice in one batch -> 422",
+          unprocessable(refused(create, std, act("twice", at(300), splice(20)), act("twice", at(400), splice(21))), "twice"))
+
+    # Fixed start: 15 s to 14 days ahead of the emulator's clock.
+    check("schedule: fixed start 5 s ahead -> 422", unprocessable(refused(create, std, act("soon", at(5), splice(30))), "soon"))
+    check("schedule: fixed start in the past -> 422", unprocessable(refused(create, std, act("past", at(-60), splice(30))), "past"))
+    check("schedule: fixed start 14 days + 1 min ahead -> 422",
+          unprocessable(refused(create, std, act("far", at(14 * 86400 + 60), splice(30))), "far"))
+    check("schedule: a malformed time -> 422", unprocessable(refused(create, std, act("bad-time", {
+        "FixedModeScheduleActionStartSettings": {"Time": "tomorrow"}}, splice(30))), "bad-time"))
+    check("schedule: fixed start 20 s and 13 days ahead accepted", refused(
+        create, std, act("in-20s", at(20), splice(31)), act("in-13d", at(13 * 86400), splice(32)))[0] is None)
+
+    # Exactly one start setting and one action setting.
+    two_starts = dict(at(60), **immediate)
+    check("schedule: two start settings -> 422", unprocessable(refused(create, std, act("two-starts", two_starts, splice(33))), "two-starts"))
+    check("schedule: no start setting -> 422", unprocessable(refused(create, std, act("no-start", {}, splice(33))), "no-start"))
+    check("schedule: two action settings -> 422", unprocessable(refused(
+        create, std, act("two-kinds", at(60), dict(splice(33), **switch("backup")))), "two-kinds"))
+    check("schedule: no action setting -> 422", unprocessable(refused(create, std, act("no-kind", at(60), {})), "no-kind"))
+
+    # Follow: the reference must exist and be an input switch; only some actions may follow.
+    check("schedule: follow of an unknown action -> 422",
+          unprocessable(refused(create, std, act("orphan", follow("nothing"), switch("primary"))), "orphan"))
+    check("schedule: follow of a splice insert (not an input switch) -> 422",
+          unprocessable(refused(create, std, act("after-break", follow("idle-break"), switch("primary"))), "after-break"))
+    check("schedule: a static image cannot follow -> 422", unprocessable(refused(create, std, act(
+        "image-follow", follow("idle-switch"), {"StaticImageActivateSettings": {"Image": {"Uri": "s3://b/i.png"}}})),
+        "image-follow"))
+    check("schedule: follow of an input switch in the schedule accepted",
+          refused(create, std, act("back-after", follow("idle-switch", "END"), switch("primary")))[0] is None)
+    check("schedule: follow of a switch created in the same batch accepted", refused(create, std,
+          act("chain-b", follow("chain-a"), splice(34)), act("chain-a", at(600), switch("primary")))[0] is None)
+
+    # Input attachment references.
+    check("schedule: input switch to an unknown attachment -> 422",
+          unprocessable(refused(create, std, act("to-nowhere", at(60), switch("nowhere"))), "to-nowhere"))
+    check("schedule: the input's name is not an attachment name -> 422",
+          unprocessable(refused(create, std, act("by-input-name", at(60), switch("selfcheck-schedule"))), "by-input-name"))
+    check("schedule: input prepare to an unknown attachment -> 422", unprocessable(refused(create, one, act(
+        "prep-nowhere", at(60), {"InputPrepareSettings": {"InputAttachmentNameReference": "nowhere"}})), "prep-nowhere"))
+
+    # Feature activations.
+    prepare = {"InputPrepareSettings": {"InputAttachmentNameReference": "backup"}}
+    output_image = {"StaticImageOutputActivateSettings": {"Image": {"Uri": "s3://b/slate.png"}, "OutputNames": ["hd"]}}
+    check("schedule: input prepare without InputPrepareScheduleActions ENABLED -> 422",
+          unprocessable(refused(create, std, act("prep", at(60), prepare)), "prep"))
+    check("schedule: per-output image without OutputStaticImageOverlayScheduleActions ENABLED -> 422",
+          unprocessable(refused(create, std, act("out-image", at(60), output_image)), "out-image"))
+    check("schedule: both accepted on a channel that enabled them at creation",
+          refused(create, one, act("prep", at(60), prepare), act("out-image", at(60), output_image))[0] is None)
+    ml.delete_schedule(ChannelId=one)
+
+    # SCTE-35 values and splice event ids.
+    check("schedule: splice duration 8589934592 ticks -> 422",
+          unprocessable(refused(create, std, act("too-long", at(60), {"Scte35SpliceInsertSettings": {
+              "SpliceEventId": 40, "Duration": 8589934592}}), client=raw), "too-long"))
+    check("schedule: splice duration 8589934591 ticks accepted", refused(create, std, act("longest", at(60), {
+        "Scte35SpliceInsertSettings": {"SpliceEventId": 41, "Duration": 8589934591}}))[0] is None)
+    check("schedule: a scheduled splice event id again -> 422",
+          unprocessable(refused(create, std, act("same-id", at(200), splice(7, 30))), "same-id"))
+    check("schedule: image layer 8 -> 422", unprocessable(refused(create, std, act("layer-8", at(60), {
+        "StaticImageActivateSettings": {"Image": {"Uri": "s3://b/i.png"}, "Layer": 8}})), "layer-8"))
+
+    # Malformed requests: 400.
+    check("schedule: a splice insert without spliceEventId -> BadRequestException 400", refused(
+        create, std, act("no-id", at(60), {"Scte35SpliceInsertSettings": {"Duration": 90000}}), client=raw)[:2]
+        == ("BadRequestException", 400))
+    check("schedule: an action without actionName -> 400", refused(create, std, {
+        "ScheduleActionStartSettings": at(60), "ScheduleActionSettings": splice(42)}, client=raw)[:2]
+        == ("BadRequestException", 400))
+    check("schedule: maxResults 0 -> 400", refused(ml.describe_schedule, ChannelId=std, MaxResults=0)[:2]
+          == ("BadRequestException", 400))
+    check("schedule: an unknown nextToken -> 400", refused(ml.describe_schedule, ChannelId=std, NextToken="nope")[:2]
+          == ("BadRequestException", 400))
+
+    # Deletes run before creates; an unknown name fails; all or nothing.
+    before = ml.describe_schedule(ChannelId=std)["ScheduleActions"]
+    check("schedule: deleting an unknown name -> 422 naming it", unprocessable(refused(
+        ml.batch_update_schedule, ChannelId=std, Deletes={"ActionNames": ["idle-break", "no-such-action"]}), "no-such-action"))
+    bad_batch = refused(create, std, act("fine-1", at(300), splice(50)), act("bad-one", at(5), splice(51)),
+                        deletes=["in-13d"])
+    check("schedule: one bad create fails the batch (422 naming it)", unprocessable(bad_batch, "bad-one"))
+    check("schedule: all or nothing: nothing created or deleted by the failed batch",
+          ml.describe_schedule(ChannelId=std)["ScheduleActions"] == before)
+    r = create(std, act("in-13d", at(90), splice(32, 60)), deletes=["in-13d"])
+    check("schedule: delete and create the same name in one batch (deletes first)",
+          [a["ActionName"] for a in r["Deletes"]["ScheduleActions"]] == ["in-13d"]
+          and [a["ActionName"] for a in r["Creates"]["ScheduleActions"]] == ["in-13d"], r)
+    replaced = [a for a in ml.describe_schedule(ChannelId=std)["ScheduleActions"] if a["ActionName"] == "in-13d"]
+    check("schedule: the schedule has the new one", len(replaced) == 1
+          and replaced[0]["ScheduleActionSettings"] == splice(32, 60), replaced)
+    check("schedule: deleting a switch that an action follows -> 422", unprocessable(refused(
+        ml.batch_update_schedule, ChannelId=std, Deletes={"ActionNames": ["idle-switch"]}), "idle-switch"))
+    check("schedule: deleting it with its follower works", refused(
+        ml.batch_update_schedule, ChannelId=std, Deletes={"ActionNames": ["back-after", "idle-switch"]})[0] is None)
+    check("schedule: a splice id is free again once its action is deleted", refused(
+        create, std, act("idle-break-2", at(130), splice(7, 30)), deletes=["idle-break"])[0] is None)
+
+    # Order and pagination.
+    order = names(std)
+    expected = ["in-20s", "longest", "in-13d", "idle-break-2", "chain-a", "chain-b"]
+    check("schedule: DescribeSchedule orders by start time (a follow right after its reference)", order == expected, order)
+    pages, token = [], None
+    for _ in range(10):
+        page = ml.describe_schedule(ChannelId=std, MaxResults=4, **({"NextToken": token} if token else {}))
+        pages.append([a["ActionName"] for a in page["ScheduleActions"]])
+        token = page.get("NextToken")
+        if not token:
+            break
+    check("schedule: pagination (maxResults 4: 4 + 2, no nextToken on the last page)",
+          pages == [expected[:4], expected[4:]], pages)
+    got = []
+    for page in ml.get_paginator("describe_schedule").paginate(ChannelId=std, PaginationConfig={"PageSize": 1}):
+        got += [a["ActionName"] for a in page["ScheduleActions"]]
+    check("schedule: boto3's paginator gets them all", got == expected, got)
+
+    # DeleteSchedule empties it.
+    ml.delete_schedule(ChannelId=std)
+    check("schedule: DeleteSchedule empties the schedule", names(std) == [], names(std))
+
+    # Execution, on a RUNNING channel.
+    ml.start_channel(ChannelId=one)
+    ml.describe_channel(ChannelId=one)
+    drain()
+    check("schedule: RUNNING: PipelineDetails show the first attachment", active(one) == [("0", "primary", None)], active(one))
+    arn = ml.describe_channel(ChannelId=one)["Arn"]
+    create(one, act("to-backup", immediate, switch("backup")), act("prep-primary", follow("to-backup"), {
+        "InputPrepareSettings": {"InputAttachmentNameReference": "primary"}}))
+    check("schedule: an immediate input switch changes PipelineDetails at once (single pipeline)",
+          active(one) == [("0", "backup", "to-backup")], active(one))
+    seen = drain()
+    e = seen[0] if seen else {}
+    check("schedule: ... and sends one MediaLive Channel Input Change event", len(seen) == 1
+          and set(e) == ENVELOPE and e.get("source") == "aws.medialive"
+          and e.get("detail-type") == "MediaLive Channel Input Change" and e.get("resources") == [arn]
+          and e.get("account") == "123456789012" and e.get("region") == "ap-southeast-2"
+          and RFC3339_UTC.match(str(e.get("time"))), seen)
+    check("schedule: the event's detail (pipeline, attachment, action, channel_arn, message)", e.get("detail") == {
+        "pipeline": "0", "channel_arn": arn, "message": "Input switch event on pipeline",
+        "active_input_attachment_name": "backup", "active_input_switch_action_name": "to-backup"}, e.get("detail"))
+    rt = runtime(one)
+    check("schedule: a follow START action runs when its reference starts (input prepare recorded)",
+          rt["prepared_input_attachment"] == "primary" and [x["action"] for x in rt["executed"]]
+          == ["to-backup", "prep-primary"], rt)
+    check("schedule: a received action cannot be deleted from a running channel -> 422", unprocessable(refused(
+        ml.batch_update_schedule, ChannelId=one, Deletes={"ActionNames": ["to-backup"]}), "to-backup"))
+    check("schedule: a follow START of a switch that already started -> 422",
+          unprocessable(refused(create, one, act("late-follow", follow("to-backup"), splice(60))), "late-follow"))
+
+    # Breaks: active, id unique while active, ended by duration or by a return to network.
+    create(one, act("break-1", immediate, splice(100, 30)), act("break-2", immediate, splice(101)))
+    splices = {x["splice_event_id"]: x for x in runtime(one)["splices"]}
+    check("schedule: immediate splice inserts are active", splices.get(100, {}).get("active") is True
+          and splices.get(101, {}).get("active") is True and splices[100]["duration_ticks"] == 2700000, splices)
+    check("schedule: an active splice event id again -> 422",
+          unprocessable(refused(create, one, act("break-1-again", at(60), splice(100, 30))), "break-1-again"))
+    create(one, act("back-2", immediate, {"Scte35ReturnToNetworkSettings": {"SpliceEventId": 101}}))
+    advance(30)
+    splices = {x["splice_event_id"]: x for x in runtime(one)["splices"]}
+    check("schedule: a break ends after its duration (emulator clock advanced 30 s)",
+          splices[100]["active"] is False and splices[100]["ended_by"] == "duration", splices)
+    check("schedule: a return to network ends an open-ended break",
+          splices[101]["active"] is False and splices[101]["ended_by"] == "back-2", splices)
+    check("schedule: an ended break's splice id can be used again",
+          refused(create, one, act("break-1-later", at(60), splice(100, 30)))[0] is None)
+
+    # STANDARD: an immediate input switch starts 10 s later (both pipelines together).
+    ml.start_channel(ChannelId=std)
+    ml.describe_channel(ChannelId=std)
+    drain()
+    std_arn = ml.describe_channel(ChannelId=std)["Arn"]
+    create(std, act("std-backup", immediate, switch("backup")))
+    check("schedule: STANDARD: an immediate switch waits 10 s",
+          active(std) == [("0", "primary", None), ("1", "primary", None)] and drain() == [], active(std))
+    advance(10)
+    check("schedule: ... then both pipelines switch", active(std) == [("0", "backup", "std-backup"),
+                                                                      ("1", "backup", "std-backup")], active(std))
+    seen = drain()
+    check("schedule: ... with one Input Change event per pipeline", sorted(
+        (x["detail"]["pipeline"], x["detail"]["active_input_attachment_name"], x["resources"][0]) for x in seen)
+        == [("0", "backup", std_arn), ("1", "backup", std_arn)], seen)
+
+    # Fixed actions run when the clock reaches them.
+    create(std, act("std-primary", at(20), switch("primary")))
+    advance(10)
+    check("schedule: a fixed switch has not run 10 s before its time", active(std)[0][1] == "backup", active(std))
+    advance(11)
+    check("schedule: it has run once its time passed", active(std)[0][1:] == ("primary", "std-primary")
+          and len(drain()) == 2, active(std))
+
+    # Purge: an hour after its start, an action leaves the schedule and its name is free.
+    create(std, act("future", at(7200), splice(200)))
+    advance(3601)
+    left = names(std)
+    check("schedule: actions are purged an hour after their start (clock advanced 3601 s)", left == ["future"], left)
+    check("schedule: a purged name can be used again",
+          refused(create, std, act("std-backup", immediate, switch("backup")))[0] is None)
+    advance(10)
+
+    # Stopped: no PipelineDetails; nothing runs. Started again: the latest overdue switch applies.
+    ml.stop_channel(ChannelId=std)
+    ml.describe_channel(ChannelId=std)
+    check("schedule: a stopped channel has no PipelineDetails", active(std) == [], active(std))
+    create(std, act("while-idle", at(20), switch("primary")))
+    advance(21)
+    drain()
+    check("schedule: nothing runs on an IDLE channel", runtime(std)["executed"][-1]["action"] == "std-backup"
+          and drain() == [], runtime(std)["executed"][-1:])
+    ml.start_channel(ChannelId=std)
+    ml.describe_channel(ChannelId=std)
+    check("schedule: on start the channel ingests the latest overdue switch's input",
+          active(std) == [("0", "primary", "while-idle"), ("1", "primary", "while-idle")], active(std))
+
+    # The test-only clock.
+    status, body = advance(-1)
+    check("clock: it only moves forward (negative -> 400)", status == 400, body)
+    c = clock()
+    check("clock: GET shows the offset and the emulator's now", c["offset_seconds"] >= 3600 + 60
+          and RFC3339_UTC.match(c["now"]) is not None, c)
+    check("schedule: GET /ottd-emulator/schedule/<unknown> -> 404",
+          _status_of(f"{url}/ottd-emulator/schedule/0000000") == 404)
+
+    for c in (std, one):
+        ml.stop_channel(ChannelId=c)
+        ml.describe_channel(ChannelId=c)
+        ml.delete_channel(ChannelId=c)
+        ml.describe_channel(ChannelId=c)
+    check("schedule: a deleted channel's schedule -> NotFoundException 404",
+          refused(ml.describe_schedule, ChannelId=std)[:2] == ("NotFoundException", 404))
+
+
 # --- live streams (ottd_moto.py --streams DIR) ------------------------------------------------------
 
 
@@ -704,6 +1067,24 @@ def streams_checks(url):
     check("streams: start -> a new encoder", status == 200 and body["state"] == "running" and body["encode"] == 3
           and _alive(body["pid"]), body)
     check("streams: an unknown action -> 400", st.control(channel, "dance")[0] == 400)
+
+    # A break (immediate SCTE-35 splice insert, 3 s): cue markers on an endpoint with ad markers.
+    mp.create_origin_endpoint(ChannelId="selfcheck-streams", Id="selfcheck-streams-ads", HlsPackage={
+        "SegmentDurationSeconds": 1, "AdMarkers": "PASSTHROUGH", "AdTriggers": ["SPLICE_INSERT"]})
+    ads = _until(10 + 5 * n, lambda: (lambda r: r[2] if r[0] == 200 else None)(
+        st.get(origin, "/selfcheck-streams-ads/index.m3u8")))
+    ads_low = "/selfcheck-streams-ads/" + re.findall(rb"#EXT-X-STREAM-INF:[^\n]*\n([^\n#]+)", ads or b"")[-1].decode().strip()
+    ml.batch_update_schedule(ChannelId=channel, Creates={"ScheduleActions": [{
+        "ActionName": "selfcheck-break", "ScheduleActionStartSettings": {"ImmediateModeScheduleActionStartSettings": {}},
+        "ScheduleActionSettings": {"Scte35SpliceInsertSettings": {"SpliceEventId": 1, "Duration": 3 * 90000}}}]})
+    cue_out = _until(6 + 3 * n, lambda: (lambda m: m if b"#EXT-X-CUE-OUT:3.000\n" in m else None)(
+        st.get(origin, ads_low)[2]))
+    check("streams: a break -> #EXT-X-CUE-OUT:3.000 before a segment (AdMarkers PASSTHROUGH)", cue_out is not None
+          and re.search(rb"\n[^#\n][^\n]*\n#EXT-X-CUE-OUT:3.000\n#EXTINF", cue_out) is not None, cue_out)
+    cue_in = _until(8 + 3 * n, lambda: (lambda m: m if b"#EXT-X-CUE-IN\n" in m else None)(st.get(origin, ads_low)[2]))
+    check("streams: ... and #EXT-X-CUE-IN once it is over", cue_in is not None
+          and cue_in.index(b"#EXT-X-CUE-IN") > cue_in.find(b"#EXT-X-CUE-OUT"), cue_in)
+    check("streams: no cue markers on an endpoint without AdMarkers", b"#EXT-X-CUE" not in st.get(origin, low, with_id)[2])
     check("streams: an unknown channel -> 404", st.control("0000000", "freeze")[0] == 404)
 
     # StopChannel: the encoder is killed and the origin has nothing to serve.

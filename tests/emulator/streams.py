@@ -79,6 +79,16 @@ _CONTENT_TYPES = {
 }
 
 
+# SCTE-35 breaks of a channel, for the HLS cue markers: channel id -> [(start, end or None,
+# duration seconds or None)] in wall-clock unix seconds. ottd_moto.py sets it to the
+# schedule's (schedule.breaks_for); None: no markers.
+BREAKS: Optional[Callable[[str], list[tuple[float, Optional[float], Optional[float]]]]] = None
+# The HLS ad marker settings of a MediaPackage v1 endpoint under which cue tags are written.
+_CUE_AD_MARKERS = {"PASSTHROUGH", "SCTE35_ENHANCED"}
+_SEGMENT_TAGS = (b"#EXTINF", b"#EXT-X-PROGRAM-DATE-TIME", b"#EXT-X-DISCONTINUITY", b"#EXT-X-BYTERANGE", b"#EXT-X-KEY",
+                 b"#EXT-X-MAP", b"#EXT-X-GAP")
+
+
 def rfc3339_ms(t: Optional[float]) -> Optional[str]:
     if t is None:
         return None
@@ -648,6 +658,8 @@ class StreamServer:
         if kind == "hls-playlist":
             # ffmpeg writes the date-time as +0000; MediaPackage writes RFC 3339's Z.
             body = re.sub(rb"(#EXT-X-PROGRAM-DATE-TIME:[^\r\n]*?)\+0000", rb"\1Z", body)
+            if b"#EXTINF" in body and endpoint.hls_package and BREAKS is not None:
+                body = _with_cues(body, endpoint.hls_package, BREAKS(channel.id))
         elif kind == "mpd":
             body = _with_utc_timing(body, _get(endpoint.dash_package, "UtcTiming"), _get(endpoint.dash_package, "UtcTimingUri"))
         ctype = _CONTENT_TYPES.get(os.path.splitext(file_name)[1], "application/octet-stream")
@@ -811,6 +823,53 @@ def _with_utc_timing(mpd: bytes, mode: Any, uri: Any) -> bytes:
         return mpd
     element = f'\t<UTCTiming schemeIdUri="urn:mpeg:dash:utc:{scheme}:2014" value="{uri}"/>\n'.encode()
     return mpd.replace(b"</MPD>", element + b"</MPD>", 1)
+
+
+def _pdt(line: bytes) -> Optional[float]:
+    try:
+        text = line.split(b":", 1)[1].strip().decode().replace("Z", "+00:00")
+        return datetime.datetime.fromisoformat(text).timestamp()
+    except (IndexError, ValueError):
+        return None
+
+
+def _with_cues(playlist: bytes, hls_package: Any, breaks: list) -> bytes:
+    """A media playlist with `#EXT-X-CUE-OUT[:<seconds>]` before the first segment of each
+    SCTE-35 break (splice insert) and `#EXT-X-CUE-IN` before the first segment after it, as
+    MediaPackage marks breaks when the endpoint's AdMarkers is PASSTHROUGH or SCTE35_ENHANCED
+    (and its AdTriggers, when given, include SPLICE_INSERT). Segments are placed by their
+    program date-time (every segment has one here). No CUE-OUT-CONT, OATCLS or ASSET tags."""
+    if _get(hls_package, "AdMarkers") not in _CUE_AD_MARKERS or not breaks:
+        return playlist
+    triggers = _get(hls_package, "AdTriggers")
+    if triggers and "SPLICE_INSERT" not in triggers:
+        return playlist
+    target = re.search(rb"#EXT-X-TARGETDURATION:(\d+)", playlist)
+    step = float(target.group(1)) if target else 1.0
+    out: list[bytes] = []
+    segment: list[bytes] = []  # the tags of the segment being read (ffmpeg: EXTINF, then its date-time)
+    previous: Optional[float] = None
+    for line in playlist.split(b"\n"):
+        if line.startswith(b"#") and not segment and not line.startswith(_SEGMENT_TAGS):
+            out.append(line)  # a playlist tag
+            continue
+        segment.append(line)
+        if not line or line.startswith(b"#"):
+            continue
+        # The segment's URI: its cue tags go before its first tag.
+        at = next((_pdt(x) for x in segment if x.startswith(b"#EXT-X-PROGRAM-DATE-TIME:")), None)
+        if at is not None:
+            before = previous if previous is not None else at - step  # the window's first segment
+            for start, end, seconds in breaks:
+                if before < start <= at:
+                    out.append(b"#EXT-X-CUE-OUT" + (f":{seconds:.3f}".encode() if seconds else b""))
+                if end is not None and before < end <= at:
+                    out.append(b"#EXT-X-CUE-IN")
+            previous = at
+        out.extend(segment)
+        segment = []
+    out.extend(segment)
+    return b"\n".join(out)
 
 
 def _distribution_by_domain(host: str) -> Any:
