@@ -15,6 +15,8 @@
 //! - [`chat`]: `/ott` on Slack and Discord: grammar, roles, approvals, the front desk, the
 //!   platforms' adapters, notices to channels.
 //! - [`engine`]: deploy / start / stop / teardown of one event, resumable and idempotent.
+//! - [`live`]: live control of a running event (breaks, back, slate, input switches): the
+//!   grammar and decisions, pure; the edges call MediaLive's schedule.
 //! - [`ops`]: the operations layer: every actor's one path to act on events (policy,
 //!   overrides, one worker per event, audit trail, reply model).
 //! - [`daemon`]: `ottd run`, the scheduler daemon: reconcile loop, reload, signals.
@@ -42,6 +44,7 @@ pub mod engine;
 pub mod http;
 pub mod lease;
 pub mod lifecycle;
+pub mod live;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
