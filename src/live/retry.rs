@@ -105,7 +105,7 @@ mod tests {
         let wanted = [splice(NAME, at, 90)];
         assert_eq!(retry(&wanted, &[]), Retry::Send);
         let other = splice("console-break", at, 90);
-        assert_eq!(retry(&wanted, &[other.clone()]), Retry::Send, "another name is no answer");
+        assert_eq!(retry(&wanted, std::slice::from_ref(&other)), Retry::Send, "another name is no answer");
         assert_eq!(retry(&wanted, &[other, splice(NAME, at, 90)]), Retry::Done);
         assert_eq!(Retry::Done.to_string(), "already scheduled, same settings: nothing to do");
     }
@@ -115,7 +115,7 @@ mod tests {
         let at = When::fixed(t("2026-12-18T19:15:00Z"));
         let wanted = splice(NAME, at, 90);
         let longer = splice(NAME, at, 120);
-        let r = retry(&[wanted.clone()], &[longer.clone()]);
+        let r = retry(std::slice::from_ref(&wanted), std::slice::from_ref(&longer));
         assert_eq!(r, Retry::Conflict { wanted: wanted.clone(), held: longer });
         assert_eq!(
             r.to_string(),
@@ -123,14 +123,17 @@ mod tests {
              (break 17 for 2m (10800000 ticks), not break 17 for 1m30s (8100000 ticks)): refusing"
         );
         let later = splice(NAME, When::fixed(t("2026-12-18T19:16:00Z")), 90);
-        assert!(matches!(retry(&[wanted.clone()], &[later]), Retry::Conflict { .. }), "another time");
-        assert!(matches!(retry(&[wanted.clone()], &[splice(NAME, When::Follow, 90)]), Retry::Conflict { .. }));
+        assert!(matches!(retry(std::slice::from_ref(&wanted), &[later]), Retry::Conflict { .. }), "another time");
+        assert!(matches!(
+            retry(std::slice::from_ref(&wanted), &[splice(NAME, When::Follow, 90)]),
+            Retry::Conflict { .. }
+        ));
         let switch = ScheduleAction {
             name: NAME.into(),
             start: at,
             settings: Settings::InputSwitch { attachment: "backup".into() },
         };
-        assert_eq!(find(&wanted, &[switch.clone()]), Found::Different(switch));
+        assert_eq!(find(&wanted, std::slice::from_ref(&switch)), Found::Different(switch));
     }
 
     #[test]
