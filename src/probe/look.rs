@@ -258,9 +258,10 @@ impl Watcher {
                 let memory = self.memory.entry((s.label.to_string(), hop)).or_default();
                 let started = Instant::now();
                 let mut cost = Cost { requests: 0, bytes: 0 };
+                let hop_look = At { fetch, url, headers: &headers, now, at, ttl };
                 let (state, target_duration) = match s.format {
-                    Format::Hls => look_hls(fetch, memory, url, &headers, now, at, ttl, &mut cost).await,
-                    Format::Dash => look_dash(fetch, memory, url, &headers, now, at, ttl, &mut cost).await,
+                    Format::Hls => look_hls(&hop_look, memory, &mut cost).await,
+                    Format::Dash => look_dash(&hop_look, memory, &mut cost).await,
                 };
                 let state = memory.settle(state);
                 out.push(HopLook {
@@ -278,17 +279,18 @@ impl Watcher {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn look_hls(
-    fetch: &dyn Fetch,
-    memory: &mut HopMemory,
-    url: &str,
-    headers: &[(String, String)],
+/// One hop's look: where, with which headers, at which instants, and the hop's cache time.
+struct At<'a> {
+    fetch: &'a dyn Fetch,
+    url: &'a str,
+    headers: &'a [(String, String)],
     now: DateTime<Utc>,
     at: Instant,
     ttl: Duration,
-    cost: &mut Cost,
-) -> (HopState, Option<u64>) {
+}
+
+async fn look_hls(hop: &At<'_>, memory: &mut HopMemory, cost: &mut Cost) -> (HopState, Option<u64>) {
+    let At { fetch, url, headers, now, at, ttl } = *hop;
     let fresh_variants = memory.variants.as_ref().is_none_or(|(_, n)| *n >= VARIANTS_EVERY);
     let playlists: Vec<String> = if fresh_variants {
         let f = get(fetch, url, headers, None, cost).await;
@@ -405,17 +407,8 @@ async fn look_hls(
     (state, target)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn look_dash(
-    fetch: &dyn Fetch,
-    memory: &mut HopMemory,
-    url: &str,
-    headers: &[(String, String)],
-    now: DateTime<Utc>,
-    at: Instant,
-    ttl: Duration,
-    cost: &mut Cost,
-) -> (HopState, Option<u64>) {
+async fn look_dash(hop: &At<'_>, memory: &mut HopMemory, cost: &mut Cost) -> (HopState, Option<u64>) {
+    let At { fetch, url, headers, now, at, ttl } = *hop;
     let f = get(fetch, url, headers, None, cost).await;
     if f.status != 200 {
         return (failed("the MPD", &f), None);

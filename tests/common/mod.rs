@@ -528,21 +528,7 @@ pub fn wait_for(what: &str, d: &Daemon, limit: Duration, mut want: impl FnMut() 
 
 /// A plain HTTP/1.1 POST; answers (status, body).
 pub fn http_post(url: &str, headers: &[(&str, String)], body: &str) -> (u16, String) {
-    let rest = url.trim_start_matches("http://");
-    let (hostport, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
-    let mut s = std::net::TcpStream::connect(hostport).expect("connect");
-    let mut req =
-        format!("POST {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    s.write_all(req.as_bytes()).expect("send");
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("read");
-    let status = out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let (status, body) = http_request("POST", url, headers, body);
     // Chunked bodies (axum's JSON is not chunked, but be safe): keep only the JSON part.
     let body = match (body.find('{'), body.rfind('}')) {
         (Some(a), Some(b)) if b >= a => body[a..=b].to_string(),
