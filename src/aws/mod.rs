@@ -16,6 +16,7 @@ pub mod iam;
 pub mod medialive;
 pub mod mediapackage;
 pub mod s3;
+pub mod schedule;
 pub mod secrets;
 
 use std::fmt;
