@@ -17,12 +17,12 @@
 //! ```
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Serialize;
 
-use super::reader::Table;
+use super::reader::{relative_to, Table};
 
 pub mod limits {
     use std::ops::RangeInclusive;
@@ -124,7 +124,7 @@ fn sns_https(t: &Table<'_, '_, '_>) -> Option<SnsHttps> {
             false
         }
     };
-    let ca_bundle = t.str("ca_bundle").map(|p| rel(&base_dir(t), &p));
+    let ca_bundle = t.str("ca_bundle").map(|p| relative_to(&t.base_dir(), p));
     if let Some(p) = &ca_bundle {
         if !p.is_file() {
             t.error("ca_bundle", format!("{} is not a readable file", p.display()));
@@ -142,21 +142,6 @@ fn is_topic_arn(a: &str) -> bool {
         && parts[1].starts_with("aws")
         && parts[2] == "sns"
         && parts[3..].iter().all(|p| !p.is_empty())
-}
-
-/// The folder of the file the table was read from: relative paths are relative to it.
-fn base_dir(t: &Table<'_, '_, '_>) -> PathBuf {
-    let file = t.node().origin.clone().unwrap_or_else(|| t.ctx().src.file.clone());
-    file.parent().map(Path::to_path_buf).unwrap_or_default()
-}
-
-fn rel(base: &Path, p: &str) -> PathBuf {
-    let p = PathBuf::from(p);
-    if p.is_absolute() {
-        p
-    } else {
-        base.join(p)
-    }
 }
 
 /// The wait of a policy as the README shows it.

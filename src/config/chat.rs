@@ -200,14 +200,7 @@ const COMMANDS: [&str; 6] = ["deploy", "start", "stop", "teardown", "hold", "res
 pub fn compile(t: Option<&Table<'_, '_, '_>>, base: &std::path::Path) -> ChatSettings {
     let mut s = ChatSettings::default();
     let Some(t) = t else { return s };
-    s.secrets_file = t.str("secrets_file").map(|p| {
-        let p = PathBuf::from(p);
-        if p.is_absolute() {
-            p
-        } else {
-            base.join(p)
-        }
-    });
+    s.secrets_file = t.str("secrets_file").map(|p| super::reader::relative_to(base, p));
     if let Some(d) = t.duration_in("confirm_within", &limits::CONFIRM_WITHIN) {
         s.approvals.confirm_within = d;
     }

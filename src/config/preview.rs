@@ -28,8 +28,7 @@ pub const DEFAULT_ASSETS: &str = "../web/node_modules";
 
 pub fn compile(t: Option<&Table<'_, '_, '_>>, base: &Path) -> PreviewSettings {
     let assets = t.and_then(|t| t.str("assets")).unwrap_or_else(|| DEFAULT_ASSETS.to_string());
-    let p = PathBuf::from(&assets);
-    let assets = if p.is_absolute() { p } else { base.join(p) };
+    let assets = super::reader::relative_to(base, assets);
     PreviewSettings { assets, player_cdn: t.and_then(|t| t.bool("player_cdn")).unwrap_or(false) }
 }
 

@@ -14,7 +14,7 @@
 
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::reader::Table;
@@ -92,16 +92,7 @@ pub fn compile(t: Option<&Table<'_, '_, '_>>) -> ProbeSettings {
             Err(e) => t.error("connect_to", e),
         }
     }
-    let ca_bundle = t.str("ca_bundle").map(|p| {
-        let file = t.node().origin.clone().unwrap_or_else(|| t.ctx().src.file.clone());
-        let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
-        let p = PathBuf::from(p);
-        if p.is_absolute() {
-            p
-        } else {
-            base.join(p)
-        }
-    });
+    let ca_bundle = t.str("ca_bundle").map(|p| super::reader::relative_to(&t.base_dir(), p));
     if let Some(p) = &ca_bundle {
         if !p.is_file() {
             t.error("ca_bundle", format!("{} is not a readable file", p.display()));

@@ -6,6 +6,7 @@
 
 use std::cell::RefCell;
 use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::doc::{Diag, Diags, Node, Pos, Source, Value};
@@ -297,6 +298,22 @@ impl<'c, 's, 'n> Table<'c, 's, 'n> {
 
     pub fn ctx(&self) -> &'c Ctx<'s> {
         self.ctx
+    }
+
+    /// The folder of the file the table was read from: relative paths are relative to it.
+    pub fn base_dir(&self) -> PathBuf {
+        let file = self.node.origin.clone().unwrap_or_else(|| self.ctx.src.file.clone());
+        file.parent().map(Path::to_path_buf).unwrap_or_default()
+    }
+}
+
+/// `p` as written in a configuration file: absolute as it is, else relative to `base`.
+pub fn relative_to(base: &Path, p: impl Into<PathBuf>) -> PathBuf {
+    let p = p.into();
+    if p.is_absolute() {
+        p
+    } else {
+        base.join(p)
     }
 }
 

@@ -172,15 +172,6 @@ impl Settings {
     }
 }
 
-fn rel(base: &Path, p: String) -> PathBuf {
-    let p = PathBuf::from(p);
-    if p.is_absolute() {
-        p
-    } else {
-        base.join(p)
-    }
-}
-
 fn compile(t: &Table<'_, '_, '_>, base: &Path, file: &Path) -> Settings {
     let aws = t.table("aws");
     let (region, profile) = match &aws {
@@ -190,7 +181,7 @@ fn compile(t: &Table<'_, '_, '_>, base: &Path, file: &Path) -> Settings {
     let paths = t.table("paths");
     let path_or = |key: &str, dflt: &str| -> PathBuf {
         let v = paths.as_ref().and_then(|p| p.str(key)).unwrap_or_else(|| dflt.to_string());
-        rel(base, v)
+        super::reader::relative_to(base, v)
     };
     let state_path = path_or("state", "ottd.db");
     let default_workflow = path_or("workflow", "workflow.toml");
@@ -281,7 +272,7 @@ fn compile(t: &Table<'_, '_, '_>, base: &Path, file: &Path) -> Settings {
     let prices = cost.as_ref().and_then(|c| c.str("prices"));
     let cost = CostSettings {
         explicit: prices.is_some(),
-        prices: rel(base, prices.unwrap_or_else(|| "prices.toml".to_string())),
+        prices: super::reader::relative_to(base, prices.unwrap_or_else(|| "prices.toml".to_string())),
     };
     Settings {
         file: file.to_path_buf(),
