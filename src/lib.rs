@@ -49,6 +49,7 @@ pub mod logging;
 pub mod metrics;
 pub mod notify;
 pub mod ops;
+pub mod outbound;
 pub mod plan;
 pub mod preview;
 pub mod probe;

@@ -12,7 +12,6 @@
 //! are tested beside the code; [`SnsPush`] adds the outside effects: fetching certificates
 //! (cached by URL) and confirming subscriptions.
 
-use std::error::Error as _;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -276,14 +275,8 @@ impl Taken {
 pub enum SetupError {
     #[error("alerts.sns_https.cert_host_pattern: {0}")]
     Pattern(#[source] regex_lite::Error),
-    #[error("cannot read the CA bundle {path}: {source}")]
-    CaBundle {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("the CA bundle {0} holds no PEM certificate")]
-    CaCerts(String),
+    #[error(transparent)]
+    CaBundle(#[from] crate::outbound::CaBundleError),
     #[error("cannot build the HTTPS client: {0}")]
     Client(#[source] reqwest::Error),
 }
@@ -317,13 +310,7 @@ impl SnsPush {
             .timeout(FETCH_TIMEOUT)
             .user_agent(concat!("ottd/", env!("CARGO_PKG_VERSION")));
         if let Some(path) = &config.ca_bundle {
-            let shown = path.display().to_string();
-            let pem = std::fs::read(path).map_err(|source| SetupError::CaBundle { path: shown.clone(), source })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|_| SetupError::CaCerts(shown.clone()))?;
-            if certs.is_empty() {
-                return Err(SetupError::CaCerts(shown));
-            }
-            http = http.tls_certs_merge(certs);
+            http = crate::outbound::with_ca_bundle(http, path)?;
         }
         let http = http.build().map_err(SetupError::Client)?;
         let cap = |n| NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN);
@@ -434,21 +421,12 @@ impl SnsPush {
 
     /// GET `url`, at most [`MAX_FETCHED`] bytes of a 2xx answer.
     async fn get(&self, url: Url) -> Result<Vec<u8>, String> {
-        let chain = |e: reqwest::Error| {
-            let mut s = e.to_string();
-            let mut cause = e.source();
-            while let Some(c) = cause {
-                s.push_str(&format!(": {c}"));
-                cause = c.source();
-            }
-            s
-        };
-        let mut resp = self.http.get(url).send().await.map_err(chain)?;
+        let mut resp = self.http.get(url).send().await.map_err(|e| crate::outbound::chain(&e))?;
         if !resp.status().is_success() {
             return Err(format!("HTTP {}", resp.status()));
         }
         let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(chain)? {
+        while let Some(chunk) = resp.chunk().await.map_err(|e| crate::outbound::chain(&e))? {
             if body.len() + chunk.len() > MAX_FETCHED {
                 return Err(format!("answer over {MAX_FETCHED} bytes"));
             }

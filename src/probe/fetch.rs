@@ -16,8 +16,8 @@ pub const MAX_BODY: usize = 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FetchSetupError {
-    #[error("probe.ca_bundle {path}: {message}")]
-    CaBundle { path: String, message: String },
+    #[error("probe.ca_bundle: {0}")]
+    CaBundle(#[from] crate::outbound::CaBundleError),
     #[error("cannot build the probe's HTTP client: {0}")]
     Client(#[source] reqwest::Error),
 }
@@ -68,46 +68,17 @@ impl HttpFetch {
             b = b.dns_resolver(Arc::new(ConnectTo { rules: s.connect_to.clone() }));
         }
         if let Some(path) = &s.ca_bundle {
-            let shown = path.display().to_string();
-            let pem = std::fs::read(path)
-                .map_err(|e| FetchSetupError::CaBundle { path: shown.clone(), message: e.to_string() })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|_| FetchSetupError::CaBundle {
-                path: shown.clone(),
-                message: "not a PEM bundle of certificates".into(),
-            })?;
-            b = b.tls_certs_merge(certs);
+            b = crate::outbound::with_ca_bundle(b, path)?;
         }
         Ok(HttpFetch { client: b.build().map_err(FetchSetupError::Client)? })
     }
 }
 
-fn no_answer(e: &reqwest::Error) -> Fetched {
-    // Without the URL: CDN URLs are not secret, but keep logs uniform with the chat clients.
-    let mut why = e.without_url_ref();
-    if e.is_timeout() {
-        why = "no answer in time".into();
-    }
+/// Why there was no answer, without the URL (CDN URLs are not secret, but the log stays
+/// uniform with the chat clients'), with every cause.
+fn no_answer(e: reqwest::Error) -> Fetched {
+    let why = if e.is_timeout() { "no answer in time".to_string() } else { crate::outbound::chain(&e.without_url()) };
     Fetched { status: 0, body: Vec::new(), error: Some(why) }
-}
-
-trait WithoutUrl {
-    fn without_url_ref(&self) -> String;
-}
-
-impl WithoutUrl for reqwest::Error {
-    fn without_url_ref(&self) -> String {
-        let mut s = self.to_string();
-        if let Some(u) = self.url() {
-            s = s.replace(&format!(" ({u})"), "").replace(u.as_str(), "<url>");
-        }
-        let mut src = std::error::Error::source(self);
-        while let Some(e) = src {
-            s.push_str(": ");
-            s.push_str(&e.to_string());
-            src = e.source();
-        }
-        s
-    }
 }
 
 impl Fetch for HttpFetch {
@@ -122,7 +93,7 @@ impl Fetch for HttpFetch {
             }
             let mut resp = match req.send().await {
                 Ok(r) => r,
-                Err(e) => return no_answer(&e),
+                Err(e) => return no_answer(e),
             };
             let status = resp.status().as_u16();
             let limit = first_bytes.map_or(MAX_BODY, |n| n as usize).min(MAX_BODY);
@@ -137,7 +108,7 @@ impl Fetch for HttpFetch {
                         }
                     }
                     Ok(None) => break,
-                    Err(e) => return Fetched { status, body, error: no_answer(&e).error },
+                    Err(e) => return Fetched { status, body, error: no_answer(e).error },
                 }
             }
             Fetched { status, body, error: None }
