@@ -1,7 +1,7 @@
 //! The state: every event's deployment, each resource's ids and step status, the step log,
-//! operator overrides, leases, alerts, the audit trail, chat requests, and settings written
-//! by `ottd bootstrap`. Nothing ottd knows about deployed resources, alerts or pending work
-//! lives only in memory.
+//! operator overrides, leases, alerts, the audit trail, chat requests, live-control commands,
+//! and settings written by `ottd bootstrap`. Nothing ottd knows about deployed resources,
+//! alerts or pending work lives only in memory.
 //!
 //! Two backends sit behind one interface, the traits below, gathered as [`Backend`]:
 //! [`sqlite`], one embedded file (WAL) for a daemon on its own, the default; and
@@ -17,7 +17,8 @@
 //! Layout: [`deployments`] (deployments and resources), [`steps`] (step log, upkeep),
 //! [`overrides`] (operator overrides, known windows), [`leases`] (who works on an event),
 //! [`audit`] (the audit trail), [`alerts`] (alerts and envelopes taken), [`requests`] (chat
-//! confirmations and approvals), [`seen`] (requests already taken, against replays);
+//! confirmations and approvals), [`seen`] (requests already taken, against replays), [`live`]
+//! (live-control commands and each deployment's counter that numbers them);
 //! [`transfer`] (every durable record out of one backend and into another).
 
 pub mod alerts;
@@ -25,6 +26,7 @@ pub mod audit;
 pub mod deployments;
 pub mod dynamo;
 pub mod leases;
+pub mod live;
 pub mod overrides;
 pub mod readers;
 pub mod requests;
@@ -43,6 +45,7 @@ pub use audit::{Audit, AuditEnd, AuditEntry, AuditKey, AuditRow};
 pub use deployments::{Deployment, Deployments, ResourceRow};
 pub use dynamo::Dynamo;
 pub use leases::{instance, Fence, Grant, Holder, LeaseRecord, Leases};
+pub use live::{Live, LiveRecord, LiveState};
 pub use overrides::{KnownWindow, Overrides, StoredOverride};
 pub use requests::Requests;
 pub use seen::Seen;
@@ -106,7 +109,7 @@ pub trait Meta {
 
 /// Everything a backend offers: the store's whole interface.
 pub trait Backend:
-    Deployments + Steps + Overrides + Leases + Audit + Alerts + Requests + Seen + Meta + Transfer + Send + Sync
+    Deployments + Steps + Overrides + Leases + Audit + Alerts + Requests + Seen + Live + Meta + Transfer + Send + Sync
 {
     /// The SQLite backend, for tests that poke its file directly.
     fn as_sqlite(&self) -> Option<&Sqlite> {

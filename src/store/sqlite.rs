@@ -133,6 +133,24 @@ CREATE TABLE IF NOT EXISTS chat_requests (
     decided_at TEXT,
     requester_groups TEXT NOT NULL DEFAULT '[]'
 );
+CREATE TABLE IF NOT EXISTS live_commands (
+    event TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    counter INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    body TEXT NOT NULL,
+    by TEXT NOT NULL,
+    at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    detail TEXT,
+    PRIMARY KEY (event, nonce, counter)
+);
+CREATE TABLE IF NOT EXISTS live_counters (
+    event TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    last INTEGER NOT NULL,
+    PRIMARY KEY (event, nonce)
+);
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -140,6 +158,8 @@ CREATE TABLE IF NOT EXISTS meta (
 ";
 
 /// Bring a state file written by an earlier ottd up to this schema (`PRAGMA user_version`).
+/// A table added since (`live_commands`, `live_counters`) needs no step here: [`SCHEMA`]'s
+/// `CREATE TABLE IF NOT EXISTS` adds it to an older file on open.
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version < 1 {

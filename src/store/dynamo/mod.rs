@@ -25,6 +25,8 @@
 //! | `REQUEST` | id, 20 digits | the chat request (its expiry as `expires_at_time`: `expires_at` would have TTL delete it); `id` from the `request` counter |
 //! | `SEEN` | key | at, `expires_at` (at + [`super::seen::SEEN_TTL`]) |
 //! | `CHANNEL` | MediaLive channel id | event, key: the resource that last recorded it (what an alert's channel belongs to) |
+//! | `LIVE#<len>#<event>#<nonce>` | counter, 10 digits | a live-control command: event, nonce, counter, state, body, by, at, updated_at, detail |
+//! | `LIVECOUNTER` | `<len>#<event>#<nonce>` | event, nonce, `n`: the last counter value that deployment's commands took (set by compare-and-set in the command's fenced transaction) |
 //! | `META` | key | value |
 //! | `COUNTER` | name | `n`, grown by an atomic ADD |
 //!
@@ -44,7 +46,7 @@
 //!
 //! Layout: [`items`] (keys, attributes, shared calls), [`lanes`] (ordered writes), one file
 //! per trait: [`leases`], [`deployments`] (and the step log), [`overrides`], [`audit`],
-//! [`alerts`], [`requests`], [`seen`]; [`transfer`] (`ottd state export` / `import`).
+//! [`alerts`], [`requests`], [`seen`], [`live`]; [`transfer`] (`ottd state export` / `import`).
 
 pub mod alerts;
 pub mod audit;
@@ -52,6 +54,7 @@ pub mod deployments;
 pub mod items;
 pub mod lanes;
 pub mod leases;
+pub mod live;
 pub mod overrides;
 pub mod requests;
 pub mod seen;
