@@ -9,9 +9,11 @@
 //! ARNs, attrs), the step log, overrides, known windows, settings (`meta`: role ARNs, queue
 //! URLs), the audit trail (keys and instances), alerts (ids and every mark: told, cleared,
 //! told cleared, acked, acted), chat requests (ids, state), the counters that hand out alert,
-//! request and audit ids, the quarantine, and the dedupe keys still inside their replay
-//! window (chat/SNS request keys for [`super::seen::SEEN_TTL`], EventBridge envelope ids for
-//! 7 days) with their times, so a request taken by the box is not taken again by the pair.
+//! request and audit ids, the quarantine, live-control commands and each deployment's
+//! counter of them, and the dedupe keys still inside their replay window (chat/SNS request
+//! keys for [`super::seen::SEEN_TTL`], EventBridge envelope ids for 7 days) with their
+//! times, so a request taken by the box is not taken again by the pair. (`live` and
+//! `live_counters` came later within format 1: a snapshot without them has none.)
 //!
 //! Not held: **leases**. A lease says which live process works on an event now; the process
 //! that held it does not move with the state, and a lease copied to another store would only
@@ -24,19 +26,23 @@
 //! event whose lease is held, [`TransferError::LeaseHeld`]), then start the daemons.
 //!
 //! Guarantees: import is idempotent, an upsert of each record by its own key (event, event
-//! and resource key, audit key, alert id, request id, dedupe key); importing the same
+//! and resource key, audit key, alert id, request id, dedupe key, live command's event, nonce
+//! and counter); importing the same
 //! snapshot again writes nothing. Where the destination already has a record, the newer one
 //! stays: a deployment by `updated_at` (its resources follow it: a newer deployment with
 //! another nonce replaces the event's resources, one with the same nonce merges them row by
 //! row, newer `updated_at` winning), an override by `set_at`, known windows by
 //! `recorded_at`; an alert keeps every mark either side made (a claim once made stays made),
-//! a pending request takes the snapshot's decision, an open audit row the snapshot's end.
-//! Settings take the snapshot's value. Nothing is deleted except resources of a deployment
-//! replaced by a newer one. Every counter ends above every id imported.
+//! a pending request takes the snapshot's decision, an open audit row the snapshot's end, a
+//! live command the later of the two by `updated_at`. Settings take the snapshot's value.
+//! Nothing is deleted except resources of a deployment replaced by a newer one. Every
+//! counter ends above every id imported; a deployment's live-command counter at the higher
+//! of the two sides (so the next command after an import takes a value neither side used).
 //!
 //! Assumptions: import writes directly, not through the fenced writes of the engine: it is
 //! an operator's offline move. An alert or request id the destination holds for a different
-//! record means the snapshot comes from another store's history: refused
+//! record (a live command's (event, nonce, counter) taken at another instant or by another
+//! actor alike) means the snapshot comes from another store's history: refused
 //! ([`TransferError::Conflict`]), nothing written. On SQLite an import is one transaction;
 //! on DynamoDB it is many batched writes (a snapshot may hold thousands of items), so an
 //! import cut short is finished by running it again.

@@ -1,7 +1,8 @@
 //! [`Transfer`] on DynamoDB: an export reads every partition (the per-event ones with a scan
 //! by prefix), an import writes items as the other concepts of this backend write them,
 //! with their indexes: a channel's `CHANNEL` item, an alert's `ALERTKEY` item naming the
-//! latest alert of its key, counters raised with a conditional update. Batched, not one
+//! latest alert of its key, counters (live commands' per-deployment ones too) raised with a
+//! conditional update. Batched, not one
 //! transaction: an import cut short is finished by running it again (it is idempotent).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -12,15 +13,17 @@ use chrono::Utc;
 use super::items::{
     expired, expires_at, get_bool, get_i64, get_s, get_time, key, n, opt_i64, opt_s, opt_time, put_opt, s, Db, Item,
 };
-use super::{alerts, audit, deployments, overrides, requests, seen, Dynamo};
+use super::{alerts, audit, deployments, live, overrides, requests, seen, Dynamo};
 use crate::lifecycle::{OverrideKind, Phase, Status};
 use crate::plan::Kind;
+use crate::store::live::counter_of;
 use crate::store::requests::{Kind as RequestKind, State as RequestState};
 use crate::store::transfer::{
-    envelope_window, seen_window, AlertRecord, AuditRecord, Changes, Counters, DeploymentRecord, OverrideRecord,
-    Quarantined, RequestRecord, ResourceRecord, Sighting, Snapshot, StepRecord, Transfer, WindowsRecord,
+    counters_covering, envelope_window, seen_window, AlertRecord, AuditRecord, Changes, Counters, DeploymentRecord,
+    LiveCounterRecord, OverrideRecord, Quarantined, RequestRecord, ResourceRecord, Sighting, Snapshot, StepRecord,
+    Transfer, WindowsRecord,
 };
-use crate::store::{time_str, Meta, Result, StoreError, Write};
+use crate::store::{time_str, LiveRecord, Meta, Result, StoreError, Write};
 
 const COUNTER: &str = "COUNTER";
 
@@ -180,6 +183,18 @@ async fn read_all(db: &Db) -> Result<Snapshot> {
             error: get_s(&item, "error", "quarantine.error")?,
         });
     }
+    for item in db.scan_prefix(live::PREFIX, |q| q).await? {
+        out.live.push(live::record(&item)?.into());
+    }
+    let mut stored = Vec::new();
+    for item in db.query(live::COUNTERS, |q| q).await? {
+        stored.push(LiveCounterRecord {
+            event: get_s(&item, "event", "live_counters.event")?,
+            nonce: get_s(&item, "nonce", "live_counters.nonce")?,
+            last: counter_of(get_i64(&item, "n", "live_counters.last")?, "live_counters.last")?,
+        });
+    }
+    out.live_counters = counters_covering(stored, &out.live);
     let mut counters = HashMap::new();
     for item in db.query(COUNTER, |q| q).await? {
         counters.insert(get_s(&item, "sk", "counter.name")?, opt_i64(&item, "n", "counter.n")?.unwrap_or(0));
@@ -404,6 +419,9 @@ async fn write_all(db: &Db, changes: Changes) -> Result<()> {
         item.insert("error".into(), s(&q.error));
         puts.push(put(db, item)?);
     }
+    for l in &r.live {
+        puts.push(put(db, live::item_of(&LiveRecord::from(l.clone())))?);
+    }
     db.put_batch(puts).await?;
 
     // Each alert key's index names its latest alert (the highest id), as a SET would leave it.
@@ -421,6 +439,17 @@ async fn write_all(db: &Db, changes: Changes) -> Result<()> {
             Some("attribute_not_exists(pk) OR #id < :id"),
             &[("#id", "id")],
             vec![(":id", n(id))],
+        )
+        .await?;
+    }
+    for k in &r.live_counters {
+        db.update(
+            "UpdateItem (live counter)",
+            key(live::COUNTERS, live::counter_sk(&k.event, &k.nonce)),
+            "SET #n = :n, #event = :event, #nonce = :nonce",
+            Some("attribute_not_exists(#n) OR #n < :n"),
+            &[("#n", "n"), ("#event", "event"), ("#nonce", "nonce")],
+            vec![(":n", n(k.last)), (":event", s(&k.event)), (":nonce", s(&k.nonce))],
         )
         .await?;
     }

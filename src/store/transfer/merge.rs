@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::snapshot::{
-    AlertRecord, AuditRecord, Counters, DeploymentRecord, OverrideRecord, Quarantined, RequestRecord, ResourceRecord,
-    Sighting, Snapshot, StepRecord, WindowsRecord,
+    AlertRecord, AuditRecord, Counters, DeploymentRecord, LiveCommandRecord, LiveCounterRecord, OverrideRecord,
+    Quarantined, RequestRecord, ResourceRecord, Sighting, Snapshot, StepRecord, WindowsRecord,
 };
 use super::TransferError;
 use crate::store::requests::State as RequestState;
@@ -53,6 +53,7 @@ pub struct Imported {
     pub seen: Count,
     pub envelopes: Count,
     pub quarantine: Count,
+    pub live: Count,
     /// Whether a counter had to be raised above the imported ids.
     pub counters_raised: bool,
 }
@@ -73,6 +74,7 @@ impl Imported {
             &self.seen,
             &self.envelopes,
             &self.quarantine,
+            &self.live,
         ] {
             t.add(c);
         }
@@ -101,7 +103,8 @@ impl std::fmt::Display for Imported {
 /// replaced, and the counters to raise.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Changes {
-    /// Records to write (its `counters` unused: see [`Changes::counters`]).
+    /// Records to write (its `counters` unused: see [`Changes::counters`]; its `live_counters`
+    /// are counters to raise to at least these values, never lowered).
     pub records: Snapshot,
     /// Events whose stored resources go before `records.resources` are written (a newer
     /// deployment of the event with another nonce).
@@ -125,6 +128,8 @@ impl Changes {
             && r.seen.is_empty()
             && r.envelopes.is_empty()
             && r.quarantine.is_empty()
+            && r.live.is_empty()
+            && r.live_counters.is_empty()
             && self.replace_resources_of.is_empty()
             && self.counters.is_none()
     }
@@ -409,6 +414,36 @@ pub fn merge(here: &Snapshot, there: &Snapshot) -> std::result::Result<(Changes,
         }
     }
 
+    // Live commands by (event, nonce, counter); the same key for a command taken at another
+    // instant or by another actor is another store's history.
+    let have: HashMap<(&str, &str, u32), &LiveCommandRecord> =
+        here.live.iter().map(|l| ((l.event.as_str(), l.nonce.as_str(), l.counter), l)).collect();
+    for l in &there.live {
+        let h = have.get(&(l.event.as_str(), l.nonce.as_str(), l.counter)).copied();
+        if let Some(h) = h.filter(|h| (h.at, &h.by) != (l.at, &l.by)) {
+            let why = format!(
+                "{} deployment {} #{} taken by {} at {} here",
+                h.event,
+                h.nonce,
+                h.counter,
+                h.by,
+                crate::store::time_str(h.at)
+            );
+            return Err(TransferError::Conflict { what: "live command", id: i64::from(l.counter), why });
+        }
+        if newer(h, l, |l| l.updated_at, &mut n.live) {
+            out.live.push(l.clone());
+        }
+    }
+    // Each deployment's counter at the higher side (both already cover their own commands).
+    let have: HashMap<(&str, &str), u32> =
+        here.live_counters.iter().map(|c| ((c.event.as_str(), c.nonce.as_str()), c.last)).collect();
+    let need = super::snapshot::counters_covering(there.live_counters.clone(), &there.live);
+    out.live_counters = need
+        .into_iter()
+        .filter(|c: &LiveCounterRecord| have.get(&(c.event.as_str(), c.nonce.as_str())).is_none_or(|h| c.last > *h))
+        .collect();
+
     // Every counter above every id it may meet: here, in the snapshot, and as written.
     let max_id = |ids: &mut dyn Iterator<Item = i64>| ids.max().unwrap_or(0);
     let need = Counters {
@@ -422,7 +457,7 @@ pub fn merge(here: &Snapshot, there: &Snapshot) -> std::result::Result<(Changes,
         request: need.request.max(c.request),
         audit: need.audit.max(c.audit),
     });
-    n.counters_raised = counters.is_some();
+    n.counters_raised = counters.is_some() || !out.live_counters.is_empty();
     let replace_resources_of = replaced.into_iter().map(str::to_string).collect();
     Ok((Changes { records: out, replace_resources_of, counters }, n))
 }

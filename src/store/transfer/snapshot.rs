@@ -11,7 +11,7 @@ use super::TransferError;
 use crate::lifecycle::{OverrideKind, Phase, Status};
 use crate::plan::Kind;
 use crate::store::requests::{Kind as RequestKind, State as RequestState};
-use crate::store::KnownWindow;
+use crate::store::{KnownWindow, LiveState};
 
 /// The snapshot format this ottd writes and reads.
 pub const FORMAT: u32 = 1;
@@ -58,6 +58,7 @@ words!(
 words!(override_word, OverrideKind, "an override kind", OverrideKind::as_str, OverrideKind::parse);
 words!(request_kind_word, RequestKind, "a request kind", RequestKind::as_str, RequestKind::parse);
 words!(request_state_word, RequestState, "a request state", RequestState::as_str, RequestState::parse);
+words!(live_state_word, LiveState, "a live command state", LiveState::as_str, LiveState::word);
 
 /// Every durable record of a store (see the module doc).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -85,6 +86,14 @@ pub struct Snapshot {
     pub envelopes: Vec<Sighting>,
     pub quarantine: Vec<Quarantined>,
     pub counters: Counters,
+    /// Live-control commands, by event, deployment and counter. Absent from a snapshot of an
+    /// ottd from before them: none.
+    #[serde(default)]
+    pub live: Vec<LiveCommandRecord>,
+    /// The last counter value each deployment's live commands took, never below its highest
+    /// command (a command's record may go, its value stays taken).
+    #[serde(default)]
+    pub live_counters: Vec<LiveCounterRecord>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -232,6 +241,60 @@ pub struct Counters {
     pub audit: i64,
 }
 
+/// A live-control command (see [`crate::store::live`]): (event, nonce, counter) is its key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveCommandRecord {
+    pub event: String,
+    pub nonce: String,
+    pub counter: u32,
+    #[serde(with = "live_state_word")]
+    pub state: LiveState,
+    pub body: String,
+    pub by: String,
+    pub at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub detail: Option<String>,
+}
+
+impl From<crate::store::LiveRecord> for LiveCommandRecord {
+    fn from(r: crate::store::LiveRecord) -> LiveCommandRecord {
+        let crate::store::LiveRecord { event, nonce, counter, state, body, by, at, updated_at, detail } = r;
+        LiveCommandRecord { event, nonce, counter, state, body, by, at, updated_at, detail }
+    }
+}
+
+impl From<LiveCommandRecord> for crate::store::LiveRecord {
+    fn from(r: LiveCommandRecord) -> crate::store::LiveRecord {
+        let LiveCommandRecord { event, nonce, counter, state, body, by, at, updated_at, detail } = r;
+        crate::store::LiveRecord { event, nonce, counter, state, body, by, at, updated_at, detail }
+    }
+}
+
+/// The last value a deployment's live-command counter handed out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveCounterRecord {
+    pub event: String,
+    pub nonce: String,
+    pub last: u32,
+}
+
+/// Each deployment's counter as a backend keeps it, raised to its highest command recorded
+/// (so an export never hands on a counter a command is above), by event and nonce.
+pub fn counters_covering(stored: Vec<LiveCounterRecord>, live: &[LiveCommandRecord]) -> Vec<LiveCounterRecord> {
+    let mut last: BTreeMap<(String, String), u32> = BTreeMap::new();
+    for c in stored {
+        let n = last.entry((c.event, c.nonce)).or_default();
+        *n = (*n).max(c.last);
+    }
+    for r in live {
+        let n = last.entry((r.event.clone(), r.nonce.clone())).or_default();
+        *n = (*n).max(r.counter);
+    }
+    last.into_iter().map(|((event, nonce), last)| LiveCounterRecord { event, nonce, last }).collect()
+}
+
 /// A snapshot that could not be read; nothing was written.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
@@ -260,6 +323,8 @@ impl Snapshot {
             envelopes: Vec::new(),
             quarantine: Vec::new(),
             counters: Counters::default(),
+            live: Vec::new(),
+            live_counters: Vec::new(),
         }
     }
 
@@ -288,7 +353,8 @@ impl Snapshot {
     pub fn summary(&self) -> String {
         format!(
             "{} deployments, {} resources, {} step log rows, {} overrides, {} known windows, {} settings, \
-             {} audit rows, {} alerts, {} chat requests, {} seen keys, {} envelope ids, {} quarantined",
+             {} audit rows, {} alerts, {} chat requests, {} seen keys, {} envelope ids, {} quarantined, \
+             {} live commands",
             self.deployments.len(),
             self.resources.len(),
             self.steps.len(),
@@ -300,7 +366,8 @@ impl Snapshot {
             self.requests.len(),
             self.seen.len(),
             self.envelopes.len(),
-            self.quarantine.len()
+            self.quarantine.len(),
+            self.live.len()
         )
     }
 
@@ -319,6 +386,8 @@ impl Snapshot {
         self.seen.sort_by(|a, b| a.key.cmp(&b.key));
         self.envelopes.sort_by(|a, b| a.key.cmp(&b.key));
         self.quarantine.sort_by(|a, b| a.source.cmp(&b.source));
+        self.live.sort_by(|a, b| (&a.event, &a.nonce, a.counter).cmp(&(&b.event, &b.nonce, b.counter)));
+        self.live_counters.sort_by(|a, b| (&a.event, &a.nonce).cmp(&(&b.event, &b.nonce)));
     }
 
     /// Every event a record names: those whose leases must be free for an import.
@@ -329,6 +398,7 @@ impl Snapshot {
         e.extend(self.steps.iter().map(|s| s.event.as_str()));
         e.extend(self.overrides.iter().map(|o| o.event.as_str()));
         e.extend(self.alerts.iter().map(|a| a.event.as_str()));
+        e.extend(self.live.iter().map(|l| l.event.as_str()));
         e
     }
 
@@ -359,7 +429,9 @@ impl Snapshot {
         unique("request", self.requests.iter().map(|r| r.id.to_string()))?;
         unique("seen key", self.seen.iter().map(|s| s.key.clone()))?;
         unique("envelope id", self.envelopes.iter().map(|s| s.key.clone()))?;
-        unique("quarantined source", self.quarantine.iter().map(|q| q.source.clone()))
+        unique("quarantined source", self.quarantine.iter().map(|q| q.source.clone()))?;
+        unique("live command", self.live.iter().map(|l| format!("{} {} #{}", l.event, l.nonce, l.counter)))?;
+        unique("live counter of", self.live_counters.iter().map(|c| format!("{} {}", c.event, c.nonce)))
     }
 }
 

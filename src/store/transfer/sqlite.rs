@@ -1,17 +1,21 @@
 //! [`Transfer`] on the SQLite file: an export is one read transaction (a consistent picture
 //! even beside a writer), an import one write transaction (all or nothing). Ids are written
-//! as they are; `sqlite_sequence` (what AUTOINCREMENT hands out next) holds the counters.
+//! as they are; `sqlite_sequence` (what AUTOINCREMENT hands out next) holds the counters,
+//! `live_counters` the live commands' per-deployment ones.
 
 use chrono::Utc;
 use rusqlite::{params, Connection};
 
 use super::{
-    envelope_window, seen_window, AlertRecord, AuditRecord, Changes, Counters, DeploymentRecord, OverrideRecord,
-    Quarantined, RequestRecord, ResourceRecord, Sighting, Snapshot, StepRecord, Transfer, WindowsRecord,
+    counters_covering, envelope_window, seen_window, AlertRecord, AuditRecord, Changes, Counters, DeploymentRecord,
+    LiveCommandRecord, LiveCounterRecord, OverrideRecord, Quarantined, RequestRecord, ResourceRecord, Sighting,
+    Snapshot, StepRecord, Transfer, WindowsRecord,
 };
 use crate::lifecycle::{OverrideKind, Phase, Status};
+use crate::store::live::counter_of;
 use crate::store::requests::{Kind as RequestKind, State as RequestState};
 use crate::store::sqlite::Sqlite;
+use crate::store::LiveState;
 use crate::store::{parse_time, time_str, Meta, Result, StoreError, Write};
 
 /// The AUTOINCREMENT tables behind each counter.
@@ -82,6 +86,7 @@ type RawAlert = (
     Option<String>,
 );
 type RawRequest = (i64, String, String, String, String, String, String, String, String, Option<String>, Option<String>);
+type RawLive = (String, String, i64, String, String, String, String, String, Option<String>);
 
 /// Every record, read in the caller's (read) transaction.
 fn read_all(c: &Connection) -> Result<Snapshot> {
@@ -235,6 +240,33 @@ fn read_all(c: &Connection) -> Result<Snapshot> {
     for (source, at, body, error) in raw {
         s.quarantine.push(Quarantined { source, at: time(at, "quarantine.at")?, body, error });
     }
+    let raw: Vec<RawLive> = rows(
+        c,
+        "SELECT event, nonce, counter, state, body, by, at, updated_at, detail FROM live_commands
+         ORDER BY event, nonce, counter",
+        [],
+    )?;
+    for (event, nonce, counter, state, body, by, at, updated_at, detail) in raw {
+        s.live.push(LiveCommandRecord {
+            event,
+            nonce,
+            counter: counter_of(counter, "live_commands.counter")?,
+            state: LiveState::parse(&state)?,
+            body,
+            by,
+            at: time(at, "live_commands.at")?,
+            updated_at: time(updated_at, "live_commands.updated_at")?,
+            detail,
+        });
+    }
+    let raw: Vec<(String, String, i64)> = rows(c, "SELECT event, nonce, last FROM live_counters", [])?;
+    let stored = raw
+        .into_iter()
+        .map(|(event, nonce, last)| {
+            Ok(LiveCounterRecord { event, nonce, last: counter_of(last, "live_counters.last")? })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    s.live_counters = counters_covering(stored, &s.live);
     let seq: Vec<(String, i64)> = rows(c, "SELECT name, seq FROM sqlite_sequence", [])?;
     let last = |table: &str| seq.iter().find(|(n, _)| n == table).map_or(0, |(_, v)| *v);
     s.counters = Counters {
@@ -391,6 +423,32 @@ fn write_all(c: &Connection, changes: Changes) -> rusqlite::Result<()> {
         c.execute(
             "INSERT OR IGNORE INTO quarantine (at, source, body, error) VALUES (?1, ?2, ?3, ?4)",
             params![time_str(q.at), q.source, q.body, q.error],
+        )?;
+    }
+    for l in r.live {
+        c.execute(
+            "INSERT INTO live_commands (event, nonce, counter, state, body, by, at, updated_at, detail)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (event, nonce, counter) DO UPDATE SET state = excluded.state, body = excluded.body,
+                by = excluded.by, at = excluded.at, updated_at = excluded.updated_at, detail = excluded.detail",
+            params![
+                l.event,
+                l.nonce,
+                l.counter,
+                l.state.as_str(),
+                l.body,
+                l.by,
+                time_str(l.at),
+                time_str(l.updated_at),
+                l.detail
+            ],
+        )?;
+    }
+    for k in r.live_counters {
+        c.execute(
+            "INSERT INTO live_counters (event, nonce, last) VALUES (?1, ?2, ?3)
+             ON CONFLICT (event, nonce) DO UPDATE SET last = MAX(last, excluded.last)",
+            params![k.event, k.nonce, k.last],
         )?;
     }
     if let Some(counters) = changes.counters {

@@ -211,3 +211,96 @@ async fn sqlite_to_sqlite_carries_every_record_and_a_second_import_changes_nothi
     let e = to.import(&a).await.expect_err("leased");
     assert!(e.to_string().contains(&format!("event final is in use: its lease is held by {}", holder.id)), "{e}");
 }
+
+fn live(counter: u32, state: crate::store::LiveState, updated: &str) -> LiveCommandRecord {
+    LiveCommandRecord {
+        event: "final".into(),
+        nonce: "abcd1234".into(),
+        counter,
+        state,
+        body: "{\"kind\":\"break\"}".into(),
+        by: "slack:U1".into(),
+        at: t("2026-12-18T20:00:00Z"),
+        updated_at: t(updated),
+        detail: None,
+    }
+}
+
+fn counter(nonce: &str, last: u32) -> LiveCounterRecord {
+    LiveCounterRecord { event: "final".into(), nonce: nonce.into(), last }
+}
+
+#[test]
+fn a_live_command_keeps_its_later_update_its_counter_only_rises_and_another_command_under_its_key_is_refused() {
+    use crate::store::LiveState::{Done, Intent, Sent};
+    let mut here = Snapshot::empty(Utc::now());
+    here.live = vec![live(1, Done, "2026-12-18T20:00:05Z"), live(2, Intent, "2026-12-18T20:01:00Z")];
+    here.live_counters = vec![counter("abcd1234", 2), counter("efgh5678", 9)];
+    let mut there = Snapshot::empty(Utc::now());
+    there.live = vec![
+        live(1, Sent, "2026-12-18T20:00:01Z"),
+        live(2, Done, "2026-12-18T20:01:04Z"),
+        live(3, Intent, "2026-12-18T20:02:00Z"),
+    ];
+    // A counter exported below its commands (by hand): the commands raise it.
+    there.live_counters = vec![counter("abcd1234", 1), counter("efgh5678", 4)];
+    let (changes, n) = merge(&here, &there).expect("merge");
+    assert_eq!((n.live.new, n.live.updated, n.live.kept, n.live.unchanged), (1, 1, 1, 0), "{n:?}");
+    let written: Vec<(u32, crate::store::LiveState)> =
+        changes.records.live.iter().map(|l| (l.counter, l.state)).collect();
+    assert_eq!(written, [(2, Done), (3, Intent)], "the later update of 2, the new 3; here's newer 1 stays");
+    assert_eq!(changes.records.live_counters, [counter("abcd1234", 3)], "raised to 3; 9 stays 9");
+    assert!(n.counters_raised);
+    assert!(changes.records.events().contains("final"), "an import waits for the event's lease");
+
+    let mut other = there.clone();
+    other.live[0].by = "cli:someone".into();
+    let e = merge(&here, &other).expect_err("another command as #1");
+    assert!(matches!(&e, TransferError::Conflict { what: "live command", id: 1, .. }), "{e}");
+    assert!(e.to_string().contains("final deployment abcd1234 #1 taken by slack:U1"), "{e}");
+
+    // An ottd from before live control wrote no `live` fields: none, not an error.
+    let mut old: serde_json::Value = serde_json::from_str(&Snapshot::empty(Utc::now()).to_json()).expect("json");
+    old.as_object_mut().expect("object").retain(|k, _| k != "live" && k != "live_counters");
+    let read = Snapshot::parse(&old.to_string()).expect("an older format 1 snapshot");
+    assert!(read.live.is_empty() && read.live_counters.is_empty());
+    let mut twice = there.clone();
+    twice.live.push(live(3, Done, "2026-12-18T20:03:00Z"));
+    assert!(matches!(twice.check(), Err(TransferError::Duplicate { what: "live command", .. })));
+}
+
+#[tokio::test]
+async fn sqlite_to_sqlite_carries_live_commands_and_the_next_command_takes_a_value_neither_side_used() {
+    use crate::store::LiveState;
+    let dir = tempfile::tempdir().expect("tmp");
+    let from = Store::open(&dir.path().join("a.db")).expect("open");
+    let f = from.test_fence("final");
+    let at = t("2026-12-18T20:00:00Z");
+    for _ in 0..3 {
+        from.live_intent(&f, "abcd1234", "{}", "slack:U1", at).await.expect("intent");
+    }
+    from.live_update(&f, "abcd1234", 2, LiveState::Failed, None, Some("refused"), at).await.expect("update");
+    from.live_intent(&f, "efgh5678", "{}", "slack:U1", at).await.expect("intent");
+    // The counter stays above a command whose record is gone (never handed out twice).
+    from.sqlite().with(|c| c.execute("DELETE FROM live_commands WHERE counter = 3", [])).expect("poke");
+    from.release_lease(&f).await.expect("release");
+    let a = from.export().expect("export");
+    assert_eq!(a.live.len(), 3);
+    assert_eq!(a.live_counters, [counter("abcd1234", 3), counter("efgh5678", 1)]);
+
+    let to = Store::open(&dir.path().join("b.db")).expect("open");
+    let n = to.import(&a).await.expect("import");
+    assert_eq!((n.live.new, n.counters_raised), (3, true), "{n:?}");
+    assert_eq!(Snapshot { exported_at: a.exported_at, ..to.export().expect("export") }, a);
+    let again = to.import(&a).await.expect("again");
+    assert_eq!((again.changed(), again.counters_raised), (0, false), "{again:?}");
+    let g = to.test_fence("final");
+    assert_eq!(to.live_intent(&g, "abcd1234", "{}", "cli:ops", at).await.expect("intent"), 4);
+    let r = to.live_records("final", "abcd1234", 10).expect("q");
+    let got: Vec<(u32, LiveState, Option<&str>)> =
+        r.iter().map(|r| (r.counter, r.state, r.detail.as_deref())).collect();
+    assert_eq!(
+        got,
+        [(4, LiveState::Intent, None), (2, LiveState::Failed, Some("refused")), (1, LiveState::Intent, None)]
+    );
+}
