@@ -1,7 +1,8 @@
 //! One behaviour, two backends: the same scenarios, each taking a [`Store`], run on the SQLite
 //! file and on DynamoDB (the emulator), each on a fresh store. A new backend proves it
 //! behaves like the others by passing these. Then what only the shared backend has: several
-//! daemons racing for one lease, TTL, a backend dropped with writes queued, bootstrap.
+//! daemons racing for one lease or one deployment's live-command counter, TTL, a backend
+//! dropped with writes queued, bootstrap.
 //!
 //! The DynamoDB side runs on a current-thread runtime on purpose: the store's sync reads are
 //! called from such runtimes in the daemon, and must neither panic nor deadlock there.
@@ -504,6 +505,108 @@ async fn meta_and_flush(store: &Store) {
     assert_eq!(store.meta("preview.token.semi").expect("q").as_ref(), Some(&got[0]));
 }
 
+async fn live(store: &Store) {
+    let (f, g) = (fence(store, "final").await, fence(store, "semi").await);
+    let at = t("2026-12-18T20:00:00Z");
+    let take = |f: &Fence, nonce: &'static str| {
+        let f = f.clone();
+        async move { store.live_intent(&f, nonce, "{\"kind\":\"break\"}", "slack:U1", at).await.expect("intent") }
+    };
+    assert_eq!([take(&f, "abcd1234").await, take(&f, "abcd1234").await, take(&f, "abcd1234").await], [1, 2, 3]);
+    assert_eq!(take(&f, "efgh5678").await, 1, "a new deployment counts from 1");
+    assert_eq!(take(&g, "abcd1234").await, 1, "another event counts on its own");
+    let r = store.live_records("final", "abcd1234", 1).expect("q").remove(0);
+    assert_eq!(
+        r,
+        LiveRecord {
+            event: "final".into(),
+            nonce: "abcd1234".into(),
+            counter: 3,
+            state: LiveState::Intent,
+            body: "{\"kind\":\"break\"}".into(),
+            by: "slack:U1".into(),
+            at,
+            updated_at: at,
+            detail: None,
+        }
+    );
+
+    // The outcome: state and updated_at always, body and detail when given.
+    let later = t("2026-12-18T20:00:02.5Z");
+    store.live_update(&f, "abcd1234", 2, LiveState::Sent, None, None, later).await.expect("sent");
+    let body = "{\"kind\":\"break\",\"seconds\":30}";
+    store
+        .live_update(&f, "abcd1234", 3, LiveState::Failed, Some(body), Some("refused: overlaps"), later)
+        .await
+        .expect("x");
+    store.live_update(&f, "abcd1234", 3, LiveState::Failed, None, None, later).await.expect("again");
+    let rows = store.live_records("final", "abcd1234", 10).expect("q");
+    let got: Vec<_> =
+        rows.iter().map(|r| (r.counter, r.state, r.body.as_str(), r.detail.as_deref(), r.updated_at)).collect();
+    assert_eq!(
+        got,
+        [
+            (3, LiveState::Failed, body, Some("refused: overlaps"), later),
+            (2, LiveState::Sent, "{\"kind\":\"break\"}", None, later),
+            (1, LiveState::Intent, "{\"kind\":\"break\"}", None, at),
+        ],
+        "newest first"
+    );
+    let counters = |limit| -> Vec<u32> {
+        store.live_records("final", "abcd1234", limit).expect("q").iter().map(|r| r.counter).collect()
+    };
+    assert_eq!(counters(2), [3, 2], "at most the limit");
+    assert!(counters(0).is_empty());
+    assert!(store.live_records("final", "nope", 10).expect("q").is_empty());
+
+    // A command never recorded: an error, and nothing written.
+    for (nonce, counter) in [("abcd1234", 4), ("nope", 1)] {
+        let e = store.live_update(&f, nonce, counter, LiveState::Done, None, None, later).await.expect_err("unknown");
+        assert!(matches!(&e, StoreError::Corrupt { what: "live command", .. }), "{e}");
+    }
+    assert_eq!(counters(10), [3, 2, 1]);
+    assert!(store.live_records("final", "nope", 10).expect("q").is_empty());
+
+    // A holder whose lease moved on writes nothing and takes no value.
+    let seen = store.lease("final").expect("q").expect("row").version;
+    let new = store.acquire_lease("final", &Holder::new("live"), LEASE, Some(&seen)).await.expect("q");
+    let new = new.expect("taken over").fence;
+    let e = store.live_intent(&f, "abcd1234", "{}", "slack:U1", at).await.expect_err("fenced");
+    assert!(matches!(&e, StoreError::Fenced { .. }), "{e}");
+    let e = store.live_update(&f, "abcd1234", 1, LiveState::Done, None, None, later).await.expect_err("fenced");
+    assert!(matches!(&e, StoreError::Fenced { .. }), "{e}");
+    assert_eq!(store.live_records("final", "abcd1234", 10).expect("q")[2].state, LiveState::Intent);
+    assert_eq!(take(&new, "abcd1234").await, 4, "the next holder goes on with no gap");
+}
+
+/// Two stores (two daemons) on one state take values of one deployment's counter at once.
+/// Both present the same fence: two holders cannot hold one lease at once, but a fence is
+/// only data, so the two writes are truly concurrent against one valid lease and the counter
+/// alone must keep them apart (on DynamoDB, two compare-and-set transactions racing; on
+/// SQLite, two writers on one file). One gets 1, the other 2; then a crowd of six more over
+/// both stores gets 3 to 8, each once.
+async fn live_race(stores: &[&Store]) {
+    let f = fence(stores[0], "final").await;
+    let at = Utc::now();
+    let take = |i: usize| stores[i % stores.len()].live_intent(&f, "abcd1234", "{}", &format!("racer-{i}"), at);
+    let mut first: Vec<u32> =
+        join_all((0..2).map(|i| take(i).into_future())).await.into_iter().map(|r| r.expect("take")).collect();
+    first.sort_unstable();
+    assert_eq!(first, [1, 2]);
+    let mut crowd: Vec<u32> =
+        join_all((2..8).map(|i| take(i).into_future())).await.into_iter().map(|r| r.expect("take")).collect();
+    crowd.sort_unstable();
+    assert_eq!(crowd, [3, 4, 5, 6, 7, 8]);
+    for store in stores {
+        let rows = store.live_records("final", "abcd1234", 100).expect("q");
+        assert_eq!(rows.iter().map(|r| r.counter).collect::<Vec<_>>(), [8, 7, 6, 5, 4, 3, 2, 1], "each value once");
+        let mut by: Vec<&str> = rows.iter().map(|r| r.by.as_str()).collect();
+        by.sort_unstable();
+        by.dedup();
+        assert_eq!(by.len(), 8, "each value went to one racer: {by:?}");
+    }
+}
+
 /// Every scenario above, each on a fresh store from `open`.
 macro_rules! every_scenario {
     ($open:expr) => {{
@@ -517,6 +620,7 @@ macro_rules! every_scenario {
         requests(&$open("requests").await).await;
         seen(&$open("seen").await).await;
         meta_and_flush(&$open("meta").await).await;
+        live(&$open("live").await).await;
         eprintln!("scenarios took {:?}", started.elapsed());
     }};
 }
@@ -534,6 +638,9 @@ async fn sqlite_behaves_as_the_store_should() {
     let path = dir.path().join("race.db");
     let stores: Vec<Store> = (0..4).map(|_| Store::open(&path).expect("open")).collect();
     lease_race(&stores.iter().collect::<Vec<_>>()).await;
+    let path = dir.path().join("live-race.db");
+    let stores: Vec<Store> = (0..2).map(|_| Store::open(&path).expect("open")).collect();
+    live_race(&stores.iter().collect::<Vec<_>>()).await;
 }
 
 // --- DynamoDB ---------------------------------------------------------------------------------
@@ -575,6 +682,14 @@ async fn dynamodb_daemons_race_for_a_lease_and_the_loser_is_fenced() {
         stores.push(Store::open_dynamo(&conf, "ottd").await.expect("open"));
     }
     lease_race(&stores.iter().collect::<Vec<_>>()).await;
+}
+
+#[tokio::test]
+async fn dynamodb_daemons_take_live_counter_values_at_once_and_never_the_same() {
+    let emu = common::Emulator::start();
+    let conf = aws(&emu.url).await;
+    let stores = [dynamo(&conf, "ottd").await, Store::open_dynamo(&conf, "ottd").await.expect("open")];
+    live_race(&stores.iter().collect::<Vec<_>>()).await;
 }
 
 #[tokio::test]
@@ -669,6 +784,14 @@ async fn fill(store: &Store) {
         store.log_step(&f, step, "ok", None, 1000 + i as u128).await.expect("step");
     }
     store.log_step(&f, "start", "error", Some("throttled"), 5).await.expect("step");
+    let live_at = t("2026-12-18T20:10:00Z");
+    for kind in ["break", "back", "switch"] {
+        let body = format!("{{\"kind\":\"{kind}\"}}");
+        store.live_intent(&f, "abcd1234", &body, "slack:U1", live_at).await.expect("live intent");
+    }
+    let done = t("2026-12-18T20:10:03Z");
+    store.live_update(&f, "abcd1234", 1, LiveState::Done, None, Some("in the schedule"), done).await.expect("done");
+    store.live_update(&f, "abcd1234", 2, LiveState::Sent, None, None, done).await.expect("sent");
     store.release_lease(&f).await.expect("release");
     let g = fence(store, "semi").await;
     store.begin_deployment(&g, "efgh5678", "{}").await.expect("begin");
@@ -751,6 +874,7 @@ fn how_many(s: &Snapshot) -> usize {
         + s.seen.len()
         + s.envelopes.len()
         + s.quarantine.len()
+        + s.live.len()
 }
 
 /// Fill `from`, move everything to `to` (fresh), and check `to` holds the same records and
@@ -773,6 +897,8 @@ async fn moved(from: &Store, to: &Store) {
         ("seen", a.seen.len()),
         ("envelopes", a.envelopes.len()),
         ("quarantine", a.quarantine.len()),
+        ("live commands", a.live.len()),
+        ("live counters", a.live_counters.len()),
     ] {
         assert!(n > 0, "the source has {what}: {}", a.to_json());
     }
@@ -816,6 +942,18 @@ async fn moved(from: &Store, to: &Store) {
         from.step_durations("final", "start", 5).expect("q")
     );
     assert_eq!(to.lease("final").expect("q"), None, "leases are not carried");
+
+    // Live commands came along, and the deployment's counter goes on after the highest value.
+    assert_eq!(
+        to.live_records("final", "abcd1234", 10).expect("q"),
+        from.live_records("final", "abcd1234", 10).expect("q")
+    );
+    let top_live = a.live_counters.iter().find(|c| c.event == "final" && c.nonce == "abcd1234").expect("counter").last;
+    assert_eq!(top_live, 3);
+    let f = fence(to, "final").await;
+    let next = to.live_intent(&f, "abcd1234", "{}", "cli:ops", Utc::now()).await.expect("intent");
+    assert_eq!(next, top_live + 1, "no value taken at the source is taken again");
+    to.release_lease(&f).await.expect("release");
 }
 
 /// An import into a store where a daemon holds one of the snapshot's events is refused,
