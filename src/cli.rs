@@ -99,6 +99,25 @@ pub enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// An SCTE-35 ad break on the running channel, now or at a time in the event's zone:
+    /// `ottd break final 90s`, `ottd break final 30s at 20:15`; no duration: until `ottd back`.
+    Break {
+        event: String,
+        /// A duration (90s, 1m30s, 2m) and/or `at HH:MM[:SS]`.
+        words: Vec<String>,
+    },
+    /// Return to the network: end the event's open break.
+    Back { event: String },
+    /// The full-frame slate image on the event's channel, on or off.
+    Slate {
+        event: String,
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+    },
+    /// Switch the running channel's input: primary, backup or an input attachment's name.
+    Switch { event: String, to: String },
+    /// What the event's channel schedule holds now, and each pipeline's active input.
+    ScheduleActions { event: String },
     /// Move the state between backends (one box to a pair and back): export every record,
     /// import it into the store ottd.toml names.
     State {
@@ -146,7 +165,20 @@ impl Progress for PrintProgress {
     }
 }
 
-/// The operation a command asks for; `None` for `run`.
+/// A live-control command's text, parsed by live control's grammar once the events' zones are
+/// known (the same grammar as chat's).
+fn live_text(c: &Command) -> Option<String> {
+    Some(match c {
+        Command::Break { event, words } => format!("break {event} {}", words.join(" ")),
+        Command::Back { event } => format!("back {event}"),
+        Command::Slate { event, state } => format!("slate {event} {state}"),
+        Command::Switch { event, to } => format!("switch {event} {to}"),
+        Command::ScheduleActions { event } => format!("schedule-actions {event}"),
+        _ => return None,
+    })
+}
+
+/// The operation a command asks for; `None` for `run`, `state` and live control's.
 fn operation(c: &Command) -> Option<Operation> {
     let e = |s: &String| s.clone();
     Some(match c {
@@ -166,8 +198,24 @@ fn operation(c: &Command) -> Option<Operation> {
         Command::Audit { event, since, all } => Operation::Audit { event: event.clone(), since: *since, all: *all },
         Command::Alerts { event, all } => Operation::Alerts { event: event.clone(), all: *all },
         Command::Ack { alert } => Operation::Ack { alert: *alert },
-        Command::Run { .. } | Command::State { .. } => return None,
+        Command::Run { .. }
+        | Command::State { .. }
+        | Command::Break { .. }
+        | Command::Back { .. }
+        | Command::Slate { .. }
+        | Command::Switch { .. }
+        | Command::ScheduleActions { .. } => return None,
     })
+}
+
+/// Live control's words against the configured events and their zones.
+fn live_command(files: &Files, text: &str) -> anyhow::Result<crate::live::LiveCommand> {
+    let events = crate::ops::Definitions::events(files);
+    let zones: Vec<crate::live::EventZone<'_>> = events
+        .iter()
+        .map(|e| crate::live::EventZone { id: &e.spec.id, tz: e.spec.timing.as_ref().map_or(chrono_tz::UTC, |t| t.tz) })
+        .collect();
+    crate::live::parse(text, &zones, chrono::Utc::now()).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// `ottd state export|import`: straight to the store, not through the operations layer (no
@@ -262,11 +310,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::State { action } = &cli.command {
         return state(&cli, action).await;
     }
-    let Some(op) = operation(&cli.command) else {
-        crate::daemon::run(crate::daemon::Options { config: cli.config.clone(), state: cli.state.clone() }).await?;
-        return Ok(ExitCode::SUCCESS);
+    let live = live_text(&cli.command);
+    let op = match (operation(&cli.command), &live) {
+        (Some(op), _) => Some(op),
+        (None, Some(_)) => None,
+        (None, None) => {
+            crate::daemon::run(crate::daemon::Options { config: cli.config.clone(), state: cli.state.clone() }).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
     };
     let files = Files::load(&cli.config, cli.state.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let op = match (op, live) {
+        (Some(op), _) => op,
+        (None, text) => Operation::Live(live_command(&files, text.as_deref().unwrap_or_default())?),
+    };
     let settings = crate::ops::Definitions::settings(&files).clone();
     // `ottd bootstrap` creates the DynamoDB state table before using it.
     let store = Arc::new(Store::configured(&settings, matches!(op, Operation::Bootstrap)).await?);

@@ -17,6 +17,7 @@ use super::intake::Changed;
 use super::recovery::{self, Policies, Remedy, Situation, Standing, Verdict};
 use crate::clock::Clock;
 use crate::lifecycle::{OverrideKind, Phase};
+use crate::live::{LiveCommand, SwitchTarget};
 use crate::notify::{Level, Notice, NoticeButton, Notifier};
 use crate::ops::{Actor, Definitions, Given, Operation, Ops};
 use crate::schedule::phase::{decide, Desired};
@@ -364,27 +365,38 @@ impl Runner {
             // change came meanwhile) or another daemon sweeping the same alert says nothing
             // twice.
             match store.alert_notified(a.id).await {
-                Ok(true) => {
-                    self.notice_with(event, level, text, if a.is_open() { alert_buttons(event, a) } else { Vec::new() })
-                }
+                Ok(true) => self.notice_with(
+                    event,
+                    level,
+                    text,
+                    if a.is_open() { alert_buttons(event, a, self.has_backup(event)) } else { Vec::new() },
+                ),
                 Ok(false) => {}
                 Err(e) => tracing::warn!(event, alert = a.id, "cannot claim telling people: {e}"),
             }
         }
         if !a.is_open() {
             if let (Some(action), false, Some(cleared)) = (&a.action, a.cleared_notified, a.cleared_at) {
+                // The claim is also the switch back's: one pass, one daemon, switches back once.
                 match store.alert_cleared_notified(a.id).await {
-                    Ok(true) if a.notified_at.is_some() => self.notice(
-                        event,
-                        Level::Info,
-                        format!(
-                            "{} on pipeline {} cleared at {} (recovery: {action})",
-                            a.alert_type,
-                            a.pipeline,
-                            cleared.format("%H:%M:%S UTC")
-                        ),
-                    ),
-                    Ok(_) => {}
+                    Ok(true) => {
+                        if a.notified_at.is_some() {
+                            self.notice(
+                                event,
+                                Level::Info,
+                                format!(
+                                    "{} on pipeline {} cleared at {} (recovery: {action})",
+                                    a.alert_type,
+                                    a.pipeline,
+                                    cleared.format("%H:%M:%S UTC")
+                                ),
+                            );
+                        }
+                        if action == Remedy::SwitchToBackup.as_str() {
+                            self.switch_back(event, a).await;
+                        }
+                    }
+                    Ok(false) => {}
                     Err(e) => tracing::warn!(event, alert = a.id, "cannot claim telling people it cleared: {e}"),
                 }
             }
@@ -425,7 +437,7 @@ impl Runner {
                             recent.len(),
                             humantime::format_duration(policies.breaker_window)
                         ),
-                        alert_buttons(event, a),
+                        alert_buttons(event, a, self.has_backup(event)),
                     ),
                     Ok(false) => {}
                     Err(e) => tracing::warn!(event, alert = a.id, "cannot record the open breaker: {e}"),
@@ -447,6 +459,17 @@ impl Runner {
             Remedy::RestartPipeline => vec![Operation::RestartPipeline { event: ev, pipeline: a.pipeline }],
             Remedy::RestartChannel => vec![Operation::Stop { event: ev.clone() }, Operation::Start { event: ev }],
             Remedy::StartChannel => vec![Operation::Start { event: ev }],
+            Remedy::SwitchToBackup if !self.has_backup(event) => {
+                self.notice(
+                    event,
+                    Level::Warning,
+                    format!("{}: the policy says switch-to-backup, but {event} has no backup input", a.alert_type),
+                );
+                return;
+            }
+            Remedy::SwitchToBackup => {
+                vec![Operation::Live(LiveCommand::Switch { event: ev, to: SwitchTarget::Backup })]
+            }
         };
         let now = self.clock.now();
         // Claimed before acting, so no later pass, and no other daemon, acts on it again.
@@ -480,6 +503,23 @@ impl Runner {
         match outcome {
             Ok(()) => self.notice(event, Level::Info, format!("recovery: {what} done")),
             Err(e) => self.notice(event, Level::Error, format!("recovery: {what} failed: {e}")),
+        }
+    }
+
+    /// Whether the event's workflow has a backup input to switch to.
+    fn has_backup(&self, event: &str) -> bool {
+        self.definitions.event(event).is_some_and(|d| d.workflow.media_live.backup_input)
+    }
+
+    /// The alert that made recovery switch to backup has cleared: back to primary, unless
+    /// someone moved the channel elsewhere meanwhile (then it stays where they put it).
+    async fn switch_back(&self, event: &str, a: &AlertRow) {
+        let why = format!("alert #{} ({} on pipeline {}) cleared", a.id, a.alert_type, a.pipeline);
+        let op = Operation::Live(LiveCommand::Switch { event: event.to_string(), to: SwitchTarget::Primary });
+        let given = Given { why: Some(why.clone()), ..Given::default() };
+        match self.ops.execute_with(&Actor::Recovery, op, given).await {
+            Ok(r) => self.notice(event, Level::Info, format!("recovery: {why}: {}", r.headline)),
+            Err(e) => self.notice(event, Level::Warning, format!("recovery: {why}, switching back to primary: {e}")),
         }
     }
 
@@ -542,13 +582,20 @@ impl Runner {
     }
 }
 
-/// What a person can do about an open alert from chat.
-fn alert_buttons(event: &str, a: &AlertRow) -> Vec<NoticeButton> {
-    vec![
+/// What a person can do about an open alert from chat: acknowledge, restart the pipeline,
+/// put the slate up, switch to the backup input (when there is one), hold the event. Five at
+/// most, Discord's buttons per row.
+fn alert_buttons(event: &str, a: &AlertRow, backup: bool) -> Vec<NoticeButton> {
+    let mut b = vec![
         NoticeButton::new(format!("Ack #{}", a.id), format!("ack {}", a.id)),
         NoticeButton::new(format!("Restart pipeline {}", a.pipeline), format!("restart {event} {}", a.pipeline)),
-        NoticeButton::new(format!("Hold {event}"), format!("hold {event}")),
-    ]
+        NoticeButton::new("Slate", format!("slate {event} on")),
+    ];
+    if backup {
+        b.push(NoticeButton::new("Switch to backup", format!("switch {event} backup")));
+    }
+    b.push(NoticeButton::new(format!("Hold {event}"), format!("hold {event}")));
+    b
 }
 
 #[cfg(test)]

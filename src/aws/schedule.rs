@@ -4,8 +4,9 @@
 
 use aws_sdk_medialive::types as ml;
 
-use super::{err, AwsError};
+use super::{err, or_absent, AwsError};
 use crate::live::action::{ScheduleAction, Settings, When};
+use crate::live::inputs::{InputPreference, Inputs};
 use crate::live::ticks::Ticks;
 use crate::live::timing::{fixed_time, parse_fixed_time, Start};
 
@@ -121,6 +122,76 @@ pub fn from_sdk(a: &ml::ScheduleAction) -> ScheduleAction {
         _ => Settings::Other { kind: "another kind of action".into() },
     };
     ScheduleAction { name: a.action_name().unwrap_or_default().to_string(), start: when, settings }
+}
+
+/// What live control reads of a channel (DescribeChannel): its class and state, its input
+/// attachments as [`Inputs`], and the active attachment of each pipeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveChannel {
+    pub class: String,
+    pub state: String,
+    pub inputs: Inputs,
+    /// `PipelineDetails[].ActiveInputAttachmentName`, one per pipeline (two on STANDARD).
+    pub active: Vec<Option<String>>,
+}
+
+/// The channel's attachments as live control names them: the first is primary; its automatic
+/// failover partner (or, with no pair, a second attachment) is backup; the rest by name.
+pub fn inputs_of(attachments: &[ml::InputAttachment]) -> Option<Inputs> {
+    let first = attachments.first()?;
+    let name = |a: &ml::InputAttachment| a.input_attachment_name().unwrap_or_default().to_string();
+    let failover = first.automatic_input_failover_settings();
+    let partner = failover.and_then(|f| f.secondary_input_id());
+    let backup_at = match partner {
+        Some(id) => attachments.iter().skip(1).position(|a| a.input_id() == Some(id)).map(|i| i + 1),
+        None if attachments.len() == 2 => Some(1),
+        None => None,
+    };
+    let pair = failover.filter(|_| backup_at.is_some()).map(|f| match f.input_preference() {
+        Some(ml::InputPreference::EqualInputPreference) => InputPreference::Equal,
+        _ => InputPreference::PrimaryPreferred,
+    });
+    Some(Inputs {
+        primary: name(first),
+        backup: backup_at.map(|i| name(&attachments[i])),
+        others: attachments
+            .iter()
+            .enumerate()
+            .skip(1)
+            .filter(|(i, _)| Some(*i) != backup_at)
+            .map(|(_, a)| name(a))
+            .collect(),
+        pair,
+    })
+}
+
+/// DescribeChannel, as live control needs it (`None`: no such channel).
+pub async fn describe_live(c: &aws_sdk_medialive::Client, channel: &str) -> Result<Option<LiveChannel>, AwsError> {
+    let what = || format!("MediaLive channel {channel}");
+    let out = or_absent(
+        c.describe_channel().channel_id(channel).send().await.map_err(|e| err("DescribeChannel", what(), e)),
+    )?;
+    let Some(ch) = out else { return Ok(None) };
+    let class = ch.channel_class().map(|c| c.as_str().to_string()).unwrap_or_else(|| "STANDARD".to_string());
+    let pipelines = if class == "SINGLE_PIPELINE" { 1 } else { 2 };
+    let mut active = vec![None; pipelines];
+    for p in ch.pipeline_details() {
+        let i = match p.pipeline_id() {
+            Some("1") => 1,
+            _ => 0,
+        };
+        if let Some(slot) = active.get_mut(i) {
+            *slot = p.active_input_attachment_name().map(str::to_string);
+        }
+    }
+    let inputs = inputs_of(ch.input_attachments())
+        .ok_or_else(|| AwsError::invalid("DescribeChannel", what(), "the channel has no input attachment"))?;
+    Ok(Some(LiveChannel {
+        class,
+        state: ch.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+        inputs,
+        active,
+    }))
 }
 
 /// Create `actions` in one BatchUpdateSchedule: all of them, or none (MediaLive's rule).

@@ -55,6 +55,9 @@ impl Caller {
 /// test holds it to [`crate::ops::Operation::changes_something`] for every operation the
 /// grammar makes.
 pub fn word_role(word: &str) -> Role {
+    if let Some((_, role, _)) = crate::live::command::WORDS.iter().find(|(w, _, _)| *w == word) {
+        return *role;
+    }
     match word {
         "teardown" | "bootstrap" => Role::Admin,
         "deploy" | "start" | "stop" | "hold" | "resume" | "ack" | "restart" | "restart-pipeline" => Role::Operator,
@@ -194,7 +197,9 @@ mod tests {
     }
 
     fn op(text: &str) -> Command {
-        super::super::grammar::parse(text, &["final", "semi-1", "magazine"]).expect("command")
+        let events =
+            ["final", "semi-1", "magazine"].map(|id| super::super::grammar::EventZone { id, tz: chrono_tz::UTC });
+        super::super::grammar::parse(text, &events, chrono::Utc::now()).expect("command")
     }
 
     #[test]
@@ -214,7 +219,19 @@ mod tests {
         {
             assert!(access.check(&viewer, &op(text)).is_ok(), "viewer may {text}");
         }
-        for text in ["deploy final", "start final", "stop final", "hold final", "resume final", "ack 3"] {
+        assert!(access.check(&viewer, &op("schedule-actions final")).is_ok(), "viewer may read the schedule");
+        for text in [
+            "deploy final",
+            "start final",
+            "stop final",
+            "hold final",
+            "resume final",
+            "ack 3",
+            "break final 90s",
+            "back final",
+            "slate final on",
+            "switch final backup",
+        ] {
             let denied = access.check(&viewer, &op(text)).expect_err(text);
             assert_eq!((denied.need, denied.have), (Role::Operator, Some(Role::Viewer)), "{text}");
             assert!(access.check(&operator, &op(text)).is_ok(), "operator may {text}");
@@ -255,6 +272,8 @@ mod tests {
             let text = match (*word, takes) {
                 ("ack", _) => "ack 3".to_string(),
                 ("restart", _) => "restart final 0".to_string(),
+                ("slate", _) => "slate final on".to_string(),
+                ("switch", _) => "switch final backup".to_string(),
                 (w, Some(true)) => format!("{w} final"),
                 (w, _) => w.to_string(),
             };

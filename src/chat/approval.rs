@@ -34,9 +34,11 @@ pub enum Gate {
     Approve,
 }
 
-/// Whether `op` destroys something that is live now.
+/// Whether `op` destroys something that is live now (or, for a switch away from primary
+/// inside the window, puts something other than the programme on air).
 pub fn destructive(op: &Operation, s: Situation) -> bool {
     match op {
+        Operation::Live(cmd) => crate::live::asks_first(cmd, s.in_window),
         Operation::Stop { .. } => s.phase == Some(Phase::Running),
         Operation::Teardown { .. } => s.phase.is_some_and(|p| p != Phase::TornDown),
         _ => false,

@@ -4,6 +4,11 @@
 
 use std::fmt;
 
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+pub use crate::live::EventZone;
+use crate::live::{self, CommandError};
 use crate::ops::Operation;
 
 /// A parsed `/ott` command.
@@ -35,17 +40,44 @@ pub const WORDS: &[(&str, Option<bool>, &str)] = &[
     ("alerts", Some(false), "active MediaLive alerts"),
     ("ack", Some(true), "a human has this alert (its number)"),
     ("audit", Some(false), "who did what"),
+    ("break", Some(true), "an ad break (SCTE-35) now or at a time: 90s, at 20:15"),
+    ("back", Some(true), "return to the network: ends the open break"),
+    ("slate", Some(true), "the full-frame slate image on or off"),
+    ("switch", Some(true), "switch input: primary, backup or an attachment"),
+    ("schedule-actions", Some(true), "what the channel's schedule holds, the active input"),
 ];
+
+/// Whether `word` is one of live control's (parsed by [`crate::live::command`]).
+pub fn is_live(word: &str) -> bool {
+    live::command::WORDS.iter().any(|(w, _, _)| w.eq_ignore_ascii_case(word))
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ParseError {
     Empty,
-    UnknownCommand { given: String, suggestion: Option<String> },
-    MissingEvent { command: &'static str, suggestions: Vec<String> },
-    UnknownEvent { given: String, suggestion: Option<String> },
-    BadAlert { given: String },
-    BadPipeline { given: String },
-    TooManyWords { command: &'static str },
+    UnknownCommand {
+        given: String,
+        suggestion: Option<String>,
+    },
+    MissingEvent {
+        command: &'static str,
+        suggestions: Vec<String>,
+    },
+    UnknownEvent {
+        given: String,
+        suggestion: Option<String>,
+    },
+    BadAlert {
+        given: String,
+    },
+    BadPipeline {
+        given: String,
+    },
+    TooManyWords {
+        command: &'static str,
+    },
+    /// A live-control command's own error (its grammar is [`crate::live::command`]'s).
+    Live(CommandError),
 }
 
 impl fmt::Display for ParseError {
@@ -78,6 +110,7 @@ impl fmt::Display for ParseError {
                 write!(f, "`restart` takes an event and a pipeline: `/ott restart EVENT 0`")
             }
             ParseError::TooManyWords { command } => write!(f, "`{command}` takes at most one argument"),
+            ParseError::Live(e) => write!(f, "{e}"),
         }
     }
 }
@@ -93,11 +126,17 @@ pub fn closest<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) -
         .map(|(_, c)| c.to_string())
 }
 
-/// Parse the text after `/ott`. `events`: the events that exist (for "did you mean").
-pub fn parse(text: &str, events: &[&str]) -> Result<Command, ParseError> {
+/// Parse the text after `/ott`. `events`: the events that exist (for "did you mean") with
+/// their zones (for live control's `at` times), `now` for those times.
+pub fn parse(text: &str, events: &[EventZone<'_>], now: DateTime<Utc>) -> Result<Command, ParseError> {
     let mut words = text.split_whitespace();
     let Some(first) = words.next() else { return Err(ParseError::Empty) };
     let word = first.to_lowercase();
+    if is_live(&word) {
+        return live::parse(text, events, now).map(|c| Command::Op(Operation::Live(c))).map_err(ParseError::Live);
+    }
+    let names: Vec<&str> = events.iter().map(|e| e.id).collect();
+    let events = names.as_slice();
     let Some((command, takes, _)) = WORDS.iter().find(|(w, _, _)| *w == word) else {
         return Err(ParseError::UnknownCommand {
             given: first.to_string(),
@@ -159,7 +198,16 @@ pub fn parse(text: &str, events: &[&str]) -> Result<Command, ParseError> {
     })
 }
 
-/// The text that parses back to `c` (for help texts and buttons).
+/// The text that parses back to `c` (for help texts and buttons); live control's `at` times
+/// in `tz`, the event's zone.
+pub fn format_in(c: &Command, tz: Tz) -> String {
+    match c {
+        Command::Op(Operation::Live(l)) => live::command::format(l, tz),
+        other => format(other),
+    }
+}
+
+/// The text that parses back to `c`, `at` times in UTC (see [`format_in`]).
 pub fn format(c: &Command) -> String {
     let with = |w: &str, e: &Option<String>| e.as_ref().map_or_else(|| w.to_string(), |e| format!("{w} {e}"));
     match c {
@@ -172,6 +220,7 @@ pub fn format(c: &Command) -> String {
             Operation::Audit { event, .. } => with("audit", event),
             Operation::Ack { alert } => format!("ack {alert}"),
             Operation::RestartPipeline { event, pipeline } => format!("restart {event} {pipeline}"),
+            Operation::Live(l) => live::command::format(l, chrono_tz::UTC),
             other => format!("{} {}", other.name(), other.event().unwrap_or_default()),
         },
     }
@@ -182,7 +231,19 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const EVENTS: &[&str] = &["final", "semi-1", "magazine"];
+    const EVENTS: &[EventZone<'static>] = &[
+        EventZone { id: "final", tz: chrono_tz::Europe::Paris },
+        EventZone { id: "semi-1", tz: chrono_tz::UTC },
+        EventZone { id: "magazine", tz: chrono_tz::UTC },
+    ];
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-12-18T19:00:00Z").expect("time").with_timezone(&Utc)
+    }
+
+    fn parse(text: &str, events: &[EventZone<'_>]) -> Result<Command, ParseError> {
+        super::parse(text, events, now())
+    }
 
     #[test]
     fn commands_parse_into_operations() {
@@ -190,6 +251,25 @@ mod tests {
         assert_eq!(parse("  STATUS  ", EVENTS), Ok(Command::Op(Operation::Status { event: None })));
         assert_eq!(parse("ack #12", EVENTS), Ok(Command::Op(Operation::Ack { alert: 12 })));
         assert_eq!(parse("help", EVENTS), Ok(Command::Help));
+    }
+
+    #[test]
+    fn live_words_parse_into_live_operations() {
+        use crate::live::{LiveCommand, Start, Ticks};
+        let c = parse("break final 90s", EVENTS).expect("break");
+        let want =
+            LiveCommand::Break { event: "final".into(), duration: Ticks::from_secs(90).ok(), start: Start::Immediate };
+        assert_eq!(c, Command::Op(Operation::Live(want)));
+        // `at` is the event's wall clock (Paris, UTC+1 in December), and formats back in it.
+        let at = parse("break final 30s at 20:15", EVENTS).expect("at");
+        assert_eq!(format_in(&at, chrono_tz::Europe::Paris), "break final 30s at 20:15:00");
+        assert_eq!(parse(&format_in(&at, chrono_tz::Europe::Paris), EVENTS), Ok(at));
+        let e = parse("slate final up", EVENTS).expect_err("bad word");
+        assert!(matches!(e, ParseError::Live(_)), "{e:?}");
+        assert!(e.to_string().contains("`up`"), "{e}");
+        assert!(
+            matches!(parse("breka final", EVENTS), Err(ParseError::UnknownCommand { suggestion: Some(s), .. }) if s == "break")
+        );
     }
 
     #[test]
@@ -212,8 +292,20 @@ mod tests {
     }
 
     fn command() -> impl Strategy<Value = Command> {
-        let event = prop::sample::select(EVENTS.to_vec()).prop_map(str::to_string);
+        let event = prop::sample::select(EVENTS.iter().map(|e| e.id).collect::<Vec<_>>()).prop_map(str::to_string);
+        let live = |c: crate::live::LiveCommand| Command::Op(Operation::Live(c));
         prop_oneof![
+            (event.clone(), 1u64..100_000).prop_map(move |(event, ms)| live(crate::live::LiveCommand::Break {
+                event,
+                duration: crate::live::Ticks::from_millis(ms).ok(),
+                start: crate::live::Start::Immediate,
+            })),
+            (event.clone(), any::<bool>())
+                .prop_map(move |(event, on)| live(crate::live::LiveCommand::Slate { event, on })),
+            event.clone().prop_map(move |event| live(crate::live::LiveCommand::Switch {
+                event,
+                to: crate::live::SwitchTarget::Backup,
+            })),
             Just(Command::Help),
             Just(Command::List),
             Just(Command::Op(Operation::Schedule)),

@@ -8,7 +8,7 @@
 //! breaker = 3                   # at most 3 recovery actions per event...
 //! breaker_window = "1h"         # ...within an hour; then only notifications
 //! [alerts.policy."Video Not Detected"]
-//! remedy = "restart-pipeline"   # notify | restart-pipeline | restart-channel | start-channel
+//! remedy = "restart-pipeline"   # notify | restart-pipeline | restart-channel | start-channel | switch-to-backup
 //! wait = "30s"                  # act if still SET after this long
 //! [alerts.sns_https]            # the daemon also takes SNS HTTPS deliveries on POST /sns
 //! topics = ["arn:aws:sns:eu-west-1:123456789012:ottd-alerts"]   # the only topics accepted
@@ -36,7 +36,7 @@ pub mod limits {
     pub const WAIT: RangeInclusive<Duration> = Duration::ZERO..=Duration::from_secs(3600);
 }
 
-const REMEDIES: [&str; 4] = ["notify", "restart-pipeline", "restart-channel", "start-channel"];
+const REMEDIES: [&str; 5] = ["notify", "restart-pipeline", "restart-channel", "start-channel", "switch-to-backup"];
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct AlertSettings {
@@ -165,6 +165,10 @@ pub enum Remedy {
     RestartChannel,
     /// Start a channel that stopped while its window says it should run.
     StartChannel,
+    /// Switch the channel to its backup input (a schedule input switch), and back to primary
+    /// when the alert clears: for what MediaLive's own failover (on input loss) does not
+    /// cover, such as video missing from a feed that still arrives.
+    SwitchToBackup,
 }
 
 impl Remedy {
@@ -174,11 +178,12 @@ impl Remedy {
             Remedy::RestartPipeline => "restart-pipeline",
             Remedy::RestartChannel => "restart-channel",
             Remedy::StartChannel => "start-channel",
+            Remedy::SwitchToBackup => "switch-to-backup",
         }
     }
 
     pub fn parse(s: &str) -> Option<Remedy> {
-        [Remedy::Notify, Remedy::RestartPipeline, Remedy::RestartChannel, Remedy::StartChannel]
+        [Remedy::Notify, Remedy::RestartPipeline, Remedy::RestartChannel, Remedy::StartChannel, Remedy::SwitchToBackup]
             .into_iter()
             .find(|r| r.as_str() == s)
     }

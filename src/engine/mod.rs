@@ -13,6 +13,7 @@ pub mod channel;
 pub mod dag;
 pub mod deploy;
 pub mod lease;
+pub mod live;
 pub mod on_air;
 pub mod report;
 pub mod teardown;
@@ -60,6 +61,9 @@ pub enum EngineError {
     NotLive { event: String, after: Duration, diagnosis: String },
     #[error("the stream probe cannot run: {0}")]
     Probe(String),
+    /// A live-control command refused by ottd's rules or by MediaLive: nothing was changed.
+    #[error("{reason}")]
+    LiveRefused { event: String, reason: String },
     #[error("injected fault at {0}")]
     Injected(String),
 }

@@ -13,7 +13,7 @@ use super::timing::{fixed_time, local, Start};
 pub const SLATE_LAYER: u8 = 7;
 
 /// One `ScheduleAction`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ScheduleAction {
     /// `ActionName`: ottd's come from [`super::naming::action_name`]; others' may be anything.
     pub name: String,
@@ -25,7 +25,8 @@ pub struct ScheduleAction {
 
 /// When an action starts: what ottd creates ([`Start`]), or a follow start that only
 /// someone else's action has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum When {
     Start(Start),
     /// `FollowModeScheduleActionStartSettings`: ottd never makes one.
@@ -51,7 +52,8 @@ impl When {
 }
 
 /// `ScheduleActionSettings`, one of.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum Settings {
     /// `Scte35SpliceInsertSettings`: `duration` `None` = until a return to network.
     SpliceInsert { splice_event_id: u32, duration: Option<Ticks> },

@@ -275,6 +275,26 @@ pub fn format(c: &LiveCommand, tz: Tz) -> String {
     text
 }
 
+/// As the audit trail keeps it: the event, the command's text (fixed times in UTC) and, for
+/// a break, its duration in ticks and its instant.
+impl serde::Serialize for LiveCommand {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("LiveCommand", 4)?;
+        st.serialize_field("event", self.event())?;
+        st.serialize_field("command", &format(self, chrono_tz::UTC))?;
+        if let LiveCommand::Break { duration, start, .. } = self {
+            st.serialize_field("duration_ticks", &duration.map(Ticks::get))?;
+            let at = match start {
+                Start::Fixed(at) => Some(super::timing::fixed_time(*at)),
+                Start::Immediate => None,
+            };
+            st.serialize_field("at", &at)?;
+        }
+        st.end()
+    }
+}
+
 impl fmt::Display for SwitchTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

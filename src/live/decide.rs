@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use super::action::{ScheduleAction, Settings, When, SLATE_LAYER};
-use super::command::LiveCommand;
+use super::command::{LiveCommand, SwitchTarget};
 use super::inputs::{resolve, InputPreference, Inputs, Slot, TargetError};
 use super::naming::{action_name, splice_event_id, ActionKind, ActionName, NamingError};
 use super::timing::{check_start, local, Start, TimingError};
@@ -151,6 +151,13 @@ impl fmt::Display for Refusal {
 }
 
 impl std::error::Error for Refusal {}
+
+/// Whether `cmd` is asked about before it runs: a switch away from primary while the event is
+/// inside its window (the chat gate asks before anything is decided, so it goes by what was
+/// typed; [`decide`]'s question goes by the attachment it resolves to).
+pub fn asks_first(cmd: &LiveCommand, in_window: bool) -> bool {
+    in_window && matches!(cmd, LiveCommand::Switch { to, .. } if *to != SwitchTarget::Primary)
+}
 
 /// What to do with `cmd` on a channel in the state `ch`, at `now`.
 pub fn decide(cmd: &LiveCommand, ch: &ChannelView, ids: Ids<'_>, now: DateTime<Utc>) -> Decision {

@@ -15,6 +15,8 @@
 //! - [`action`]: schedule actions as plain values mirroring MediaLive's shapes.
 //! - [`decide`]: the decision tables: command + channel view → actions to create and the
 //!   answer, a confirmation question, a read, or a refusal with its reason.
+//! - [`ledger`]: what ottd's recorded commands say stands now (an open break, the slate) and
+//!   settling a command a killed holder left unanswered.
 //! - [`retry`]: a retried command against what the schedule holds: nothing to do, send, or
 //!   refuse because a different action holds the name.
 //!
@@ -33,6 +35,7 @@ pub mod action;
 pub mod command;
 pub mod decide;
 pub mod inputs;
+pub mod ledger;
 pub mod naming;
 pub mod retry;
 pub mod ticks;
@@ -41,7 +44,7 @@ pub mod words;
 
 pub use action::{ScheduleAction, Settings, When};
 pub use command::{parse, CommandError, EventZone, LiveCommand, SwitchTarget};
-pub use decide::{decide, ChannelView, Decision, Ids, Plan, Refusal};
+pub use decide::{asks_first, decide, ChannelView, Decision, Ids, Plan, Refusal};
 pub use inputs::{InputPreference, Inputs};
 pub use naming::{action_name, ActionKind, ActionName};
 pub use retry::{retry, Retry};

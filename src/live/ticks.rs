@@ -8,8 +8,26 @@ use std::fmt;
 const PER_MS: u64 = 90;
 
 /// A duration in 90 kHz ticks, within the 33 bits SCTE-35 gives it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "u64", into = "u64")]
 pub struct Ticks(u64);
+
+impl TryFrom<u64> for Ticks {
+    type Error = TicksError;
+
+    fn try_from(raw: u64) -> Result<Ticks, TicksError> {
+        match raw <= Ticks::MAX.0 {
+            true => Ok(Ticks(raw)),
+            false => Err(TicksError::TooLong(u128::from(raw))),
+        }
+    }
+}
+
+impl From<Ticks> for u64 {
+    fn from(t: Ticks) -> u64 {
+        t.0
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TicksError {

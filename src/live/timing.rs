@@ -17,7 +17,8 @@ pub const MIN_LEAD: Duration = Duration::seconds(15);
 pub const MAX_LEAD: Duration = Duration::days(14);
 
 /// `ScheduleActionStartSettings`, the two modes ottd uses (not follow mode).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Start {
     /// `ImmediateModeScheduleActionStartSettings`.
     Immediate,

@@ -64,9 +64,10 @@ pub fn classify(e: &EngineError) -> ErrorKind {
         // Another holder took the event over: it does the work now.
         EngineError::Store(StoreError::Fenced { .. }) | EngineError::LeaseLost { .. } => ErrorKind::Busy,
         EngineError::Store(_) => ErrorKind::Permanent,
-        EngineError::UnknownEvent(_) | EngineError::NotDeployed(_) | EngineError::TearingDown { .. } => {
-            ErrorKind::Refused
-        }
+        EngineError::UnknownEvent(_)
+        | EngineError::NotDeployed(_)
+        | EngineError::TearingDown { .. }
+        | EngineError::LiveRefused { .. } => ErrorKind::Refused,
         // The channel runs; its stream may still come.
         EngineError::Timeout { .. }
         | EngineError::Skipped { .. }

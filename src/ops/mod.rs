@@ -41,12 +41,16 @@ pub use reply::{Outcome, Reply};
 pub use workflows::{EngineWorkflows, ProgressHub, Workflows};
 
 use crate::clock::Clock;
+use crate::engine::live::LiveContext;
 use crate::engine::EngineError;
 use crate::lifecycle::{Override, OverrideKind, Phase};
 use crate::plan::Plan;
 use crate::store::{AuditEnd, AuditEntry, Store, StoredOverride};
 use policy::Known;
 use worker::{Admission, Doing, Workers};
+
+/// Where `ottd bootstrap` records the default slate image's URI (MediaLive reads it from S3).
+pub const SLATE_DEFAULT_KEY: &str = "slate.default_uri";
 
 /// How many audit rows `audit` shows at most.
 pub const AUDIT_LIMIT: usize = 500;
@@ -364,6 +368,16 @@ impl Ops {
                 self.workflows.restart_pipeline(event, *pipeline).await?;
                 Ok(Reply::new(format!("{event}: pipeline {pipeline} restarted ({:.2}s)", secs())))
             }
+            Operation::Live(cmd) => {
+                let ctx = self.live_context(actor, event).await;
+                let done = self.workflows.live(cmd, &ctx).await?;
+                let mut reply = Reply::new(done.answer).field("counter", done.counter.to_string());
+                reply.lines.push(match done.verified {
+                    true => format!("done: {} ({:.2}s)", done.detail, secs()),
+                    false => format!("scheduled, not seen yet: {}", done.detail),
+                });
+                Ok(reply.field("verified", if done.verified { "yes" } else { "no" }))
+            }
             other => Err(OpError::new(ErrorKind::Permanent, format!("{} is not an action", other.name()))),
         }
     }
@@ -387,6 +401,56 @@ impl Ops {
                 None
             }
         }
+    }
+
+    /// Whether `event` is inside its scheduled window now (on demand: never).
+    pub fn in_window(&self, event: &str) -> bool {
+        let now = self.clock.now();
+        self.definitions
+            .event(event)
+            .and_then(|e| e.spec.timing.clone())
+            .is_some_and(|t| t.windows_from(now, 1).first().is_some_and(|w| w.start_at <= now && now < w.stop_at))
+    }
+
+    /// The event's zone (UTC for an event with no timing or none in the configuration).
+    pub fn zone(&self, event: &str) -> chrono_tz::Tz {
+        self.definitions.event(event).and_then(|e| e.spec.timing.as_ref().map(|t| t.tz)).unwrap_or(chrono_tz::UTC)
+    }
+
+    /// What live control needs of the configuration and the state for one command.
+    async fn live_context(&self, actor: &Actor, event: &str) -> LiveContext {
+        let slate_image = match self.store.meta(SLATE_DEFAULT_KEY) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(event, "cannot read the default slate's location: {e}");
+                None
+            }
+        };
+        LiveContext {
+            tz: self.zone(event),
+            in_window: self.in_window(event),
+            slate_image,
+            by: actor.label(),
+            now: self.clock.now(),
+        }
+    }
+
+    /// `schedule-actions`: the channel's schedule and each pipeline's active input.
+    async fn schedule_actions(&self, event: &str) -> Result<Reply, OpError> {
+        let l = self.workflows.schedule_actions(event).await?;
+        let tz = self.zone(event);
+        let listing = crate::live::action::listing(event, &l.actions, self.clock.now(), tz);
+        let mut lines = listing.lines();
+        let mut reply = Reply::new(lines.next().unwrap_or_default().to_string());
+        reply.lines = lines.map(str::to_string).collect();
+        let active: Vec<String> = l
+            .active
+            .iter()
+            .enumerate()
+            .map(|(i, a)| format!("pipeline {i} on {}", a.as_deref().map_or("?".to_string(), |a| format!("`{a}`"))))
+            .collect();
+        reply.lines.push(format!("channel {}: {}", l.state, active.join(", ")));
+        Ok(reply)
     }
 
     fn unknown(&self, event: &str) -> OpError {
@@ -480,6 +544,7 @@ impl Ops {
                 Ok(reply.with_data(&rows))
             }
             Operation::Cost { event, audience } => self.cost(event, *audience).await,
+            Operation::Live(cmd) => self.schedule_actions(cmd.event()).await,
             Operation::Alerts { event, all } => {
                 let rows = self.store.alerts(event.as_deref(), *all)?;
                 let mut reply = Reply::new(String::new());

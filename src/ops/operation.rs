@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::lifecycle::OverrideKind;
+use crate::live::LiveCommand;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "op", rename_all = "kebab-case")]
@@ -60,6 +61,9 @@ pub enum Operation {
         event: String,
         audience: u64,
     },
+    /// Live control of a running channel: a break, back, the slate, an input switch, or what
+    /// its schedule holds (see [`crate::live`]).
+    Live(LiveCommand),
     Audit {
         event: Option<String>,
         #[serde(with = "humantime_opt")]
@@ -100,6 +104,7 @@ impl Operation {
             Operation::RestartPipeline { .. } => "restart-pipeline",
             Operation::Alerts { .. } => "alerts",
             Operation::Ack { .. } => "ack",
+            Operation::Live(c) => c.word(),
         }
     }
 
@@ -116,6 +121,7 @@ impl Operation {
             | Operation::Resume { event }
             | Operation::Cost { event, .. }
             | Operation::RestartPipeline { event, .. } => Some(event),
+            Operation::Live(c) => Some(c.event()),
             Operation::Status { event } | Operation::Audit { event, .. } | Operation::Alerts { event, .. } => {
                 event.as_deref()
             }
@@ -125,14 +131,17 @@ impl Operation {
 
     /// Whether it changes AWS (and so runs on the event's worker, one at a time).
     pub fn changes_aws(&self) -> bool {
-        matches!(
-            self,
-            Operation::Deploy { .. }
-                | Operation::Start { .. }
-                | Operation::Stop { .. }
-                | Operation::Teardown { .. }
-                | Operation::RestartPipeline { .. }
-        )
+        match self {
+            Operation::Live(c) => c.changes_aws(),
+            _ => matches!(
+                self,
+                Operation::Deploy { .. }
+                    | Operation::Start { .. }
+                    | Operation::Stop { .. }
+                    | Operation::Teardown { .. }
+                    | Operation::RestartPipeline { .. }
+            ),
+        }
     }
 
     /// Whether it changes anything (AWS, an override, the recorded roles); reads do not.

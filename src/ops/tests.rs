@@ -148,6 +148,37 @@ impl Workflows for Recorder {
             })
         })
     }
+    fn live<'a>(
+        &'a self,
+        cmd: &'a crate::live::LiveCommand,
+        ctx: &'a crate::engine::live::LiveContext,
+    ) -> BoxFuture<'a, crate::engine::Result<crate::engine::live::LiveDone>> {
+        Box::pin(async move {
+            self.calls.lock().expect("calls").push(format!(
+                "{} by {}",
+                crate::live::command::format(cmd, ctx.tz),
+                ctx.by
+            ));
+            Ok(crate::engine::live::LiveDone {
+                answer: format!("{} on {}", cmd.word(), cmd.event()),
+                verified: true,
+                detail: "in the channel's schedule".into(),
+                counter: 1,
+            })
+        })
+    }
+    fn schedule_actions<'a>(
+        &'a self,
+        _: &'a str,
+    ) -> BoxFuture<'a, crate::engine::Result<crate::engine::live::LiveListing>> {
+        Box::pin(async {
+            Ok(crate::engine::live::LiveListing {
+                actions: Vec::new(),
+                active: vec![Some("primary".into())],
+                state: "RUNNING".into(),
+            })
+        })
+    }
     fn bootstrap(&self) -> BoxFuture<'_, Result<super::workflows::Bootstrapped, AwsError>> {
         Box::pin(async move {
             let roles = iam::Roles {

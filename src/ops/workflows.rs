@@ -15,9 +15,11 @@ use tokio::sync::OnceCell;
 use crate::aws::{Aws, AwsError};
 use crate::config::{Resolved, Settings};
 use crate::engine::deploy::DeploySummary;
+use crate::engine::live::{LiveContext, LiveDone, LiveListing};
 use crate::engine::report::{EventStatus, Links};
 use crate::engine::teardown::TeardownSummary;
 use crate::engine::{Engine, Progress, StepLine, TraceProgress};
+use crate::live::LiveCommand;
 use crate::store::Store;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -35,6 +37,10 @@ pub trait Workflows: Send + Sync {
     /// The event's status; the live channel state from AWS too.
     fn status<'a>(&'a self, event: &'a str) -> BoxFuture<'a, EngineResult<EventStatus>>;
     fn links<'a>(&'a self, event: &'a str) -> BoxFuture<'a, EngineResult<Links>>;
+    /// A live-control command that writes the channel's schedule (break, back, slate, switch).
+    fn live<'a>(&'a self, cmd: &'a LiveCommand, ctx: &'a LiveContext) -> BoxFuture<'a, EngineResult<LiveDone>>;
+    /// What the event's channel schedule holds, and each pipeline's active input.
+    fn schedule_actions<'a>(&'a self, event: &'a str) -> BoxFuture<'a, EngineResult<LiveListing>>;
     /// The one-time AWS set-up: the IAM service roles, and the alert plumbing (`None` when
     /// alerts are off).
     fn bootstrap(&self) -> BoxFuture<'_, Result<Bootstrapped, AwsError>>;
@@ -143,6 +149,12 @@ impl Workflows for EngineWorkflows {
     }
     fn links<'a>(&'a self, event: &'a str) -> BoxFuture<'a, EngineResult<Links>> {
         Box::pin(async move { self.engine().await.links(event) })
+    }
+    fn live<'a>(&'a self, cmd: &'a LiveCommand, ctx: &'a LiveContext) -> BoxFuture<'a, EngineResult<LiveDone>> {
+        Box::pin(async move { self.engine().await.live(cmd, ctx).await })
+    }
+    fn schedule_actions<'a>(&'a self, event: &'a str) -> BoxFuture<'a, EngineResult<LiveListing>> {
+        Box::pin(async move { self.engine().await.schedule_actions(event).await })
     }
     fn bootstrap(&self) -> BoxFuture<'_, Result<Bootstrapped, AwsError>> {
         Box::pin(async move { self.engine().await.aws.bootstrap(&self.settings.prefix, &self.settings.alerts).await })

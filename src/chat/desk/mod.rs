@@ -114,6 +114,21 @@ impl Desk {
         ids
     }
 
+    /// The text after `/ott` (or a request's or button's) as a command, against the events
+    /// that exist now, their zones and the clock.
+    fn parse(&self, text: &str) -> Result<Command, grammar::ParseError> {
+        let events = self.events();
+        let zones: Vec<grammar::EventZone<'_>> =
+            events.iter().map(|id| grammar::EventZone { id, tz: self.ops.zone(id) }).collect();
+        grammar::parse(text, &zones, self.clock.now())
+    }
+
+    /// The text that parses back to `op`, times in its event's zone.
+    fn text_of(&self, op: &Operation) -> String {
+        let tz = op.event().map_or(chrono_tz::UTC, |e| self.ops.zone(e));
+        grammar::format_in(&Command::Op(op.clone()), tz)
+    }
+
     /// Event ids starting with (or close to) `prefix`, for Discord's autocomplete.
     pub fn complete(&self, prefix: &str) -> Vec<String> {
         let prefix = prefix.to_lowercase();
@@ -157,9 +172,7 @@ impl Desk {
         if let Some(m) = from.as_object_mut() {
             m.insert("asked".into(), json!(asked));
         }
-        let events = self.events();
-        let names: Vec<&str> = events.iter().map(String::as_str).collect();
-        match grammar::parse(asked.strip_prefix("run:").unwrap_or(asked), &names) {
+        match self.parse(asked.strip_prefix("run:").unwrap_or(asked)) {
             Ok(Command::Op(op)) => self.audit(caller, &op, "denied", from, Some(why.to_string())),
             _ => self.record(caller, None, "chat", from, "denied", false, Some(why.to_string())),
         }
@@ -225,9 +238,7 @@ impl Desk {
 
     /// A typed `/ott TEXT`.
     pub async fn command(&self, caller: &Caller, text: &str) -> Turn {
-        let events = self.events();
-        let names: Vec<&str> = events.iter().map(String::as_str).collect();
-        match grammar::parse(text, &names) {
+        match self.parse(text) {
             Err(e) => Turn::one(Message::line(e.to_string(), Visibility::Ephemeral, Tone::Failed)),
             Ok(Command::Help) => {
                 self.audit_read(caller, "help");
@@ -248,6 +259,9 @@ impl Desk {
                 let arg = match (*word, takes) {
                     ("ack", _) => " ALERT",
                     ("restart", _) => " EVENT PIPELINE",
+                    ("break", _) => " EVENT [90s] [at 20:15]",
+                    ("slate", _) => " EVENT on|off",
+                    ("switch", _) => " EVENT primary|backup|ATTACHMENT",
                     (_, Some(true)) => " EVENT",
                     (_, Some(false)) => " [EVENT]",
                     (_, None) => "",
@@ -289,13 +303,7 @@ impl Desk {
     fn situation(&self, op: &Operation) -> Situation {
         let Some(event) = op.event() else { return Situation { phase: None, in_window: false } };
         let phase = self.ops.store().phase(event).ok().flatten().map(|(p, _)| p);
-        let now = self.clock.now();
-        let in_window = self
-            .definitions
-            .event(event)
-            .and_then(|e| e.spec.timing.clone())
-            .is_some_and(|t| t.windows_from(now, 1).first().is_some_and(|w| w.start_at <= now && now < w.stop_at));
-        Situation { phase, in_window }
+        Situation { phase, in_window: self.ops.in_window(event) }
     }
 
     /// Every event with its phase and its next scheduled change.
@@ -324,7 +332,7 @@ impl Desk {
         let context = self.context(op.event());
         let sink: Arc<dyn Progress> = Arc::new(ChatProgress {
             tx: tx.clone(),
-            title: grammar::format(&Command::Op(op.clone())),
+            title: self.text_of(&op),
             steps: Mutex::default(),
             visibility,
             context: context.clone(),
@@ -332,7 +340,7 @@ impl Desk {
         let given = Given { progress: Some(sink), why, channel: Some(caller.channel_label()), ..Given::default() };
         let ops = self.ops.clone();
         let who = mention(caller.platform, &caller.label());
-        let title = grammar::format(&Command::Op(op.clone()));
+        let title = self.text_of(&op);
         let task_title = title.clone();
         let ctx = context.clone();
         let span = tracing::info_span!("chat", event = op.event().unwrap_or(""), actor = %actor);

@@ -15,7 +15,7 @@ use super::{actor_of, mention, Desk, Turn};
 use crate::chat::access::needed;
 use crate::chat::access::Caller;
 use crate::chat::approval::{self, Click, Kind, Request, Situation, State, Verdict};
-use crate::chat::grammar::{self, Command};
+use crate::chat::grammar::Command;
 use crate::chat::message::{Button, Message, Style, Tone, Visibility};
 use crate::ops::{Actor, Operation, Reply};
 
@@ -28,7 +28,7 @@ impl Desk {
             Kind::Approve => self.settings().approvals.approve_within,
         };
         let expires = now + chrono::Duration::from_std(within).unwrap_or(chrono::Duration::minutes(15));
-        let text = grammar::format(&Command::Op(op.clone()));
+        let text = self.text_of(op);
         let id = match self
             .ops
             .store()
@@ -119,9 +119,7 @@ impl Desk {
             Ok(None) => return Err("that request is gone (kept for a week): run the command again".into()),
             Err(e) => return Err(e.to_string()),
         };
-        let events = self.events();
-        let names: Vec<&str> = events.iter().map(String::as_str).collect();
-        let Ok(Command::Op(op)) = grammar::parse(&req.command, &names) else {
+        let Ok(Command::Op(op)) = self.parse(&req.command) else {
             return Err(format!("`{}` no longer names an event ottd knows", req.command));
         };
         if caller.channel_label() != req.channel {

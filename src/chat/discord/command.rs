@@ -36,6 +36,22 @@ fn options_of(word: &str, takes: Option<bool>) -> Vec<Value> {
                 "choices": [{"name": "0", "value": 0}, {"name": "1", "value": 1}]
             }),
         ],
+        ("break", _) => vec![
+            event(true),
+            json!({"type": STRING, "name": "duration", "description": "how long: 90s, 2m, 1m30s (none: until /ott back)", "required": false}),
+            json!({"type": STRING, "name": "at", "description": "a time in the event's zone: 20:15 or 20:15:30 (none: now)", "required": false}),
+        ],
+        ("slate", _) => vec![
+            event(true),
+            json!({
+                "type": STRING, "name": "state", "description": "on or off", "required": true,
+                "choices": [{"name": "on", "value": "on"}, {"name": "off", "value": "off"}]
+            }),
+        ],
+        ("switch", _) => vec![
+            event(true),
+            json!({"type": STRING, "name": "to", "description": "primary, backup or an input attachment's name", "required": true}),
+        ],
         (_, Some(required)) => vec![event(required)],
         (_, None) => vec![],
     }
@@ -92,7 +108,12 @@ pub fn text_of(data: &Value) -> Result<String, OptionsError> {
     let takes = grammar::WORDS.iter().find(|(w, _, _)| *w == word).map(|(_, t, _)| *t).unwrap_or(None);
     for o in options_of(word, takes) {
         let value = given.iter().find(|g| g["name"] == o["name"]).and_then(|g| word_of(&g["value"]));
-        words.extend(value.filter(|v| !v.is_empty()));
+        let Some(value) = value.filter(|v| !v.is_empty()) else { continue };
+        // `at` is a keyword of the grammar before its time.
+        if o["name"] == "at" {
+            words.push("at".to_string());
+        }
+        words.push(value);
     }
     Ok(words.join(" "))
 }
@@ -145,8 +166,23 @@ mod tests {
 
     #[test]
     fn options_become_the_text_the_grammar_parses() {
-        let events = ["final", "semi-1"];
+        let events = ["final", "semi-1"].map(|id| grammar::EventZone { id, tz: chrono_tz::UTC });
         let cases = [
+            (
+                data(
+                    "break",
+                    json!([{"type": 3, "name": "at", "value": "20:15"}, {"type": 3, "name": "duration", "value": "90s"},
+                           {"type": 3, "name": "event", "value": "final"}]),
+                ),
+                "break final 90s at 20:15",
+            ),
+            (
+                data(
+                    "slate",
+                    json!([{"type": 3, "name": "event", "value": "final"}, {"type": 3, "name": "state", "value": "off"}]),
+                ),
+                "slate final off",
+            ),
             (data("status", json!([])), "status"),
             (data("status", json!([{"type": 3, "name": "event", "value": "final"}])), "status final"),
             (data("ack", json!([{"type": 4, "name": "alert", "value": 12}])), "ack 12"),
@@ -163,7 +199,7 @@ mod tests {
         for (d, want) in cases {
             let text = text_of(&d).expect("text");
             assert_eq!(text, want);
-            assert!(grammar::parse(&text, &events).is_ok(), "{text}");
+            assert!(grammar::parse(&text, &events, chrono::Utc::now()).is_ok(), "{text}");
         }
         assert_eq!(text_of(&json!({"name": "other"})), Err(OptionsError::NotOurs));
         assert_eq!(text_of(&json!({"name": "ott", "options": []})), Err(OptionsError::NoSubcommand));

@@ -1,0 +1,208 @@
+//! What ottd's own recorded commands say about the channel now: whether a break is open and
+//! whether the slate is up. The schedule cannot say it alone: an immediate action carries no
+//! start time, and MediaLive purges actions an hour after their start, so a slate up for two
+//! hours has no action left in the schedule. Each command's record (in the state, see
+//! `store::live`) keeps its actions and when it was taken; this module reads them. Pure.
+//!
+//! It also settles a record a previous holder left at "intent" (killed between recording the
+//! command and hearing MediaLive's answer): the schedule holding its actions means MediaLive
+//! took it; anything else means it never arrived, and it is not sent again later (a break
+//! five minutes late is worse than none; the operator sees it failed and asks again).
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::action::{ScheduleAction, Settings, When, SLATE_LAYER};
+use super::retry::{retry, Retry};
+use super::timing::Start;
+
+/// A command's record body as the state keeps it (JSON, opaque to the store).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The command as typed, canonical (`break final 1m30s`).
+    pub command: String,
+    /// The actions decided for it (none yet while only the intent is recorded).
+    #[serde(default)]
+    pub actions: Vec<ScheduleAction>,
+}
+
+impl Entry {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".to_string())
+    }
+
+    /// A body this version cannot read counts as no actions (and so as nothing standing).
+    pub fn from_json(body: &str) -> Entry {
+        serde_json::from_str(body).unwrap_or_else(|_| Entry { command: String::new(), actions: Vec::new() })
+    }
+}
+
+/// Where a recorded command stands, as far as the ledger cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    /// Recorded, MediaLive's answer unknown.
+    Pending,
+    /// MediaLive took it.
+    Yes,
+    /// Refused or lost: nothing of it stands.
+    No,
+}
+
+/// One recorded command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    pub counter: u32,
+    pub taken: Taken,
+    /// When it was recorded: an immediate action's start.
+    pub at: DateTime<Utc>,
+    pub actions: Vec<ScheduleAction>,
+}
+
+/// What stands on the channel now from ottd's commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Standing {
+    /// The splice event id of the break that is open now.
+    pub open_break: Option<u32>,
+    pub slate_up: bool,
+}
+
+fn start_of(a: &ScheduleAction, at: DateTime<Utc>) -> DateTime<Utc> {
+    match a.start {
+        When::Start(Start::Fixed(t)) => t,
+        _ => at,
+    }
+}
+
+/// Open break and slate from the commands MediaLive took, newest counter deciding.
+pub fn standing(history: &[Recorded], now: DateTime<Utc>) -> Standing {
+    let mut taken: Vec<&Recorded> = history.iter().filter(|r| r.taken == Taken::Yes).collect();
+    taken.sort_by_key(|r| std::cmp::Reverse(r.counter));
+    let actions = || taken.iter().flat_map(|r| r.actions.iter().map(move |a| (a, start_of(a, r.at))));
+    let returned =
+        |id: u32| actions().any(|(a, t)| t <= now && a.settings == Settings::ReturnToNetwork { splice_event_id: id });
+    let open_break = actions().find_map(|(a, t)| match &a.settings {
+        Settings::SpliceInsert { splice_event_id, duration } if t <= now && !returned(*splice_event_id) => {
+            let ends = duration.map(|d| t + Duration::milliseconds(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)));
+            ends.is_none_or(|e| now < e).then_some(*splice_event_id)
+        }
+        _ => None,
+    });
+    let slate_up = actions()
+        .find_map(|(a, t)| match a.settings {
+            Settings::StaticImageActivate { layer: SLATE_LAYER, .. } if t <= now => Some(true),
+            Settings::StaticImageDeactivate { layer: SLATE_LAYER } if t <= now => Some(false),
+            _ => None,
+        })
+        .unwrap_or(false);
+    Standing { open_break, slate_up }
+}
+
+/// A pending record against what the schedule holds now: taken when every one of its actions
+/// is held with the same settings.
+pub fn settle(pending: &Recorded, held: &[ScheduleAction]) -> Taken {
+    match (pending.actions.is_empty(), retry(&pending.actions, held)) {
+        (false, Retry::Done) => Taken::Yes,
+        _ => Taken::No,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::ticks::Ticks;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).expect("time").with_timezone(&Utc)
+    }
+
+    fn rec(counter: u32, taken: Taken, at: &str, settings: Settings) -> Recorded {
+        Recorded {
+            counter,
+            taken,
+            at: t(at),
+            actions: vec![ScheduleAction {
+                name: format!("ottd-final-n-{counter}"),
+                start: When::immediate(),
+                settings,
+            }],
+        }
+    }
+
+    fn splice(id: u32, secs: Option<u64>) -> Settings {
+        Settings::SpliceInsert { splice_event_id: id, duration: secs.map(|s| Ticks::from_secs(s).expect("ticks")) }
+    }
+
+    #[test]
+    fn a_break_is_open_for_its_duration_or_until_back() {
+        let h = [rec(1, Taken::Yes, "2026-12-04T20:00:00Z", splice(1, Some(90)))];
+        assert_eq!(standing(&h, t("2026-12-04T20:01:29Z")).open_break, Some(1));
+        assert_eq!(standing(&h, t("2026-12-04T20:01:30Z")).open_break, None, "over after 90 s");
+        let open = [rec(3, Taken::Yes, "2026-12-04T20:00:00Z", splice(3, None))];
+        assert_eq!(standing(&open, t("2026-12-05T02:00:00Z")).open_break, Some(3), "open-ended: open until back");
+        let mut back = open.to_vec();
+        back.push(rec(4, Taken::Yes, "2026-12-04T20:05:00Z", Settings::ReturnToNetwork { splice_event_id: 3 }));
+        assert_eq!(standing(&back, t("2026-12-04T20:04:59Z")).open_break, Some(3));
+        assert_eq!(standing(&back, t("2026-12-04T20:05:00Z")).open_break, None);
+    }
+
+    #[test]
+    fn only_what_medialive_took_stands() {
+        let h = [
+            rec(1, Taken::No, "2026-12-04T20:00:00Z", splice(1, None)),
+            rec(
+                2,
+                Taken::Pending,
+                "2026-12-04T20:00:00Z",
+                Settings::StaticImageActivate {
+                    uri: "s3ssl://b/slate.png".into(),
+                    layer: SLATE_LAYER,
+                    duration_ms: None,
+                },
+            ),
+        ];
+        assert_eq!(standing(&h, t("2026-12-04T20:01:00Z")), Standing::default());
+    }
+
+    #[test]
+    fn a_fixed_break_opens_at_its_time() {
+        let mut r = rec(5, Taken::Yes, "2026-12-04T20:00:00Z", splice(5, Some(60)));
+        r.actions[0].start = When::fixed(t("2026-12-04T20:15:00Z"));
+        assert_eq!(standing(&[r.clone()], t("2026-12-04T20:14:59Z")).open_break, None);
+        assert_eq!(standing(&[r], t("2026-12-04T20:15:30Z")).open_break, Some(5));
+    }
+
+    #[test]
+    fn the_newest_slate_command_decides_even_past_the_schedules_purge() {
+        let on = Settings::StaticImageActivate { uri: "s3ssl://b/s.png".into(), layer: SLATE_LAYER, duration_ms: None };
+        let off = Settings::StaticImageDeactivate { layer: SLATE_LAYER };
+        let up = [rec(1, Taken::Yes, "2026-12-04T18:00:00Z", on.clone())];
+        assert!(standing(&up, t("2026-12-04T21:00:00Z")).slate_up, "three hours on: still up");
+        let down = [up[0].clone(), rec(2, Taken::Yes, "2026-12-04T19:00:00Z", off.clone())];
+        assert!(!standing(&down, t("2026-12-04T21:00:00Z")).slate_up);
+        let again = [down[0].clone(), down[1].clone(), rec(3, Taken::Yes, "2026-12-04T20:00:00Z", on)];
+        assert!(standing(&again, t("2026-12-04T21:00:00Z")).slate_up);
+        let other_layer = [rec(1, Taken::Yes, "2026-12-04T18:00:00Z", Settings::StaticImageDeactivate { layer: 2 })];
+        assert!(!standing(&other_layer, t("2026-12-04T21:00:00Z")).slate_up);
+    }
+
+    #[test]
+    fn a_pending_record_is_taken_only_when_the_schedule_holds_it() {
+        let r = rec(1, Taken::Pending, "2026-12-04T20:00:00Z", splice(1, Some(90)));
+        assert_eq!(settle(&r, &r.actions), Taken::Yes);
+        assert_eq!(settle(&r, &[]), Taken::No);
+        let other = ScheduleAction { settings: splice(1, Some(30)), ..r.actions[0].clone() };
+        assert_eq!(settle(&r, &[other]), Taken::No, "a different action under the name");
+        let bare = Recorded { actions: Vec::new(), ..r };
+        assert_eq!(settle(&bare, &[]), Taken::No, "killed before its actions were decided");
+    }
+
+    #[test]
+    fn a_body_round_trips_and_a_bad_one_is_empty() {
+        let e = Entry {
+            command: "break final 1m30s".into(),
+            actions: rec(1, Taken::Yes, "2026-12-04T20:00:00Z", splice(1, Some(90))).actions,
+        };
+        assert_eq!(Entry::from_json(&e.to_json()), e);
+        assert!(Entry::from_json("{nonsense").actions.is_empty());
+    }
+}
