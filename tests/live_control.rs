@@ -1,17 +1,20 @@
-//! Live control's first edge on the emulator (issue 21, in progress): a command decided by the
-//! pure `live` module is written to the running channel's MediaLive schedule through the real
-//! AWS SDK (BatchUpdateSchedule), read back (DescribeSchedule), and a retry of the same command
-//! creates nothing twice: MediaLive refuses the names it holds, and the comparison says done.
+//! Live control on the emulator (issue 21): breaks, back, the slate and input switches written
+//! to a running channel's MediaLive schedule through the real AWS SDK, from the CLI (the
+//! operations layer, the engine's lease and the state's records) and from the engine cut at
+//! its kill points; a retry of the same command creates nothing twice.
 
 mod common;
 
+use std::process::Command;
 use std::sync::Arc;
 
 use chrono::Utc;
 use ottd::aws::schedule;
 use ottd::config::workflow::ChannelClass;
-use ottd::live::{self, ChannelView, Decision, EventZone, Ids, Inputs, Retry, Settings};
-use ottd::store::Store;
+use ottd::engine::live::{LiveContext, SCHEDULE_KEY};
+use ottd::engine::{EngineError, FaultPoint, Faults};
+use ottd::live::{self, ChannelView, Decision, EventZone, Ids, Inputs, LiveCommand, Retry, Settings};
+use ottd::store::{LiveState, Store};
 
 use common::{channel_id, setup, Lines, ON_DEMAND_FINAL};
 
@@ -67,4 +70,119 @@ async fn a_break_reaches_the_channels_schedule_once_however_often_it_is_sent() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// `ottd ARGS` that must fail: its output.
+fn ottd_fails(s: &common::Setup, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_ottd")).args(args).envs(s.env()).output().expect("run ottd");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "ottd {args:?} should have failed:\n{text}");
+    text
+}
+
+fn breaks(held: &[live::ScheduleAction]) -> usize {
+    held.iter().filter(|a| matches!(a.settings, Settings::SpliceInsert { .. })).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn from_the_cli_a_break_a_return_and_what_would_repeat_is_refused() {
+    let s = setup(ON_DEMAND_FINAL);
+    s.ottd(&["bootstrap"]);
+    s.ottd(&["deploy", "final"]);
+    s.ottd(&["start", "final"]);
+
+    let out = s.ottd(&["break", "final", "90s"]);
+    assert!(out.contains("break on final now for 1m30s: splice insert 1 (8100000 ticks)"), "{out}");
+    assert!(out.contains("done: in the channel's schedule"), "{out}");
+    // The same command again: the break is open, nothing is sent.
+    let again = ottd_fails(&s, &["break", "final", "90s"]);
+    assert!(again.contains("a break is already open on final (splice event 1)"), "{again}");
+    let listing = s.ottd(&["schedule-actions", "final"]);
+    assert!(listing.contains("break 1 for 1m30s (8100000 ticks)"), "{listing}");
+    assert!(listing.contains("channel RUNNING: pipeline 0 on `"), "{listing}");
+
+    let back = s.ottd(&["back", "final"]);
+    assert!(back.contains("back to the network on final: break 1 ends now"), "{back}");
+    let twice = ottd_fails(&s, &["back", "final"]);
+    assert!(twice.contains("no open break on final"), "{twice}");
+
+    // A fixed time MediaLive would refuse is refused before AWS is called, with the reason.
+    let soon = (Utc::now() + chrono::Duration::seconds(5)).format("%H:%M:%S").to_string();
+    let early = ottd_fails(&s, &["break", "final", "30s", "at", &soon]);
+    assert!(early.contains("15 s"), "{early}");
+    let none = ottd_fails(&s, &["switch", "final", "backup"]);
+    assert!(none.contains("final has no backup input"), "{none}");
+    let typo = ottd_fails(&s, &["slate", "final", "up"]);
+    assert!(typo.contains("up"), "{typo}");
+
+    let store = Store::open(&s.state_path()).expect("state");
+    let nonce = store.deployment("final").expect("state").expect("deployed").nonce;
+    let records = store.live_records("final", &nonce, 10).expect("records");
+    let states: Vec<(u32, LiveState)> = records.iter().map(|r| (r.counter, r.state)).collect();
+    assert_eq!(states.first(), Some(&(records.len() as u32, LiveState::Failed)), "{states:?}");
+    assert!(states.contains(&(1, LiveState::Done)), "the break is recorded done: {states:?}");
+    let engine = s.engine(Arc::new(Lines::default())).await;
+    let held = schedule::describe(&engine.aws.medialive, &channel_id(&store, "final")).await.expect("schedule");
+    assert_eq!(breaks(&held), 1, "one break, however often asked: {held:#?}");
+    let audit = s.ottd(&["audit", "final"]);
+    for want in ["break", "back", "refused"] {
+        assert!(audit.contains(want), "audit lacks {want}:\n{audit}");
+    }
+}
+
+/// Fails at one point, as if the process died there.
+struct CutAt(&'static str);
+
+impl Faults for CutAt {
+    fn check(&self, p: FaultPoint<'_>) -> ottd::engine::Result<()> {
+        match p {
+            FaultPoint::BeforeCreate(SCHEDULE_KEY) if self.0 == "before" => Err(EngineError::Injected("before".into())),
+            FaultPoint::AfterCreate(SCHEDULE_KEY) if self.0 == "after" => Err(EngineError::Injected("after".into())),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn ctx() -> LiveContext {
+    LiveContext { tz: chrono_tz::UTC, in_window: false, slate_image: None, by: "test".into(), now: Utc::now() }
+}
+
+fn command(text: &str) -> LiveCommand {
+    live::parse(text, &[EventZone { id: "final", tz: chrono_tz::UTC }], Utc::now()).expect("grammar")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_cut_at_either_side_of_medialive_is_settled_by_the_next_one() {
+    let s = setup(ON_DEMAND_FINAL);
+    let engine = s.engine(Arc::new(Lines::default())).await;
+    let event = s.catalog().events.iter().find(|e| e.spec.id == "final").expect("final").clone();
+    engine.deploy(&event).await.expect("deploy");
+    engine.start("final").await.expect("start");
+    let store = Store::open(&s.state_path()).expect("state");
+    let nonce = store.deployment("final").expect("state").expect("deployed").nonce;
+    let state_of = |counter: u32| {
+        let records = store.live_records("final", &nonce, 50).expect("records");
+        records.iter().find(|r| r.counter == counter).map(|r| (r.state, r.detail.clone()))
+    };
+
+    // Killed before BatchUpdateSchedule: recorded as intended, nothing in the schedule.
+    let before = s.engine(Arc::new(Lines::default())).await.with_faults(Arc::new(CutAt("before")));
+    assert!(matches!(before.live(&command("break final 60s"), &ctx()).await, Err(EngineError::Injected(_))));
+    assert_eq!(state_of(1).map(|s| s.0), Some(LiveState::Intent));
+    // Killed after MediaLive took a break, before the state said so.
+    let after = s.engine(Arc::new(Lines::default())).await.with_faults(Arc::new(CutAt("after")));
+    assert!(matches!(after.live(&command("break final 60s"), &ctx()).await, Err(EngineError::Injected(_))));
+    assert_eq!(state_of(2).map(|s| s.0), Some(LiveState::Intent));
+
+    // The next command settles both against the schedule: the first never arrived, the second
+    // did and is the open break that `back` ends.
+    let done = engine.live(&command("back final"), &ctx()).await.expect("back");
+    assert!(done.answer.contains("break 2 ends now"), "{done:?}");
+    let (first, why) = state_of(1).expect("first");
+    assert_eq!(first, LiveState::Failed, "{why:?}");
+    assert!(why.unwrap_or_default().contains("not in the schedule"));
+    assert_eq!(state_of(2).map(|s| s.0), Some(LiveState::Sent));
+    assert_eq!(state_of(3).map(|s| s.0), Some(LiveState::Done));
+    let held = schedule::describe(&engine.aws.medialive, &channel_id(&store, "final")).await.expect("schedule");
+    assert_eq!(breaks(&held), 1, "the cut before sending sent nothing: {held:#?}");
 }
