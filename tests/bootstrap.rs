@@ -1,6 +1,7 @@
 //! `ottd bootstrap` converges: against the emulator through the AWS SDK, a rerun after a
 //! configuration change makes the alert plumbing match the configuration, removing what an
-//! earlier run added and the configuration no longer asks for, and nothing that is not ottd's.
+//! earlier run added and the configuration no longer asks for, and nothing that is not ottd's;
+//! the assets bucket with the default slate is made once and left alone by a rerun.
 
 mod common;
 
@@ -137,4 +138,100 @@ async fn bootstrap_with_alerts_off_takes_its_targets_off_the_rule_and_deletes_th
     assert!(!topic_policy(&s).await.is_empty());
     // A second run has nothing left to remove and does not fail.
     s.ottd(&["bootstrap"]);
+}
+
+/// IAM answers policy documents URL-encoded (RFC 3986), as AWS does.
+fn policy_json(doc: &str) -> serde_json::Value {
+    let decoded = percent_encoding::percent_decode_str(doc).decode_utf8().expect("utf-8 policy");
+    serde_json::from_str(&decoded).expect("policy JSON")
+}
+
+/// Everything of the assets bucket a rerun must leave as it was.
+#[derive(Debug, PartialEq)]
+struct Assets {
+    buckets: Vec<String>,
+    keys: Vec<String>,
+    etag: Option<String>,
+    last_modified: Option<aws_sdk_s3::primitives::DateTime>,
+    slate_policy: serde_json::Value,
+    policy_names: Vec<String>,
+}
+
+async fn assets(s: &Setup, bucket: &str) -> Assets {
+    let aws = s.aws().await;
+    let mut buckets: Vec<String> = aws
+        .s3
+        .list_buckets()
+        .send()
+        .await
+        .expect("ListBuckets")
+        .buckets()
+        .iter()
+        .filter_map(|b| b.name().map(str::to_string))
+        .filter(|n| n.contains("-assets-"))
+        .collect();
+    buckets.sort();
+    let listed = aws.s3.list_objects_v2().bucket(bucket).send().await.expect("ListObjectsV2");
+    let keys = listed.contents().iter().filter_map(|o| o.key().map(str::to_string)).collect();
+    let head = aws.s3.head_object().bucket(bucket).key("slate/default.png").send().await.expect("HeadObject");
+    let role = "ottd-medialive";
+    let doc = aws.iam.get_role_policy().role_name(role).policy_name("ottd-slate").send().await.expect("GetRolePolicy");
+    let mut policy_names =
+        aws.iam.list_role_policies().role_name(role).send().await.expect("ListRolePolicies").policy_names;
+    policy_names.sort();
+    Assets {
+        buckets,
+        keys,
+        etag: head.e_tag().map(str::to_string),
+        last_modified: head.last_modified().copied(),
+        slate_policy: policy_json(doc.policy_document()),
+        policy_names,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_makes_the_assets_bucket_with_the_default_slate_once() {
+    let s = setup("");
+    s.ottd(&["bootstrap"]);
+    let aws = s.aws().await;
+    let role = aws.iam.get_role().role_name("ottd-medialive").send().await.expect("GetRole").role.expect("role");
+    let account = ottd::aws::iam::account_of(&role.arn).expect("account").to_string();
+    let bucket = ottd::aws::assets::bucket_name("ottd", &account, "us-east-1").expect("name");
+    assert_eq!(bucket, format!("ottd-assets-{account}-us-east-1"));
+
+    // The slate, byte for byte what the binary carries, typed for MediaLive.
+    let got = aws.s3.get_object().bucket(&bucket).key("slate/default.png").send().await.expect("GetObject");
+    assert_eq!(got.content_type(), Some("image/png"));
+    let bytes = got.body.collect().await.expect("body").into_bytes();
+    assert!(bytes[..] == *ottd::aws::assets::DEFAULT_SLATE, "the bucket holds other bytes ({} bytes)", bytes.len());
+
+    // Protected like the log bucket: no public access, encrypted, TLS only; ACLs off.
+    let pab = aws.s3.get_public_access_block().bucket(&bucket).send().await.expect("public access block");
+    let pab = pab.public_access_block_configuration().expect("configuration");
+    assert_eq!(
+        (pab.block_public_acls(), pab.ignore_public_acls(), pab.block_public_policy(), pab.restrict_public_buckets()),
+        (Some(true), Some(true), Some(true), Some(true))
+    );
+    aws.s3.get_bucket_encryption().bucket(&bucket).send().await.expect("encryption");
+    let own = aws.s3.get_bucket_ownership_controls().bucket(&bucket).send().await.expect("ownership");
+    assert_eq!(own.ownership_controls().map(|o| o.rules()[0].object_ownership().as_str()), Some("BucketOwnerEnforced"));
+    let policy = aws.s3.get_bucket_policy().bucket(&bucket).send().await.expect("bucket policy");
+    let policy: serde_json::Value = serde_json::from_str(policy.policy().expect("policy")).expect("JSON");
+    assert_eq!(policy["Statement"][0]["Condition"]["Bool"]["aws:SecureTransport"], "false", "{policy}");
+
+    // The MediaLive role may read the slates, and only them.
+    let first = assets(&s, &bucket).await;
+    let statement = &first.slate_policy["Statement"][0];
+    assert_eq!(statement["Effect"], "Allow");
+    assert_eq!(statement["Action"], serde_json::json!(["s3:GetObject"]));
+    assert_eq!(statement["Resource"], format!("arn:aws:s3:::{bucket}/slate/*"));
+    assert_eq!(first.buckets, std::slice::from_ref(&bucket));
+    assert_eq!(first.keys, ["slate/default.png"]);
+    assert_eq!(first.policy_names, ["ottd-medialive", "ottd-slate"]);
+
+    // A second run changes nothing: same bucket, same object (not written again: S3 dates
+    // objects to the second, hence the pause), same grant.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    s.ottd(&["bootstrap"]);
+    assert_eq!(assets(&s, &bucket).await, first);
 }

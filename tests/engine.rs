@@ -648,3 +648,77 @@ async fn a_create_whose_answer_is_lost_is_not_made_twice() {
         failures.join("\n\n")
     );
 }
+
+/// Live control's gated schedule actions must work on every channel ottd deploys: the
+/// features can't be turned on once the channel runs, so CreateChannel sets them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployed_channel_has_the_schedule_features_live_control_needs() {
+    use aws_sdk_medialive::types as ml;
+    let s = setup(EVENTS);
+    let engine = engine(&s).await;
+    engine.deploy(s.catalog().event("udp").expect("event")).await.expect("deploy");
+    let rows = engine.store.resources("udp").expect("rows");
+    let id = rows.iter().find(|r| r.key == "channel").and_then(|r| r.aws_id.clone()).expect("channel id");
+    let ch = engine.aws.medialive.describe_channel().channel_id(&id).send().await.expect("DescribeChannel");
+    let enc = ch.encoder_settings().expect("encoder settings");
+    let f = enc.feature_activations().expect("feature activations");
+    assert_eq!(f.input_prepare_schedule_actions().map(|v| v.as_str()), Some("ENABLED"));
+    assert_eq!(f.output_static_image_overlay_schedule_actions().map(|v| v.as_str()), Some("ENABLED"));
+
+    // And the schedule takes the actions those features gate, on this very channel.
+    let attachment = ch.input_attachments()[0].input_attachment_name().expect("attachment name").to_string();
+    let output = enc.output_groups()[0].outputs()[0].output_name().expect("output name").to_string();
+    let at = (chrono::Utc::now() + chrono::Duration::seconds(120)).format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    let start = ml::ScheduleActionStartSettings::builder()
+        .fixed_mode_schedule_action_start_settings(ml::FixedModeScheduleActionStartSettings::builder().time(at).build())
+        .build();
+    let image = ml::InputLocation::builder().uri("s3ssl://b/slate/default.png").build();
+    let actions = [
+        (
+            "prepare",
+            ml::ScheduleActionSettings::builder()
+                .input_prepare_settings(
+                    ml::InputPrepareScheduleActionSettings::builder()
+                        .input_attachment_name_reference(&attachment)
+                        .build(),
+                )
+                .build(),
+        ),
+        (
+            "overlay",
+            ml::ScheduleActionSettings::builder()
+                .static_image_output_activate_settings(
+                    ml::StaticImageOutputActivateScheduleActionSettings::builder()
+                        .image(image)
+                        .output_names(&output)
+                        .layer(7)
+                        .build(),
+                )
+                .build(),
+        ),
+    ];
+    let mut creates = ml::BatchScheduleActionCreateRequest::builder();
+    for (name, settings) in actions {
+        creates = creates.schedule_actions(
+            ml::ScheduleAction::builder()
+                .action_name(name)
+                .schedule_action_start_settings(start.clone())
+                .schedule_action_settings(settings)
+                .build(),
+        );
+    }
+    let out = engine
+        .aws
+        .medialive
+        .batch_update_schedule()
+        .channel_id(&id)
+        .creates(creates.build())
+        .send()
+        .await
+        .expect("the gated actions are accepted");
+    let made: Vec<&str> = out
+        .creates()
+        .map(|c| c.schedule_actions().iter().filter_map(|a| a.action_name()).collect())
+        .unwrap_or_default();
+    assert_eq!(made, ["prepare", "overlay"]);
+}

@@ -204,6 +204,20 @@ pub fn encoder_settings(p: &Profile) -> ml::EncoderSettings {
             ml::TimecodeConfig::builder().source(ml::TimecodeConfigSource::from(p.timecode_source.as_str())).build(),
         )
         .avail_configuration(avail)
+        .feature_activations(feature_activations())
+        .build()
+}
+
+/// The schedule actions live control may need that MediaLive gates behind a channel feature:
+/// input prepare (a faster unplanned input switch) and per-output static image overlays.
+/// Both can only be turned on when the channel is created (or updated while idle), never on a
+/// running channel, so every channel ottd makes has them on; they cost nothing unused.
+pub fn feature_activations() -> ml::FeatureActivations {
+    ml::FeatureActivations::builder()
+        .input_prepare_schedule_actions(ml::FeatureActivationsInputPrepareScheduleActions::Enabled)
+        .output_static_image_overlay_schedule_actions(
+            ml::FeatureActivationsOutputStaticImageOverlayScheduleActions::Enabled,
+        )
         .build()
 }
 
@@ -223,4 +237,39 @@ pub fn input_specification(source_codec: Codec, p: &Profile) -> ml::InputSpecifi
 /// The audio selector the descriptions name, selecting the source's first audio track.
 pub fn audio_selector() -> ml::AudioSelector {
     ml::AudioSelector::builder().name(AUDIO_SELECTOR).build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::profile::load_dir;
+
+    fn shipped_profiles() -> Vec<Profile> {
+        load_dir(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("encoding-profiles")).expect("profiles")
+    }
+
+    /// Live control's input prepare and per-output overlays need these at CreateChannel: a
+    /// running channel can't turn them on.
+    #[test]
+    fn every_channel_is_created_with_both_schedule_features_enabled() {
+        for p in shipped_profiles() {
+            let f = encoder_settings(&p).feature_activations.unwrap_or_else(|| panic!("{}: no activations", p.name));
+            assert_eq!(f.input_prepare_schedule_actions().map(|v| v.as_str()), Some("ENABLED"), "{}", p.name);
+            assert_eq!(
+                f.output_static_image_overlay_schedule_actions().map(|v| v.as_str()),
+                Some("ENABLED"),
+                "{}",
+                p.name
+            );
+        }
+    }
+
+    #[test]
+    fn breaks_become_splice_inserts_in_every_output() {
+        for p in shipped_profiles() {
+            let avail = encoder_settings(&p).avail_configuration.expect("avail configuration");
+            let splice = avail.avail_settings().and_then(|s| s.scte35_splice_insert()).expect("splice insert");
+            assert_eq!(splice.web_delivery_allowed_flag().map(|v| v.as_str()), Some("FOLLOW"), "{}", p.name);
+        }
+    }
 }

@@ -61,6 +61,9 @@ pub async fn delete_channel(c: &aws_sdk_mediapackage::Client, id: &str) -> Resul
     Ok(())
 }
 
+/// The SCTE-35 message types that become ad markers. `SPLICE_INSERT` is what MediaLive
+/// sends for a scheduled break (the channel's avail configuration is splice insert); the rest
+/// carry through what a source's own time signals say.
 const AD_TRIGGERS: &[mp::AdTriggersElement] = &[
     mp::AdTriggersElement::Break,
     mp::AdTriggersElement::DistributorAdvertisement,
@@ -72,6 +75,12 @@ const AD_TRIGGERS: &[mp::AdTriggersElement] = &[
     mp::AdTriggersElement::SpliceInsert,
 ];
 
+/// AWS's default, said explicitly: time signals count as ads when their segmentation
+/// descriptors carry delivery restrictions. Splice inserts have no such flags and are ads
+/// whenever `SPLICE_INSERT` is among the triggers, so a break marks every packaging below
+/// but MSS, whose package has no SCTE-35 settings on MediaPackage v1.
+const ADS_ON_DELIVERY_RESTRICTIONS: mp::AdsOnDeliveryRestrictions = mp::AdsOnDeliveryRestrictions::Restricted;
+
 fn selection(s: &StreamSelection) -> mp::StreamSelection {
     mp::StreamSelection::builder()
         .max_video_bits_per_second(s.max_video_bits_per_second)
@@ -81,7 +90,9 @@ fn selection(s: &StreamSelection) -> mp::StreamSelection {
 }
 
 /// `ADS` is the only trigger MediaPackage knows; "no period triggers" is an empty list (the
-/// sample's one-item list would send `NONE`, which the API rejects).
+/// sample's one-item list would send `NONE`, which the API rejects). MediaPackage v1 writes
+/// SCTE-35 into an MPD as the EventStream of a new period, so `ADS` is also what makes a break
+/// show in DASH at all.
 fn period_triggers(t: PeriodTrigger) -> Vec<mp::PeriodTriggersElement> {
     match t {
         PeriodTrigger::Ads => vec![mp::PeriodTriggersElement::Ads],
@@ -106,6 +117,7 @@ pub fn endpoint_spec(p: Packaging, id: &str, m: &MediaPackageParams) -> Endpoint
                 mp::HlsPackage::builder()
                     .ad_markers(ad_markers)
                     .set_ad_triggers(Some(AD_TRIGGERS.to_vec()))
+                    .ads_on_delivery_restrictions(ADS_ON_DELIVERY_RESTRICTIONS)
                     .segment_duration_seconds(m.hls_segment_duration_seconds)
                     .playlist_window_seconds(m.hls_playlist_window_seconds)
                     .program_date_time_interval_seconds(m.hls_program_date_interval)
@@ -119,6 +131,7 @@ pub fn endpoint_spec(p: Packaging, id: &str, m: &MediaPackageParams) -> Endpoint
             spec.dash = Some(
                 mp::DashPackage::builder()
                     .set_ad_triggers(Some(AD_TRIGGERS.to_vec()))
+                    .ads_on_delivery_restrictions(ADS_ON_DELIVERY_RESTRICTIONS)
                     .set_period_triggers(Some(period_triggers(m.dash_period_triggers)))
                     .segment_duration_seconds(m.dash_segment_duration_seconds)
                     .min_update_period_seconds(m.dash_segment_duration_seconds)
@@ -139,6 +152,7 @@ pub fn endpoint_spec(p: Packaging, id: &str, m: &MediaPackageParams) -> Endpoint
                 .program_date_time_interval_seconds(m.cmaf_program_date_interval)
                 .ad_markers(ad_markers)
                 .set_ad_triggers(Some(AD_TRIGGERS.to_vec()))
+                .ads_on_delivery_restrictions(ADS_ON_DELIVERY_RESTRICTIONS)
                 .build();
             spec.cmaf = Some(
                 mp::CmafPackageCreateOrUpdateParameters::builder()
@@ -240,4 +254,62 @@ pub async fn delete_endpoint(c: &aws_sdk_mediapackage::Client, id: &str) -> Resu
             .map_err(|e| err("DeleteOriginEndpoint", format!("MediaPackage endpoint {id}"), e)),
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::doc::Source;
+    use crate::config::workflow::Workflow;
+
+    fn params(extra: &str) -> MediaPackageParams {
+        let text = format!("[mediaLive]\npriUrl = \"https://a/x.m3u8\"\nsecUrl = \"https://b/x.m3u8\"\n{extra}");
+        Workflow::from_source(&Source::inline("w.toml", &text)).expect("valid").media_package
+    }
+
+    fn triggers_splice_insert(t: &[mp::AdTriggersElement]) -> bool {
+        t.contains(&mp::AdTriggersElement::SpliceInsert)
+    }
+
+    /// A break scheduled on MediaLive (a splice insert) must reach every manifest that can
+    /// carry it: the HLS and CMAF playlists' cue tags, the DASH MPD's ad period.
+    #[test]
+    fn every_packaging_that_can_carry_scte35_passes_splice_inserts_by_default() {
+        let m = params("");
+        let restricted = Some(&mp::AdsOnDeliveryRestrictions::Restricted);
+
+        let hls = endpoint_spec(Packaging::Hls, "e-hls", &m).hls.expect("hls");
+        assert_eq!(hls.ad_markers(), Some(&mp::AdMarkers::Passthrough));
+        assert!(triggers_splice_insert(hls.ad_triggers()), "{:?}", hls.ad_triggers());
+        assert_eq!(hls.ads_on_delivery_restrictions(), restricted);
+
+        let cmaf = endpoint_spec(Packaging::Cmaf, "e-cmaf", &m).cmaf.expect("cmaf");
+        let manifest = &cmaf.hls_manifests()[0];
+        assert_eq!(manifest.ad_markers(), Some(&mp::AdMarkers::Passthrough));
+        assert!(triggers_splice_insert(manifest.ad_triggers()), "{:?}", manifest.ad_triggers());
+        assert_eq!(manifest.ads_on_delivery_restrictions(), restricted);
+
+        let dash = endpoint_spec(Packaging::Dash, "e-dash", &m).dash.expect("dash");
+        assert!(triggers_splice_insert(dash.ad_triggers()), "{:?}", dash.ad_triggers());
+        assert_eq!(dash.ads_on_delivery_restrictions(), restricted);
+        assert_eq!(dash.period_triggers(), [mp::PeriodTriggersElement::Ads]);
+
+        // MSS: MediaPackage v1's MssPackage has no ad settings to pass; nothing else is set.
+        let spec = endpoint_spec(Packaging::Mss, "e-mss", &m);
+        assert!(spec.mss.is_some() && spec.hls.is_none() && spec.dash.is_none() && spec.cmaf.is_none());
+    }
+
+    #[test]
+    fn the_workflow_may_turn_markers_off_and_its_choice_is_sent() {
+        let m = params("[mediaPackage]\nad_markers = \"SCTE35_ENHANCED\"\ndash_period_triggers = \"NONE\"\n");
+        let hls = endpoint_spec(Packaging::Hls, "e-hls", &m).hls.expect("hls");
+        assert_eq!(hls.ad_markers(), Some(&mp::AdMarkers::Scte35Enhanced));
+        let cmaf = endpoint_spec(Packaging::Cmaf, "e-cmaf", &m).cmaf.expect("cmaf");
+        assert_eq!(cmaf.hls_manifests()[0].ad_markers(), Some(&mp::AdMarkers::Scte35Enhanced));
+        let dash = endpoint_spec(Packaging::Dash, "e-dash", &m).dash.expect("dash");
+        assert!(dash.period_triggers().is_empty(), "NONE is an empty list, not `NONE`");
+        let off = params("[mediaPackage]\nad_markers = \"NONE\"\n");
+        let hls = endpoint_spec(Packaging::Hls, "e-hls", &off).hls.expect("hls");
+        assert_eq!(hls.ad_markers(), Some(&mp::AdMarkers::None));
+    }
 }

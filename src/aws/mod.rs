@@ -10,6 +10,7 @@
 //! creates again.
 
 pub mod alerting;
+pub mod assets;
 pub mod cloudfront;
 pub mod encoder;
 pub mod iam;
@@ -219,6 +220,10 @@ pub struct Aws {
 pub struct Bootstrapped {
     pub roles: iam::Roles,
     pub alerts: Option<alerting::Plumbing>,
+    /// The default slate image in the assets bucket, as MediaLive takes it
+    /// (`s3ssl://<prefix>-assets-<account>-<region>/slate/default.png`); `None` only from
+    /// stand-ins that bootstrap nothing.
+    pub slate_uri: Option<String>,
     /// What it took away that an earlier bootstrap had added and the configuration no longer
     /// asks for (described for the operator).
     pub removed: Vec<String>,
@@ -226,13 +231,18 @@ pub struct Bootstrapped {
 
 impl Aws {
     /// The one-time set-up `ottd bootstrap` makes, converged to the configuration: the IAM
-    /// service roles, and the alert plumbing when alerts are on (taken off the rule when not).
+    /// service roles, the assets bucket with the default slate (which the MediaLive role may
+    /// read), and the alert plumbing when alerts are on (taken off the rule when not).
+    ///
+    /// Nothing turns the assets bucket off, so no run removes it: like the alert queues, it
+    /// stays, tagged `ottd:managed-by`, under a name a rerun finds again.
     pub async fn bootstrap(
         &self,
         prefix: &str,
         alerts: &crate::config::alerts::AlertSettings,
     ) -> Result<Bootstrapped, AwsError> {
         let roles = iam::bootstrap(&self.iam, prefix).await?;
+        let slate_uri = assets::ensure(&self.s3, &self.iam, prefix, &roles.medialive, &self.region).await?;
         let names = alerting::Names::new(prefix);
         let (plumbing, removed) = if alerts.enabled {
             let mut p = alerting::ensure(&self.events, &self.sqs, &self.sns, &names, alerts.sns_target).await?;
@@ -241,7 +251,7 @@ impl Aws {
         } else {
             (None, alerting::retire(&self.events, &names).await?)
         };
-        Ok(Bootstrapped { roles, alerts: plumbing, removed })
+        Ok(Bootstrapped { roles, alerts: plumbing, slate_uri: Some(slate_uri), removed })
     }
 
     /// The standard credential chain and `AWS_ENDPOINT_URL`, with ottd's region, profile,

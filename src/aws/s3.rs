@@ -1,5 +1,6 @@
 //! S3: the CloudFront access-log bucket (encrypted, public access blocked, TLS only, object
-//! ownership CloudFront standard logging needs), emptied before it is deleted.
+//! ownership CloudFront standard logging needs), emptied before it is deleted; and the
+//! private buckets `bootstrap` keeps ottd's assets in, protected the same way, with ACLs off.
 
 use aws_sdk_s3::types::{
     BucketLocationConstraint, CreateBucketConfiguration, Delete, ObjectIdentifier, ObjectOwnership, OwnershipControls,
@@ -19,6 +20,25 @@ fn build_err(op: &'static str, name: &str, e: impl std::fmt::Display) -> AwsErro
 
 /// Create the bucket, then set its protections concurrently.
 pub async fn create_log_bucket(c: &aws_sdk_s3::Client, name: &str, region: &str, tags: &Tags) -> Result<(), AwsError> {
+    create(c, name, region).await?;
+    protect(c, name, tags, ObjectOwnership::ObjectWriter).await
+}
+
+/// A bucket only ottd's own principals read: created unless it is already ours, then
+/// protected like the log bucket but with ACLs disabled (the bucket owner owns every object).
+/// Run again, it sets the same settings again and changes nothing.
+pub async fn ensure_private_bucket(
+    c: &aws_sdk_s3::Client,
+    name: &str,
+    region: &str,
+    tags: &Tags,
+) -> Result<(), AwsError> {
+    create(c, name, region).await?;
+    protect(c, name, tags, ObjectOwnership::BucketOwnerEnforced).await
+}
+
+/// CreateBucket; a bucket of ours that already exists is not an error.
+async fn create(c: &aws_sdk_s3::Client, name: &str, region: &str) -> Result<(), AwsError> {
     let mut req = c.create_bucket().bucket(name);
     if region != "us-east-1" {
         req = req.create_bucket_configuration(
@@ -32,10 +52,15 @@ pub async fn create_log_bucket(c: &aws_sdk_s3::Client, name: &str, region: &str,
             return Err(e);
         }
     }
-    protect(c, name, tags).await
+    Ok(())
 }
 
-async fn protect(c: &aws_sdk_s3::Client, name: &str, tags: &Tags) -> Result<(), AwsError> {
+async fn protect(
+    c: &aws_sdk_s3::Client,
+    name: &str,
+    tags: &Tags,
+    object_ownership: ObjectOwnership,
+) -> Result<(), AwsError> {
     let block = PublicAccessBlockConfiguration::builder()
         .block_public_acls(true)
         .ignore_public_acls(true)
@@ -58,7 +83,7 @@ async fn protect(c: &aws_sdk_s3::Client, name: &str, tags: &Tags) -> Result<(), 
     let ownership = OwnershipControls::builder()
         .rules(
             OwnershipControlsRule::builder()
-                .object_ownership(ObjectOwnership::ObjectWriter)
+                .object_ownership(object_ownership)
                 .build()
                 .map_err(|e| build_err("PutBucketOwnershipControls", name, e))?,
         )
@@ -94,6 +119,42 @@ async fn protect(c: &aws_sdk_s3::Client, name: &str, tags: &Tags) -> Result<(), 
     d.map_err(|e| err("PutBucketPolicy", what(name), e))?;
     e.map_err(|e| err("PutBucketTagging", what(name), e))?;
     Ok(())
+}
+
+/// The object's user metadata key that holds the SHA-256 of its bytes, as ottd put them.
+const SHA256_META: &str = "ottd-sha256";
+
+/// Put `body` at `key` unless the object there already has these bytes and content type
+/// (known by the SHA-256 ottd records in its metadata): a rerun writes nothing, and a new
+/// body (another ottd version's default) replaces the old. Returns whether it wrote.
+pub async fn put_if_changed(
+    c: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    body: &'static [u8],
+    content_type: &str,
+) -> Result<bool, AwsError> {
+    let what = format!("S3 object s3://{bucket}/{key}");
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(body));
+    let head = or_absent(
+        c.head_object().bucket(bucket).key(key).send().await.map_err(|e| err("HeadObject", what.clone(), e)),
+    )?;
+    let same = head.is_some_and(|h| {
+        h.metadata().and_then(|m| m.get(SHA256_META)) == Some(&sha) && h.content_type() == Some(content_type)
+    });
+    if same {
+        return Ok(false);
+    }
+    c.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(body))
+        .content_type(content_type)
+        .metadata(SHA256_META, sha)
+        .send()
+        .await
+        .map_err(|e| err("PutObject", what, e))?;
+    Ok(true)
 }
 
 /// The bucket's tags, or `None` when the bucket does not exist.

@@ -128,6 +128,10 @@ pub struct MediaLiveParams {
     /// `failoverLossMs`: milliseconds without content before MediaLive fails over to the backup
     /// (InputLossFailoverSettings.InputLossThresholdMsec).
     pub failover_loss_ms: i32,
+    /// ottd's own (`slate`): the full-frame image `/ott slate EVENT on` shows, where MediaLive
+    /// reads it (`s3://`, `s3ssl://` or `https://`, a 32-bit PNG, BMP or TGA no larger than
+    /// the video). `None`: the default slate `ottd bootstrap` uploaded (see [`slate_image`]).
+    pub slate: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -293,6 +297,7 @@ fn media_live(t: &Table<'_, '_, '_>) -> Option<MediaLiveParams> {
         failover_loss_ms: t
             .int_within("failoverLossMs", &limits::FAILOVER_LOSS_MS)
             .map_or(DEFAULT_FAILOVER_LOSS_MS, |v| v as i32),
+        slate: slate(t),
     };
     // Read only to be refused with a reason: MediaLive pairs push inputs, never pull ones.
     let backup_url = s("backupUrl", "");
@@ -421,6 +426,68 @@ fn check_backup(t: &Table<'_, '_, '_>, p: &MediaLiveParams, backup_url: &str) {
             t.error(k, format!("`{v}` already feeds the primary input; the backup needs its own flows"));
         }
     }
+}
+
+/// `mediaLive.slate`, checked; an empty string is no slate of the workflow's own.
+fn slate(t: &Table<'_, '_, '_>) -> Option<String> {
+    let uri = t.str("slate")?;
+    if uri.trim().is_empty() {
+        return None;
+    }
+    match check_slate_uri(&uri) {
+        Ok(()) => Some(uri),
+        Err(msg) => {
+            t.error("slate", msg);
+            None
+        }
+    }
+}
+
+/// The schemes MediaLive reads a static image from (StaticImageActivate's `Image.Uri`).
+pub const SLATE_SCHEMES: &[&str] = &["s3://", "s3ssl://", "https://"];
+/// The image formats MediaLive overlays (32-bit, which a file name can't show).
+pub const SLATE_EXTENSIONS: &[&str] = &[".png", ".bmp", ".tga"];
+/// The longest `Image.Uri` MediaLive's schedule takes.
+pub const SLATE_URI_MAX: usize = 2048;
+
+/// A slate image URI MediaLive can read: one of [`SLATE_SCHEMES`], a host (the bucket for
+/// S3), and a path ending in one of [`SLATE_EXTENSIONS`], any case. An https URL's query is
+/// not part of its path.
+pub fn check_slate_uri(uri: &str) -> Result<(), String> {
+    if uri.len() > SLATE_URI_MAX {
+        return Err(format!(
+            "the slate image URI is {} characters, MediaLive takes at most {SLATE_URI_MAX}",
+            uri.len()
+        ));
+    }
+    if uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("`{uri}` has a space or control character; percent-encode it"));
+    }
+    let Some(rest) = SLATE_SCHEMES.iter().find_map(|s| uri.strip_prefix(s)) else {
+        return Err(format!("`{uri}` is not an image MediaLive can read: use s3://, s3ssl:// or https://"));
+    };
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    if host.is_empty() {
+        return Err(format!("`{uri}` names no host (for S3, the bucket)"));
+    }
+    let path = match uri.starts_with("https://") {
+        true => path.split(['?', '#']).next().unwrap_or_default(),
+        false => path,
+    };
+    let file = path.rsplit('/').next().unwrap_or_default();
+    let lower = file.to_ascii_lowercase();
+    if !SLATE_EXTENSIONS.iter().any(|ext| lower.len() > ext.len() && lower.ends_with(ext)) {
+        return Err(format!(
+            "`{uri}` is not a .png, .bmp or .tga file: MediaLive overlays 32-bit PNG, BMP or TGA images"
+        ));
+    }
+    Ok(())
+}
+
+/// The slate image of an event: the workflow's own `slate` when it has one, else the default
+/// `ottd bootstrap` uploaded (recorded in the state file), else none.
+pub fn slate_image(workflow: Option<&str>, default: Option<&str>) -> Option<String> {
+    workflow.or(default).filter(|u| !u.trim().is_empty()).map(str::to_string)
 }
 
 /// An IPv4 CIDR like `203.0.113.0/24` (what MediaLive whitelist rules take).
@@ -609,5 +676,57 @@ mod tests {
         assert!(err.contains("w.toml:5:18: mediaLive.failoverLossMs: 99 is out of range 100..=2147483647"), "{err}");
         let err = compile("w.toml", &format!("{rtp}backupPriFlow = \"arn:x\"\n")).expect_err("no flows");
         assert!(err.contains("mediaLive.backupPriFlow: RTP_PUSH inputs take no flows"), "{err}");
+    }
+
+    #[test]
+    fn slate_uris_are_checked_and_named_at_their_key() {
+        let base = "[mediaLive]\nchannelClass = \"SINGLE_PIPELINE\"\npriUrl = \"https://a/x.m3u8\"\n";
+        let wf = compile("w.toml", base).expect("valid");
+        assert_eq!(wf.media_live.slate, None, "no slate of its own: the default applies");
+        for good in [
+            "s3://ottd-assets/slate/default.png",
+            "s3ssl://my-bucket/slates/Final.PNG",
+            "https://cdn.example.com/slate.tga",
+            "https://cdn.example.com/a/b/slate.Bmp?v=2",
+        ] {
+            let wf =
+                compile("w.toml", &format!("{base}slate = \"{good}\"\n")).unwrap_or_else(|e| panic!("{good}: {e}"));
+            assert_eq!(wf.media_live.slate.as_deref(), Some(good));
+        }
+        let empty = compile("w.toml", &format!("{base}slate = \"\"\n")).expect("empty = none");
+        assert_eq!(empty.media_live.slate, None);
+        for (bad, why) in [
+            ("http://cdn.example.com/slate.png", "use s3://, s3ssl:// or https://"),
+            ("ftp://host/slate.png", "use s3://, s3ssl:// or https://"),
+            ("/var/slate.png", "use s3://, s3ssl:// or https://"),
+            ("s3:///slate.png", "names no host"),
+            ("s3://bucket", "is not a .png, .bmp or .tga file"),
+            ("s3://bucket/", "is not a .png, .bmp or .tga file"),
+            ("s3://bucket/.png", "is not a .png, .bmp or .tga file"),
+            ("s3://bucket/slate.jpg", "is not a .png, .bmp or .tga file"),
+            ("https://host/slate.png.html", "is not a .png, .bmp or .tga file"),
+            ("https://host/slate?f=x.png", "is not a .png, .bmp or .tga file"),
+            ("s3://bucket/my slate.png", "percent-encode it"),
+        ] {
+            let err = compile("w.toml", &format!("{base}slate = \"{bad}\"\n")).expect_err(bad);
+            assert!(err.starts_with("w.toml:4:9: mediaLive.slate: "), "{bad}: {err}");
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+        let long = format!("s3://b/{}.png", "a".repeat(SLATE_URI_MAX));
+        assert!(check_slate_uri(&long).expect_err("too long").contains("at most 2048"));
+        let err = compile("w.toml", &format!("{base}slate = 7\n")).expect_err("not a string");
+        assert!(err.contains("w.toml:4:9: mediaLive.slate: expected a string, found integer"), "{err}");
+    }
+
+    #[test]
+    fn the_workflows_slate_wins_over_the_default() {
+        let default = Some("s3ssl://ottd-assets-123456789012-us-east-1/slate/default.png");
+        assert_eq!(
+            slate_image(Some("https://cdn.example.com/s.png"), default).as_deref(),
+            Some("https://cdn.example.com/s.png")
+        );
+        assert_eq!(slate_image(None, default).as_deref(), default);
+        assert_eq!(slate_image(None, None), None);
+        assert_eq!(slate_image(None, Some("")), None, "an empty record is no slate");
     }
 }

@@ -185,7 +185,7 @@ impl Workflows for Recorder {
                 medialive: "arn:aws:iam::123456789012:role/ottd-medialive".into(),
                 mediapackage: "arn:aws:iam::123456789012:role/ottd-mediapackage".into(),
             };
-            Ok(super::workflows::Bootstrapped { roles, alerts: None, removed: Vec::new() })
+            Ok(super::workflows::Bootstrapped { roles, alerts: None, slate_uri: None, removed: Vec::new() })
         })
     }
 }

@@ -3,7 +3,8 @@
 
 Written for moto 5.2.5 (pinned in requirements.txt next to this file). The extension
 patches moto internals (moto.medialive.urls / responses / models,
-moto.mediapackage.models, moto.events.models / utils, moto.moto_server.werkzeug_app);
+moto.mediapackage.models, moto.events.models / utils, moto.s3.models,
+moto.moto_server.werkzeug_app);
 re-check it when bumping moto.
 
 Why it exists: ottd deploys MediaLive inputs behind MediaLive *input security groups*
@@ -71,6 +72,10 @@ token with the same request is a no-op that succeeds, and the same token with a 
 request is IdempotentParameterMismatchException (400). A call that failed records nothing
 (it is applied when repeated). Tokens are per account and region.
 
+S3 bucket policies: a statement conditioned on aws:SecureTransport alone applies as it would
+to a request over TLS (moto denies every object call under a statement with any Condition, so
+a TLS-only policy locked the objects away); the emulator stands in for S3's HTTPS endpoints.
+
 MediaPackage (v1) endpoint Urls end with their manifest, as on AWS: <base>/index.m3u8 (HLS),
 <base>/index.mpd (DASH), <base>/index.ism/Manifest (MSS), with <base> =
 https://origin-endpoint.mediapackage.<region>.amazonaws.com/<endpoint-id> and `index` the
@@ -111,6 +116,7 @@ from moto.dynamodb.exceptions import ERROR_TYPE_PREFIX, DynamodbException
 from moto.dynamodb.responses import DynamoHandler
 from moto.events.models import Rule
 from moto.events.utils import EventTemplateParser
+from moto.iam.access_control import IAMPolicy, PermissionResult
 from moto.medialive import urls as ml_urls
 from moto.medialive.models import Channel, MediaLiveBackend, medialive_backends
 from moto.medialive.responses import MediaLiveResponse
@@ -119,6 +125,7 @@ from moto.moto_api._internal import mock_random
 from moto.moto_api._internal.managed_state_model import ManagedState
 from moto.moto_api._internal.models import MotoAPIBackend
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+from moto.s3.models import FakeBucket
 from moto.utilities.arns import parse_arn
 from moto.utilities.utils import get_partition
 
@@ -747,6 +754,45 @@ def _honour_client_request_token(orig: Any) -> Any:
     return wrapper
 
 
+# --- S3: bucket policy conditions on aws:SecureTransport -------------------------------------
+
+# moto 5.2.5 evaluates a bucket's policy for object calls (GetObject, PutObject, HeadObject,
+# each key of a DeleteObjects) but no Condition in it: a statement with any Condition counts as DENIED for every request.
+# So a TLS-only policy (Deny s3:* when aws:SecureTransport is false, as ottd's buckets have)
+# refused every object call. The emulator stands in for S3's HTTPS endpoints (it is plain
+# HTTP only because it is local), so requests count as made over TLS: a `Bool` condition on
+# aws:SecureTransport alone is evaluated with "true"; a statement it does not hold for does
+# not apply, one it holds for applies without its Condition. Other conditions stay moto's.
+_TRANSPORT = {"aws:securetransport": "true"}
+
+
+def _transport_condition_holds(condition: Any) -> Any:
+    """True / False for a condition on aws:SecureTransport only, None for anything else."""
+    if not isinstance(condition, dict) or set(condition) != {"Bool"} or not isinstance(condition["Bool"], dict):
+        return None
+    if not condition["Bool"] or any(k.lower() not in _TRANSPORT for k in condition["Bool"]):
+        return None
+    for key, wanted in condition["Bool"].items():
+        values = wanted if isinstance(wanted, list) else [wanted]
+        if _TRANSPORT[key.lower()] not in [str(v).lower() for v in values]:
+            return False
+    return True
+
+
+def _bucket_permission(self: FakeBucket, action: str, resource: str) -> Any:
+    if self.policy is None:
+        return PermissionResult.NEUTRAL
+    doc = json.loads(self.policy.decode() if isinstance(self.policy, bytes) else self.policy)
+    statements = doc.get("Statement")
+    kept = []
+    for st in statements if isinstance(statements, list) else [statements]:
+        holds = _transport_condition_holds(st.get("Condition")) if isinstance(st, dict) else None
+        if holds is False:
+            continue
+        kept.append({k: v for k, v in st.items() if k != "Condition"} if holds else st)
+    return IAMPolicy(json.dumps(dict(doc, Statement=kept))).is_action_permitted(action, resource)
+
+
 _orig_dispatch_call = DomainDispatcherApplication.__call__
 
 
@@ -784,6 +830,7 @@ def install() -> None:
     MediaPackageBackend.create_origin_endpoint = _with_manifest_urls(MediaPackageBackend.create_origin_endpoint)
     MediaPackageBackend.update_origin_endpoint = _with_manifest_urls(MediaPackageBackend.update_origin_endpoint)
     MotoAPIBackend.reset = _resetting_streams(MotoAPIBackend.reset)
+    FakeBucket.get_permission = _bucket_permission
     MediaLiveResponse.create_input = _honour_request_id(MediaLiveResponse.create_input, "Input", "_inputs")
     MediaLiveResponse.create_channel = _honour_request_id(MediaLiveResponse.create_channel, "Channel", "_channels")
     MediaLiveResponse.create_input_security_group = r_create_input_security_group

@@ -4,7 +4,7 @@ push inputs and the RequestId of CreateInput / CreateChannel, CloudFront's
 disable-then-delete rules, MediaLive channel state change events through EventBridge
 (with `account` in the envelope), injected MediaLive alerts, SNS rule targets,
 RestartChannelPipelines and GET /ottd-emulator/restarts, the ClientRequestToken of
-DynamoDB TransactWriteItems, and, when the emulator was started with --streams, the live
+DynamoDB TransactWriteItems, S3 object calls under a TLS-only bucket policy, and, when the emulator was started with --streams, the live
 streams (origin and CloudFront hop, CDN authorization, HLS, DASH and CMAF, Range and
 conditional requests, the freeze / thaw / stop / start / break / mend controls, restarts).
 
@@ -118,6 +118,7 @@ def main(url):
 
     request_id_checks(ml)
     cloudfront_checks(url)
+    s3_policy_checks(url)
     streams_checks(url)
     schedule_checks(url)
     events_checks(url)
@@ -218,6 +219,39 @@ def request_id_checks(ml):
             ml.delete_channel(ChannelId=c["Id"])
     for i in named(ml.list_inputs()["Inputs"], "selfcheck-rid"):
         ml.delete_input(InputId=i)
+
+
+def s3_policy_checks(url):
+    s3 = boto3.client(
+        "s3", endpoint_url=url, region_name="us-east-1",
+        aws_access_key_id="testing", aws_secret_access_key="testing",
+    )
+    bucket = "selfcheck-tls-only"
+    s3.create_bucket(Bucket=bucket)
+
+    def policy(*extra):
+        tls_only = {"Sid": "TlsOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+                    "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+                    "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+        s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(
+            {"Version": "2012-10-17", "Statement": [tls_only, *extra]}))
+
+    policy()
+    check("s3: under a TLS-only policy, HeadObject of a missing key -> 404 (moto alone: 403)",
+          error_of(s3.head_object, Bucket=bucket, Key="slate/x.png") == ("404", 404),
+          error_of(s3.head_object, Bucket=bucket, Key="slate/x.png"))
+    s3.put_object(Bucket=bucket, Key="slate/x.png", Body=b"png", ContentType="image/png")
+    got = s3.get_object(Bucket=bucket, Key="slate/x.png")
+    check("s3: under a TLS-only policy, PutObject then GetObject work (requests count as TLS)",
+          got["Body"].read() == b"png" and got["ContentType"] == "image/png")
+    policy({"Sid": "NoReadsOverTls", "Effect": "Deny", "Principal": "*", "Action": "s3:GetObject",
+            "Resource": f"arn:aws:s3:::{bucket}/*", "Condition": {"Bool": {"aws:SecureTransport": "true"}}})
+    check("s3: a Deny conditioned on aws:SecureTransport true still denies -> 403",
+          error_of(s3.get_object, Bucket=bucket, Key="slate/x.png") == ("403", 403),
+          error_of(s3.get_object, Bucket=bucket, Key="slate/x.png"))
+    s3.delete_bucket_policy(Bucket=bucket)
+    s3.delete_object(Bucket=bucket, Key="slate/x.png")
+    s3.delete_bucket(Bucket=bucket)
 
 
 def cloudfront_checks(url):
@@ -552,6 +586,10 @@ def schedule_checks(url):
                                 "OutputStaticImageOverlayScheduleActions": "ENABLED"}))["Channel"]["Id"]
     for c in (std, one):
         ml.describe_channel(ChannelId=c)
+    check("schedule: DescribeChannel keeps the FeatureActivations given at creation",
+          ml.describe_channel(ChannelId=one)["EncoderSettings"].get("FeatureActivations") == {
+              "InputPrepareScheduleActions": "ENABLED", "OutputStaticImageOverlayScheduleActions": "ENABLED"},
+          ml.describe_channel(ChannelId=one)["EncoderSettings"].get("FeatureActivations"))
 
     # Unknown channel.
     check("schedule: unknown channel -> NotFoundException 404 (batch, describe, delete)", all(
