@@ -47,7 +47,12 @@ fn start() -> Chat {
 
 /// [`start`] with more `[chat.slack]` keys.
 fn start_with(slack_keys: &str) -> Chat {
-    let s = setup(common::ON_DEMAND_FINAL);
+    start_on(common::ON_DEMAND_FINAL, slack_keys)
+}
+
+/// [`start_with`] on the events of `schedule`.
+fn start_on(schedule: &str, slack_keys: &str) -> Chat {
+    let s = setup(schedule);
     let slack = SlackStandIn::start();
     slack.set_group("SOPS", &["UOP", "UOP2"]);
     chat_config_with(&s, &slack, slack_keys);
@@ -223,6 +228,48 @@ fn deploy_start_and_links_from_slack_with_roles_confirmation_and_two_people() {
     }
     let log = c.d.log();
     assert!(!log.contains(SECRET) && !log.contains(BOT), "a secret reached the log");
+}
+
+/// A STANDARD channel on demand with a backup input its operators may switch to.
+const PAIR_FINAL: &str = "[[event]]\nid = \"final\"\n[event.mediaLive]\nchannelClass = \"STANDARD\"\ninputType = \"RTP_PUSH\"\ninputCidr = \"203.0.113.0/24\"\nbackupInput = true\nfailoverPreference = \"EQUAL_INPUT_PREFERENCE\"\n[event.cloudFront]\naccess_logs = false\n";
+
+#[test]
+fn breaks_returns_and_input_switches_from_slack_once_each_and_only_for_operators() {
+    let c = start_on(PAIR_FINAL, "");
+    c.s.ottd(&["deploy", "final"]);
+    c.s.ottd(&["start", "final"]);
+
+    let (denied, _) = c.command("UVIEW", "break final 90s", 1);
+    assert!(text_of(&denied).contains("this needs the operator role on final; you are viewer here"), "{denied}");
+
+    c.command("UOP", "break final 90s", 2);
+    let done = c.follow_ups(2, "done:", Duration::from_secs(60));
+    let said = text_of(done.last().expect("result"));
+    assert!(said.contains("break on final now for 1m30s: splice insert 1 (8100000 ticks)"), "{said}");
+    // The same command again (a double send, a second operator): nothing is created twice.
+    c.command("UOP2", "break final 90s", 3);
+    c.follow_ups(3, "a break is already open on final (splice event 1)", Duration::from_secs(30));
+
+    c.command("UOP", "back final", 4);
+    c.follow_ups(4, "back to the network on final: break 1 ends now", Duration::from_secs(30));
+
+    // On demand, outside any window: no question. STANDARD: MediaLive switches both
+    // pipelines together about 10 s later, and the answer waits to see it.
+    c.command("UOP", "switch final backup", 5);
+    let switched = c.follow_ups(5, "done: every pipeline on", Duration::from_secs(60));
+    let said = text_of(switched.last().expect("result"));
+    assert!(said.contains("switching final to backup") && said.contains("in about 10 s"), "{said}");
+    let (list, _) = c.command("UVIEW", "schedule-actions final", 6);
+    let mut listing = text_of(&list);
+    if !listing.contains("pipeline 1 on") {
+        listing = c.follow_ups(6, "pipeline 1 on", Duration::from_secs(30)).iter().map(text_of).collect();
+    }
+    assert!(listing.contains("break 1 for 1m30s (8100000 ticks)") && listing.contains("-backup`"), "{listing}");
+    assert!(!listing.contains("break 2"), "one break however often asked:\n{listing}");
+
+    let denied = audited(&c.store, "break", "denied");
+    assert!(denied.iter().any(|r| r.actor == "slack:UVIEW"), "the viewer's break is audited: {denied:?}");
+    assert!(!audited(&c.store, "switch", "allowed").is_empty(), "the switch is audited");
 }
 
 #[test]

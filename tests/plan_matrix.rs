@@ -359,6 +359,7 @@ fn a_backup_input_is_planned_beside_the_primary_and_paired_on_the_channel() {
                     input_id: "2222222",
                     input_name: &backup.name,
                     loss_ms: plan.workflow.media_live.failover_loss_ms,
+                    equal: plan.workflow.media_live.failover_equal,
                 }),
                 package_channel_id: "pkg",
                 role_arn: "arn:aws:iam::111122223333:role/ml",

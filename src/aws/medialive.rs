@@ -264,6 +264,9 @@ pub struct Failover<'a> {
     pub input_name: &'a str,
     /// InputLossThresholdMsec: milliseconds without content before MediaLive switches.
     pub loss_ms: i32,
+    /// EQUAL_INPUT_PREFERENCE (schedule switches allowed within the pair, no automatic return)
+    /// instead of PRIMARY_INPUT_PREFERRED.
+    pub equal: bool,
 }
 
 fn attachment(r: &ChannelRequest<'_>, id: &str, name: &str) -> ml::builders::InputAttachmentBuilder {
@@ -290,7 +293,10 @@ pub fn input_attachments(r: &ChannelRequest<'_>) -> Vec<ml::InputAttachment> {
         .build();
     let failover = ml::AutomaticInputFailoverSettings::builder()
         .secondary_input_id(f.input_id)
-        .input_preference(ml::InputPreference::PrimaryInputPreferred)
+        .input_preference(match f.equal {
+            true => ml::InputPreference::EqualInputPreference,
+            false => ml::InputPreference::PrimaryInputPreferred,
+        })
         .failover_conditions(condition)
         .build();
     vec![primary.automatic_input_failover_settings(failover).build(), attachment(r, f.input_id, f.input_name).build()]

@@ -128,6 +128,11 @@ pub struct MediaLiveParams {
     /// `failoverLossMs`: milliseconds without content before MediaLive fails over to the backup
     /// (InputLossFailoverSettings.InputLossThresholdMsec).
     pub failover_loss_ms: i32,
+    /// `failoverPreference` (ottd's own): `EQUAL_INPUT_PREFERENCE` when true, MediaLive staying
+    /// on whichever input of the pair it is on, so operators and recovery can switch between
+    /// them with schedule actions; `PRIMARY_INPUT_PREFERRED` (the default) when false, MediaLive
+    /// returning to primary by itself and taking no scheduled switch within the pair.
+    pub failover_equal: bool,
     /// ottd's own (`slate`): the full-frame image `/ott slate EVENT on` shows, where MediaLive
     /// reads it (`s3://`, `s3ssl://` or `https://`, a 32-bit PNG, BMP or TGA no larger than
     /// the video). `None`: the default slate `ottd bootstrap` uploaded (see [`slate_image`]).
@@ -208,6 +213,9 @@ pub mod limits {
 
 /// `mediaLive.failoverLossMs` when unset: fail over after a second without content.
 pub const DEFAULT_FAILOVER_LOSS_MS: i32 = 1000;
+
+/// `mediaLive.failoverPreference`: MediaLive's InputPreference of the failover pair.
+pub const FAILOVER_PREFERENCES: [&str; 2] = ["PRIMARY_INPUT_PREFERRED", "EQUAL_INPUT_PREFERENCE"];
 
 const MAX_BITS: i64 = *limits::VIDEO_BITS_PER_SECOND.end();
 
@@ -297,6 +305,8 @@ fn media_live(t: &Table<'_, '_, '_>) -> Option<MediaLiveParams> {
         failover_loss_ms: t
             .int_within("failoverLossMs", &limits::FAILOVER_LOSS_MS)
             .map_or(DEFAULT_FAILOVER_LOSS_MS, |v| v as i32),
+        failover_equal: t.one_of("failoverPreference", &FAILOVER_PREFERENCES).as_deref()
+            == Some("EQUAL_INPUT_PREFERENCE"),
         slate: slate(t),
     };
     // Read only to be refused with a reason: MediaLive pairs push inputs, never pull ones.

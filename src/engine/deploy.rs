@@ -393,6 +393,7 @@ impl Engine {
                 input_id: b.aws_id.as_deref().unwrap_or_default(),
                 input_name: &b.name,
                 loss_ms: wf.media_live.failover_loss_ms,
+                equal: wf.media_live.failover_equal,
             }),
             package_channel_id: &package.name,
             role_arn: &role,

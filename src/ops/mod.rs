@@ -419,13 +419,15 @@ impl Ops {
 
     /// What live control needs of the configuration and the state for one command.
     async fn live_context(&self, actor: &Actor, event: &str) -> LiveContext {
-        let slate_image = match self.store.meta(SLATE_DEFAULT_KEY) {
+        let default = match self.store.meta(SLATE_DEFAULT_KEY) {
             Ok(v) => v,
             Err(e) => {
                 tracing::warn!(event, "cannot read the default slate's location: {e}");
                 None
             }
         };
+        let own = self.definitions.event(event).and_then(|e| e.workflow.media_live.slate.clone());
+        let slate_image = crate::config::workflow::slate_image(own.as_deref(), default.as_deref());
         LiveContext {
             tz: self.zone(event),
             in_window: self.in_window(event),
@@ -583,6 +585,11 @@ impl Ops {
             format!("MediaPackage role: {}", roles.mediapackage),
         ];
         reply = reply.field("medialive_role", &roles.medialive).field("mediapackage_role", &roles.mediapackage);
+        if let Some(uri) = &done.slate_uri {
+            self.store.set_meta(SLATE_DEFAULT_KEY, uri).await?;
+            reply.notes.push(format!("default slate:     {uri}"));
+            reply = reply.field("slate", uri);
+        }
         match done.alerts {
             Some(p) => {
                 for (key, value) in [
