@@ -457,3 +457,62 @@ async fn recovery_policies_apply_on_reload_and_keys_read_at_start_say_they_need_
     let alerts = store.alerts(Some("final"), false).expect("q");
     assert_eq!(alerts.iter().filter_map(|a| a.action.as_deref()).collect::<Vec<_>>(), ["restart-pipeline"]);
 }
+
+/// `final` on air from a few seconds from now: a STANDARD channel whose backup input operators
+/// and recovery may switch to, and `Video Not Detected` answered by switching to it.
+fn pair_on_air() -> Setup {
+    let start = Utc::now() + chrono::Duration::seconds(4);
+    let s = setup(&format!(
+        "[[event]]\nid = \"final\"\nstart = \"{}\"\nend = \"{}\"\ndeploy_before = \"3s\"\nstart_before = \"2s\"\n\
+         [event.mediaLive]\nchannelClass = \"STANDARD\"\ninputType = \"RTP_PUSH\"\ninputCidr = \"203.0.113.0/24\"\n\
+         backupInput = true\nfailoverPreference = \"EQUAL_INPUT_PREFERENCE\"\n[event.cloudFront]\naccess_logs = false\n",
+        rfc3339(start),
+        rfc3339(start + chrono::Duration::seconds(300))
+    ));
+    s.append_config("\n[alerts.policy.\"Video Not Detected\"]\nremedy = \"switch-to-backup\"\nwait = \"1s\"\n");
+    s
+}
+
+/// Wait until every pipeline of `channel` is on `name` (DescribeChannel's pipeline details).
+async fn wait_on(aws: &ottd::aws::Aws, channel: &str, name: &str, d: &Daemon) {
+    let until = Instant::now() + Duration::from_secs(40);
+    let mut last = Vec::new();
+    while Instant::now() < until {
+        last = ottd::aws::schedule::describe_live(&aws.medialive, channel)
+            .await
+            .ok()
+            .flatten()
+            .map(|c| c.active)
+            .unwrap_or_default();
+        if last.len() == 2 && last.iter().all(|a| a.as_deref() == Some(name)) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("timed out waiting for both pipelines on {name} (last {last:?}); daemon log:\n{}", d.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn video_lost_on_primary_switches_to_the_backup_and_back_once_it_clears() {
+    let s = pair_on_air();
+    s.ottd(&["bootstrap"]);
+    let store = Store::open(&s.state_path()).expect("state");
+    let d = Daemon::start(&s, "daemon");
+    wait_for("the event on air", &d, Duration::from_secs(60), || phase(&store, "final") == Some(Phase::Running));
+    let channel = channel_id(&store, "final");
+    let aws = s.aws().await;
+    let inputs =
+        ottd::aws::schedule::describe_live(&aws.medialive, &channel).await.expect("describe").expect("channel");
+    let (primary, backup) = (inputs.inputs.primary.clone(), inputs.inputs.backup.clone().expect("a backup"));
+
+    put_alert(&s, &channel, "SET", "v1", "Video Not Detected", "0").await;
+    wait_on(&aws, &channel, &backup, &d).await;
+    put_alert(&s, &channel, "CLEARED", "v1", "Video Not Detected", "0").await;
+    wait_on(&aws, &channel, &primary, &d).await;
+
+    let audit = s.ottd(&["audit", "final"]);
+    let switches: Vec<&str> = audit.lines().filter(|l| l.contains("recovery") && l.contains("switch")).collect();
+    assert_eq!(switches.len(), 2, "one switch each way:\n{audit}");
+    let alerts = s.ottd(&["alerts", "final", "--all"]);
+    assert!(alerts.contains("switch-to-backup"), "{alerts}");
+}
