@@ -8,7 +8,8 @@
 #     live stream (ffmpeg) for each running channel, through its CloudFront domain;
 #  3. the on-demand event `demo` (schedules/demo.toml) by hand: plan, deploy (its workflow
 #     says autoStart, so it starts), deploy again (nothing new), links, teardown;
-#     While `tonight` is on air, an output error is put on EventBridge as MediaLive would: the
+#     While `tonight` is on air: a 20 s ad break (SCTE-35), the channel's schedule, the slate
+#     on and off, all through MediaLive's schedule; then an output error is put on EventBridge as MediaLive would: the
 #     daemon reads it from its queue, restarts the pipeline 10 s later and says so;
 #     Then, with the daemon still running, `/ott deploy demo`, `/ott start demo` and
 #     `/ott links demo` are typed in a local stand-in of Slack (signed as Slack signs); the
@@ -174,6 +175,12 @@ while :; do
         step --config "$config" links tonight
         echo "  (Preview: the daemon's page, hls.js and dash.js side by side with the probe's word; a browser"
         echo "   needs *.cloudfront.net sent to ${STREAMS_URL#https://} and the emulator's CA trusted, as tests/browser/preview.mjs does)"
+        echo
+        echo "== live control while on air: an ad break, the schedule, the slate on and off"
+        step --config "$config" break tonight 20s
+        step --config "$config" schedule-actions tonight
+        step --config "$config" slate tonight on
+        step --config "$config" slate tonight off
         echo
         echo "== the HLS link plays: its multivariant playlist through (the emulator's) CloudFront"
         hls_link=$("$ottd" --config "$config" --output json links tonight |

@@ -111,8 +111,9 @@ pub enum Command {
     /// The full-frame slate image on the event's channel, on or off.
     Slate {
         event: String,
-        #[arg(value_parser = ["on", "off"])]
-        state: String,
+        /// `on` or `off`.
+        #[arg(value_name = "on|off")]
+        on_off: String,
     },
     /// Switch the running channel's input: primary, backup or an input attachment's name.
     Switch { event: String, to: String },
@@ -171,7 +172,7 @@ fn live_text(c: &Command) -> Option<String> {
     Some(match c {
         Command::Break { event, words } => format!("break {event} {}", words.join(" ")),
         Command::Back { event } => format!("back {event}"),
-        Command::Slate { event, state } => format!("slate {event} {state}"),
+        Command::Slate { event, on_off } => format!("slate {event} {on_off}"),
         Command::Switch { event, to } => format!("switch {event} {to}"),
         Command::ScheduleActions { event } => format!("schedule-actions {event}"),
         _ => return None,

@@ -113,14 +113,24 @@ async fn from_the_cli_a_break_a_return_and_what_would_repeat_is_refused() {
     let none = ottd_fails(&s, &["switch", "final", "backup"]);
     assert!(none.contains("final has no backup input"), "{none}");
     let typo = ottd_fails(&s, &["slate", "final", "up"]);
-    assert!(typo.contains("up"), "{typo}");
+    assert!(typo.contains("`up`") && !typo.contains("panicked"), "{typo}");
+    // The slate: bootstrap's default image, on layer 7, up then down; twice up is refused.
+    let up = s.ottd(&["slate", "final", "on"]);
+    assert!(up.contains("slate up on final") && up.contains("done:"), "{up}");
+    let twice = ottd_fails(&s, &["slate", "final", "on"]);
+    assert!(twice.contains("the slate is already up on final"), "{twice}");
+    let listing = s.ottd(&["schedule-actions", "final"]);
+    assert!(listing.contains("s3ssl://") && listing.contains("slate/default.png` on layer 7"), "{listing}");
+    let down = s.ottd(&["slate", "final", "off"]);
+    assert!(down.contains("slate down on final"), "{down}");
 
     let store = Store::open(&s.state_path()).expect("state");
     let nonce = store.deployment("final").expect("state").expect("deployed").nonce;
     let records = store.live_records("final", &nonce, 10).expect("records");
     let states: Vec<(u32, LiveState)> = records.iter().map(|r| (r.counter, r.state)).collect();
-    assert_eq!(states.first(), Some(&(records.len() as u32, LiveState::Failed)), "{states:?}");
-    assert!(states.contains(&(1, LiveState::Done)), "the break is recorded done: {states:?}");
+    assert_eq!(states.last(), Some(&(1, LiveState::Done)), "the break is recorded done: {states:?}");
+    assert_eq!(states.get(states.len() - 2), Some(&(2, LiveState::Failed)), "its repeat refused: {states:?}");
+    assert_eq!(states.first().map(|s| s.1), Some(LiveState::Done), "the slate down, newest first: {states:?}");
     let engine = s.engine(Arc::new(Lines::default())).await;
     let held = schedule::describe(&engine.aws.medialive, &channel_id(&store, "final")).await.expect("schedule");
     assert_eq!(breaks(&held), 1, "one break, however often asked: {held:#?}");
@@ -185,4 +195,49 @@ async fn a_command_cut_at_either_side_of_medialive_is_settled_by_the_next_one() 
     assert_eq!(state_of(3).map(|s| s.0), Some(LiveState::Done));
     let held = schedule::describe(&engine.aws.medialive, &channel_id(&store, "final")).await.expect("schedule");
     assert_eq!(breaks(&held), 1, "the cut before sending sent nothing: {held:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_break_shows_as_an_ad_marker_in_the_hls_viewers_get() {
+    use ottd::probe::fetch::HttpFetch;
+    use ottd::probe::look::Fetch;
+    let s = common::setup_live(ON_DEMAND_FINAL, "");
+    s.ottd(&["bootstrap"]);
+    s.ottd(&["deploy", "final"]);
+    s.ottd(&["start", "final"]);
+    let links: serde_json::Value =
+        serde_json::from_str(&s.ottd(&["--output", "json", "links", "final"])).expect("json");
+    let hls = links["playback"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["format"] == "HLS"))
+        .and_then(|p| p["url"].as_str())
+        .expect("an HLS link")
+        .to_string();
+    let fetch = HttpFetch::new(&s.catalog().settings.probe).expect("the probe's client");
+    let get = |url: String| {
+        let fetch = &fetch;
+        async move {
+            let f = fetch.get(&url, &[], None).await;
+            assert_eq!(f.status, 200, "{url}: {:?}", f.error);
+            String::from_utf8_lossy(&f.body).to_string()
+        }
+    };
+    let multivariant = get(hls.clone()).await;
+    let variant = multivariant.lines().find(|l| !l.starts_with('#') && !l.is_empty()).expect("a variant");
+    let base = &hls[..=hls.rfind('/').expect("a path")];
+    let media = format!("{base}{variant}");
+    assert!(!get(media.clone()).await.contains("#EXT-X-CUE-OUT"), "no marker before the break");
+
+    let out = s.ottd(&["break", "final", "30s"]);
+    assert!(out.contains("break on final now for 30s"), "{out}");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut playlist = String::new();
+    while std::time::Instant::now() < until {
+        playlist = get(media.clone()).await;
+        if playlist.contains("#EXT-X-CUE-OUT:30.000") {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    panic!("no #EXT-X-CUE-OUT:30.000 through CloudFront within 20 s:\n{playlist}");
 }
