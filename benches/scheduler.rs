@@ -266,6 +266,16 @@ impl Workflows for BenchEngine {
     fn links<'a>(&'a self, event: &'a str) -> BoxFuture<'a, EngineResult<Links>> {
         Box::pin(std::future::ready(Err(EngineError::NotDeployed(event.to_string()))))
     }
+    fn live<'a>(
+        &'a self,
+        cmd: &'a ottd::live::LiveCommand,
+        _: &'a ottd::engine::live::LiveContext,
+    ) -> BoxFuture<'a, EngineResult<ottd::engine::live::LiveDone>> {
+        Box::pin(std::future::ready(Err(EngineError::NotDeployed(cmd.event().to_string()))))
+    }
+    fn schedule_actions<'a>(&'a self, event: &'a str) -> BoxFuture<'a, EngineResult<ottd::engine::live::LiveListing>> {
+        Box::pin(std::future::ready(Err(EngineError::NotDeployed(event.to_string()))))
+    }
     fn bootstrap(&self) -> BoxFuture<'_, Result<ottd::ops::workflows::Bootstrapped, AwsError>> {
         Box::pin(std::future::ready(Err(AwsError::invalid("Bootstrap", "bench", "not in the benchmark"))))
     }

@@ -241,5 +241,5 @@ echo
 echo "== the audit trail: the schedule's actions and yours, with their results"
 step audit
 echo
-echo "demo finished: the daemon put 'tonight' on air and took it down on schedule, restarting a pipeline after an alert; 'demo' was deployed and started from (a stand-in of) Slack, then torn down by hand."
+echo "demo finished: the daemon put 'tonight' on air and took it down on schedule, with an ad break and the slate from the CLI and a pipeline restarted after an alert; 'demo' was deployed and started from (a stand-in of) Slack, then torn down by hand."
 [ -n "$shown_recovery" ] || { echo "demo: the alert was not acted on" >&2; exit 1; }

@@ -329,7 +329,10 @@ fn an_alert_reaches_the_channel_with_the_fix_under_way_and_its_ack_button_works(
     let buttons = button_values(alert);
     let ack = buttons.iter().find(|b| b.starts_with("run:ack ")).expect("an ack button").clone();
     assert!(
-        buttons.contains(&"run:restart final 0".to_string()) && buttons.contains(&"run:hold final".to_string()),
+        buttons.contains(&"run:restart final 0".to_string())
+            && buttons.contains(&"run:hold final".to_string())
+            && buttons.contains(&"run:slate final on".to_string())
+            && !buttons.iter().any(|b| b.starts_with("run:switch")),
         "{buttons:?}"
     );
     // The fix, under way without anyone: the pipeline restart is reported in the channel.

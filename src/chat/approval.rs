@@ -176,6 +176,30 @@ mod tests {
     }
 
     #[test]
+    fn a_switch_away_from_primary_on_air_is_confirmed_and_breaks_are_not() {
+        use crate::live::{LiveCommand, SwitchTarget};
+        let rules = Approvals::default();
+        let switch = |to| Operation::Live(LiveCommand::Switch { event: "final".into(), to });
+        let on_air = Situation { phase: Some(Phase::Running), in_window: true };
+        let outside = Situation { phase: Some(Phase::Running), in_window: false };
+        assert_eq!(gate(&switch(SwitchTarget::Backup), on_air, &rules), Gate::Confirm);
+        assert_eq!(gate(&switch(SwitchTarget::Attachment("slate-loop".into())), on_air, &rules), Gate::Confirm);
+        assert_eq!(gate(&switch(SwitchTarget::Primary), on_air, &rules), Gate::Run, "back to primary: no question");
+        assert_eq!(gate(&switch(SwitchTarget::Backup), outside, &rules), Gate::Run);
+        let brk = Operation::Live(LiveCommand::Back { event: "final".into() });
+        assert_eq!(gate(&brk, on_air, &rules), Gate::Run);
+        // A rule may still ask a second person for any of them, by its word.
+        let mut strict = rules.clone();
+        strict.rules.insert("break".into(), Rule::InWindow);
+        let now = Operation::Live(LiveCommand::Break {
+            event: "final".into(),
+            duration: None,
+            start: crate::live::Start::Immediate,
+        });
+        assert_eq!(gate(&now, on_air, &strict), Gate::Approve);
+    }
+
+    #[test]
     fn clicks_on_a_confirmation() {
         let r = request(Kind::Confirm);
         assert_eq!(decide(&r, Click::Confirm, "slack:UA", false, at(10)), Verdict::Run);
