@@ -18,16 +18,23 @@ use ottd::store::{LiveState, Store};
 
 use common::{channel_id, setup, Lines, ON_DEMAND_FINAL};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_break_reaches_the_channels_schedule_once_however_often_it_is_sent() {
+/// `final` deployed and on air through the engine: the test's setup, the engine, the state and
+/// the deployment's nonce.
+async fn on_air() -> (common::Setup, ottd::engine::Engine, Store, String) {
     let s = setup(ON_DEMAND_FINAL);
     let engine = s.engine(Arc::new(Lines::default())).await;
     let event = s.catalog().events.iter().find(|e| e.spec.id == "final").expect("final").clone();
     engine.deploy(&event).await.expect("deploy");
     engine.start("final").await.expect("start");
     let store = Store::open(&s.state_path()).expect("state");
-    let channel = channel_id(&store, "final");
     let nonce = store.deployment("final").expect("state").expect("deployed").nonce;
+    (s, engine, store, nonce)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_break_reaches_the_channels_schedule_once_however_often_it_is_sent() {
+    let (_s, engine, store, nonce) = on_air().await;
+    let channel = channel_id(&store, "final");
     let ml = &engine.aws.medialive;
     let described = ml.describe_channel().channel_id(&channel).send().await.expect("DescribeChannel");
     let primary = described
@@ -163,13 +170,7 @@ fn command(text: &str) -> LiveCommand {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_command_cut_at_either_side_of_medialive_is_settled_by_the_next_one() {
-    let s = setup(ON_DEMAND_FINAL);
-    let engine = s.engine(Arc::new(Lines::default())).await;
-    let event = s.catalog().events.iter().find(|e| e.spec.id == "final").expect("final").clone();
-    engine.deploy(&event).await.expect("deploy");
-    engine.start("final").await.expect("start");
-    let store = Store::open(&s.state_path()).expect("state");
-    let nonce = store.deployment("final").expect("state").expect("deployed").nonce;
+    let (s, engine, store, nonce) = on_air().await;
     let state_of = |counter: u32| {
         let records = store.live_records("final", &nonce, 50).expect("records");
         records.iter().find(|r| r.counter == counter).map(|r| (r.state, r.detail.clone()))
