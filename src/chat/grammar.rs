@@ -40,6 +40,7 @@ pub const WORDS: &[(&str, Option<bool>, &str)] = &[
     ("alerts", Some(false), "active MediaLive alerts"),
     ("ack", Some(true), "a human has this alert (its number)"),
     ("audit", Some(false), "who did what"),
+    ("cost", Some(true), "what the event will cost (for N viewers) and what its runs cost"),
     ("break", Some(true), "an ad break (SCTE-35) now or at a time: 90s, at 20:15"),
     ("back", Some(true), "return to the network: ends the open break"),
     ("slate", Some(true), "the full-frame slate image on or off"),
@@ -71,6 +72,9 @@ pub enum ParseError {
         given: String,
     },
     BadPipeline {
+        given: String,
+    },
+    BadAudience {
         given: String,
     },
     TooManyWords {
@@ -105,6 +109,12 @@ impl fmt::Display for ParseError {
             ParseError::BadAlert { given } => write!(f, "`{given}` is not an alert number (see `/ott alerts`)"),
             ParseError::BadPipeline { given } => {
                 write!(f, "`{given}` is not a pipeline: MediaLive pipelines are 0 and 1")
+            }
+            ParseError::BadAudience { given } => {
+                write!(f, "`{given}` is not a number of viewers: `/ott cost EVENT 5000`")
+            }
+            ParseError::TooManyWords { command: "cost" } => {
+                write!(f, "`cost` takes an event and a number of viewers: `/ott cost EVENT 5000`")
             }
             ParseError::TooManyWords { command: "restart" } => {
                 write!(f, "`restart` takes an event and a pipeline: `/ott restart EVENT 0`")
@@ -144,7 +154,7 @@ pub fn parse(text: &str, events: &[EventZone<'_>], now: DateTime<Utc>) -> Result
         });
     };
     let arg = words.next();
-    let second = if *command == "restart" { words.next() } else { None };
+    let second = if matches!(*command, "restart" | "cost") { words.next() } else { None };
     if words.next().is_some() {
         return Err(ParseError::TooManyWords { command });
     }
@@ -185,6 +195,14 @@ pub fn parse(text: &str, events: &[EventZone<'_>], now: DateTime<Utc>) -> Result
         "stop" => Command::Op(Operation::Stop { event: required(event(true))? }),
         "teardown" => Command::Op(Operation::Teardown { event: required(event(true))? }),
         "hold" => Command::Op(Operation::Hold { event: required(event(true))? }),
+        "cost" => {
+            let event = required(event(true))?;
+            let audience = match second {
+                None => crate::cost::DEFAULT_AUDIENCE,
+                Some(n) => n.replace([',', '_'], "").parse().map_err(|_| ParseError::BadAudience { given: n.into() })?,
+            };
+            Command::Op(Operation::Cost { event, audience })
+        }
         "restart" => {
             let event = required(event(true))?;
             let given = second.unwrap_or("0");
@@ -220,6 +238,7 @@ pub fn format(c: &Command) -> String {
             Operation::Audit { event, .. } => with("audit", event),
             Operation::Ack { alert } => format!("ack {alert}"),
             Operation::RestartPipeline { event, pipeline } => format!("restart {event} {pipeline}"),
+            Operation::Cost { event, audience } => format!("cost {event} {audience}"),
             Operation::Live(l) => live::command::format(l, chrono_tz::UTC),
             other => format!("{} {}", other.name(), other.event().unwrap_or_default()),
         },
@@ -287,6 +306,15 @@ mod tests {
             Ok(Command::Op(Operation::RestartPipeline { event: "final".into(), pipeline: 1 }))
         );
         assert!(matches!(parse("restart final 2", EVENTS), Err(ParseError::BadPipeline { .. })));
+        assert_eq!(
+            parse("cost final 5,000", EVENTS),
+            Ok(Command::Op(Operation::Cost { event: "final".into(), audience: 5000 }))
+        );
+        assert_eq!(
+            parse("cost final", EVENTS),
+            Ok(Command::Op(Operation::Cost { event: "final".into(), audience: crate::cost::DEFAULT_AUDIENCE }))
+        );
+        assert!(parse("cost final lots", EVENTS).expect_err("words").to_string().contains("not a number of viewers"));
         assert_eq!(parse("", EVENTS), Err(ParseError::Empty));
         assert!(matches!(parse("xyzzy", EVENTS), Err(ParseError::UnknownCommand { suggestion: None, .. })));
     }
@@ -316,6 +344,7 @@ mod tests {
             (0i64..100_000).prop_map(|alert| Command::Op(Operation::Ack { alert })),
             (event.clone(), 0u8..2)
                 .prop_map(|(event, pipeline)| Command::Op(Operation::RestartPipeline { event, pipeline })),
+            (event.clone(), 0u64..10_000_000).prop_map(|(event, audience)| Command::Op(Operation::Cost { event, audience })),
         ]
     }
 

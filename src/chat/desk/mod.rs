@@ -258,6 +258,7 @@ impl Desk {
             if role.is_some_and(|r| r >= word_role(word)) {
                 let arg = match (*word, takes) {
                     ("ack", _) => " ALERT",
+                    ("cost", _) => " EVENT [VIEWERS]",
                     ("restart", _) => " EVENT PIPELINE",
                     ("break", _) => " EVENT [90s] [at 20:15]",
                     ("slate", _) => " EVENT on|off",

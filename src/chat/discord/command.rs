@@ -36,6 +36,10 @@ fn options_of(word: &str, takes: Option<bool>) -> Vec<Value> {
                 "choices": [{"name": "0", "value": 0}, {"name": "1", "value": 1}]
             }),
         ],
+        ("cost", _) => vec![
+            event(true),
+            json!({"type": INTEGER, "name": "audience", "description": "viewers assumed for origination and CloudFront", "required": false, "min_value": 0}),
+        ],
         ("break", _) => vec![
             event(true),
             json!({"type": STRING, "name": "duration", "description": "how long: 90s, 2m, 1m30s (none: until /ott back)", "required": false}),
