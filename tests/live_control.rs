@@ -106,6 +106,8 @@ async fn from_the_cli_a_break_a_return_and_what_would_repeat_is_refused() {
     assert!(again.contains("a break is already open on final (splice event 1)"), "{again}");
     let listing = s.ottd(&["schedule-actions", "final"]);
     assert!(listing.contains("break 1 for 1m30s (8100000 ticks)"), "{listing}");
+    let status = s.ottd(&["status", "final"]);
+    assert!(status.contains("on air now: break 1 open (`back final` ends it)"), "{status}");
     assert!(listing.contains("channel RUNNING: pipeline 0 on `"), "{listing}");
 
     let back = s.ottd(&["back", "final"]);
@@ -128,8 +130,10 @@ async fn from_the_cli_a_break_a_return_and_what_would_repeat_is_refused() {
     assert!(twice.contains("the slate is already up on final"), "{twice}");
     let listing = s.ottd(&["schedule-actions", "final"]);
     assert!(listing.contains("s3ssl://") && listing.contains("slate/default.png` on layer 7"), "{listing}");
+    assert!(s.ottd(&["status", "final"]).contains("on air now: the slate is up"));
     let down = s.ottd(&["slate", "final", "off"]);
     assert!(down.contains("slate down on final"), "{down}");
+    assert!(!s.ottd(&["status", "final"]).contains("on air now"), "nothing stands after back and slate off");
 
     let store = Store::open(&s.state_path()).expect("state");
     let nonce = store.deployment("final").expect("state").expect("deployed").nonce;

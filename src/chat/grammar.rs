@@ -199,7 +199,9 @@ pub fn parse(text: &str, events: &[EventZone<'_>], now: DateTime<Utc>) -> Result
             let event = required(event(true))?;
             let audience = match second {
                 None => crate::cost::DEFAULT_AUDIENCE,
-                Some(n) => n.replace([',', '_'], "").parse().map_err(|_| ParseError::BadAudience { given: n.into() })?,
+                Some(n) => {
+                    n.replace([',', '_'], "").parse().map_err(|_| ParseError::BadAudience { given: n.into() })?
+                }
             };
             Command::Op(Operation::Cost { event, audience })
         }
@@ -344,7 +346,8 @@ mod tests {
             (0i64..100_000).prop_map(|alert| Command::Op(Operation::Ack { alert })),
             (event.clone(), 0u8..2)
                 .prop_map(|(event, pipeline)| Command::Op(Operation::RestartPipeline { event, pipeline })),
-            (event.clone(), 0u64..10_000_000).prop_map(|(event, audience)| Command::Op(Operation::Cost { event, audience })),
+            (event.clone(), 0u64..10_000_000)
+                .prop_map(|(event, audience)| Command::Op(Operation::Cost { event, audience })),
         ]
     }
 

@@ -111,6 +111,13 @@ impl Engine {
             .ok_or_else(|| EngineError::NotDeployed(event.to_string()))
     }
 
+    /// What the event's recorded commands leave standing now (an open break, the slate): a
+    /// read of the state only, for `status`.
+    pub fn standing(&self, event: &str, nonce: &str) -> Result<ledger::Standing> {
+        let records = self.store.live_records(event, nonce, HISTORY)?;
+        Ok(ledger::standing(&records.iter().map(recorded).collect::<Vec<_>>(), Utc::now()))
+    }
+
     /// `schedule-actions`: what the channel's schedule holds, and the active input per pipeline.
     pub async fn schedule_actions(&self, event: &str) -> Result<LiveListing> {
         let (id, _) = self.live_target(event)?;

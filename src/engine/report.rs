@@ -44,6 +44,10 @@ pub struct EventStatus {
     pub resources: Vec<ResourceView>,
     /// Who works on the event now, and at which term (none: never leased).
     pub lease: Option<LeaseView>,
+    /// What ottd's live-control commands left standing on a running channel: an open break,
+    /// the slate (none: not running).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<crate::live::ledger::Standing>,
 }
 
 /// An event's lease as `status` shows it.
@@ -156,7 +160,12 @@ impl Engine {
             doing: (!l.is_free()).then(|| l.doing.clone()),
             term: l.term,
         });
+        let live = match dep.phase {
+            Phase::Running => Some(self.standing(event, &dep.nonce)?),
+            _ => None,
+        };
         Ok(EventStatus {
+            live,
             lease,
             event: dep.event,
             phase: dep.phase,

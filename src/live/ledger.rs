@@ -59,7 +59,7 @@ pub struct Recorded {
 }
 
 /// What stands on the channel now from ottd's commands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct Standing {
     /// The splice event id of the break that is open now.
     pub open_break: Option<u32>,

@@ -41,6 +41,19 @@ pub fn status(s: &EventStatus) -> Vec<String> {
             _ => out.push(format!("  lease: term {}, free", l.term)),
         }
     }
+    match s.live {
+        Some(l) if l.open_break.is_some() || l.slate_up => {
+            let mut on = Vec::new();
+            if let Some(id) = l.open_break {
+                on.push(format!("break {id} open (`back {}` ends it)", s.event));
+            }
+            if l.slate_up {
+                on.push(format!("the slate is up (`slate {} off`)", s.event));
+            }
+            out.push(format!("  on air now: {}", on.join("; ")));
+        }
+        _ => {}
+    }
     for r in &s.resources {
         out.push(format!("  {:<22} {:<10} {}", r.key, r.status.as_str(), r.id.as_deref().unwrap_or(&r.name)));
     }

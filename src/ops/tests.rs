@@ -125,6 +125,7 @@ impl Workflows for Recorder {
                 backup_ingest: vec![],
                 resources: vec![],
                 lease: None,
+                live: None,
             })
         })
     }
