@@ -89,10 +89,31 @@ pub struct DaemonSettings {
 }
 
 impl DaemonSettings {
-    /// Where links to the daemon's pages start: `public_url`, else `http://<listen>`.
+    /// Where links to the daemon's pages start: `public_url`, else `http://<listen>` (see
+    /// [`DaemonSettings::link_base`]).
     pub fn base_url(&self) -> String {
-        self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.listen))
+        self.link_base(self.listen, host_name().as_deref())
     }
+
+    /// Where links start for a daemon bound to `addr`: `public_url`; else the address, a
+    /// wildcard one (`0.0.0.0`, `[::]`) named by `host`, the machine's name, since nobody can
+    /// open a link to 0.0.0.0 (no host: the loopback address, which at least works on the box).
+    pub fn link_base(&self, addr: SocketAddr, host: Option<&str>) -> String {
+        if let Some(u) = &self.public_url {
+            return u.clone();
+        }
+        match (addr.ip().is_unspecified(), host) {
+            (false, _) => format!("http://{addr}"),
+            (true, Some(h)) => format!("http://{h}:{}", addr.port()),
+            (true, None) if addr.is_ipv6() => format!("http://[::1]:{}", addr.port()),
+            (true, None) => format!("http://127.0.0.1:{}", addr.port()),
+        }
+    }
+}
+
+/// This machine's name (Linux: `/proc/sys/kernel/hostname`), if it has one.
+pub fn host_name() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|h| h.trim().to_string()).filter(|h| !h.is_empty())
 }
 
 /// Where the state lives.
@@ -373,6 +394,12 @@ mod tests {
         assert_eq!(s.state_path, dir.path().join("state/ottd.db"));
         assert_eq!(s.prefix, "ottd");
         assert_eq!(s.daemon.base_url(), "http://127.0.0.1:9180", "no public_url: the listen address");
+        let wild: SocketAddr = "0.0.0.0:9180".parse().expect("addr");
+        assert_eq!(s.daemon.link_base(wild, Some("live-1")), "http://live-1:9180", "never a link to 0.0.0.0");
+        assert_eq!(s.daemon.link_base(wild, None), "http://127.0.0.1:9180");
+        assert_eq!(s.daemon.link_base("[::]:9180".parse().expect("addr"), None), "http://[::1]:9180");
+        let public = DaemonSettings { public_url: Some("https://ottd.example.net".into()), ..s.daemon.clone() };
+        assert_eq!(public.link_base(wild, Some("live-1")), "https://ottd.example.net");
         assert_eq!(s.preview.assets, dir.path().join("../web/node_modules"));
         assert_eq!(s.engine.start_timeout, Duration::from_secs(900));
         assert_eq!(

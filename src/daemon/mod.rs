@@ -221,8 +221,15 @@ impl Daemon {
             .map_err(|source| DaemonError::Listen { addr: settings.daemon.listen, source })?;
         let local =
             listener.local_addr().map_err(|source| DaemonError::Listen { addr: settings.daemon.listen, source })?;
-        // Links to the preview page: the public URL, else the address bound (a port 0 resolved).
-        let preview_base = settings.daemon.public_url.clone().unwrap_or_else(|| format!("http://{local}"));
+        // Links to the preview page: the public URL, else the address bound (a port 0 resolved;
+        // a wildcard address by the machine's name).
+        let preview_base = settings.daemon.link_base(local, crate::config::settings::host_name().as_deref());
+        if settings.daemon.public_url.is_none() && local.ip().is_unspecified() {
+            tracing::warn!(
+                "[daemon] public_url is not set and the daemon listens on {local}: preview links say {preview_base}; \
+                 set public_url to the address people reach it at"
+            );
+        }
         let ops = Arc::new(
             Ops::new(store.clone(), workflows.clone(), definitions.clone(), clock.clone())
                 .with_progress(hub)

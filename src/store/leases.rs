@@ -27,11 +27,7 @@ use super::{now, parse_time, Result, StoreError, Write};
 pub fn instance() -> &'static str {
     static ID: OnceLock<String> = OnceLock::new();
     ID.get_or_init(|| {
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .ok()
-            .map(|h| h.trim().to_string())
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "host".to_string());
+        let host = crate::config::settings::host_name().unwrap_or_else(|| "host".to_string());
         format!("{host}:{}:{:06x}", std::process::id(), rand::rng().random_range(0..0x100_0000u32))
     })
 }
