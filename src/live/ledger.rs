@@ -196,6 +196,66 @@ mod tests {
         assert_eq!(settle(&bare, &[]), Taken::No, "killed before its actions were decided");
     }
 
+    use proptest::prelude::*;
+
+    /// One command of a random history: a break (id = its counter, with or without a
+    /// duration), a back for an earlier break, the slate on or off; taken or not.
+    fn step() -> impl Strategy<Value = (u8, Option<u64>, bool, bool)> {
+        (0u8..4, prop::option::of(1u64..600), any::<bool>(), any::<bool>())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+        #[test]
+        fn what_stands_is_what_the_taken_commands_say(steps in prop::collection::vec(step(), 0..30), probe in 0i64..4000) {
+            let t0 = t("2026-12-04T20:00:00Z");
+            let mut history = Vec::new();
+            for (i, (kind, secs, on, ok)) in steps.iter().enumerate() {
+                let counter = i as u32 + 1;
+                let at = t0 + Duration::seconds(i as i64 * 60);
+                let settings = match kind {
+                    0 => splice(counter, *secs),
+                    1 => Settings::ReturnToNetwork { splice_event_id: (counter / 2).max(1) },
+                    2 if *on => Settings::StaticImageActivate { uri: "s3ssl://b/s.png".into(), layer: SLATE_LAYER, duration_ms: None },
+                    _ => Settings::StaticImageDeactivate { layer: SLATE_LAYER },
+                };
+                let taken = if *ok { Taken::Yes } else { Taken::No };
+                history.push(Recorded { at, ..rec(counter, taken, "2026-12-04T20:00:00Z", settings) });
+            }
+            let now = t0 + Duration::seconds(probe);
+            let got = standing(&history, now);
+            let done: Vec<&Recorded> = history.iter().filter(|r| r.taken == Taken::Yes && r.at <= now).collect();
+            // The slate: the newest taken slate command at or before now.
+            let slate = done.iter().rev().find_map(|r| match r.actions[0].settings {
+                Settings::StaticImageActivate { .. } => Some(true),
+                Settings::StaticImageDeactivate { .. } => Some(false),
+                _ => None,
+            });
+            prop_assert_eq!(got.slate_up, slate.unwrap_or(false));
+            // An open break was taken, has started, has no taken back and is not over.
+            if let Some(id) = got.open_break {
+                let b = done.iter().find(|r| r.counter == id).expect("the open break was taken and has started");
+                let Settings::SpliceInsert { duration, .. } = &b.actions[0].settings else {
+                    panic!("the open break is a splice insert")
+                };
+                let running = duration.is_none_or(|d| now < b.at + Duration::milliseconds(d.as_millis() as i64));
+                prop_assert!(running, "break {} is over", id);
+                let back = Settings::ReturnToNetwork { splice_event_id: id };
+                prop_assert!(!done.iter().any(|r| r.actions[0].settings == back), "break {} was ended", id);
+            } else {
+                // No break that qualifies was missed.
+                for r in &done {
+                    if let Settings::SpliceInsert { splice_event_id, duration } = &r.actions[0].settings {
+                        let over = duration.is_some_and(|d| now >= r.at + Duration::milliseconds(d.as_millis() as i64));
+                        let end = Settings::ReturnToNetwork { splice_event_id: *splice_event_id };
+                        let back = done.iter().any(|x| x.actions[0].settings == end);
+                        prop_assert!(over || back, "break {} stands but was not found", splice_event_id);
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn a_body_round_trips_and_a_bad_one_is_empty() {
         let e = Entry {
