@@ -325,7 +325,7 @@ async fn run<A: Actuator>(
             _ = poll.tick(), if store.is_some() => {
                 if let Some(store) = &store {
                     let _ = store.overrides().expect("overrides");
-                    let _ = store.phase_counts().expect("phase counts");
+                    let _ = store.phases().expect("phases");
                 }
             }
             _ = tokio::time::sleep_until(until) => break,

@@ -170,7 +170,13 @@ struct Daemon {
     deliveries: TaskTracker,
     deliveries_stop: CancellationToken,
     server: tokio::task::JoinHandle<()>,
+    /// Every event's phase, read once per look at the store's pace and shared: the phase gauge
+    /// and the stream watch both read it (on DynamoDB each read is a billed query).
+    phases: tokio::sync::watch::Sender<Phases>,
 }
+
+/// Every event's recorded phase and since when, as the main loop last read it.
+pub type Phases = Arc<Vec<(String, Phase, chrono::DateTime<chrono::Utc>)>>;
 
 pub async fn run(opts: Options) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
@@ -283,6 +289,7 @@ impl Daemon {
         put_in_force(&sched, &definitions, &store, catalog.events.clone());
         announce_ready(&sched, &http_state, local, catalog.events.len(), started);
         let watch_tx = alerts_tx.clone();
+        let (phases, phases_rx) = tokio::sync::watch::channel(Phases::default());
         let runner = start_alerts(
             plumbing.as_ref(),
             sns.is_some(),
@@ -303,6 +310,7 @@ impl Daemon {
             runner.as_ref().map(|_| watch_tx),
             &board,
             &ops,
+            phases_rx,
             &shutdown,
         );
         Ok(Daemon {
@@ -320,6 +328,7 @@ impl Daemon {
             deliveries,
             deliveries_stop,
             server,
+            phases,
         })
     }
 
@@ -354,7 +363,7 @@ impl Daemon {
                 _ = dog.tick() => { if watchdog.is_some() { let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]); } None }
                 _ = look.tick() => {
                     self.overrides_changed(&mut seen_overrides);
-                    update_phase_gauge(&self.metrics, &self.store);
+                    self.read_phases();
                     None
                 }
                 _ = poll.tick() => {
@@ -559,6 +568,7 @@ fn start_stream_watch(
     changed: Option<tokio::sync::mpsc::Sender<crate::alerts::intake::Changed>>,
     board: &Arc<stream_watch::Board>,
     ops: &Arc<Ops>,
+    phases: tokio::sync::watch::Receiver<Phases>,
     shutdown: &CancellationToken,
 ) {
     if !settings.probe.enabled {
@@ -584,7 +594,7 @@ fn start_stream_watch(
         changed,
         board: board.clone(),
     });
-    ops.tasks().spawn(watch.run(shutdown.clone()));
+    ops.tasks().spawn(watch.run(phases, shutdown.clone()));
 }
 
 /// Where notices go: the log always, the SNS topic `bootstrap` made, the chat channels events
@@ -672,10 +682,21 @@ fn upkeep(store: &Arc<Store>, keep_step_log: Duration) {
     });
 }
 
-fn update_phase_gauge(metrics: &Metrics, store: &Store) {
-    let Ok(counts) = store.phase_counts() else { return };
-    for phase in Phase::ALL {
-        let n = counts.iter().find(|(p, _)| *p == phase).map_or(0, |(_, n)| *n as i64);
-        metrics.events_by_phase.get_or_create(&PhaseLabel { phase: phase.as_str().to_string() }).set(n);
+impl Daemon {
+    /// One read of every event's phase: the phase gauge from it, and the stream watch told.
+    fn read_phases(&self) {
+        let phases = match self.store.phases() {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!("cannot read the events' phases (looking again at the next tick): {e}");
+                return;
+            }
+        };
+        for phase in Phase::ALL {
+            let n = phases.iter().filter(|(_, p, _)| *p == phase).count();
+            let n = i64::try_from(n).unwrap_or(i64::MAX);
+            self.metrics.events_by_phase.get_or_create(&PhaseLabel { phase: phase.as_str().to_string() }).set(n);
+        }
+        self.phases.send_replace(Arc::new(phases));
     }
 }

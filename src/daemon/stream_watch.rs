@@ -113,21 +113,26 @@ pub fn alarm_id(alert_type: &str) -> String {
 }
 
 impl StreamWatch {
-    pub async fn run(self: Arc<Self>, stop: CancellationToken) {
+    /// Until `stop`; `phases`: every event's phase as the daemon's main loop last read it.
+    pub async fn run(
+        self: Arc<Self>,
+        mut phases: tokio::sync::watch::Receiver<super::Phases>,
+        stop: CancellationToken,
+    ) {
         let mut watched: HashMap<String, Watched> = HashMap::new();
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        // Which events run is read at the store's pace (every second from a local file, less
-        // often from a shared table, which bills per request).
-        let mut refreshed: Option<Instant> = None;
+        // Which events run comes from the main loop's one read of the phases, at the store's
+        // pace (every second from a local file, less often from a shared table, which bills
+        // per request); the phase gauge is made from the same read.
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            if refreshed.is_none_or(|r| r.elapsed() >= self.store.poll_interval()) {
-                self.refresh(&mut watched).await;
-                refreshed = Some(Instant::now());
+            if phases.has_changed().unwrap_or(false) {
+                let now = phases.borrow_and_update().clone();
+                self.refresh(&now, &mut watched).await;
             }
             let now = Instant::now();
             let due: Vec<(&String, &mut Watched)> = watched.iter_mut().filter(|(_, w)| w.next <= now).collect();
@@ -141,14 +146,7 @@ impl StreamWatch {
 
     /// Keep one entry per event the state says is RUNNING; an event that left RUNNING has its
     /// own alerts cleared (it is off air: nothing is wrong with its stream any more).
-    async fn refresh(&self, watched: &mut HashMap<String, Watched>) {
-        let phases = match self.store.phases() {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::warn!("stream watch: cannot read phases: {e}");
-                return;
-            }
-        };
+    async fn refresh(&self, phases: &[(String, Phase, DateTime<Utc>)], watched: &mut HashMap<String, Watched>) {
         let running: Vec<(&str, DateTime<Utc>)> =
             phases.iter().filter(|(_, p, _)| *p == Phase::Running).map(|(e, _, at)| (e.as_str(), *at)).collect();
         let gone: Vec<String> =

@@ -183,20 +183,6 @@ impl Deployments for Dynamo {
         })
     }
 
-    fn phase_counts(&self) -> Result<Vec<(Phase, u64)>> {
-        self.read(|db| async move {
-            let items = db
-                .query(PK, |q| q.projection_expression("#phase").expression_attribute_names("#phase", "phase"))
-                .await?;
-            let mut counts: std::collections::BTreeMap<String, u64> = Default::default();
-            for item in &items {
-                *counts.entry(get_s(item, "phase", "deployments.phase")?).or_default() += 1;
-            }
-            // GROUP BY phase: ordered by the phase's text, as SQLite answers.
-            counts.into_iter().map(|(p, n)| Ok((stored_phase(p)?, n))).collect()
-        })
-    }
-
     fn deployments(&self) -> Result<Vec<Deployment>> {
         self.read(|db| async move {
             let mut plans: HashMap<String, Item> = HashMap::new();
