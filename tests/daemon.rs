@@ -39,14 +39,21 @@ fn the_daemon_puts_an_event_on_air_and_takes_it_down_on_time() {
     let d = Daemon::start(&s, "daemon");
     let store = Store::open(&s.state_path()).expect("state");
     let mut seen: Vec<(Phase, DateTime<Utc>)> = Vec::new();
+    let mut gauge_saw_running = false;
     wait_for("the event to be torn down", &d, Duration::from_secs(60), || {
         if let Some(p) = phase(&store, "match") {
             if seen.last().map(|(q, _)| *q) != Some(p) {
                 seen.push((p, Utc::now()));
             }
+            // The phase gauge follows the state (one read per look, shared with the probe).
+            if p == Phase::Running && !gauge_saw_running {
+                let metrics = common::http_get(&format!("{}/metrics", d.base_url())).1;
+                gauge_saw_running = metrics.contains("ottd_events{phase=\"running\"} 1");
+            }
         }
         seen.last().is_some_and(|(p, _)| *p == Phase::TornDown)
     });
+    assert!(gauge_saw_running, "ottd_events{{phase=\"running\"}} never said 1 while the event ran");
     let at = |p: Phase| seen.iter().find(|(q, _)| *q == p).map(|(_, t)| *t);
     // Each phase is recorded when its AWS work is done: allow for that on a loaded machine.
     let tolerance = chrono::Duration::milliseconds(2500);
