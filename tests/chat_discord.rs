@@ -319,6 +319,40 @@ fn an_operator_deploys_from_discord_and_the_result_is_edited_in() {
 }
 
 #[test]
+fn a_break_from_discord_options_reaches_the_schedule_and_a_viewers_slate_is_refused() {
+    let c = start(false);
+    c.s.ottd(&["deploy", "final"]);
+    c.s.ottd(&["start", "final"]);
+    let op = "3000000000000000009";
+    // The subcommand's options, given in another order than defined, make `break final 90s`.
+    let (first, _) = c.send(&discord::command(
+        "2000000000000000030",
+        "tok-break",
+        op,
+        &[OPERATOR],
+        "break",
+        &[("duration", json!("90s")), ("event", json!("final"))],
+    ));
+    assert!(text_of(&first["data"]).contains("`/ott break final 1m30s`"), "{first}");
+    let all = c.edits_until("tok-break", "done:", Duration::from_secs(60));
+    let said = text_of(all.last().expect("the result"));
+    assert!(said.contains("break on final now for 1m30s: splice insert 1 (8100000 ticks)"), "{said}");
+
+    let (refused, _) = c.send(&discord::command(
+        "2000000000000000031",
+        "tok-slate",
+        "3000000000000000077",
+        &["999"],
+        "slate",
+        &[("event", json!("final")), ("state", json!("on"))],
+    ));
+    assert_eq!(refused["data"]["flags"].as_u64(), Some(EPHEMERAL), "{refused}");
+    assert!(text_of(&refused["data"]).contains("this needs the operator role on final"), "{refused}");
+    let listing = c.s.ottd(&["schedule-actions", "final"]);
+    assert!(listing.contains("break 1 for 1m30s") && !listing.contains("layer 7"), "{listing}");
+}
+
+#[test]
 fn the_gateway_client_identifies_registers_ott_and_answers_an_interaction() {
     let c = start(true);
     let log = &c.discord.log;
