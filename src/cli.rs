@@ -119,6 +119,8 @@ pub enum Command {
     Switch { event: String, to: String },
     /// What the event's channel schedule holds now, and each pipeline's active input.
     ScheduleActions { event: String },
+    /// A new preview page link for EVENT: the old one stops opening (a link that went too far).
+    RotatePreview { event: String },
     /// Move the state between backends (one box to a pair and back): export every record,
     /// import it into the store ottd.toml names.
     State {
@@ -199,6 +201,7 @@ fn operation(c: &Command) -> Option<Operation> {
         Command::Audit { event, since, all } => Operation::Audit { event: event.clone(), since: *since, all: *all },
         Command::Alerts { event, all } => Operation::Alerts { event: event.clone(), all: *all },
         Command::Ack { alert } => Operation::Ack { alert: *alert },
+        Command::RotatePreview { event } => Operation::RotatePreview { event: e(event) },
         Command::Run { .. }
         | Command::State { .. }
         | Command::Break { .. }

@@ -141,4 +141,12 @@ fn the_preview_page_plays_hls_and_dash_in_chromium_with_the_probe_live() {
         started.elapsed().as_secs_f64(),
         shot.display()
     );
+
+    // A link that went too far: after `rotate-preview` the old one stops opening (within the
+    // daemon's token cache) and the new one opens.
+    let rotated = s.ottd(&["--output", "json", "rotate-preview", "final"]);
+    let fresh = rotated.split('"').find(|w| w.starts_with(&prefix)).expect("the new link").to_string();
+    assert_ne!(fresh, url, "{rotated}");
+    wait_for("the old link refused", &d, Duration::from_secs(20), || common::http_get(&url).0 == 404);
+    assert_eq!(common::http_get(&fresh).0, 200, "the new link opens");
 }

@@ -60,7 +60,9 @@ pub fn word_role(word: &str) -> Role {
     }
     match word {
         "teardown" | "bootstrap" => Role::Admin,
-        "deploy" | "start" | "stop" | "hold" | "resume" | "ack" | "restart" | "restart-pipeline" => Role::Operator,
+        "deploy" | "start" | "stop" | "hold" | "resume" | "ack" | "restart" | "restart-pipeline" | "rotate-preview" => {
+            Role::Operator
+        }
         _ => Role::Viewer,
     }
 }

@@ -40,6 +40,7 @@ pub const WORDS: &[(&str, Option<bool>, &str)] = &[
     ("alerts", Some(false), "active MediaLive alerts"),
     ("ack", Some(true), "a human has this alert (its number)"),
     ("audit", Some(false), "who did what"),
+    ("rotate-preview", Some(true), "a new preview page link: the old one stops opening"),
     ("cost", Some(true), "what the event will cost (for N viewers) and what its runs cost"),
     ("break", Some(true), "an ad break (SCTE-35) now or at a time: 90s, at 20:15"),
     ("back", Some(true), "return to the network: ends the open break"),
@@ -195,6 +196,7 @@ pub fn parse(text: &str, events: &[EventZone<'_>], now: DateTime<Utc>) -> Result
         "stop" => Command::Op(Operation::Stop { event: required(event(true))? }),
         "teardown" => Command::Op(Operation::Teardown { event: required(event(true))? }),
         "hold" => Command::Op(Operation::Hold { event: required(event(true))? }),
+        "rotate-preview" => Command::Op(Operation::RotatePreview { event: required(event(true))? }),
         "cost" => {
             let event = required(event(true))?;
             let audience = match second {

@@ -547,6 +547,21 @@ impl Ops {
             }
             Operation::Cost { event, audience } => self.cost(event, *audience).await,
             Operation::Live(cmd) => self.schedule_actions(cmd.event()).await,
+            Operation::RotatePreview { event } => {
+                if self.definitions.event(event).is_none() && self.store.deployment(event)?.is_none() {
+                    return Err(self.unknown(event));
+                }
+                let token = crate::preview::token::generate();
+                self.store.set_meta(&crate::preview::token::key(event), token.expose()).await?;
+                let base = self.preview_base.clone().unwrap_or_else(|| self.definitions.settings().daemon.base_url());
+                let url = crate::preview::token::page_url(&base, event, &token);
+                let mut reply = Reply::new(format!(
+                    "{event} has a new preview link; the old one stops opening within {}s (daemons cache a token that long)",
+                    crate::preview::TOKEN_CACHE.as_secs()
+                ));
+                reply.link("Preview", &url);
+                Ok(reply)
+            }
             Operation::Alerts { event, all } => {
                 let rows = self.store.alerts(event.as_deref(), *all)?;
                 let mut reply = Reply::new(String::new());

@@ -61,6 +61,10 @@ pub enum Operation {
         event: String,
         audience: u64,
     },
+    /// A new preview page token for the event: the old link stops opening.
+    RotatePreview {
+        event: String,
+    },
     /// Live control of a running channel: a break, back, the slate, an input switch, or what
     /// its schedule holds (see [`crate::live`]).
     Live(LiveCommand),
@@ -105,6 +109,7 @@ impl Operation {
             Operation::Alerts { .. } => "alerts",
             Operation::Ack { .. } => "ack",
             Operation::Live(c) => c.word(),
+            Operation::RotatePreview { .. } => "rotate-preview",
         }
     }
 
@@ -120,6 +125,7 @@ impl Operation {
             | Operation::Hold { event }
             | Operation::Resume { event }
             | Operation::Cost { event, .. }
+            | Operation::RotatePreview { event }
             | Operation::RestartPipeline { event, .. } => Some(event),
             Operation::Live(c) => Some(c.event()),
             Operation::Status { event } | Operation::Audit { event, .. } | Operation::Alerts { event, .. } => {
@@ -149,7 +155,11 @@ impl Operation {
         self.changes_aws()
             || matches!(
                 self,
-                Operation::Bootstrap | Operation::Hold { .. } | Operation::Resume { .. } | Operation::Ack { .. }
+                Operation::Bootstrap
+                    | Operation::Hold { .. }
+                    | Operation::Resume { .. }
+                    | Operation::Ack { .. }
+                    | Operation::RotatePreview { .. }
             )
     }
 

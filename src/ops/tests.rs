@@ -310,6 +310,15 @@ async fn links_and_start_answers_carry_the_preview_page_with_the_events_one_toke
     let r = ops.execute(&cli(), Operation::Start { event: "final".into() }, None).await.expect("start");
     let preview = r.links.iter().find(|l| l.label == "Preview").expect("the start answer has it");
     assert_eq!(preview.url, format!("https://ottd.example.net/preview/final?t={token}"), "the same token, kept");
+
+    // A link that went too far: a new token replaces it, for everyone who reads the state.
+    let r = ops.execute(&chat(), Operation::RotatePreview { event: "final".into() }, None).await.expect("rotate");
+    let fresh = w.store.meta("preview.token.final").expect("q").expect("a token");
+    assert_ne!(fresh, token, "a new token");
+    assert_eq!(r.links[0].url, format!("https://ottd.example.net/preview/final?t={fresh}"));
+    let unknown = ops.execute(&chat(), Operation::RotatePreview { event: "nope".into() }, None).await;
+    assert_eq!(unknown.expect_err("no such event").kind, ErrorKind::Refused);
+    assert_eq!(w.store.meta("preview.token.nope").expect("q"), None, "no row for a name nobody defined");
 }
 
 #[tokio::test]

@@ -33,9 +33,9 @@ use crate::store::Store;
 use assets::Player;
 use page::{Page, ProbeView, Source, StateView};
 
-/// How long a token read from the state is trusted before it is read again (a token removed
-/// from the state stops working within this).
-const TOKEN_CACHE: Duration = Duration::from_secs(60);
+/// How long a token read from the state is trusted before it is read again (a token rotated
+/// or removed stops working within this; `rotate-preview` says so).
+pub const TOKEN_CACHE: Duration = Duration::from_secs(10);
 /// Events whose token is cached at most.
 const TOKEN_CACHE_SIZE: usize = 1024;
 /// Browsers may keep a player this long before asking again (with its ETag).

@@ -62,7 +62,11 @@
     hls.on(Hls.Events.ERROR, function (_e, data) {
       if (!data.fatal) return;
       error('hls', p, 'error: ' + data.type + ' ' + data.details);
-      if (data.type === Hls.ErrorTypes.NETWORK_ERROR) {
+      if (data.type === Hls.ErrorTypes.NETWORK_ERROR && !seen.hls.manifestParsed) {
+        // No manifest yet (opened before the first segments, or a gap): ask for it again;
+        // startLoad() alone never reloads a manifest that failed.
+        setTimeout(function () { hls.loadSource(src); }, 2000);
+      } else if (data.type === Hls.ErrorTypes.NETWORK_ERROR) {
         setTimeout(function () { hls.startLoad(); }, 2000);
       } else if (data.type === Hls.ErrorTypes.MEDIA_ERROR) {
         hls.recoverMediaError();
@@ -107,6 +111,13 @@
       error('dash', p, 'error: ' + (err ? (err.code + ' ' + (err.message || '')) : 'unknown'));
     });
     player.initialize(p.video, src, true);
+    // dash.js may stay stuck on a manifest read before its first segment: until it plays,
+    // it is given the source again every few seconds.
+    const again = setInterval(function () {
+      if (seen.dash.playing) return clearInterval(again);
+      status('dash', p, 'not playing yet: loading the manifest again', 'warn');
+      player.attachSource(src);
+    }, 8000);
   }
 
   function seconds(v) {
@@ -167,8 +178,28 @@
       .finally(function () { setTimeout(poll, 2000); });
   }
 
-  startHls();
-  startDash();
+  // The players start once the probe says the stream is live (a page opened before the first
+  // segments would start on 404s), or after 10 s without a word from it (the probe is off).
+  let started = false;
+  function start() {
+    if (started) return;
+    started = true;
+    startHls();
+    startDash();
+  }
+  const waiting = setInterval(function () {
+    if (seen.probe && seen.probe.state === 'live') {
+      clearInterval(waiting);
+      start();
+    }
+  }, 250);
+  setTimeout(function () {
+    if (!seen.probe) {
+      clearInterval(waiting);
+      start();
+    }
+  }, 10000);
+  for (const name of ['hls', 'dash']) status(name, part(name), 'waiting for the stream to be live');
   setInterval(tick, 500);
   poll();
 })();

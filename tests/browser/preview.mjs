@@ -105,6 +105,14 @@ try {
     if (/Content Security Policy/i.test(t)) csp.push(t);
   });
   page.on('pageerror', (e) => console_lines.push(`pageerror: ${e.message}`));
+  page.on('response', async (r) => {
+    // Failed answers, with their words, for the failure message (a 404 the page recovers
+    // from is normal while the stream starts).
+    if (r.status() >= 400) {
+      const body = await r.text().catch(() => '');
+      console_lines.push(`${new Date().toISOString()} ${r.status()} ${r.url()}: ${body.slice(0, 200)}`);
+    }
+  });
   const answer = await page.goto(args.url, { waitUntil: 'load' });
   if (!answer || answer.status() !== 200) fail(`the page answered ${answer && answer.status()}`);
   const policy = answer.headers()['content-security-policy'] || '';
