@@ -497,6 +497,8 @@ async fn video_lost_on_primary_switches_to_the_backup_and_back_once_it_clears() 
     let s = pair_on_air();
     s.ottd(&["bootstrap"]);
     let store = Store::open(&s.state_path()).expect("state");
+    let receiver = Receiver::start();
+    subscribe(&s, &store, &receiver).await;
     let d = Daemon::start(&s, "daemon");
     wait_for("the event on air", &d, Duration::from_secs(60), || phase(&store, "final") == Some(Phase::Running));
     let channel = channel_id(&store, "final");
@@ -515,4 +517,47 @@ async fn video_lost_on_primary_switches_to_the_backup_and_back_once_it_clears() 
     assert_eq!(switches.len(), 2, "one switch each way:\n{audit}");
     let alerts = s.ottd(&["alerts", "final", "--all"]);
     assert!(alerts.contains("switch-to-backup"), "{alerts}");
+
+    // Someone switches in the console: people are told, once for both pipelines; ottd's own
+    // two switches above were told as recovery's actions, never as switches by someone else.
+    let console = aws_sdk_medialive::types::ScheduleAction::builder()
+        .action_name("console-switch-1")
+        .schedule_action_start_settings(
+            aws_sdk_medialive::types::ScheduleActionStartSettings::builder()
+                .immediate_mode_schedule_action_start_settings(
+                    aws_sdk_medialive::types::ImmediateModeScheduleActionStartSettings::builder().build(),
+                )
+                .build(),
+        )
+        .schedule_action_settings(
+            aws_sdk_medialive::types::ScheduleActionSettings::builder()
+                .input_switch_settings(
+                    aws_sdk_medialive::types::InputSwitchScheduleActionSettings::builder()
+                        .input_attachment_name_reference(&backup)
+                        .build(),
+                )
+                .build(),
+        )
+        .build();
+    aws.medialive
+        .batch_update_schedule()
+        .channel_id(&channel)
+        .creates(
+            aws_sdk_medialive::types::BatchScheduleActionCreateRequest::builder().schedule_actions(console).build(),
+        )
+        .send()
+        .await
+        .expect("the console's switch");
+    let outside = |b: &String| b.contains("not by ottd");
+    wait_for("the notice of the console's switch", &d, Duration::from_secs(30), || {
+        receiver.bodies().iter().any(outside)
+    });
+    wait_on(&aws, &channel, &backup, &d).await;
+    wait_for("both pipelines' reports taken", &d, Duration::from_secs(30), || {
+        d.log().lines().filter(|l| l.contains("switched the channel's input") && l.contains("console-switch-1")).count()
+            == 2
+    });
+    let told: Vec<String> = receiver.bodies().into_iter().filter(outside).collect();
+    assert_eq!(told.len(), 1, "one notice for both pipelines, none for ottd's switches: {told:?}");
+    assert!(told[0].contains("console-switch-1") && told[0].contains(&backup), "{told:?}");
 }

@@ -39,6 +39,9 @@ pub enum Detail {
     InputChange {
         pipeline: Option<u8>,
         active_input: Option<String>,
+        /// The schedule action that made the switch (`active_input_switch_action_name`); none
+        /// when MediaLive switched on its own (input failover).
+        switch_action: Option<String>,
         message: String,
     },
 }
@@ -159,6 +162,7 @@ pub fn parse(body: &str) -> Result<Event, ParseError> {
         _ => Detail::InputChange {
             pipeline: pipeline_of(detail)?,
             active_input: opt_text(detail, "active_input_attachment_name").or_else(|| opt_text(detail, "input_name")),
+            switch_action: opt_text(detail, "active_input_switch_action_name").filter(|a| !a.is_empty()),
             message,
         },
     };
@@ -202,6 +206,28 @@ mod tests {
             e.detail,
             Detail::StateChange { state: "STOPPED".into(), pipelines_running: Some(0), message: String::new() }
         );
+    }
+
+    #[test]
+    fn an_input_change_says_which_pipeline_which_attachment_and_which_action() {
+        let body = r#"{"id":"y","detail-type":"MediaLive Channel Input Change","source":"aws.medialive",
+            "time":"2026-12-18T20:14:03Z","resources":["arn:aws:medialive:eu-west-1:1:channel:abc"],
+            "detail":{"channel_arn":"arn:aws:medialive:eu-west-1:1:channel:abc","pipeline":"1",
+            "message":"Input switch event on pipeline","active_input_attachment_name":"final-backup","active_input_switch_action_name":"console-1"}}"#;
+        let e = parse(body).expect("input change");
+        assert_eq!(
+            e.detail,
+            Detail::InputChange {
+                pipeline: Some(1),
+                active_input: Some("final-backup".into()),
+                switch_action: Some("console-1".into()),
+                message: "Input switch event on pipeline".into(),
+            }
+        );
+        // MediaLive's own failover names no action.
+        let failover = body.replace(r#","active_input_switch_action_name":"console-1""#, "");
+        assert_ne!(failover, body);
+        assert!(matches!(parse(&failover).expect("failover").detail, Detail::InputChange { switch_action: None, .. }));
     }
 
     #[test]

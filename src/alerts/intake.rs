@@ -33,6 +33,13 @@ pub enum Changed {
         event: String,
         state: String,
     },
+    /// MediaLive switched a pipeline's input (by a schedule action, or its own failover).
+    InputChange {
+        event: String,
+        pipeline: Option<u8>,
+        input: Option<String>,
+        action: Option<String>,
+    },
 }
 
 pub struct Intake {
@@ -158,8 +165,18 @@ pub async fn record_message(
             tell(changed, Changed::ChannelState { event: event.clone(), state: state.clone() }).await;
             Handled::ChannelState
         }
-        Detail::InputChange { .. } => {
-            tracing::info!(event = %event, "MediaLive switched the channel's input");
+        Detail::InputChange { pipeline, active_input, switch_action, .. } => {
+            if !store.first_sight(&ev.id).await? {
+                return Ok(Handled::Recorded(Recorded::Duplicate));
+            }
+            tracing::info!(event = %event, ?pipeline, input = ?active_input, action = ?switch_action, "MediaLive switched the channel's input");
+            let c = Changed::InputChange {
+                event: event.clone(),
+                pipeline: *pipeline,
+                input: active_input.clone(),
+                action: switch_action.clone(),
+            };
+            tell(changed, c).await;
             Handled::ChannelState
         }
     };

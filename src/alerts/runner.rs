@@ -17,6 +17,7 @@ use super::intake::Changed;
 use super::recovery::{self, Policies, Remedy, Situation, Standing, Verdict};
 use crate::clock::Clock;
 use crate::lifecycle::{OverrideKind, Phase};
+use crate::live::outside::{self, Reported};
 use crate::live::{LiveCommand, SwitchTarget};
 use crate::notify::{Level, Notice, NoticeButton, Notifier};
 use crate::ops::{Actor, Definitions, Given, Operation, Ops};
@@ -37,7 +38,14 @@ pub struct Runner {
     /// How often channels that should be on air are described in AWS (EventBridge delivery
     /// is best effort: a stop behind ottd's back may come with no event).
     resync: std::time::Duration,
+    /// Switches ottd did not make, told in the last [`SWITCH_TOLD_FOR`] (per event, action and
+    /// input), so both pipelines of one switch make one notice. Lost at a restart: at worst a
+    /// switch is told twice.
+    switches_told: Mutex<HashMap<(String, String, String), DateTime<Utc>>>,
 }
+
+/// How long the pipelines' reports of one switch count as one.
+const SWITCH_TOLD_FOR: chrono::Duration = chrono::Duration::seconds(60);
 
 /// Where a pass's wake-ups go (the event, and when to look again).
 type Later = mpsc::UnboundedSender<(String, DateTime<Utc>)>;
@@ -111,6 +119,7 @@ impl Runner {
             storms: Mutex::default(),
             busy: Mutex::default(),
             resync,
+            switches_told: Mutex::default(),
         }
     }
 
@@ -211,6 +220,10 @@ impl Runner {
                     None => return,
                     Some(Changed::Alert { event }) => self.kick(event, None, later_tx.clone()),
                     Some(Changed::ChannelState { event, state }) => self.kick(event, Some(state), later_tx.clone()),
+                    Some(Changed::InputChange { event, pipeline, input, action }) => {
+                        let r = Reported { event: &event, pipeline, input: input.as_deref(), action: action.as_deref() };
+                        self.input_changed(&r);
+                    }
                 },
                 _ = tokio::time::sleep(wait) => {
                     let now = self.clock.now();
@@ -504,6 +517,22 @@ impl Runner {
             Ok(()) => self.notice(event, Level::Info, format!("recovery: {what} done")),
             Err(e) => self.notice(event, Level::Error, format!("recovery: {what} failed: {e}")),
         }
+    }
+
+    /// MediaLive reports a pipeline on another input: people are told of a switch ottd did not
+    /// make, once for the pipelines of one switch.
+    fn input_changed(&self, r: &Reported) {
+        let Some(text) = outside::notice(r) else { return };
+        let now = self.clock.now();
+        {
+            let mut told = self.switches_told.lock().unwrap_or_else(|p| p.into_inner());
+            told.retain(|_, at| now - *at < SWITCH_TOLD_FOR);
+            if told.insert(r.key(), now).is_some() {
+                return;
+            }
+        }
+        tracing::warn!(event = r.event, "{text}");
+        self.notice(r.event, Level::Warning, text);
     }
 
     /// Whether the event's workflow has a backup input to switch to.

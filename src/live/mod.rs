@@ -17,6 +17,7 @@
 //!   answer, a confirmation question, a read, or a refusal with its reason.
 //! - [`ledger`]: what ottd's recorded commands say stands now (an open break, the slate) and
 //!   settling a command a killed holder left unanswered.
+//! - [`outside`]: a switch MediaLive reports that ottd did not make, and what people are told.
 //! - [`retry`]: a retried command against what the schedule holds: nothing to do, send, or
 //!   refuse because a different action holds the name.
 //!
@@ -37,6 +38,7 @@ pub mod decide;
 pub mod inputs;
 pub mod ledger;
 pub mod naming;
+pub mod outside;
 pub mod retry;
 pub mod ticks;
 pub mod timing;
