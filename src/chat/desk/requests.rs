@@ -17,6 +17,7 @@ use crate::chat::access::Caller;
 use crate::chat::approval::{self, Click, Kind, Request, Situation, State, Verdict};
 use crate::chat::grammar::Command;
 use crate::chat::message::{Button, Message, Style, Tone, Visibility};
+use crate::live::LiveCommand;
 use crate::ops::{Actor, Operation, Reply};
 
 impl Desk {
@@ -50,7 +51,12 @@ impl Desk {
             Kind::Confirm => {
                 let what = match op {
                     Operation::Stop { .. } => format!("Stop {event}? It is on air now: viewers lose the stream."),
-                    _ => format!("Tear down {event}? Everything it owns in AWS is deleted."),
+                    Operation::Live(LiveCommand::Switch { to, .. }) => {
+                        format!("Switch {event} to {to}? It is on air now: viewers see that input from the switch on.")
+                    }
+                    Operation::Live(_) => format!("Run `/ott {text}`? {event} is on air now: viewers see it."),
+                    Operation::Teardown { .. } => format!("Tear down {event}? Everything it owns in AWS is deleted."),
+                    _ => format!("Run `/ott {text}` on {event}?"),
                 };
                 Message::line(what, Visibility::Ephemeral, Tone::Asking)
                     .button(Button::new(format!("Yes, {text}"), format!("confirm:{id}"), Style::Danger))

@@ -98,6 +98,21 @@ async fn stop_inside_the_window_needs_a_second_person_and_runs_once() {
 }
 
 #[tokio::test]
+async fn a_switch_away_from_primary_on_air_asks_about_the_switch() {
+    let (w, desk) = desk();
+    w.ops
+        .execute(&crate::ops::Actor::Schedule, Operation::Deploy { event: "final".into() }, None)
+        .await
+        .expect("deploy");
+    w.ops.execute(&crate::ops::Actor::Schedule, Operation::Start { event: "final".into() }, None).await.expect("start");
+    let ask = desk.command(&who("UOP", &["SOPS"]), "switch final backup").await.first;
+    assert_eq!((ask.tone, ask.visibility), (Tone::Asking, Visibility::Ephemeral));
+    assert!(ask.reply.headline.starts_with("Switch final to backup? It is on air now"), "{}", ask.reply.headline);
+    assert!(!ask.reply.headline.contains("Tear down"), "{}", ask.reply.headline);
+    value(&ask, "confirm:");
+}
+
+#[tokio::test]
 async fn an_approval_expires_and_then_nothing_runs() {
     let (w, desk) = desk();
     let ask = desk.command(&who("ULEAD", &[]), "teardown final").await.first;
