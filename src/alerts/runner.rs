@@ -44,6 +44,10 @@ pub struct Runner {
     switches_told: Mutex<HashMap<(String, String, String), DateTime<Utc>>>,
 }
 
+/// What an alert's record says recovery did when its policy asked for a switch to a backup the
+/// event can't take.
+const CANNOT_SWITCH: &str = "none: cannot switch to backup";
+
 /// How long the pipelines' reports of one switch count as one.
 const SWITCH_TOLD_FOR: chrono::Duration = chrono::Duration::seconds(60);
 
@@ -472,17 +476,22 @@ impl Runner {
             Remedy::RestartPipeline => vec![Operation::RestartPipeline { event: ev, pipeline: a.pipeline }],
             Remedy::RestartChannel => vec![Operation::Stop { event: ev.clone() }, Operation::Start { event: ev }],
             Remedy::StartChannel => vec![Operation::Start { event: ev }],
-            Remedy::SwitchToBackup if !self.has_backup(event) => {
-                self.notice(
-                    event,
-                    Level::Warning,
-                    format!("{}: the policy says switch-to-backup, but {event} has no backup input", a.alert_type),
-                );
-                return;
-            }
-            Remedy::SwitchToBackup => {
-                vec![Operation::Live(LiveCommand::Switch { event: ev, to: SwitchTarget::Backup })]
-            }
+            Remedy::SwitchToBackup => match self.backup_switch(event) {
+                Ok(()) => vec![Operation::Live(LiveCommand::Switch { event: ev, to: SwitchTarget::Backup })],
+                Err(why) => {
+                    // Claimed like an action, so people are told once, not at every pass.
+                    match self.ops.store().alert_acted(a.id, CANNOT_SWITCH, self.clock.now()).await {
+                        Ok(true) => self.notice(
+                            event,
+                            Level::Warning,
+                            format!("{}: the policy says switch-to-backup, but {why}", a.alert_type),
+                        ),
+                        Ok(false) => {}
+                        Err(e) => tracing::warn!(event, alert = a.id, "cannot record that recovery can't switch: {e}"),
+                    }
+                    return;
+                }
+            },
         };
         let now = self.clock.now();
         // Claimed before acting, so no later pass, and no other daemon, acts on it again.
@@ -535,9 +544,30 @@ impl Runner {
         self.notice(r.event, Level::Warning, text);
     }
 
-    /// Whether the event's workflow has a backup input to switch to.
+    /// Whether recovery and the alert's button may switch the event to its backup input.
     fn has_backup(&self, event: &str) -> bool {
-        self.definitions.event(event).is_some_and(|d| d.workflow.media_live.backup_input)
+        self.backup_switch(event).is_ok()
+    }
+
+    /// Whether the event can be switched to its backup input by a schedule action, or why not:
+    /// it needs a backup input, in a pair MediaLive lets a switch go within
+    /// (`failoverPreference = "EQUAL_INPUT_PREFERENCE"`; with the default, PRIMARY_INPUT_PREFERRED,
+    /// MediaLive fails over by itself and refuses a scheduled switch to the backup).
+    fn backup_switch(&self, event: &str) -> Result<(), String> {
+        let Some(def) = self.definitions.event(event) else {
+            return Err(format!("{event} is not in the schedule files"));
+        };
+        let ml = &def.workflow.media_live;
+        if !ml.backup_input {
+            return Err(format!("{event} has no backup input"));
+        }
+        if !ml.failover_equal {
+            return Err(format!(
+                "{event}'s inputs are a PRIMARY_INPUT_PREFERRED pair: MediaLive fails over by itself and refuses a \
+                 scheduled switch to the backup (set failoverPreference = \"EQUAL_INPUT_PREFERENCE\" to let recovery switch)"
+            ));
+        }
+        Ok(())
     }
 
     /// The alert that made recovery switch to backup has cleared: back to primary, unless
@@ -694,6 +724,47 @@ mod tests {
         passes.await.expect("passes");
         sweep.await.expect("sweep");
         assert_eq!(told.count() + other_told.count(), 1, "told once, by one of them");
+    }
+
+    #[tokio::test]
+    async fn a_switch_to_a_backup_the_event_cannot_take_is_told_once_and_nothing_runs() {
+        let w = crate::ops::tests::world(std::time::Duration::ZERO);
+        let actor = crate::ops::Actor::Schedule;
+        w.ops.execute(&actor, Operation::Deploy { event: "final".into() }, None).await.expect("deploy");
+        w.ops.execute(&actor, Operation::Start { event: "final".into() }, None).await.expect("start");
+        let mut policies = Policies::shipped();
+        let now = crate::config::alerts::Policy { remedy: Remedy::SwitchToBackup, wait: std::time::Duration::ZERO };
+        policies.by_type.insert("Video Not Detected".into(), now);
+        let told = Arc::new(Told::default());
+        let runner = Runner::new(
+            w.ops.clone(),
+            w.definitions.clone(),
+            policies,
+            told.clone(),
+            w.clock.clone(),
+            std::time::Duration::from_secs(60),
+        );
+        let alert = crate::alerts::event::Alert {
+            state: crate::alerts::event::AlarmState::Set,
+            alarm_id: "v1".into(),
+            alert_type: "Video Not Detected".into(),
+            pipeline: 0,
+            message: "test".into(),
+        };
+        w.store.record_alert("e1", w.clock.now(), "final", "123", &alert).await.expect("record");
+        let calls = w.engine.calls().len();
+        for _ in 0..3 {
+            runner.evaluate("final").await;
+        }
+        let texts: Vec<String> =
+            told.0.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|n| n.text.clone()).collect();
+        let cannot: Vec<&String> =
+            texts.iter().filter(|t| t.contains("switch-to-backup, but final has no backup input")).collect();
+        assert_eq!(cannot.len(), 1, "told once: {texts:?}");
+        assert_eq!(w.engine.calls().len(), calls, "nothing run: {:?}", w.engine.calls());
+        let set = texts.iter().find(|t| t.starts_with("Video Not Detected on pipeline 0")).expect("the alert told");
+        let buttons = told.0.lock().unwrap_or_else(|p| p.into_inner())[0].buttons.clone();
+        assert!(!buttons.iter().any(|b| b.label == "Switch to backup"), "{set}: {buttons:?}");
     }
 
     #[test]
