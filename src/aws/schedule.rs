@@ -91,7 +91,8 @@ pub fn from_sdk(a: &ml::ScheduleAction) -> ScheduleAction {
             let x = s.scte35_splice_insert_settings();
             Settings::SpliceInsert {
                 splice_event_id: id(x.and_then(|x| x.splice_event_id())),
-                duration: x.and_then(|x| x.duration()).and_then(|d| Ticks::from_raw(d).ok()),
+                // 0 and none both mean open-ended: MediaLive may give back either.
+                duration: x.and_then(|x| x.duration()).filter(|d| *d > 0).and_then(|d| Ticks::from_raw(d).ok()),
             }
         }
         Some(s) if s.scte35_return_to_network_settings().is_some() => Settings::ReturnToNetwork {
@@ -109,7 +110,9 @@ pub fn from_sdk(a: &ml::ScheduleAction) -> ScheduleAction {
             Settings::StaticImageActivate {
                 uri: x.and_then(|x| x.image()).and_then(|i| i.uri()).unwrap_or_default().to_string(),
                 layer: x.and_then(|x| x.layer()).and_then(|l| u8::try_from(l).ok()).unwrap_or_default(),
-                duration_ms: x.and_then(|x| x.duration()).and_then(|d| u32::try_from(d).ok()),
+                // 0 and none both mean "until deactivated" (MediaLive's default, which its
+                // answers may spell out).
+                duration_ms: x.and_then(|x| x.duration()).filter(|d| *d > 0).and_then(|d| u32::try_from(d).ok()),
             }
         }
         Some(s) if s.static_image_deactivate_settings().is_some() => Settings::StaticImageDeactivate {
@@ -285,5 +288,49 @@ mod tests {
         assert!(
             to_sdk(&ScheduleAction { settings: Settings::Other { kind: "x".into() }, ..actions[0].clone() }).is_none()
         );
+    }
+
+    #[test]
+    fn defaults_spelled_out_in_an_answer_read_as_what_ottd_sent() {
+        // A slate and an open-ended break as MediaLive may describe them: every default given
+        // (duration 0 = until deactivated / open-ended, fades, opacity, position).
+        let slate = ml::ScheduleAction::builder()
+            .action_name("ottd-final-1a2b3c4d-slate-on-4")
+            .schedule_action_settings(
+                ml::ScheduleActionSettings::builder()
+                    .static_image_activate_settings(
+                        ml::StaticImageActivateScheduleActionSettings::builder()
+                            .image(ml::InputLocation::builder().uri("s3ssl://assets/slate/default.png").build())
+                            .layer(7)
+                            .duration(0)
+                            .fade_in(0)
+                            .fade_out(0)
+                            .opacity(100)
+                            .image_x(0)
+                            .image_y(0)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build();
+        assert_eq!(
+            from_sdk(&slate).settings,
+            Settings::StaticImageActivate {
+                uri: "s3ssl://assets/slate/default.png".into(),
+                layer: 7,
+                duration_ms: None
+            }
+        );
+        let brk = ml::ScheduleAction::builder()
+            .action_name("ottd-final-1a2b3c4d-break-5")
+            .schedule_action_settings(
+                ml::ScheduleActionSettings::builder()
+                    .scte35_splice_insert_settings(
+                        ml::Scte35SpliceInsertScheduleActionSettings::builder().splice_event_id(5).duration(0).build(),
+                    )
+                    .build(),
+            )
+            .build();
+        assert_eq!(from_sdk(&brk).settings, Settings::SpliceInsert { splice_event_id: 5, duration: None });
     }
 }
