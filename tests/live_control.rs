@@ -246,3 +246,53 @@ async fn a_break_shows_as_an_ad_marker_in_the_hls_viewers_get() {
     }
     panic!("no #EXT-X-CUE-OUT:30.000 through CloudFront within 20 s:\n{playlist}");
 }
+
+/// What MediaLive's schedule says when its answers go missing: a lost answer to a batch it
+/// took reads as taken (the SDK's retry meets "already exists", the schedule holds it); a batch
+/// that never gets an answer is left pending, said as such, and settled by the next command.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_answer_is_taken_and_a_batch_never_answered_is_settled_by_the_next_command() {
+    let (mut s, engine, store, nonce) = on_air().await;
+    let direct = s.endpoint.clone();
+    let state_of = |counter: u32| {
+        let records = store.live_records("final", &nonce, 50).expect("records");
+        records.iter().find(|r| r.counter == counter).map(|r| (r.state, r.detail.clone().unwrap_or_default()))
+    };
+    const BATCH: &str = "^PUT /prod/channels/[^/]+/schedule$";
+
+    // MediaLive takes the open break; its answer is lost on the way back.
+    let lose = common::Proxy::start_args(&s.emu.url, &["--lose", &format!("{BATCH}=1")]);
+    s.endpoint = lose.url.clone();
+    let lossy = s.engine(Arc::new(Lines::default())).await;
+    let done = lossy.live(&command("break final"), &ctx()).await.expect("taken despite the lost answer");
+    assert_eq!(lose.log().matches("delay_proxy: lost the answer").count(), 1, "{}", lose.log());
+    assert_eq!(done.counter, 1);
+    assert!(matches!(state_of(1), Some((LiveState::Done, _))), "{:?}", state_of(1));
+
+    // `back` never gets an answer (every attempt: 503).
+    let fail = common::Proxy::start(&s.emu.url, &[&format!("{BATCH}=100")]);
+    s.endpoint = fail.url.clone();
+    let silent = s.engine(Arc::new(Lines::default())).await;
+    let e = silent.live(&command("back final"), &ctx()).await.expect_err("no answer");
+    assert!(matches!(e, EngineError::LiveUnanswered { .. }), "{e:?}");
+    assert!(
+        e.to_string().contains("MediaLive did not answer") && e.to_string().contains("schedule-actions final"),
+        "{e}"
+    );
+    let (state, detail) = state_of(2).expect("the back's record");
+    assert_eq!(state, LiveState::Intent, "left for the next command to settle: {detail}");
+    assert!(detail.contains("no answer from MediaLive"), "{detail}");
+
+    // The next command, MediaLive answering again, settles it (never arrived) and goes on:
+    // the break is still open, so this `back` ends it.
+    s.endpoint = direct;
+    let done = engine.live(&command("back final"), &ctx()).await.expect("back");
+    assert!(done.answer.contains("break 1 ends now"), "{done:?}");
+    assert!(
+        matches!(state_of(2), Some((LiveState::Failed, d)) if d.contains("not in the schedule")),
+        "{:?}",
+        state_of(2)
+    );
+    let held = schedule::describe(&engine.aws.medialive, &channel_id(&store, "final")).await.expect("schedule");
+    assert_eq!(breaks(&held), 1, "one break, however often its answer was lost: {held:#?}");
+}

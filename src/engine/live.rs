@@ -43,6 +43,19 @@ const HISTORY: usize = 200;
 const VERIFY_SWITCH: Duration = Duration::from_secs(30);
 const VERIFY_EVERY: Duration = Duration::from_millis(500);
 
+/// After a BatchUpdateSchedule with no answer, the schedule is read this many times...
+const UNANSWERED_LOOKS: usize = 3;
+/// ...this far apart, before the command is left unanswered.
+const UNANSWERED_EVERY: Duration = Duration::from_secs(2);
+
+/// Why a BatchUpdateSchedule did not go through.
+enum Failure {
+    /// MediaLive decided: nothing of it is in the schedule.
+    Refused(String),
+    /// No answer, and not in the schedule yet: it may still land.
+    Unanswered(String),
+}
+
 /// What the engine needs to know of the event that only the configuration says.
 #[derive(Debug, Clone)]
 pub struct LiveContext {
@@ -192,11 +205,10 @@ impl Engine {
         for r in &records {
             let mut rec = recorded(r);
             if rec.taken == Taken::Pending {
-                rec.taken = ledger::settle(&rec, held);
-                let (state, detail) = match rec.taken {
-                    Taken::Yes => (LiveState::Sent, "found in the schedule after an interruption"),
-                    _ => (LiveState::Failed, "interrupted before MediaLive took it: not in the schedule"),
-                };
+                let settled = ledger::settle(&rec, held, Utc::now());
+                rec.taken = settled.taken();
+                let state = if rec.taken == Taken::Yes { LiveState::Sent } else { LiveState::Failed };
+                let detail = settled.detail();
                 tracing::warn!(event = %fence.event, counter = r.counter, "settling an interrupted live command: {detail}");
                 self.store.live_update(fence, nonce, r.counter, state, None, Some(detail), Utc::now()).await?;
             }
@@ -232,14 +244,7 @@ impl Engine {
         }
         let failure = match sent {
             Ok(()) => None,
-            Err(e) => {
-                let held = schedule::describe(&self.aws.medialive, id).await?;
-                match live::retry(actions, &held) {
-                    Retry::Done => None,
-                    Retry::Send => Some(e.to_string()),
-                    conflict @ Retry::Conflict { .. } => Some(conflict.to_string()),
-                }
-            }
+            Err(e) => self.after_error(id, actions, e).await,
         };
         match failure {
             None => {
@@ -247,12 +252,62 @@ impl Engine {
                 self.report(event, &step, Outcome::Created, format!("scheduled {}", names.join(", ")), started);
                 Ok(())
             }
-            Some(why) => {
+            Some(Failure::Refused(why)) => {
                 self.store.live_update(fence, nonce, counter, LiveState::Failed, None, Some(&why), Utc::now()).await?;
                 self.report(event, &step, Outcome::Failed, why.clone(), started);
                 Err(EngineError::LiveRefused { event: event.to_string(), reason: format!("MediaLive refused: {why}") })
             }
+            Some(Failure::Unanswered(why)) => {
+                // Left at "intent": the next command on the event settles it against the
+                // schedule, as after a kill.
+                let detail = format!("no answer from MediaLive: {why}");
+                self.store
+                    .live_update(fence, nonce, counter, LiveState::Intent, None, Some(&detail), Utc::now())
+                    .await?;
+                self.report(event, &step, Outcome::Failed, detail.clone(), started);
+                Err(EngineError::LiveUnanswered {
+                    event: event.to_string(),
+                    reason: format!(
+                        "MediaLive did not answer ({why}) and the schedule does not hold it now; it may still land: \
+                         `schedule-actions {event}` shows the schedule, and the next command on {event} settles it"
+                    ),
+                })
+            }
         }
+    }
+
+    /// After a failed BatchUpdateSchedule: read the schedule and compare. The same actions held
+    /// means the batch went through (a lost answer, a retry). An error that says MediaLive
+    /// decided (a 4xx) is a refusal; one that does not (a timeout, a 5xx, a dropped connection)
+    /// is looked at a few times more, since the request may still be on its way, and then left
+    /// unanswered. A read that fails keeps the send's error.
+    async fn after_error(&self, id: &str, actions: &[ScheduleAction], e: EngineError) -> Option<Failure> {
+        let decided = match &e {
+            EngineError::Aws(a) => a.class != crate::aws::ErrorClass::Transient,
+            // Not started: the lease could not cover it.
+            EngineError::LeaseLost { .. } => true,
+            _ => false,
+        };
+        let looks = if decided { 1 } else { UNANSWERED_LOOKS };
+        let mut read_error = None;
+        for look in 0..looks {
+            if look > 0 {
+                tokio::time::sleep(UNANSWERED_EVERY).await;
+            }
+            match schedule::describe(&self.aws.medialive, id).await {
+                Ok(held) => match live::retry(actions, &held) {
+                    Retry::Done => return None,
+                    Retry::Send => read_error = None,
+                    conflict @ Retry::Conflict { .. } => return Some(Failure::Refused(conflict.to_string())),
+                },
+                Err(r) => read_error = Some(r),
+            }
+        }
+        let why = match read_error {
+            Some(r) => format!("{e} (and the schedule could not be read: {r})"),
+            None => e.to_string(),
+        };
+        Some(if decided { Failure::Refused(why) } else { Failure::Unanswered(why) })
     }
 
     /// Whether the actions are seen taking effect, and what was seen.

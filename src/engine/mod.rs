@@ -64,6 +64,10 @@ pub enum EngineError {
     /// A live-control command refused by ottd's rules or by MediaLive: nothing was changed.
     #[error("{reason}")]
     LiveRefused { event: String, reason: String },
+    /// A live-control command MediaLive did not answer: it may or may not be in the schedule;
+    /// the next command on the event settles it.
+    #[error("{reason}")]
+    LiveUnanswered { event: String, reason: String },
     #[error("injected fault at {0}")]
     Injected(String),
 }

@@ -7,7 +7,9 @@
 //! It also settles a record a previous holder left at "intent" (killed between recording the
 //! command and hearing MediaLive's answer): the schedule holding its actions means MediaLive
 //! took it; anything else means it never arrived, and it is not sent again later (a break
-//! five minutes late is worse than none; the operator sees it failed and asks again).
+//! five minutes late is worse than none; the operator sees it failed and asks again). Past
+//! [`PURGE_HORIZON`] a missing action proves nothing (MediaLive may have purged it): such a
+//! record counts as taken, so what may stand on air can still be undone.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -97,12 +99,59 @@ pub fn standing(history: &[Recorded], now: DateTime<Utc>) -> Standing {
     Standing { open_break, slate_up }
 }
 
-/// A pending record against what the schedule holds now: taken when every one of its actions
-/// is held with the same settings.
-pub fn settle(pending: &Recorded, held: &[ScheduleAction]) -> Taken {
-    match (pending.actions.is_empty(), retry(&pending.actions, held)) {
-        (false, Retry::Done) => Taken::Yes,
-        _ => Taken::No,
+/// How long after its start an action is surely still in the schedule: MediaLive purges
+/// actions about an hour after their start, so past this a missing action proves nothing.
+pub const PURGE_HORIZON: Duration = Duration::minutes(50);
+
+/// How a pending record was settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    /// The schedule holds every one of its actions with the same settings: MediaLive took it.
+    Held,
+    /// Not in the schedule while it would still be there: it never arrived (or no actions were
+    /// decided before the holder died).
+    Missing,
+    /// Not in the schedule, but started longer ago than MediaLive keeps actions: it may have
+    /// been taken and purged. Counted as taken, the way an operator can undo (`back`, `slate
+    /// off` are harmless when nothing stands), where "not taken" would refuse the undo of a
+    /// break or slate that is on air.
+    Purged,
+}
+
+impl Settled {
+    pub fn taken(self) -> Taken {
+        match self {
+            Settled::Held | Settled::Purged => Taken::Yes,
+            Settled::Missing => Taken::No,
+        }
+    }
+
+    /// What the record says of it.
+    pub fn detail(self) -> &'static str {
+        match self {
+            Settled::Held => "found in the schedule after an interruption",
+            Settled::Missing => "interrupted before MediaLive took it: not in the schedule",
+            Settled::Purged => {
+                "unknown after an interruption: no longer in the schedule (MediaLive purges actions an hour after \
+                 their start); counted as taken"
+            }
+        }
+    }
+}
+
+/// A pending record against what the schedule holds at `now`.
+pub fn settle(pending: &Recorded, held: &[ScheduleAction], now: DateTime<Utc>) -> Settled {
+    if pending.actions.is_empty() {
+        return Settled::Missing;
+    }
+    if retry(&pending.actions, held) == Retry::Done {
+        return Settled::Held;
+    }
+    let started = pending.actions.iter().map(|a| start_of(a, pending.at)).max().unwrap_or(pending.at);
+    if now - started >= PURGE_HORIZON {
+        Settled::Purged
+    } else {
+        Settled::Missing
     }
 }
 
@@ -188,12 +237,40 @@ mod tests {
     #[test]
     fn a_pending_record_is_taken_only_when_the_schedule_holds_it() {
         let r = rec(1, Taken::Pending, "2026-12-04T20:00:00Z", splice(1, Some(90)));
-        assert_eq!(settle(&r, &r.actions), Taken::Yes);
-        assert_eq!(settle(&r, &[]), Taken::No);
+        let soon = t("2026-12-04T20:05:00Z");
+        assert_eq!(settle(&r, &r.actions, soon), Settled::Held);
+        assert_eq!(settle(&r, &[], soon), Settled::Missing);
         let other = ScheduleAction { settings: splice(1, Some(30)), ..r.actions[0].clone() };
-        assert_eq!(settle(&r, &[other]), Taken::No, "a different action under the name");
-        let bare = Recorded { actions: Vec::new(), ..r };
-        assert_eq!(settle(&bare, &[]), Taken::No, "killed before its actions were decided");
+        assert_eq!(settle(&r, &[other], soon), Settled::Missing, "a different action under the name");
+        let bare = Recorded { actions: Vec::new(), ..r.clone() };
+        assert_eq!(settle(&bare, &[], soon), Settled::Missing, "killed before its actions were decided");
+        assert_eq!(settle(&bare, &[], t("2026-12-05T20:00:00Z")), Settled::Missing, "nothing to have purged");
+    }
+
+    #[test]
+    fn a_pending_record_older_than_the_schedule_keeps_actions_counts_as_taken() {
+        // Killed right after `slate on`; the next command comes two hours later, when MediaLive
+        // has purged the action: the slate may well be up, and `slate off` must not be refused.
+        let r = rec(
+            4,
+            Taken::Pending,
+            "2026-12-04T20:00:00Z",
+            Settings::StaticImageActivate { uri: "s3ssl://a/slate.png".into(), layer: SLATE_LAYER, duration_ms: None },
+        );
+        let later = t("2026-12-04T22:00:00Z");
+        assert_eq!(settle(&r, &[], t("2026-12-04T20:49:59Z")), Settled::Missing, "inside the horizon");
+        assert_eq!(settle(&r, &[], t("2026-12-04T20:50:00Z")), Settled::Purged);
+        let settled = Recorded { taken: settle(&r, &[], later).taken(), ..r.clone() };
+        assert!(standing(&[settled], later).slate_up);
+        // A fixed-time action counts from its start, not from when it was asked for.
+        let fixed = Recorded {
+            actions: vec![ScheduleAction {
+                start: When::Start(Start::Fixed(t("2026-12-04T21:30:00Z"))),
+                ..r.actions[0].clone()
+            }],
+            ..r
+        };
+        assert_eq!(settle(&fixed, &[], later), Settled::Missing, "started 30 min ago: it would still be there");
     }
 
     use proptest::prelude::*;

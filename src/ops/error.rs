@@ -72,7 +72,8 @@ pub fn classify(e: &EngineError) -> ErrorKind {
         EngineError::Timeout { .. }
         | EngineError::Skipped { .. }
         | EngineError::Injected(_)
-        | EngineError::NotLive { .. } => ErrorKind::Transient,
+        | EngineError::NotLive { .. }
+        | EngineError::LiveUnanswered { .. } => ErrorKind::Transient,
         EngineError::BadState { .. }
         | EngineError::Probe(_)
         | EngineError::MissingRole(_)
