@@ -497,8 +497,6 @@ async fn video_lost_on_primary_switches_to_the_backup_and_back_once_it_clears() 
     let s = pair_on_air();
     s.ottd(&["bootstrap"]);
     let store = Store::open(&s.state_path()).expect("state");
-    let receiver = Receiver::start();
-    subscribe(&s, &store, &receiver).await;
     let d = Daemon::start(&s, "daemon");
     wait_for("the event on air", &d, Duration::from_secs(60), || phase(&store, "final") == Some(Phase::Running));
     let channel = channel_id(&store, "final");
@@ -517,9 +515,29 @@ async fn video_lost_on_primary_switches_to_the_backup_and_back_once_it_clears() 
     assert_eq!(switches.len(), 2, "one switch each way:\n{audit}");
     let alerts = s.ottd(&["alerts", "final", "--all"]);
     assert!(alerts.contains("switch-to-backup"), "{alerts}");
+}
 
-    // Someone switches in the console: people are told, once for both pipelines; ottd's own
-    // two switches above were told as recovery's actions, never as switches by someone else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_switch_made_in_the_console_is_told_and_recovery_leaves_the_channel_where_it_was_put() {
+    // Recovery switches to the backup; then someone puts the channel back on primary in the
+    // console. People are told, once for both pipelines (ottd's own switch was told as
+    // recovery's action, never as a switch by someone else), and when the alert clears,
+    // recovery leaves the channel where it was put. Five notices: within the storm limit.
+    let s = pair_on_air();
+    s.ottd(&["bootstrap"]);
+    let store = Store::open(&s.state_path()).expect("state");
+    let receiver = Receiver::start();
+    subscribe(&s, &store, &receiver).await;
+    let d = Daemon::start(&s, "daemon");
+    wait_for("the event on air", &d, Duration::from_secs(60), || phase(&store, "final") == Some(Phase::Running));
+    let channel = channel_id(&store, "final");
+    let aws = s.aws().await;
+    let inputs =
+        ottd::aws::schedule::describe_live(&aws.medialive, &channel).await.expect("describe").expect("channel");
+    let (primary, backup) = (inputs.inputs.primary.clone(), inputs.inputs.backup.clone().expect("a backup"));
+
+    put_alert(&s, &channel, "SET", "v2", "Video Not Detected", "0").await;
+    wait_on(&aws, &channel, &backup, &d).await;
     let console = aws_sdk_medialive::types::ScheduleAction::builder()
         .action_name("console-switch-1")
         .schedule_action_start_settings(
@@ -533,7 +551,7 @@ async fn video_lost_on_primary_switches_to_the_backup_and_back_once_it_clears() 
             aws_sdk_medialive::types::ScheduleActionSettings::builder()
                 .input_switch_settings(
                     aws_sdk_medialive::types::InputSwitchScheduleActionSettings::builder()
-                        .input_attachment_name_reference(&backup)
+                        .input_attachment_name_reference(&primary)
                         .build(),
                 )
                 .build(),
@@ -552,12 +570,23 @@ async fn video_lost_on_primary_switches_to_the_backup_and_back_once_it_clears() 
     wait_for("the notice of the console's switch", &d, Duration::from_secs(30), || {
         receiver.bodies().iter().any(outside)
     });
-    wait_on(&aws, &channel, &backup, &d).await;
+    wait_on(&aws, &channel, &primary, &d).await;
     wait_for("both pipelines' reports taken", &d, Duration::from_secs(30), || {
         d.log().lines().filter(|l| l.contains("switched the channel's input") && l.contains("console-switch-1")).count()
             == 2
     });
     let told: Vec<String> = receiver.bodies().into_iter().filter(outside).collect();
     assert_eq!(told.len(), 1, "one notice for both pipelines, none for ottd's switches: {told:?}");
-    assert!(told[0].contains("console-switch-1") && told[0].contains(&backup), "{told:?}");
+    assert!(told[0].contains("console-switch-1") && told[0].contains(&primary), "{told:?}");
+
+    put_alert(&s, &channel, "CLEARED", "v2", "Video Not Detected", "0").await;
+    wait_for("recovery saying it leaves the channel", &d, Duration::from_secs(30), || {
+        receiver.bodies().iter().any(|b| b.contains("not on the backup recovery chose: left there"))
+    });
+    let audit = s.ottd(&["audit", "final"]);
+    let switches: Vec<&str> = audit.lines().filter(|l| l.contains("recovery") && l.contains("switch")).collect();
+    assert_eq!(switches.len(), 1, "to the backup, and not back:\n{audit}");
+    let held = ottd::aws::schedule::describe(&aws.medialive, &channel).await.expect("schedule");
+    let last = held.iter().filter(|a| matches!(a.settings, ottd::live::Settings::InputSwitch { .. })).last();
+    assert_eq!(last.map(|a| a.name.as_str()), Some("console-switch-1"), "{held:#?}");
 }

@@ -574,6 +574,24 @@ impl Runner {
     /// someone moved the channel elsewhere meanwhile (then it stays where they put it).
     async fn switch_back(&self, event: &str, a: &AlertRow) {
         let why = format!("alert #{} ({} on pipeline {}) cleared", a.id, a.alert_type, a.pipeline);
+        // Only from the backup recovery chose: wherever else someone put the channel meanwhile
+        // (a slate loop, primary already), it stays. A failed read leaves it to the switch's
+        // own checks.
+        match self.ops.schedule_of(event).await {
+            Ok(l) => {
+                if let Some(elsewhere) = crate::live::inputs::not_all_on(&l.active, l.backup.as_deref()) {
+                    self.notice(
+                        event,
+                        Level::Info,
+                        format!(
+                            "recovery: {why}: {event} is on {elsewhere}, not on the backup recovery chose: left there"
+                        ),
+                    );
+                    return;
+                }
+            }
+            Err(e) => tracing::warn!(event, "cannot read where the channel is before switching back: {e}"),
+        }
         let op = Operation::Live(LiveCommand::Switch { event: event.to_string(), to: SwitchTarget::Primary });
         let given = Given { why: Some(why.clone()), ..Given::default() };
         match self.ops.execute_with(&Actor::Recovery, op, given).await {

@@ -89,6 +89,8 @@ pub struct LiveListing {
     pub actions: Vec<ScheduleAction>,
     pub active: Vec<Option<String>>,
     pub state: String,
+    /// The backup attachment, if the channel has one.
+    pub backup: Option<String>,
 }
 
 fn class_of(c: &LiveChannel) -> ChannelClass {
@@ -136,7 +138,7 @@ impl Engine {
         let (id, _) = self.live_target(event)?;
         let ch = self.read_channel(event, &id).await?;
         let actions = schedule::describe(&self.aws.medialive, &id).await?;
-        Ok(LiveListing { actions, active: ch.active, state: ch.state })
+        Ok(LiveListing { actions, active: ch.active, state: ch.state, backup: ch.inputs.backup })
     }
 
     /// Run one live-control command that writes to the schedule.

@@ -122,6 +122,17 @@ pub fn resolve<'a>(event: &str, to: &SwitchTarget, inputs: &'a Inputs) -> Result
     }
 }
 
+/// Where the pipelines are when not every one is on `attachment` (none when all are, or when
+/// there is no attachment to be on): "input a / input b", `?` for a pipeline that says nothing.
+pub fn not_all_on(active: &[Option<String>], attachment: Option<&str>) -> Option<String> {
+    let attachment = attachment?;
+    if !active.is_empty() && active.iter().all(|a| a.as_deref() == Some(attachment)) {
+        return None;
+    }
+    let on: Vec<&str> = active.iter().map(|a| a.as_deref().unwrap_or("?")).collect();
+    Some(if on.is_empty() { "no known input".to_string() } else { format!("input {}", on.join(" / ")) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,5 +184,18 @@ mod tests {
         let paired = Inputs { pair: Some(InputPreference::PrimaryPreferred), ..inputs() };
         assert!(paired.paired(&p, &b) && paired.paired(&b, &p));
         assert!(!paired.paired(&p, "slate-loop") && !paired.paired(&p, &p));
+    }
+
+    #[test]
+    fn not_all_on_says_where_the_pipelines_are() {
+        let on = |v: &[Option<&str>]| v.iter().map(|a| a.map(str::to_string)).collect::<Vec<_>>();
+        assert_eq!(not_all_on(&on(&[Some("b"), Some("b")]), Some("b")), None);
+        assert_eq!(not_all_on(&on(&[Some("b"), Some("b")]), None), None, "no backup: nothing to be on");
+        assert_eq!(
+            not_all_on(&on(&[Some("b"), Some("slate-loop")]), Some("b")).as_deref(),
+            Some("input b / slate-loop")
+        );
+        assert_eq!(not_all_on(&on(&[None]), Some("b")).as_deref(), Some("input ?"));
+        assert_eq!(not_all_on(&[], Some("b")).as_deref(), Some("no known input"));
     }
 }

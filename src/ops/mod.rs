@@ -140,6 +140,12 @@ impl Ops {
         Ok(self.workflows.live_state(event).await?)
     }
 
+    /// What the event's channel schedule holds and where each pipeline is, read now (a read of
+    /// AWS outside any lease, for recovery's own decisions).
+    pub async fn schedule_of(&self, event: &str) -> Result<crate::engine::live::LiveListing, OpError> {
+        Ok(self.workflows.schedule_actions(event).await?)
+    }
+
     /// What `event`'s worker in this process is doing now, if anything.
     pub fn doing(&self, event: &str) -> Option<Doing> {
         self.workers.doing(event)

@@ -177,6 +177,7 @@ impl Workflows for Recorder {
                 actions: Vec::new(),
                 active: vec![Some("primary".into())],
                 state: "RUNNING".into(),
+                backup: None,
             })
         })
     }
