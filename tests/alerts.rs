@@ -587,6 +587,6 @@ async fn a_switch_made_in_the_console_is_told_and_recovery_leaves_the_channel_wh
     let switches: Vec<&str> = audit.lines().filter(|l| l.contains("recovery") && l.contains("switch")).collect();
     assert_eq!(switches.len(), 1, "to the backup, and not back:\n{audit}");
     let held = ottd::aws::schedule::describe(&aws.medialive, &channel).await.expect("schedule");
-    let last = held.iter().filter(|a| matches!(a.settings, ottd::live::Settings::InputSwitch { .. })).next_back();
+    let last = held.iter().rfind(|a| matches!(a.settings, ottd::live::Settings::InputSwitch { .. }));
     assert_eq!(last.map(|a| a.name.as_str()), Some("console-switch-1"), "{held:#?}");
 }
