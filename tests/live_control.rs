@@ -200,6 +200,18 @@ async fn a_command_cut_at_either_side_of_medialive_is_settled_by_the_next_one() 
     assert_eq!(state_of(3).map(|s| s.0), Some(LiveState::Done));
     let held = schedule::describe(&engine.aws.medialive, &channel_id(&store, "final")).await.expect("schedule");
     assert_eq!(breaks(&held), 1, "the cut before sending sent nothing: {held:#?}");
+
+    // A fixed-time break fine when asked (22 s ahead) but not by the time it is ready to be
+    // sent (12 s): refused with MediaLive's rule before AWS is called, and recorded so.
+    let asked = ctx();
+    let asked = LiveContext { now: asked.now - chrono::Duration::seconds(10), ..asked };
+    let start = live::Start::Fixed(Utc::now() + chrono::Duration::seconds(12));
+    let late = LiveCommand::Break { event: "final".into(), duration: None, start };
+    let e = engine.live(&late, &asked).await.expect_err("too soon by now");
+    assert!(matches!(e, EngineError::LiveRefused { .. }) && e.to_string().contains("checked again"), "{e}");
+    let held = schedule::describe(&engine.aws.medialive, &channel_id(&store, "final")).await.expect("schedule");
+    assert_eq!(breaks(&held), 1, "nothing sent: {held:#?}");
+    assert_eq!(state_of(4).map(|s| s.0), Some(LiveState::Failed));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

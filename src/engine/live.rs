@@ -56,6 +56,16 @@ enum Failure {
     Unanswered(String),
 }
 
+/// Whether one of the actions' fixed starts is no longer acceptable to MediaLive at `now`, and
+/// why (with a second of margin for the request on its way).
+fn too_soon_now(actions: &[ScheduleAction], now: DateTime<Utc>) -> Option<live::TimingError> {
+    let margin = chrono::Duration::seconds(1);
+    actions.iter().find_map(|a| match a.start {
+        live::action::When::Start(live::Start::Fixed(at)) => live::check_fixed(now + margin, at).err(),
+        _ => None,
+    })
+}
+
 /// What the engine needs to know of the event that only the configuration says.
 #[derive(Debug, Clone)]
 pub struct LiveContext {
@@ -184,6 +194,15 @@ impl Engine {
                             })
                         }
                     };
+                    // The time was checked at `ctx.now`; reading the channel and the state took
+                    // a while since: a fixed start must still be 15 s ahead when it is sent.
+                    if let Some(e) = too_soon_now(&plan.actions, Utc::now()) {
+                        let why = format!("{e} (checked again just before sending)");
+                        self.store
+                            .live_update(&fence, &nonce, counter, LiveState::Failed, None, Some(&why), Utc::now())
+                            .await?;
+                        return Err(EngineError::LiveRefused { event: event.clone(), reason: why });
+                    }
                     let entry = Entry { actions: plan.actions.clone(), ..entry };
                     self.store
                         .live_update(&fence, &nonce, counter, LiveState::Intent, Some(&entry.to_json()), None, ctx.now)
