@@ -15,7 +15,9 @@
 //!    MediaLive's words;
 //! 7. verify: an input switch until every pipeline reports the attachment active (MediaLive
 //!    delays an immediate switch on a STANDARD channel by about 10 s), a break or slate by the
-//!    action being in the schedule; then `done`.
+//!    action being in the schedule; then `done`. MediaLive took the command by then, so the
+//!    answer says so even if the lease is lost during the look (a record that cannot be
+//!    updated stays `sent`, which counts as taken).
 //!
 //! A kill -9 between 3 and 6 leaves a record at `intent`; the next command on the event (on
 //! any daemon of the group) settles it in step 2. Nothing is re-sent later on its own.
@@ -158,7 +160,7 @@ impl Engine {
         async move {
             let lease = self.lease(&event, cmd.word()).await?;
             let fence = lease.fence().clone();
-            lease
+            let sent = lease
                 .run(async {
                     let (id, nonce) = self.live_target(&event)?;
                     let ch = self.read_channel(&event, &id).await?;
@@ -208,12 +210,19 @@ impl Engine {
                         .live_update(&fence, &nonce, counter, LiveState::Intent, Some(&entry.to_json()), None, ctx.now)
                         .await?;
                     self.send(&lease, &fence, &id, &nonce, counter, &plan.actions, &event).await?;
-                    let (verified, detail) = self.verify(&event, &id, &plan.actions).await;
-                    let state = if verified { LiveState::Done } else { LiveState::Sent };
-                    self.store.live_update(&fence, &nonce, counter, state, None, Some(&detail), Utc::now()).await?;
-                    Ok(LiveDone { answer: plan.answer, verified, detail, counter })
+                    Ok((plan, counter, id, nonce))
                 })
-                .await
+                .await?;
+            let (plan, counter, id, nonce) = sent;
+            // MediaLive took it: from here on the answer is that it did, whatever the look
+            // after says, even if the lease is lost meanwhile (the verification only reads).
+            let (verified, detail) = self.verify(&event, &id, &plan.actions).await;
+            let state = if verified { LiveState::Done } else { LiveState::Sent };
+            if let Err(e) = self.store.live_update(&fence, &nonce, counter, state, None, Some(&detail), Utc::now()).await
+            {
+                tracing::warn!(event = %event, counter, "taken by MediaLive, but the record cannot say what was seen after: {e}");
+            }
+            Ok(LiveDone { answer: plan.answer, verified, detail, counter })
         }
         .instrument(span)
         .await
