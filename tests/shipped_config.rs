@@ -736,3 +736,50 @@ fn validate_refuses_a_notify_entry_no_notifier_takes_at_its_position_with_a_did_
     );
     assert!(!text.contains("notify[1]"), "a Discord channel id is a target:\n{text}");
 }
+
+#[test]
+fn a_switch_to_backup_policy_names_the_events_whose_channel_cannot_take_it() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (config, schedules) = (dir.path().join("config"), dir.path().join("schedules"));
+    std::fs::create_dir_all(&config).expect("mkdir");
+    std::fs::create_dir_all(&schedules).expect("mkdir");
+    let profiles = repo().join("encoding-profiles");
+    let ottd = format!(
+        "[paths]\nstate = \"../state/ottd.db\"\nschedules = \"../schedules\"\nencoding_profiles = {}\n\
+         [alerts.policy.\"Video Not Detected\"]\nremedy = \"switch-to-backup\"\nwait = \"5s\"\n",
+        toml_string(&profiles.display().to_string())
+    );
+    std::fs::write(config.join("ottd.toml"), ottd).expect("write");
+    std::fs::copy(repo().join("config/workflow.toml"), config.join("workflow.toml")).expect("copy");
+    let event = |id: &str, ml: &str| {
+        format!("[[event]]\nid = \"{id}\"\n[event.mediaLive]\nchannelClass = \"STANDARD\"\ninputType = \"RTP_PUSH\"\ninputCidr = \"203.0.113.0/24\"\n{ml}")
+    };
+    let events = [
+        event("plain", ""),
+        event("paired", "backupInput = true\n"),
+        event("equal", "backupInput = true\nfailoverPreference = \"EQUAL_INPUT_PREFERENCE\"\n"),
+    ]
+    .concat();
+    std::fs::write(schedules.join("events.toml"), events).expect("write");
+    let cfg = config.join("ottd.toml");
+
+    let catalog = Catalog::load(&cfg).expect("it loads: a warning, not an error");
+    let warnings = catalog.warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let w = &warnings[0];
+    assert!(w.contains("[alerts.policy.\"Video Not Detected\"]") && w.contains("2 event(s)"), "{w}");
+    assert!(
+        w.contains("plain has no backup input") && w.contains("paired's inputs are a PRIMARY_INPUT_PREFERRED pair"),
+        "{w}"
+    );
+    assert!(!w.contains("equal has") && !w.contains("equal's"), "{w}");
+    // `ottd validate` says it too, and succeeds.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ottd"))
+        .arg("--config")
+        .arg(&cfg)
+        .arg("validate")
+        .output()
+        .expect("run");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && text.contains("plain has no backup input"), "{text}");
+}

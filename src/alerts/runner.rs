@@ -549,25 +549,13 @@ impl Runner {
         self.backup_switch(event).is_ok()
     }
 
-    /// Whether the event can be switched to its backup input by a schedule action, or why not:
-    /// it needs a backup input, in a pair MediaLive lets a switch go within
-    /// (`failoverPreference = "EQUAL_INPUT_PREFERENCE"`; with the default, PRIMARY_INPUT_PREFERRED,
-    /// MediaLive fails over by itself and refuses a scheduled switch to the backup).
+    /// Whether the event can be switched to its backup input by a schedule action, or why not
+    /// ([`crate::config::workflow::MediaLiveParams::backup_switch_refusal`]).
     fn backup_switch(&self, event: &str) -> Result<(), String> {
         let Some(def) = self.definitions.event(event) else {
             return Err(format!("{event} is not in the schedule files"));
         };
-        let ml = &def.workflow.media_live;
-        if !ml.backup_input {
-            return Err(format!("{event} has no backup input"));
-        }
-        if !ml.failover_equal {
-            return Err(format!(
-                "{event}'s inputs are a PRIMARY_INPUT_PREFERRED pair: MediaLive fails over by itself and refuses a \
-                 scheduled switch to the backup (set failoverPreference = \"EQUAL_INPUT_PREFERENCE\" to let recovery switch)"
-            ));
-        }
-        Ok(())
+        def.workflow.media_live.backup_switch_refusal(event).map_or(Ok(()), Err)
     }
 
     /// The alert that made recovery switch to backup has cleared: back to primary, unless

@@ -51,6 +51,38 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// What loads but will not work as written: a recovery policy that switches to the backup
+    /// input, for events whose channel can't take that switch (recovery only tells people
+    /// there). One line per policy, naming the events.
+    pub fn warnings(&self) -> Vec<String> {
+        let p = &self.settings.alerts.policies;
+        let mut switching: Vec<String> = p
+            .by_type
+            .iter()
+            .filter(|(_, policy)| policy.remedy == alerts::Remedy::SwitchToBackup)
+            .map(|(t, _)| format!("[alerts.policy.{t:?}]"))
+            .collect();
+        if p.default.remedy == alerts::Remedy::SwitchToBackup {
+            switching.push("[alerts.policy.default]".to_string());
+        }
+        switching.sort();
+        let refusals: Vec<String> =
+            self.events.iter().filter_map(|e| e.workflow.media_live.backup_switch_refusal(&e.spec.id)).collect();
+        if refusals.is_empty() {
+            return Vec::new();
+        }
+        switching
+            .into_iter()
+            .map(|policy| {
+                format!(
+                    "warning: {policy} remedy = \"switch-to-backup\" can't act on {} event(s), where recovery will only tell people: {}",
+                    refusals.len(),
+                    refusals.join("; ")
+                )
+            })
+            .collect()
+    }
+
     /// Load `ottd.toml`, every profile, every schedule file and every workflow they use.
     pub fn load(config: &Path) -> Result<Catalog, Diags> {
         let settings = Settings::load(config)?;

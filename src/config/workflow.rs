@@ -139,6 +139,24 @@ pub struct MediaLiveParams {
     pub slate: Option<String>,
 }
 
+impl MediaLiveParams {
+    /// Why a schedule input switch to the backup can't work on this workflow's channel (none
+    /// when it can): it needs a backup input, in a pair MediaLive lets a switch go within
+    /// (`EQUAL_INPUT_PREFERENCE`; with PRIMARY_INPUT_PREFERRED MediaLive fails over by itself
+    /// and refuses a scheduled switch to the backup).
+    pub fn backup_switch_refusal(&self, event: &str) -> Option<String> {
+        if !self.backup_input {
+            return Some(format!("{event} has no backup input"));
+        }
+        (!self.failover_equal).then(|| {
+            format!(
+                "{event}'s inputs are a PRIMARY_INPUT_PREFERRED pair: MediaLive fails over by itself and refuses a \
+                 scheduled switch to the backup (failoverPreference = \"EQUAL_INPUT_PREFERENCE\" allows it)"
+            )
+        })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct StreamSelection {
     pub max_video_bits_per_second: i32,

@@ -101,6 +101,10 @@ fn load(opts: &Options) -> Result<Catalog, crate::config::Diags> {
     if let Some(p) = &opts.state {
         c.settings.state_path = p.clone();
     }
+    // At start and at every reload: what loads but will not work as written.
+    for w in c.warnings() {
+        tracing::warn!("{w}");
+    }
     Ok(c)
 }
 

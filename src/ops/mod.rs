@@ -483,6 +483,7 @@ impl Ops {
                     c.events.len()
                 ));
                 reply.lines.push(prices);
+                reply.lines.extend(c.warnings());
                 Ok(reply)
             }
             Operation::Bootstrap => self.bootstrap().await,
