@@ -492,18 +492,39 @@ async fn wait_on(aws: &ottd::aws::Aws, channel: &str, name: &str, d: &Daemon) {
     panic!("timed out waiting for both pipelines on {name} (last {last:?}); daemon log:\n{}", d.log());
 }
 
+/// [`pair_on_air`] bootstrapped and run by a daemon until `final` is on air (notifications to
+/// `receiver` when given), with its channel and the attachment names of its pair.
+struct Pair {
+    s: Setup,
+    d: Daemon,
+    channel: String,
+    aws: ottd::aws::Aws,
+    primary: String,
+    backup: String,
+}
+
+impl Pair {
+    async fn on_air(receiver: Option<&Receiver>) -> Pair {
+        let s = pair_on_air();
+        s.ottd(&["bootstrap"]);
+        let store = Store::open(&s.state_path()).expect("state");
+        if let Some(r) = receiver {
+            subscribe(&s, &store, r).await;
+        }
+        let d = Daemon::start(&s, "daemon");
+        wait_for("the event on air", &d, Duration::from_secs(60), || phase(&store, "final") == Some(Phase::Running));
+        let channel = channel_id(&store, "final");
+        let aws = s.aws().await;
+        let live =
+            ottd::aws::schedule::describe_live(&aws.medialive, &channel).await.expect("describe").expect("channel");
+        let (primary, backup) = (live.inputs.primary.clone(), live.inputs.backup.clone().expect("a backup"));
+        Pair { s, d, channel, aws, primary, backup }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn video_lost_on_primary_switches_to_the_backup_and_back_once_it_clears() {
-    let s = pair_on_air();
-    s.ottd(&["bootstrap"]);
-    let store = Store::open(&s.state_path()).expect("state");
-    let d = Daemon::start(&s, "daemon");
-    wait_for("the event on air", &d, Duration::from_secs(60), || phase(&store, "final") == Some(Phase::Running));
-    let channel = channel_id(&store, "final");
-    let aws = s.aws().await;
-    let inputs =
-        ottd::aws::schedule::describe_live(&aws.medialive, &channel).await.expect("describe").expect("channel");
-    let (primary, backup) = (inputs.inputs.primary.clone(), inputs.inputs.backup.clone().expect("a backup"));
+    let Pair { s, d, channel, aws, primary, backup } = Pair::on_air(None).await;
 
     put_alert(&s, &channel, "SET", "v1", "Video Not Detected", "0").await;
     wait_on(&aws, &channel, &backup, &d).await;
@@ -523,18 +544,8 @@ async fn a_switch_made_in_the_console_is_told_and_recovery_leaves_the_channel_wh
     // console. People are told, once for both pipelines (ottd's own switch was told as
     // recovery's action, never as a switch by someone else), and when the alert clears,
     // recovery leaves the channel where it was put. Five notices: within the storm limit.
-    let s = pair_on_air();
-    s.ottd(&["bootstrap"]);
-    let store = Store::open(&s.state_path()).expect("state");
     let receiver = Receiver::start();
-    subscribe(&s, &store, &receiver).await;
-    let d = Daemon::start(&s, "daemon");
-    wait_for("the event on air", &d, Duration::from_secs(60), || phase(&store, "final") == Some(Phase::Running));
-    let channel = channel_id(&store, "final");
-    let aws = s.aws().await;
-    let inputs =
-        ottd::aws::schedule::describe_live(&aws.medialive, &channel).await.expect("describe").expect("channel");
-    let (primary, backup) = (inputs.inputs.primary.clone(), inputs.inputs.backup.clone().expect("a backup"));
+    let Pair { s, d, channel, aws, primary, backup } = Pair::on_air(Some(&receiver)).await;
 
     put_alert(&s, &channel, "SET", "v2", "Video Not Detected", "0").await;
     wait_on(&aws, &channel, &backup, &d).await;

@@ -25,6 +25,13 @@ fn desk() -> (World, Desk) {
     (w, desk)
 }
 
+/// `final` deployed and started by the schedule.
+async fn on_air(w: &World) {
+    let actor = crate::ops::Actor::Schedule;
+    w.ops.execute(&actor, Operation::Deploy { event: "final".into() }, None).await.expect("deploy");
+    w.ops.execute(&actor, Operation::Start { event: "final".into() }, None).await.expect("start");
+}
+
 fn who(user: &str, groups: &[&str]) -> Caller {
     Caller {
         platform: Platform::Slack,
@@ -66,11 +73,7 @@ async fn a_viewer_is_refused_politely_and_the_refusal_is_audited() {
 #[tokio::test]
 async fn stop_inside_the_window_needs_a_second_person_and_runs_once() {
     let (w, desk) = desk();
-    w.ops
-        .execute(&crate::ops::Actor::Schedule, Operation::Deploy { event: "final".into() }, None)
-        .await
-        .expect("deploy");
-    w.ops.execute(&crate::ops::Actor::Schedule, Operation::Start { event: "final".into() }, None).await.expect("start");
+    on_air(&w).await;
     let op = who("UOP", &["SOPS"]);
     let ask = desk.command(&op, "stop final").await.first;
     assert_eq!((ask.tone, ask.visibility), (Tone::Asking, Visibility::InChannel));
@@ -100,11 +103,7 @@ async fn stop_inside_the_window_needs_a_second_person_and_runs_once() {
 #[tokio::test]
 async fn a_switch_away_from_primary_on_air_asks_about_the_switch() {
     let (w, desk) = desk();
-    w.ops
-        .execute(&crate::ops::Actor::Schedule, Operation::Deploy { event: "final".into() }, None)
-        .await
-        .expect("deploy");
-    w.ops.execute(&crate::ops::Actor::Schedule, Operation::Start { event: "final".into() }, None).await.expect("start");
+    on_air(&w).await;
     let ask = desk.command(&who("UOP", &["SOPS"]), "switch final backup").await.first;
     assert_eq!((ask.tone, ask.visibility), (Tone::Asking, Visibility::Ephemeral));
     assert!(ask.reply.headline.starts_with("Switch final to backup? It is on air now"), "{}", ask.reply.headline);
