@@ -107,7 +107,13 @@ pub enum Command {
         words: Vec<String>,
     },
     /// Return to the network: end the event's open break.
-    Back { event: String },
+    Back {
+        event: String,
+        /// The splice event id of a break started elsewhere (the console, another tool), as
+        /// `schedule-actions` shows it; none: ottd's open break.
+        #[arg(value_name = "SPLICE_ID")]
+        splice_id: Option<u32>,
+    },
     /// The full-frame slate image on the event's channel, on or off.
     Slate {
         event: String,
@@ -173,7 +179,8 @@ impl Progress for PrintProgress {
 fn live_text(c: &Command) -> Option<String> {
     Some(match c {
         Command::Break { event, words } => format!("break {event} {}", words.join(" ")),
-        Command::Back { event } => format!("back {event}"),
+        Command::Back { event, splice_id: None } => format!("back {event}"),
+        Command::Back { event, splice_id: Some(id) } => format!("back {event} {id}"),
         Command::Slate { event, on_off } => format!("slate {event} {on_off}"),
         Command::Switch { event, to } => format!("switch {event} {to}"),
         Command::ScheduleActions { event } => format!("schedule-actions {event}"),

@@ -149,6 +149,22 @@ async fn from_the_cli_a_break_a_return_and_what_would_repeat_is_refused() {
     for want in ["break", "back", "refused"] {
         assert!(audit.contains(want), "audit lacks {want}:\n{audit}");
     }
+
+    // A break started in the console: ottd has no open break of its own, says how to end one
+    // started elsewhere, and ends it by its splice event id.
+    let console = ottd::live::ScheduleAction {
+        name: "console-break-1".into(),
+        start: ottd::live::When::immediate(),
+        settings: Settings::SpliceInsert { splice_event_id: 90001, duration: None },
+    };
+    let channel = channel_id(&store, "final");
+    schedule::create(&engine.aws.medialive, &channel, &[console]).await.expect("the console's break");
+    let hint = ottd_fails(&s, &["back", "final"]);
+    assert!(hint.contains("no open break on final by ottd") && hint.contains("back final SPLICE_ID"), "{hint}");
+    let back = s.ottd(&["back", "final", "90001"]);
+    assert!(back.contains("break 90001 ends now") && back.contains("done:"), "{back}");
+    let held = schedule::describe(&engine.aws.medialive, &channel).await.expect("schedule");
+    assert!(held.iter().any(|a| a.settings == Settings::ReturnToNetwork { splice_event_id: 90001 }), "{held:#?}");
 }
 
 /// Fails at one point, as if the process died there.

@@ -186,7 +186,7 @@ mod tests {
         assert_eq!(gate(&switch(SwitchTarget::Attachment("slate-loop".into())), on_air, &rules), Gate::Confirm);
         assert_eq!(gate(&switch(SwitchTarget::Primary), on_air, &rules), Gate::Run, "back to primary: no question");
         assert_eq!(gate(&switch(SwitchTarget::Backup), outside, &rules), Gate::Run);
-        let brk = Operation::Live(LiveCommand::Back { event: "final".into() });
+        let brk = Operation::Live(LiveCommand::Back { event: "final".into(), splice: None });
         assert_eq!(gate(&brk, on_air, &rules), Gate::Run);
         // A rule may still ask a second person for any of them, by its word.
         let mut strict = rules.clone();

@@ -34,8 +34,9 @@ use crate::config::grants::Role;
 pub enum LiveCommand {
     /// An SCTE-35 splice insert: `duration` `None` = open until `back`.
     Break { event: String, duration: Option<Ticks>, start: Start },
-    /// Return to network: ends the open break.
-    Back { event: String },
+    /// Return to network: ends the open break, or the break with this splice event id (one
+    /// started elsewhere: the console, another tool).
+    Back { event: String, splice: Option<u32> },
     /// The full-frame slate image on the top layer, on or off.
     Slate { event: String, on: bool },
     /// An input switch.
@@ -56,7 +57,7 @@ pub enum SwitchTarget {
 /// The words of live control, the role each needs and what `help` says of it.
 pub const WORDS: &[(&str, Role, &str)] = &[
     ("break", Role::Operator, "an ad break now or at a time: `break EVENT [90s] [at 20:15]`"),
-    ("back", Role::Operator, "return to the network: ends the open break"),
+    ("back", Role::Operator, "return to the network: ends the open break (`back EVENT [SPLICE_ID]`)"),
     ("slate", Role::Operator, "the full-frame slate image: `slate EVENT on|off`"),
     ("switch", Role::Operator, "switch input: `switch EVENT primary|backup|ATTACHMENT`"),
     ("schedule-actions", Role::Viewer, "what the channel's schedule holds"),
@@ -76,7 +77,7 @@ impl LiveCommand {
     pub fn event(&self) -> &str {
         match self {
             LiveCommand::Break { event, .. }
-            | LiveCommand::Back { event }
+            | LiveCommand::Back { event, .. }
             | LiveCommand::Slate { event, .. }
             | LiveCommand::Switch { event, .. }
             | LiveCommand::ScheduleActions { event } => event,
@@ -137,6 +138,8 @@ pub enum CommandError {
     AtOnlyForBreak { command: &'static str },
     #[error("`{given}`: {}", usage(.command))]
     Unexpected { command: &'static str, given: String },
+    #[error("`{given}` is not a splice event id: a whole number up to 4294967295, as `schedule-actions` shows")]
+    BadSpliceId { given: String },
 }
 
 fn did_you_mean(s: &Option<String>) -> String {
@@ -159,6 +162,7 @@ fn usage(command: &str) -> String {
         "break" => "`break` takes a duration and `at TIME`: `/ott break EVENT 90s at 20:15`".into(),
         "slate" => "`slate` takes on or off: `/ott slate EVENT on`".into(),
         "switch" => "`switch` takes one target: `/ott switch EVENT backup`".into(),
+        "back" => "`back` takes at most a splice event id: `/ott back EVENT [SPLICE_ID]`".into(),
         _ => format!("`{command}` takes only the event: `/ott {command} EVENT`"),
     }
 }
@@ -250,7 +254,14 @@ pub fn parse(text: &str, events: &[EventZone<'_>], now: DateTime<Utc>) -> Result
             only(1)?;
             Ok(LiveCommand::Switch { event, to })
         }
-        "back" => only(0).map(|_| LiveCommand::Back { event }),
+        "back" => {
+            let splice = match rest.first() {
+                None => None,
+                Some(w) if w.eq_ignore_ascii_case("at") => return Err(unexpected(w)),
+                Some(w) => Some(w.parse::<u32>().map_err(|_| CommandError::BadSpliceId { given: w.to_string() })?),
+            };
+            only(usize::from(splice.is_some())).map(|_| LiveCommand::Back { event, splice })
+        }
         _ => only(0).map(|_| LiveCommand::ScheduleActions { event }),
     }
 }
@@ -270,7 +281,8 @@ pub fn format(c: &LiveCommand, tz: Tz) -> String {
         }
         LiveCommand::Slate { on, .. } => text.push_str(if *on { " on" } else { " off" }),
         LiveCommand::Switch { to, .. } => text.push_str(&format!(" {to}")),
-        LiveCommand::Back { .. } | LiveCommand::ScheduleActions { .. } => {}
+        LiveCommand::Back { splice: Some(id), .. } => text.push_str(&format!(" {id}")),
+        LiveCommand::Back { splice: None, .. } | LiveCommand::ScheduleActions { .. } => {}
     }
     text
 }
@@ -345,7 +357,10 @@ mod tests {
                 start: Start::Fixed(t("2026-12-18T19:15:00Z"))
             })
         );
-        assert_eq!(p("back final"), Ok(LiveCommand::Back { event: ev() }));
+        assert_eq!(p("back final"), Ok(LiveCommand::Back { event: ev(), splice: None }));
+        assert_eq!(p("back final 77"), Ok(LiveCommand::Back { event: ev(), splice: Some(77) }));
+        assert_eq!(p("back final -1"), Err(CommandError::BadSpliceId { given: "-1".into() }));
+        assert!(matches!(p("back final 77 78"), Err(CommandError::Unexpected { command: "back", .. })));
         assert_eq!(p("slate final ON"), Ok(LiveCommand::Slate { event: ev(), on: true }));
         assert_eq!(p("slate final off"), Ok(LiveCommand::Slate { event: ev(), on: false }));
         assert_eq!(p("switch final Backup"), Ok(LiveCommand::Switch { event: ev(), to: SwitchTarget::Backup }));
@@ -388,7 +403,11 @@ mod tests {
             msg("break final at 20:15 at 20:16"),
             "`at`: `break` takes a duration and `at TIME`: `/ott break EVENT 90s at 20:15`"
         );
-        assert_eq!(msg("back final now"), "`now`: `back` takes only the event: `/ott back EVENT`");
+        assert_eq!(
+            msg("back final now"),
+            "`now` is not a splice event id: a whole number up to 4294967295, as `schedule-actions` shows"
+        );
+        assert_eq!(msg("back final 7 8"), "`8`: `back` takes at most a splice event id: `/ott back EVENT [SPLICE_ID]`");
         assert_eq!(msg("back final at 20:15"), "`back` acts now: only `break` takes `at`");
         assert_eq!(msg("switch final at 20:15"), "`switch` acts now: only `break` takes `at`");
         assert_eq!(msg("slate final"), "`slate` takes on or off: `/ott slate EVENT on`");
@@ -427,7 +446,8 @@ mod tests {
                 duration,
                 start
             }),
-            event.clone().prop_map(|event| LiveCommand::Back { event }),
+            (event.clone(), proptest::option::of(any::<u32>()))
+                .prop_map(|(event, splice)| LiveCommand::Back { event, splice }),
             (event.clone(), any::<bool>()).prop_map(|(event, on)| LiveCommand::Slate { event, on }),
             (event.clone(), target).prop_map(|(event, to)| LiveCommand::Switch { event, to }),
             event.prop_map(|event| LiveCommand::ScheduleActions { event }),

@@ -127,7 +127,11 @@ impl fmt::Display for Refusal {
                 f,
                 "a break is already open on {event} (splice event {splice_event_id}): `/ott back {event}` ends it"
             ),
-            Refusal::NoOpenBreak { event } => write!(f, "no open break on {event}"),
+            Refusal::NoOpenBreak { event } => write!(
+                f,
+                "no open break on {event} by ottd; a break started elsewhere ends with `/ott back {event} SPLICE_ID` \
+                 (`/ott schedule-actions {event}` shows the ids)"
+            ),
             Refusal::SlateUp { event } => write!(f, "the slate is already up on {event}"),
             Refusal::SlateDown { event } => write!(f, "the slate is not up on {event}"),
             Refusal::NoSlateImage { event } => write!(f, "{event} has no slate image: its workflow names none"),
@@ -203,8 +207,9 @@ fn plan(cmd: &LiveCommand, ch: &ChannelView, ids: Ids<'_>, now: DateTime<Utc>) -
             let settings = Settings::SpliceInsert { splice_event_id: id, duration: *duration };
             one(name(ActionKind::Break, ids.counter)?, settings, answer)
         }
-        LiveCommand::Back { .. } => {
-            let id = ch.open_break.ok_or_else(|| Refusal::NoOpenBreak { event: ev() })?;
+        LiveCommand::Back { splice, .. } => {
+            // A splice id given ends that break, wherever it was started; otherwise ottd's open one.
+            let id = splice.or(ch.open_break).ok_or_else(|| Refusal::NoOpenBreak { event: ev() })?;
             // Named after the break it ends: two `back`s for one break are one action.
             let answer = format!("back to the network on {event}: break {id} ends now");
             one(name(ActionKind::Back, id)?, Settings::ReturnToNetwork { splice_event_id: id }, answer)

@@ -95,7 +95,19 @@ fn issue_back_final_returns_to_network_with_the_open_breaks_id() {
         [action("ottd-final-1a2b3c4d-back-12", When::immediate(), Settings::ReturnToNetwork { splice_event_id: 12 })]
     );
     assert_eq!(p.answer, "back to the network on final: break 12 ends now");
-    assert_eq!(refusal("back final", &channel()), "no open break on final");
+    let no = refusal("back final", &channel());
+    assert!(no.starts_with("no open break on final by ottd") && no.contains("/ott back final SPLICE_ID"), "{no}");
+    // A break started elsewhere, by its splice id, whatever ottd's own say.
+    let p = write("back final 4242", &channel());
+    assert_eq!(
+        p.actions,
+        [action(
+            "ottd-final-1a2b3c4d-back-4242",
+            When::immediate(),
+            Settings::ReturnToNetwork { splice_event_id: 4242 }
+        )]
+    );
+    assert_eq!(p.answer, "back to the network on final: break 4242 ends now");
 }
 
 #[test]
@@ -252,7 +264,7 @@ fn medialive_switches_within_a_failover_pair_only_with_equal_preference() {
 
 #[test]
 fn a_bad_nonce_is_refused_before_anything_is_written() {
-    let cmd = LiveCommand::Back { event: "final".into() };
+    let cmd = LiveCommand::Back { event: "final".into(), splice: None };
     let ch = ChannelView { open_break: Some(3), ..channel() };
     let r = decide(&cmd, &ch, Ids { nonce: "", counter: 1 }, now());
     assert_eq!(r, Decision::Refuse(Refusal::Naming(NamingError::Empty { part: "deployment nonce" })));

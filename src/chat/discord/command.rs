@@ -45,6 +45,10 @@ fn options_of(word: &str, takes: Option<bool>) -> Vec<Value> {
             json!({"type": STRING, "name": "duration", "description": "how long: 90s, 2m, 1m30s (none: until /ott back)", "required": false}),
             json!({"type": STRING, "name": "at", "description": "a time in the event's zone: 20:15 or 20:15:30 (none: now)", "required": false}),
         ],
+        ("back", _) => vec![
+            event(true),
+            json!({"type": INTEGER, "name": "splice_id", "description": "a break started elsewhere, by its splice event id (none: ottd's open break)", "required": false, "min_value": 0, "max_value": u32::MAX}),
+        ],
         ("slate", _) => vec![
             event(true),
             json!({
@@ -187,6 +191,14 @@ mod tests {
                 ),
                 "slate final off",
             ),
+            (
+                data(
+                    "back",
+                    json!([{"type": 4, "name": "splice_id", "value": 90001}, {"type": 3, "name": "event", "value": "final"}]),
+                ),
+                "back final 90001",
+            ),
+            (data("back", json!([{"type": 3, "name": "event", "value": "final"}])), "back final"),
             (data("status", json!([])), "status"),
             (data("status", json!([{"type": 3, "name": "event", "value": "final"}])), "status final"),
             (data("ack", json!([{"type": 4, "name": "alert", "value": 12}])), "ack 12"),
