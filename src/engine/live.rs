@@ -267,6 +267,9 @@ impl Engine {
         let sent = match lease.bounded(&step, schedule::create(&self.aws.medialive, id, actions)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(EngineError::Aws(e)),
+            // Not sent (the lease could not cover the call): said as such, and the record,
+            // which can't be written without the lease, stays pending for the next holder.
+            Err(e @ EngineError::LeaseLost { .. }) => return Err(e),
             Err(e) => Err(e),
         };
         if sent.is_ok() {
@@ -308,36 +311,39 @@ impl Engine {
 
     /// After a failed BatchUpdateSchedule: read the schedule and compare. The same actions held
     /// means the batch went through (a lost answer, a retry). An error that says MediaLive
-    /// decided (a 4xx) is a refusal; one that does not (a timeout, a 5xx, a dropped connection)
-    /// is looked at a few times more, since the request may still be on its way, and then left
-    /// unanswered. A read that fails keeps the send's error.
+    /// decided (a 4xx) is a refusal once a read shows the actions are not there; an error that
+    /// does not (a timeout, a 5xx, a dropped connection) is looked at a few times more, since
+    /// the request may still be on its way, and then left unanswered. With no successful read,
+    /// nothing is known: unanswered, whatever the send's error (a 4xx "already exists" is what
+    /// the SDK's retry meets after a lost answer to a batch MediaLive took).
     async fn after_error(&self, id: &str, actions: &[ScheduleAction], e: EngineError) -> Option<Failure> {
-        let decided = match &e {
-            EngineError::Aws(a) => a.class != crate::aws::ErrorClass::Transient,
-            // Not started: the lease could not cover it.
-            EngineError::LeaseLost { .. } => true,
-            _ => false,
-        };
+        let decided = matches!(&e, EngineError::Aws(a) if a.class != crate::aws::ErrorClass::Transient);
         let looks = if decided { 1 } else { UNANSWERED_LOOKS };
-        let mut read_error = None;
-        for look in 0..looks {
+        let mut read: Option<std::result::Result<(), crate::aws::AwsError>> = None;
+        for look in 0..UNANSWERED_LOOKS {
             if look > 0 {
+                // A decided error whose one read failed is read again too: only a read says
+                // whether the batch is there.
+                if read.as_ref().is_some_and(|r| r.is_ok()) && look >= looks {
+                    break;
+                }
                 tokio::time::sleep(UNANSWERED_EVERY).await;
             }
             match schedule::describe(&self.aws.medialive, id).await {
                 Ok(held) => match live::retry(actions, &held) {
                     Retry::Done => return None,
-                    Retry::Send => read_error = None,
+                    Retry::Send => read = Some(Ok(())),
                     conflict @ Retry::Conflict { .. } => return Some(Failure::Refused(conflict.to_string())),
                 },
-                Err(r) => read_error = Some(r),
+                Err(r) => read = Some(Err(r)),
             }
         }
-        let why = match read_error {
-            Some(r) => format!("{e} (and the schedule could not be read: {r})"),
-            None => e.to_string(),
-        };
-        Some(if decided { Failure::Refused(why) } else { Failure::Unanswered(why) })
+        Some(match read {
+            Some(Ok(())) if decided => Failure::Refused(e.to_string()),
+            Some(Ok(())) => Failure::Unanswered(e.to_string()),
+            Some(Err(r)) => Failure::Unanswered(format!("{e}; the schedule could not be read: {r}")),
+            None => Failure::Unanswered(e.to_string()),
+        })
     }
 
     /// Whether the actions are seen taking effect, and what was seen.

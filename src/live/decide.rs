@@ -208,11 +208,18 @@ fn plan(cmd: &LiveCommand, ch: &ChannelView, ids: Ids<'_>, now: DateTime<Utc>) -
             one(name(ActionKind::Break, ids.counter)?, settings, answer)
         }
         LiveCommand::Back { splice, .. } => {
-            // A splice id given ends that break, wherever it was started; otherwise ottd's open one.
-            let id = splice.or(ch.open_break).ok_or_else(|| Refusal::NoOpenBreak { event: ev() })?;
-            // Named after the break it ends: two `back`s for one break are one action.
+            // A splice id given ends that break, wherever it was started (named by this
+            // command's counter: such ids are anyone's); otherwise ottd's open one (named
+            // after it: two `back`s for one break are one action).
+            let (id, action) = match splice {
+                Some(id) => (*id, name(ActionKind::Return, ids.counter)?),
+                None => {
+                    let id = ch.open_break.ok_or_else(|| Refusal::NoOpenBreak { event: ev() })?;
+                    (id, name(ActionKind::Back, id)?)
+                }
+            };
             let answer = format!("back to the network on {event}: break {id} ends now");
-            one(name(ActionKind::Back, id)?, Settings::ReturnToNetwork { splice_event_id: id }, answer)
+            one(action, Settings::ReturnToNetwork { splice_event_id: id }, answer)
         }
         LiveCommand::Slate { on: true, .. } => {
             if ch.slate_up {

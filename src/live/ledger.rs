@@ -79,18 +79,22 @@ fn start_of(a: &ScheduleAction, at: DateTime<Utc>) -> DateTime<Utc> {
 pub fn standing(history: &[Recorded], now: DateTime<Utc>) -> Standing {
     let mut taken: Vec<&Recorded> = history.iter().filter(|r| r.taken == Taken::Yes).collect();
     taken.sort_by_key(|r| std::cmp::Reverse(r.counter));
-    let actions = || taken.iter().flat_map(|r| r.actions.iter().map(move |a| (a, start_of(a, r.at))));
-    let returned =
-        |id: u32| actions().any(|(a, t)| t <= now && a.settings == Settings::ReturnToNetwork { splice_event_id: id });
-    let open_break = actions().find_map(|(a, t)| match &a.settings {
-        Settings::SpliceInsert { splice_event_id, duration } if t <= now && !returned(*splice_event_id) => {
+    let actions = || taken.iter().flat_map(|r| r.actions.iter().map(move |a| (a, start_of(a, r.at), r.counter)));
+    // Only a return asked after the break ends it: splice ids given by hand (`back EVENT ID`)
+    // may be ones ottd's counter reaches later.
+    let returned = |id: u32, after: u32| {
+        actions()
+            .any(|(a, t, c)| c > after && t <= now && a.settings == Settings::ReturnToNetwork { splice_event_id: id })
+    };
+    let open_break = actions().find_map(|(a, t, c)| match &a.settings {
+        Settings::SpliceInsert { splice_event_id, duration } if t <= now && !returned(*splice_event_id, c) => {
             let ends = duration.map(|d| t + Duration::milliseconds(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)));
             ends.is_none_or(|e| now < e).then_some(*splice_event_id)
         }
         _ => None,
     });
     let slate_up = actions()
-        .find_map(|(a, t)| match a.settings {
+        .find_map(|(a, t, _)| match a.settings {
             Settings::StaticImageActivate { layer: SLATE_LAYER, .. } if t <= now => Some(true),
             Settings::StaticImageDeactivate { layer: SLATE_LAYER } if t <= now => Some(false),
             _ => None,
@@ -192,6 +196,13 @@ mod tests {
         back.push(rec(4, Taken::Yes, "2026-12-04T20:05:00Z", Settings::ReturnToNetwork { splice_event_id: 3 }));
         assert_eq!(standing(&back, t("2026-12-04T20:04:59Z")).open_break, Some(3));
         assert_eq!(standing(&back, t("2026-12-04T20:05:00Z")).open_break, None);
+        // `back final 5` for a console break 5, then ottd's own break 5 (its counter got there):
+        // the earlier return does not end the later break.
+        let by_hand = [
+            rec(2, Taken::Yes, "2026-12-04T20:00:00Z", Settings::ReturnToNetwork { splice_event_id: 5 }),
+            rec(5, Taken::Yes, "2026-12-04T20:10:00Z", splice(5, None)),
+        ];
+        assert_eq!(standing(&by_hand, t("2026-12-04T20:11:00Z")).open_break, Some(5));
     }
 
     #[test]
@@ -276,7 +287,8 @@ mod tests {
     use proptest::prelude::*;
 
     /// One command of a random history: a break (id = its counter, with or without a
-    /// duration), a back for an earlier break, the slate on or off; taken or not.
+    /// duration), a back for some splice id (an earlier break's, or one given by hand that a
+    /// later break may take), the slate on or off; taken or not.
     fn step() -> impl Strategy<Value = (u8, Option<u64>, bool, bool)> {
         (0u8..4, prop::option::of(1u64..600), any::<bool>(), any::<bool>())
     }
@@ -292,7 +304,7 @@ mod tests {
                 let at = t0 + Duration::seconds(i as i64 * 60);
                 let settings = match kind {
                     0 => splice(counter, *secs),
-                    1 => Settings::ReturnToNetwork { splice_event_id: (counter / 2).max(1) },
+                    1 => Settings::ReturnToNetwork { splice_event_id: (counter * 7) % 31 + 1 },
                     2 if *on => Settings::StaticImageActivate { uri: "s3ssl://b/s.png".into(), layer: SLATE_LAYER, duration_ms: None },
                     _ => Settings::StaticImageDeactivate { layer: SLATE_LAYER },
                 };
@@ -318,14 +330,15 @@ mod tests {
                 let running = duration.is_none_or(|d| now < b.at + Duration::milliseconds(d.as_millis() as i64));
                 prop_assert!(running, "break {} is over", id);
                 let back = Settings::ReturnToNetwork { splice_event_id: id };
-                prop_assert!(!done.iter().any(|r| r.actions[0].settings == back), "break {} was ended", id);
+                let ended = done.iter().any(|r| r.counter > b.counter && r.actions[0].settings == back);
+                prop_assert!(!ended, "break {} was ended", id);
             } else {
                 // No break that qualifies was missed.
                 for r in &done {
                     if let Settings::SpliceInsert { splice_event_id, duration } = &r.actions[0].settings {
                         let over = duration.is_some_and(|d| now >= r.at + Duration::milliseconds(d.as_millis() as i64));
                         let end = Settings::ReturnToNetwork { splice_event_id: *splice_event_id };
-                        let back = done.iter().any(|x| x.actions[0].settings == end);
+                        let back = done.iter().any(|x| x.counter > r.counter && x.actions[0].settings == end);
                         prop_assert!(over || back, "break {} stands but was not found", splice_event_id);
                     }
                 }

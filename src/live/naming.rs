@@ -22,20 +22,32 @@ pub const PREFIX: &str = "ottd";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ActionKind {
     Break,
+    /// The return that ends ottd's open break: named after the break (its counter), so two
+    /// `back`s for one break are one action.
     Back,
+    /// A return for a break by its splice event id (`back EVENT SPLICE_ID`, a break started
+    /// elsewhere): named by the command's own counter, since such ids are anyone's.
+    Return,
     SlateOn,
     SlateOff,
     Switch,
 }
 
 impl ActionKind {
-    pub const ALL: [ActionKind; 5] =
-        [ActionKind::Break, ActionKind::Back, ActionKind::SlateOn, ActionKind::SlateOff, ActionKind::Switch];
+    pub const ALL: [ActionKind; 6] = [
+        ActionKind::Break,
+        ActionKind::Back,
+        ActionKind::Return,
+        ActionKind::SlateOn,
+        ActionKind::SlateOff,
+        ActionKind::Switch,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             ActionKind::Break => "break",
             ActionKind::Back => "back",
+            ActionKind::Return => "return",
             ActionKind::SlateOn => "slate-on",
             ActionKind::SlateOff => "slate-off",
             ActionKind::Switch => "switch",

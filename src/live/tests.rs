@@ -102,7 +102,7 @@ fn issue_back_final_returns_to_network_with_the_open_breaks_id() {
     assert_eq!(
         p.actions,
         [action(
-            "ottd-final-1a2b3c4d-back-4242",
+            "ottd-final-1a2b3c4d-return-17",
             When::immediate(),
             Settings::ReturnToNetwork { splice_event_id: 4242 }
         )]
