@@ -166,9 +166,8 @@ pub async fn record_message(
             Handled::ChannelState
         }
         Detail::InputChange { pipeline, active_input, switch_action, .. } => {
-            if !store.first_sight(&ev.id).await? {
-                return Ok(Handled::Recorded(Recorded::Duplicate));
-            }
+            // No envelope claim here: recovery claims telling people per switch
+            // (`live::outside`), so a redelivery after a kill is told if nobody told it yet.
             tracing::info!(event = %event, ?pipeline, input = ?active_input, action = ?switch_action, "MediaLive switched the channel's input");
             let c = Changed::InputChange {
                 event: event.clone(),

@@ -38,18 +38,11 @@ pub struct Runner {
     /// How often channels that should be on air are described in AWS (EventBridge delivery
     /// is best effort: a stop behind ottd's back may come with no event).
     resync: std::time::Duration,
-    /// Switches ottd did not make, told in the last [`SWITCH_TOLD_FOR`] (per event, action and
-    /// input), so both pipelines of one switch make one notice. Lost at a restart: at worst a
-    /// switch is told twice.
-    switches_told: Mutex<HashMap<(String, String, String), DateTime<Utc>>>,
 }
 
 /// What an alert's record says recovery did when its policy asked for a switch to a backup the
 /// event can't take.
 const CANNOT_SWITCH: &str = "none: cannot switch to backup";
-
-/// How long the pipelines' reports of one switch count as one.
-const SWITCH_TOLD_FOR: chrono::Duration = chrono::Duration::seconds(60);
 
 /// Where a pass's wake-ups go (the event, and when to look again).
 type Later = mpsc::UnboundedSender<(String, DateTime<Utc>)>;
@@ -123,7 +116,6 @@ impl Runner {
             storms: Mutex::default(),
             busy: Mutex::default(),
             resync,
-            switches_told: Mutex::default(),
         }
     }
 
@@ -225,8 +217,11 @@ impl Runner {
                     Some(Changed::Alert { event }) => self.kick(event, None, later_tx.clone()),
                     Some(Changed::ChannelState { event, state }) => self.kick(event, Some(state), later_tx.clone()),
                     Some(Changed::InputChange { event, pipeline, input, action }) => {
-                        let r = Reported { event: &event, pipeline, input: input.as_deref(), action: action.as_deref() };
-                        self.input_changed(&r);
+                        let this = self.clone();
+                        self.ops.tasks().spawn(async move {
+                            let r = Reported { event: &event, pipeline, input: input.as_deref(), action: action.as_deref() };
+                            this.input_changed(&r).await;
+                        });
                     }
                 },
                 _ = tokio::time::sleep(wait) => {
@@ -529,19 +524,18 @@ impl Runner {
     }
 
     /// MediaLive reports a pipeline on another input: people are told of a switch ottd did not
-    /// make, once for the pipelines of one switch.
-    fn input_changed(&self, r: &Reported) {
-        let Some(text) = outside::notice(r) else { return };
-        let now = self.clock.now();
-        {
-            let mut told = self.switches_told.lock().unwrap_or_else(|p| p.into_inner());
-            told.retain(|_, at| now - *at < SWITCH_TOLD_FOR);
-            if told.insert(r.key(), now).is_some() {
-                return;
+    /// make, once for the pipelines of one switch, whichever daemon of a group each report
+    /// reaches (claimed in the state before telling, as an alert's notice is).
+    pub async fn input_changed(&self, r: &Reported<'_>) {
+        let Some(text) = outside::notice(r, self.has_backup(r.event)) else { return };
+        match self.ops.store().first_sight(&r.key()).await {
+            Ok(true) => {
+                tracing::warn!(event = r.event, "{text}");
+                self.notice(r.event, Level::Warning, text);
             }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(event = r.event, "cannot claim telling people of an input switch: {e}"),
         }
-        tracing::warn!(event = r.event, "{text}");
-        self.notice(r.event, Level::Warning, text);
     }
 
     /// Whether recovery and the alert's button may switch the event to its backup input.

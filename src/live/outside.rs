@@ -26,19 +26,23 @@ impl Reported<'_> {
             .is_some_and(|p| p.event == self.event)
     }
 
-    /// What the pipelines of one switch share: the action and the input (a STANDARD channel
-    /// reports each pipeline, and people are told once).
-    pub fn key(&self) -> (String, String, String) {
-        (
-            self.event.to_string(),
-            self.action.unwrap_or_default().to_string(),
-            self.input.unwrap_or_default().to_string(),
-        )
+    /// What the pipelines of one switch share, as a claim key in the state: the action and the
+    /// input (a STANDARD channel reports each pipeline, and people are told once). MediaLive's
+    /// own failover names no action and fails each pipeline over on its own: its key has the
+    /// pipeline.
+    pub fn key(&self) -> String {
+        let by = match (self.action, self.pipeline) {
+            (Some(a), _) => format!("action:{a}"),
+            (None, Some(p)) => format!("failover:{p}"),
+            (None, None) => "failover".to_string(),
+        };
+        format!("input-switch:{}:{by}:{}", self.event, self.input.unwrap_or_default())
     }
 }
 
-/// The notice for a switch ottd did not make; none for ottd's own.
-pub fn notice(r: &Reported) -> Option<String> {
+/// The notice for a switch ottd did not make; none for ottd's own. `switchable`: ottd can
+/// switch the channel between its inputs (else the notice offers no `/ott switch`).
+pub fn notice(r: &Reported, switchable: bool) -> Option<String> {
     if r.by_ottd() {
         return None;
     }
@@ -55,9 +59,9 @@ pub fn notice(r: &Reported) -> Option<String> {
         Some(a) => format!("by schedule action `{a}`, not by ottd (the console or another tool)"),
         None => "by MediaLive itself (input failover), not by ottd".to_string(),
     };
+    let advice = if switchable { format!("; `/ott switch {event} primary|backup` moves it") } else { String::new() };
     Some(format!(
-        "{event}: {on} switched to {input} {by}. `/ott schedule-actions {event}` shows each pipeline's input; \
-         `/ott switch {event} primary|backup` moves it"
+        "{event}: {on} switched to {input} {by}. `/ott schedule-actions {event}` shows each pipeline's input{advice}"
     ))
 }
 
@@ -71,26 +75,28 @@ mod tests {
 
     #[test]
     fn ottds_own_switch_is_not_told_again() {
-        assert_eq!(notice(&reported(Some("ottd-final-1a2b3c4d-switch-3"))), None);
+        assert_eq!(notice(&reported(Some("ottd-final-1a2b3c4d-switch-3")), true), None);
     }
 
     #[test]
     fn a_switch_by_anyone_else_is_told_with_its_action_and_the_way_back() {
-        let n = notice(&reported(Some("console-1"))).expect("told");
+        let n = notice(&reported(Some("console-1")), true).expect("told");
         assert!(
             n.starts_with("final: pipeline 0 switched to input `final-backup` by schedule action `console-1`"),
             "{n}"
         );
         assert!(n.contains("/ott switch final primary|backup"), "{n}");
         // ottd's name for another event is not this event's.
-        assert!(notice(&reported(Some("ottd-semi-1a2b3c4d-switch-3"))).is_some());
+        assert!(notice(&reported(Some("ottd-semi-1a2b3c4d-switch-3")), true).is_some());
         // A name that merely starts like ottd's.
-        assert!(notice(&reported(Some("ottd-final-switch"))).is_some());
+        assert!(notice(&reported(Some("ottd-final-switch")), true).is_some());
+        // No switch to offer where ottd can't switch.
+        assert!(!notice(&reported(Some("console-1")), false).expect("told").contains("/ott switch"));
     }
 
     #[test]
     fn medialives_own_failover_is_told_as_such() {
-        let n = notice(&Reported { event: "final", pipeline: None, input: None, action: None }).expect("told");
+        let n = notice(&Reported { event: "final", pipeline: None, input: None, action: None }, true).expect("told");
         assert!(
             n.starts_with("final: the channel switched to another input by MediaLive itself (input failover)"),
             "{n}"
@@ -98,9 +104,12 @@ mod tests {
     }
 
     #[test]
-    fn the_pipelines_of_one_switch_share_a_key() {
+    fn the_pipelines_of_one_switch_share_a_key_and_medialives_failovers_do_not() {
         let (a, b) = (reported(Some("console-1")), Reported { pipeline: Some(1), ..reported(Some("console-1")) });
         assert_eq!(a.key(), b.key());
+        assert_eq!(a.key(), "input-switch:final:action:console-1:final-backup");
         assert_ne!(a.key(), reported(Some("console-2")).key());
+        let (f0, f1) = (reported(None), Reported { pipeline: Some(1), ..reported(None) });
+        assert_ne!(f0.key(), f1.key(), "each pipeline fails over on its own");
     }
 }
