@@ -63,8 +63,8 @@ enum Failure {
 fn too_soon_now(actions: &[ScheduleAction], now: DateTime<Utc>) -> Option<live::TimingError> {
     let margin = chrono::Duration::seconds(1);
     actions.iter().find_map(|a| match a.start {
-        live::action::When::Start(live::Start::Fixed(at)) => live::check_fixed(now + margin, at).err(),
-        _ => None,
+        live::action::When::Start(start) => live::timing::check_start(now + margin, start).err(),
+        live::action::When::Follow => None,
     })
 }
 
@@ -318,28 +318,24 @@ impl Engine {
     /// the SDK's retry meets after a lost answer to a batch MediaLive took).
     async fn after_error(&self, id: &str, actions: &[ScheduleAction], e: EngineError) -> Option<Failure> {
         let decided = matches!(&e, EngineError::Aws(a) if a.class != crate::aws::ErrorClass::Transient);
-        let looks = if decided { 1 } else { UNANSWERED_LOOKS };
         let mut read: Option<std::result::Result<(), crate::aws::AwsError>> = None;
         for look in 0..UNANSWERED_LOOKS {
             if look > 0 {
-                // A decided error whose one read failed is read again too: only a read says
-                // whether the batch is there.
-                if read.as_ref().is_some_and(|r| r.is_ok()) && look >= looks {
-                    break;
-                }
                 tokio::time::sleep(UNANSWERED_EVERY).await;
             }
             match schedule::describe(&self.aws.medialive, id).await {
                 Ok(held) => match live::retry(actions, &held) {
                     Retry::Done => return None,
-                    Retry::Send => read = Some(Ok(())),
                     conflict @ Retry::Conflict { .. } => return Some(Failure::Refused(conflict.to_string())),
+                    // MediaLive decided, and a read shows it is not there: one read is enough
+                    // (a decided error whose read failed is read again: only a read says).
+                    Retry::Send if decided => return Some(Failure::Refused(e.to_string())),
+                    Retry::Send => read = Some(Ok(())),
                 },
                 Err(r) => read = Some(Err(r)),
             }
         }
         Some(match read {
-            Some(Ok(())) if decided => Failure::Refused(e.to_string()),
             Some(Ok(())) => Failure::Unanswered(e.to_string()),
             Some(Err(r)) => Failure::Unanswered(format!("{e}; the schedule could not be read: {r}")),
             None => Failure::Unanswered(e.to_string()),
@@ -375,7 +371,7 @@ impl Engine {
                 Ok(Some(ch)) => {
                     let on: Vec<String> = ch.active.iter().map(|a| a.clone().unwrap_or_else(|| "?".into())).collect();
                     last = format!("active input {}", on.join(" / "));
-                    if !ch.active.is_empty() && ch.active.iter().all(|a| a.as_deref() == Some(target.as_str())) {
+                    if live::inputs::all_on(&ch.active, &target) {
                         self.report(event, &step, Outcome::Started, last.clone(), started);
                         return (true, format!("every pipeline on `{target}`"));
                     }

@@ -241,7 +241,7 @@ fn plan(cmd: &LiveCommand, ch: &ChannelView, ids: Ids<'_>, now: DateTime<Utc>) -
             let target = resolve(event, to, &ch.inputs).map_err(Refusal::Target)?;
             let label = ch.inputs.label(target);
             let known: Vec<&str> = ch.active.iter().flatten().map(String::as_str).collect();
-            if !known.is_empty() && known.len() == ch.active.len() && known.iter().all(|a| *a == target) {
+            if super::inputs::all_on(&ch.active, target) {
                 return Err(Refusal::AlreadyOn { event: ev(), label });
             }
             if ch.inputs.pair == Some(InputPreference::PrimaryPreferred) {

@@ -122,11 +122,15 @@ pub fn resolve<'a>(event: &str, to: &SwitchTarget, inputs: &'a Inputs) -> Result
     }
 }
 
+/// Whether every pipeline reports `attachment` active (and there is at least one).
+pub fn all_on(active: &[Option<String>], attachment: &str) -> bool {
+    !active.is_empty() && active.iter().all(|a| a.as_deref() == Some(attachment))
+}
+
 /// Where the pipelines are when not every one is on `attachment` (none when all are, or when
 /// there is no attachment to be on): "input a / input b", `?` for a pipeline that says nothing.
 pub fn not_all_on(active: &[Option<String>], attachment: Option<&str>) -> Option<String> {
-    let attachment = attachment?;
-    if !active.is_empty() && active.iter().all(|a| a.as_deref() == Some(attachment)) {
+    if all_on(active, attachment?) {
         return None;
     }
     let on: Vec<&str> = active.iter().map(|a| a.as_deref().unwrap_or("?")).collect();

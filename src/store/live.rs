@@ -112,11 +112,12 @@ pub trait Live {
     fn live_records(&self, event: &str, nonce: &str, limit: usize) -> Result<Vec<LiveRecord>>;
 }
 
-type Raw = (String, String, i64, String, String, String, String, String, Option<String>);
+/// A `live_commands` row as read, in [`COLUMNS`]' order (the state transfer reads them too).
+pub(super) type Raw = (String, String, i64, String, String, String, String, String, Option<String>);
 
-const COLUMNS: &str = "event, nonce, counter, state, body, by, at, updated_at, detail";
+pub(super) const COLUMNS: &str = "event, nonce, counter, state, body, by, at, updated_at, detail";
 
-fn typed((event, nonce, counter, state, body, by, at, updated_at, detail): Raw) -> Result<LiveRecord> {
+pub(super) fn typed((event, nonce, counter, state, body, by, at, updated_at, detail): Raw) -> Result<LiveRecord> {
     Ok(LiveRecord {
         event,
         nonce,

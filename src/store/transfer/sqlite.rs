@@ -8,14 +8,13 @@ use rusqlite::{params, Connection};
 
 use super::{
     counters_covering, envelope_window, seen_window, AlertRecord, AuditRecord, Changes, Counters, DeploymentRecord,
-    LiveCommandRecord, LiveCounterRecord, OverrideRecord, Quarantined, RequestRecord, ResourceRecord, Sighting,
-    Snapshot, StepRecord, Transfer, WindowsRecord,
+    LiveCounterRecord, OverrideRecord, Quarantined, RequestRecord, ResourceRecord, Sighting, Snapshot, StepRecord,
+    Transfer, WindowsRecord,
 };
 use crate::lifecycle::{OverrideKind, Phase, Status};
-use crate::store::live::counter_of;
+use crate::store::live::{self, counter_of};
 use crate::store::requests::{Kind as RequestKind, State as RequestState};
 use crate::store::sqlite::Sqlite;
-use crate::store::LiveState;
 use crate::store::{parse_time, time_str, Meta, Result, StoreError, Write};
 
 /// The AUTOINCREMENT tables behind each counter.
@@ -86,7 +85,6 @@ type RawAlert = (
     Option<String>,
 );
 type RawRequest = (i64, String, String, String, String, String, String, String, String, Option<String>, Option<String>);
-type RawLive = (String, String, i64, String, String, String, String, String, Option<String>);
 
 /// Every record, read in the caller's (read) transaction.
 fn read_all(c: &Connection) -> Result<Snapshot> {
@@ -240,24 +238,10 @@ fn read_all(c: &Connection) -> Result<Snapshot> {
     for (source, at, body, error) in raw {
         s.quarantine.push(Quarantined { source, at: time(at, "quarantine.at")?, body, error });
     }
-    let raw: Vec<RawLive> = rows(
-        c,
-        "SELECT event, nonce, counter, state, body, by, at, updated_at, detail FROM live_commands
-         ORDER BY event, nonce, counter",
-        [],
-    )?;
-    for (event, nonce, counter, state, body, by, at, updated_at, detail) in raw {
-        s.live.push(LiveCommandRecord {
-            event,
-            nonce,
-            counter: counter_of(counter, "live_commands.counter")?,
-            state: LiveState::parse(&state)?,
-            body,
-            by,
-            at: time(at, "live_commands.at")?,
-            updated_at: time(updated_at, "live_commands.updated_at")?,
-            detail,
-        });
+    let raw: Vec<live::Raw> =
+        rows(c, &format!("SELECT {} FROM live_commands ORDER BY event, nonce, counter", live::COLUMNS), [])?;
+    for r in raw {
+        s.live.push(live::typed(r)?.into());
     }
     let raw: Vec<(String, String, i64)> = rows(c, "SELECT event, nonce, last FROM live_counters", [])?;
     let stored = raw
